@@ -1,0 +1,1 @@
+//! Lifeboat imap (work in progress).

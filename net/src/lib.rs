@@ -1,0 +1,1 @@
+//! Lifeboat net (work in progress).

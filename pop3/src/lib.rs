@@ -1,0 +1,1 @@
+//! Lifeboat pop3 (work in progress).

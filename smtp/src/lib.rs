@@ -1,0 +1,1 @@
+//! Lifeboat smtp (work in progress).

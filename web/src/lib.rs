@@ -1,0 +1,1 @@
+//! Lifeboat web (work in progress).
