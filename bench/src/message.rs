@@ -1,0 +1,292 @@
+//! Test messages: RFC 5322 messages of an exact size, and maildirs full of them.
+//!
+//! Invariants: a generated message is exactly the requested size on the wire (CRLF
+//! line ends) whenever the size leaves room for its headers, no body line starts with
+//! `.` (so SMTP DATA and POP3 RETR need no dot-stuffing and sizes stay exact), and no
+//! line is longer than [`BODY_LINE_BYTES`] plus its line end (RFC 5322 §2.1.1 asks for
+//! 78).
+
+use crate::load::SplitMix64;
+use std::io;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Body line length without the line end.
+pub const BODY_LINE_BYTES: usize = 76;
+
+/// Words the body is made of: real words, so that full-text searches have something
+/// to find; no `.` anywhere, so no line can start with one.
+const FILLER: &[u8] = b"the quick brown fox jumps over the lazy dog while lifeboat keeps \
+the mail afloat during an outage of the upstream server and drains it back later ";
+
+/// Line end of a generated message: CRLF on the wire, LF in maildir files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineEnd {
+    Crlf,
+    Lf,
+}
+
+impl LineEnd {
+    fn bytes(self) -> &'static [u8] {
+        match self {
+            LineEnd::Crlf => b"\r\n",
+            LineEnd::Lf => b"\n",
+        }
+    }
+}
+
+/// The header fields of a generated message.
+#[derive(Debug, Clone)]
+pub struct Headers<'a> {
+    pub from: &'a str,
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub message_id: &'a str,
+    pub date: &'a str,
+}
+
+/// Builds a message of `size_bytes` bytes when counted with CRLF line ends (its SMTP
+/// and POP3 size); with `LineEnd::Lf` the result is that message with LF line ends.
+/// If the headers alone exceed the size, the message is the headers and an empty body.
+pub fn build(headers: &Headers<'_>, size_bytes: usize, line_end: LineEnd) -> Vec<u8> {
+    let mut message = Vec::with_capacity(size_bytes);
+    let mut lines = 0usize;
+    for (name, value) in [
+        ("From", headers.from),
+        ("To", headers.to),
+        ("Subject", headers.subject),
+        ("Date", headers.date),
+        ("Message-ID", headers.message_id),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", "text/plain; charset=us-ascii"),
+    ] {
+        message.extend_from_slice(name.as_bytes());
+        message.extend_from_slice(b": ");
+        message.extend_from_slice(value.as_bytes());
+        message.extend_from_slice(line_end.bytes());
+        lines += 1;
+    }
+    message.extend_from_slice(line_end.bytes());
+    lines += 1;
+    // Sizes are counted with CRLF: add back one byte per line for LF output.
+    let crlf_size = |bytes: usize, lines: usize| match line_end {
+        LineEnd::Crlf => bytes,
+        LineEnd::Lf => bytes + lines,
+    };
+    let mut remaining = size_bytes.saturating_sub(crlf_size(message.len(), lines));
+    let mut line_number = 0usize;
+    while remaining >= 2 {
+        // A whole line is the text plus CRLF; a remainder of exactly one byte after
+        // this line could not form a line, so this line takes it.
+        let mut line_bytes = remaining.min(BODY_LINE_BYTES + 2);
+        if remaining - line_bytes == 1 {
+            line_bytes -= 1;
+        }
+        let text_bytes = line_bytes - 2;
+        let offset = (line_number * 7) % FILLER.len();
+        for index in 0..text_bytes {
+            message.push(FILLER[(offset + index) % FILLER.len()]);
+        }
+        // A line must not start with a space either (it would read as a header
+        // continuation if the blank line were ever lost); the filler's words start
+        // at offsets that are multiples of 7 often enough, but make sure.
+        if text_bytes > 0 {
+            let first = message.len() - text_bytes;
+            if message[first] == b' ' {
+                message[first] = b'x';
+            }
+        }
+        message.extend_from_slice(line_end.bytes());
+        remaining -= line_bytes;
+        line_number += 1;
+    }
+    message
+}
+
+/// `Date:` value for `time` (RFC 5322 §3.3), always in UTC.
+pub fn rfc5322_date(time: SystemTime) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let seconds = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let days = seconds / 86_400;
+    let seconds_of_day = seconds % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
+        WEEKDAYS[(days % 7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        seconds_of_day / 3600,
+        seconds_of_day / 60 % 60,
+        seconds_of_day % 60
+    )
+}
+
+/// Gregorian (year, month 1–12, day 1–31) of a day count since 1970-01-01
+/// (H. Hinnant's `civil_from_days`, for non-negative day counts).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let shifted = days + 719_468;
+    let era = shifted / 146_097;
+    let day_of_era = shifted % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = era * 400 + year_of_era + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// What [`write_maildir`] produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaildirSummary {
+    pub messages: u32,
+    /// Total size with CRLF line ends, as POP3 and IMAP report it.
+    pub wire_bytes: u64,
+}
+
+/// Fills `directory` (created with `cur/`, `new/` and `tmp/` if missing) with
+/// `messages` messages of random sizes in `size_min..=size_max` bytes, in `cur/` and
+/// marked seen, with LF line ends as maildir stores them. File names carry `S=` (file
+/// size) and `W=` (wire size) so servers need not read a file to learn its size.
+/// The same `seed` gives the same sizes.
+pub fn write_maildir(
+    directory: &Path,
+    messages: u32,
+    size_min: usize,
+    size_max: usize,
+    recipient: &str,
+    seed: u64,
+) -> io::Result<MaildirSummary> {
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(directory.join(sub))?;
+    }
+    let mut random = SplitMix64::new(seed);
+    let now = SystemTime::now();
+    let base_seconds = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let date = rfc5322_date(now);
+    let mut wire_bytes = 0u64;
+    for number in 1..=messages {
+        let size = random.range_inclusive(size_min as u64, size_max.max(size_min) as u64);
+        let size = usize::try_from(size).unwrap_or(size_max);
+        let subject = format!("lifeboat bench message {number}");
+        let message_id = format!("<{base_seconds}.{number}.{seed}@lifeboat-bench.test>");
+        let headers = Headers {
+            from: "Lifeboat Bench <bench@lifeboat-bench.test>",
+            to: recipient,
+            subject: &subject,
+            message_id: &message_id,
+            date: &date,
+        };
+        let message = build(&headers, size, LineEnd::Lf);
+        let lines = message.iter().filter(|&&byte| byte == b'\n').count();
+        let wire_size = message.len() + lines;
+        let name = format!(
+            "{}.M{number}P{}.lifeboat-bench,S={},W={wire_size}:2,S",
+            base_seconds + u64::from(number),
+            std::process::id(),
+            message.len()
+        );
+        std::fs::write(directory.join("cur").join(name), &message)?;
+        wire_bytes += wire_size as u64;
+    }
+    Ok(MaildirSummary {
+        messages,
+        wire_bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn headers() -> Headers<'static> {
+        Headers {
+            from: "a@example.test",
+            to: "b@example.test",
+            subject: "size test",
+            message_id: "<1@example.test>",
+            date: "Thu, 26 Nov 2026 00:00:00 +0000",
+        }
+    }
+
+    #[test]
+    fn messages_have_the_exact_size() {
+        for size in [300, 301, 302, 379, 380, 381, 1000, 2048, 10_240, 20_480] {
+            let message = build(&headers(), size, LineEnd::Crlf);
+            assert_eq!(message.len(), size, "size {size}");
+            assert!(message.ends_with(b"\r\n"));
+            let lf = build(&headers(), size, LineEnd::Lf);
+            let lines = lf.iter().filter(|&&byte| byte == b'\n').count();
+            assert_eq!(lf.len() + lines, size, "LF size {size}");
+        }
+    }
+
+    #[test]
+    fn no_line_starts_with_a_dot_or_is_too_long() {
+        let message = build(&headers(), 50_000, LineEnd::Crlf);
+        for line in message.split(|&byte| byte == b'\n') {
+            assert!(!line.starts_with(b"."));
+            assert!(line.len() <= BODY_LINE_BYTES + 1);
+        }
+    }
+
+    #[test]
+    fn too_small_sizes_give_headers_only() {
+        let message = build(&headers(), 10, LineEnd::Crlf);
+        assert!(message.ends_with(b"\r\n\r\n"));
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc5322_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 +0000");
+        let later = UNIX_EPOCH + Duration::from_secs(1_795_651_200 + 3723);
+        assert_eq!(rfc5322_date(later), "Thu, 26 Nov 2026 01:02:03 +0000");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc5322_date(leap), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+
+    #[test]
+    fn maildir_sizes_and_names() {
+        let directory = std::env::temp_dir().join(format!(
+            "lifeboat-bench-maildir-test-{}",
+            std::process::id()
+        ));
+        let summary = write_maildir(&directory, 20, 2048, 20_480, "u@example.test", 1)
+            .expect("write maildir");
+        assert_eq!(summary.messages, 20);
+        let mut wire_total = 0u64;
+        let mut files = 0;
+        for entry in std::fs::read_dir(directory.join("cur")).expect("read cur") {
+            let entry = entry.expect("entry");
+            let name = entry.file_name().into_string().expect("utf-8 name");
+            let size = entry.metadata().expect("metadata").len();
+            assert!(name.contains(&format!(",S={size},")), "{name}");
+            let wire: u64 = name
+                .split(",W=")
+                .nth(1)
+                .and_then(|rest| rest.split(':').next())
+                .and_then(|value| value.parse().ok())
+                .expect("W= field");
+            assert!((2048..=20_480).contains(&wire));
+            wire_total += wire;
+            files += 1;
+        }
+        assert_eq!(files, 20);
+        assert_eq!(wire_total, summary.wire_bytes);
+        std::fs::remove_dir_all(&directory).expect("clean up");
+    }
+}

@@ -1,0 +1,286 @@
+//! What a run measures: per-operation success counts, error counts by kind and latency
+//! histograms, plus message and byte totals.
+//!
+//! Each worker records into its own [`Recorder`] (no locking on the measured path) and
+//! hands its [`Stats`] back when it ends; the run merges them. A few shared atomics
+//! ([`Progress`]) let the once-a-second progress line see totals while workers run.
+
+use crate::error::ErrorKind;
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Latencies are recorded in microseconds, up to this bound; longer ones are clamped
+/// (they can only come from a timeout far beyond any useful benchmark).
+pub const LATENCY_MICROS_MAX: u64 = 3_600 * 1_000_000;
+
+/// Significant decimal digits the histograms keep: 0.1% resolution at any magnitude.
+pub const LATENCY_SIGNIFICANT_DIGITS: u8 = 3;
+
+/// One measured step of a protocol conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// TCP connect, greeting, capabilities and, if asked, the TLS upgrade.
+    Connect,
+    /// SMTP: one message transaction, MAIL FROM up to the reply to the final dot.
+    Message,
+    /// SMTP: one RCPT TO (counted, not timed: with pipelining it has no own latency).
+    Recipient,
+    /// IMAP LOGIN, POP3 USER + PASS.
+    Login,
+    Select,
+    FetchHeaders,
+    FetchBody,
+    Search,
+    Store,
+    Append,
+    Noop,
+    /// IMAP IDLE, timed up to the server's continuation.
+    Idle,
+    Logout,
+    Stat,
+    Retr,
+    Quit,
+    /// POP3: a whole session, connect to QUIT.
+    Session,
+}
+
+impl Operation {
+    /// The name used in tables, JSON and `--mix`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Connect => "connect",
+            Operation::Message => "message",
+            Operation::Recipient => "recipient",
+            Operation::Login => "login",
+            Operation::Select => "select",
+            Operation::FetchHeaders => "fetch-headers",
+            Operation::FetchBody => "fetch-body",
+            Operation::Search => "search",
+            Operation::Store => "store",
+            Operation::Append => "append",
+            Operation::Noop => "noop",
+            Operation::Idle => "idle",
+            Operation::Logout => "logout",
+            Operation::Stat => "stat",
+            Operation::Retr => "retr",
+            Operation::Quit => "quit",
+            Operation::Session => "session",
+        }
+    }
+}
+
+/// Results of one operation.
+#[derive(Clone, Debug)]
+pub struct OperationStats {
+    pub ok: u64,
+    pub errors: BTreeMap<ErrorKind, u64>,
+    /// Latency of successful executions, in microseconds.
+    pub latency_micros: Histogram<u64>,
+}
+
+impl OperationStats {
+    fn new() -> Self {
+        OperationStats {
+            ok: 0,
+            errors: BTreeMap::new(),
+            // The bounds are constants that hdrhistogram accepts (low >= 1,
+            // high >= 2 * low, digits <= 5), so this cannot fail.
+            latency_micros: Histogram::new_with_bounds(
+                1,
+                LATENCY_MICROS_MAX,
+                LATENCY_SIGNIFICANT_DIGITS,
+            )
+            .expect("constant histogram bounds are valid"),
+        }
+    }
+
+    /// Errors of every kind.
+    pub fn error_total(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// Errors of one kind.
+    pub fn errors_of(&self, kind: ErrorKind) -> u64 {
+        self.errors.get(&kind).copied().unwrap_or(0)
+    }
+
+    fn merge(&mut self, other: &OperationStats) {
+        self.ok += other.ok;
+        for (kind, count) in &other.errors {
+            *self.errors.entry(*kind).or_insert(0) += count;
+        }
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = self.latency_micros.add(&other.latency_micros);
+    }
+}
+
+/// Everything one worker (or, merged, the whole run) measured.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub operations: BTreeMap<Operation, OperationStats>,
+    /// Messages moved: SMTP accepted, IMAP fetched or appended, POP3 retrieved.
+    pub messages: u64,
+    /// Bytes of those messages.
+    pub bytes: u64,
+    /// Named event counts that are neither operations nor errors.
+    pub counters: BTreeMap<&'static str, u64>,
+}
+
+impl Stats {
+    /// The results of `operation` (all zero if it never ran).
+    pub fn operation(&self, operation: Operation) -> OperationStats {
+        self.operations
+            .get(&operation)
+            .cloned()
+            .unwrap_or_else(OperationStats::new)
+    }
+
+    /// Successful executions of `operation`.
+    pub fn ok(&self, operation: Operation) -> u64 {
+        self.operations.get(&operation).map_or(0, |stats| stats.ok)
+    }
+
+    /// Failed executions of `operation` classified as `kind`.
+    pub fn errors(&self, operation: Operation, kind: ErrorKind) -> u64 {
+        self.operations
+            .get(&operation)
+            .map_or(0, |stats| stats.errors_of(kind))
+    }
+
+    /// Failed executions of `operation`, any kind.
+    pub fn error_total(&self, operation: Operation) -> u64 {
+        self.operations
+            .get(&operation)
+            .map_or(0, OperationStats::error_total)
+    }
+
+    /// A named counter.
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &Stats) {
+        for (operation, stats) in &other.operations {
+            self.operations
+                .entry(*operation)
+                .or_insert_with(OperationStats::new)
+                .merge(stats);
+        }
+        self.messages += other.messages;
+        self.bytes += other.bytes;
+        for (name, count) in &other.counters {
+            *self.counters.entry(name).or_insert(0) += count;
+        }
+    }
+
+    /// The merged results of several operations (e.g. all operations of an IMAP mix).
+    pub fn combined(&self, operations: &[Operation]) -> OperationStats {
+        let mut total = OperationStats::new();
+        for operation in operations {
+            if let Some(stats) = self.operations.get(operation) {
+                total.merge(stats);
+            }
+        }
+        total
+    }
+}
+
+/// Totals shared by all workers, read by the progress line.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub ok: AtomicU64,
+    pub errors: AtomicU64,
+    pub messages: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+/// A snapshot of [`Progress`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProgressSnapshot {
+    pub ok: u64,
+    pub errors: u64,
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+impl Progress {
+    pub fn snapshot(&self) -> ProgressSnapshot {
+        ProgressSnapshot {
+            ok: self.ok.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            messages: self.messages.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One worker's measuring instrument.
+#[derive(Debug)]
+pub struct Recorder {
+    stats: Stats,
+    progress: Arc<Progress>,
+}
+
+impl Recorder {
+    pub fn new(progress: Arc<Progress>) -> Self {
+        Recorder {
+            stats: Stats::default(),
+            progress,
+        }
+    }
+
+    fn entry(&mut self, operation: Operation) -> &mut OperationStats {
+        self.stats
+            .operations
+            .entry(operation)
+            .or_insert_with(OperationStats::new)
+    }
+
+    /// A successful execution that took `latency`.
+    pub fn ok(&mut self, operation: Operation, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        let entry = self.entry(operation);
+        entry.ok += 1;
+        entry
+            .latency_micros
+            .saturating_record(micros.clamp(1, LATENCY_MICROS_MAX));
+        self.progress.ok.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A successful execution without a latency of its own.
+    pub fn ok_untimed(&mut self, operation: Operation) {
+        self.entry(operation).ok += 1;
+        self.progress.ok.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A failed execution.
+    pub fn error(&mut self, operation: Operation, kind: ErrorKind) {
+        *self.entry(operation).errors.entry(kind).or_insert(0) += 1;
+        self.progress.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `messages` messages of `bytes` bytes in total were moved.
+    pub fn transferred(&mut self, messages: u64, bytes: u64) {
+        self.stats.messages += messages;
+        self.stats.bytes += bytes;
+        self.progress
+            .messages
+            .fetch_add(messages, Ordering::Relaxed);
+        self.progress.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Adds `count` to a named counter.
+    pub fn count(&mut self, name: &'static str, count: u64) {
+        *self.stats.counters.entry(name).or_insert(0) += count;
+    }
+
+    /// Ends recording and returns what was measured.
+    pub fn finish(self) -> Stats {
+        self.stats
+    }
+}
