@@ -315,6 +315,14 @@ impl Stream {
         matches!(self, Stream::Tls(_))
     }
 
+    /// The backend the connection runs on.
+    pub fn backend(&self) -> crate::Backend {
+        match self {
+            Stream::Plain(tcp) => tcp.backend(),
+            Stream::Tls(tls) => tls.backend(),
+        }
+    }
+
     /// The rustls connection (negotiated version, cipher suite, SNI, ALPN), when TLS.
     pub fn tls_connection(&self) -> Option<&rustls::ServerConnection> {
         match self {

@@ -234,7 +234,11 @@ impl<C: Conn> Framed<C> {
 
     /// Appends exactly `count` bytes of input to `out` (an IMAP literal, a BDAT
     /// chunk). The caller bounds `count` by its protocol limit before calling.
-    pub async fn read_exact_into(&mut self, count: usize, out: &mut Vec<u8>) -> Result<(), NetError> {
+    pub async fn read_exact_into(
+        &mut self,
+        count: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), NetError> {
         self.consume_returned_line();
         let mut remaining = count;
         loop {
@@ -380,6 +384,11 @@ impl Framed<Stream> {
     /// True when the connection is encrypted.
     pub fn is_tls(&self) -> bool {
         self.conn.is_tls()
+    }
+
+    /// The backend the connection runs on.
+    pub fn backend(&self) -> crate::Backend {
+        self.conn.backend()
     }
 
     /// Upgrades a plaintext connection to TLS after STARTTLS / STLS.
@@ -551,15 +560,30 @@ mod tests {
         let exact = [vec![b'y'; 510], b"\r\n".to_vec()].concat();
         let one_over = [vec![b'z'; 511], b"\r\nNEXT\r\n".to_vec()].concat();
         vec![
-            (b"HELO a\r\nQUIT\r\n".to_vec(), 512, vec!["HELO a\r\n", "QUIT\r\n", CLOSED]),
+            (
+                b"HELO a\r\nQUIT\r\n".to_vec(),
+                512,
+                vec!["HELO a\r\n", "QUIT\r\n", CLOSED],
+            ),
             (b"".to_vec(), 512, vec![CLOSED]),
             (b"partial".to_vec(), 512, vec![TRUNCATED]),
             // A bare LF does not end a line (SMTP smuggling).
             (b"A\nB\r\n".to_vec(), 512, vec!["A\nB\r\n", CLOSED]),
-            (b"A\r\r\nB\r\n".to_vec(), 512, vec!["A\r\r\n", "B\r\n", CLOSED]),
+            (
+                b"A\r\r\nB\r\n".to_vec(),
+                512,
+                vec!["A\r\r\n", "B\r\n", CLOSED],
+            ),
             (b"\r\n".to_vec(), 512, vec!["\r\n", CLOSED]),
             (long, 512, vec!["<too long>", "NOOP\r\n", CLOSED]),
-            (exact, 512, vec![Box::leak(format!("{}\r\n", "y".repeat(510)).into_boxed_str()), CLOSED]),
+            (
+                exact,
+                512,
+                vec![
+                    Box::leak(format!("{}\r\n", "y".repeat(510)).into_boxed_str()),
+                    CLOSED,
+                ],
+            ),
             (one_over, 512, vec!["<too long>", "NEXT\r\n", CLOSED]),
             (vec![b'w'; 2000], 512, vec!["<too long>", TRUNCATED]),
         ]
@@ -570,7 +594,12 @@ mod tests {
         for (input, limit, expected) in line_cases() {
             for size in [1, 2, 3, 4, 8, 16, 64, 512, 4096] {
                 let seen = run(collect_lines(framed(Script::split(&input, size), limit)));
-                assert_eq!(seen, expected, "chunk size {size}, input {:?}", String::from_utf8_lossy(&input));
+                assert_eq!(
+                    seen,
+                    expected,
+                    "chunk size {size}, input {:?}",
+                    String::from_utf8_lossy(&input)
+                );
             }
         }
     }
@@ -605,7 +634,10 @@ mod tests {
     #[test]
     fn raw_buffer_access_streams_data() {
         run(async {
-            let mut framed = framed(Script::new(&[b"DATA\r\nline one\r\n", b".\r\nQUIT\r\n"]), 512);
+            let mut framed = framed(
+                Script::new(&[b"DATA\r\nline one\r\n", b".\r\nQUIT\r\n"]),
+                512,
+            );
             assert_eq!(framed.read_line().await.unwrap(), b"DATA\r\n");
             // The returned line is not part of the raw buffer.
             assert_eq!(framed.buffer(), b"line one\r\n");
@@ -650,11 +682,20 @@ mod tests {
             script.hang_at_end = true;
             let mut framed = framed(script, 512);
             assert_eq!(framed.read_line().await.unwrap(), b"NOOP\r\n");
-            assert!(matches!(framed.read_line().await, Err(NetError::IdleTimeout)));
+            assert!(matches!(
+                framed.read_line().await,
+                Err(NetError::IdleTimeout)
+            ));
             framed.set_command_deadline(Duration::from_secs(1));
-            assert!(matches!(framed.read_line().await, Err(NetError::CommandTimeout)));
+            assert!(matches!(
+                framed.read_line().await,
+                Err(NetError::CommandTimeout)
+            ));
             framed.clear_command_deadline();
-            assert!(matches!(framed.read_line().await, Err(NetError::IdleTimeout)));
+            assert!(matches!(
+                framed.read_line().await,
+                Err(NetError::IdleTimeout)
+            ));
         });
     }
 
@@ -664,13 +705,24 @@ mod tests {
             let mut script = Script::new(&[b"ONE\r\nTWO\r\n"]);
             script.hang_at_end = true;
             let shutdown = Shutdown::new();
-            let mut framed = Framed::new(script, FrameConfig::default(), info(), Some(shutdown.clone()));
+            let mut framed = Framed::new(
+                script,
+                FrameConfig::default(),
+                info(),
+                Some(shutdown.clone()),
+            );
             assert_eq!(framed.read_line().await.unwrap(), b"ONE\r\n");
             shutdown.trigger();
             assert_eq!(framed.read_line().await.unwrap(), b"TWO\r\n");
-            assert!(matches!(framed.read_line().await, Err(NetError::ShuttingDown)));
+            assert!(matches!(
+                framed.read_line().await,
+                Err(NetError::ShuttingDown)
+            ));
             framed.set_interrupt_on_shutdown(false);
-            assert!(matches!(framed.read_line().await, Err(NetError::IdleTimeout)));
+            assert!(matches!(
+                framed.read_line().await,
+                Err(NetError::IdleTimeout)
+            ));
         });
     }
 

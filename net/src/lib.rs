@@ -27,8 +27,9 @@
 //!   dropped read loses no input and a dropped write's queued bytes go out with the
 //!   next write or flush. This is what makes timeouts and `select!` safe on `io_uring`,
 //!   whose operations keep running in the kernel after their future is dropped.
-//! - After a STARTTLS upgrade no byte received before the handshake is ever handed to
-//!   the protocol or to TLS (CVE-2011-0411).
+//! - STARTTLS: plaintext read before the upgrade is discarded, never handed to the
+//!   protocol or to TLS (CVE-2011-0411). Bytes still in the kernel then are read as
+//!   TLS input, where injected plaintext can only make the handshake fail.
 //! - Every buffer, count and wait has a limit, as a named constant or a configuration
 //!   value.
 #![forbid(unsafe_code)]

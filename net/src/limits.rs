@@ -2,7 +2,7 @@
 //!
 //! Every thread accepts on its own `SO_REUSEPORT` socket, so a per-thread count would
 //! let a client open `threads × connections_per_ip_max` connections. The counts live in
-//! one [`ConnectionCounter`] per listener shared by all threads: an atomic total, and
+//! one `ConnectionCounter` per listener shared by all threads: an atomic total, and
 //! per-client counts in a map split into [`CLIENT_SHARDS`] mutex-protected shards so
 //! that threads accepting different clients rarely contend.
 //!

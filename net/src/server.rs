@@ -461,7 +461,13 @@ async fn accept_loop(
                     }
                 }
             };
-            handler(Framed::new(stream, shared.config.frame, info, Some(shutdown))).await;
+            handler(Framed::new(
+                stream,
+                shared.config.frame,
+                info,
+                Some(shutdown),
+            ))
+            .await;
         });
     }
     // Dropping the socket here removes it from the SO_REUSEPORT group at once.
@@ -672,7 +678,10 @@ impl Server {
         }
         report.connections_aborted = self.aborted.load(Ordering::Acquire);
         if report.threads_stuck > 0 {
-            tracing::warn!(threads = report.threads_stuck, "I/O threads did not exit in time");
+            tracing::warn!(
+                threads = report.threads_stuck,
+                "I/O threads did not exit in time"
+            );
         }
         report
     }

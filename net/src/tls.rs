@@ -102,11 +102,18 @@ impl TlsAcceptor {
             (Some(cert), Some(key)) => Ok((Self::from_pem_files(cert, key)?, false)),
             (Some(present), None) | (None, Some(present)) => Err(TlsSetupError::Incomplete {
                 present: present.to_path_buf(),
-                missing: PathBuf::from(if cert.is_some() { "tls.key" } else { "tls.cert" }),
+                missing: PathBuf::from(if cert.is_some() {
+                    "tls.key"
+                } else {
+                    "tls.cert"
+                }),
             }),
             (None, None) => {
                 let paths = ensure_self_signed(data_dir, hostname)?;
-                Ok((Self::from_pem_files(&paths.cert, &paths.key)?, paths.generated))
+                Ok((
+                    Self::from_pem_files(&paths.cert, &paths.key)?,
+                    paths.generated,
+                ))
             }
         }
     }
@@ -258,6 +265,11 @@ impl TlsConn {
         // TLS 1.3 session tickets follow the handshake.
         conn.flush_records().await?;
         Ok(conn)
+    }
+
+    /// The backend the underlying TCP connection runs on.
+    pub fn backend(&self) -> crate::Backend {
+        self.tcp.backend()
     }
 
     /// The rustls connection: negotiated version, cipher suite, SNI name, ALPN.
