@@ -1,0 +1,484 @@
+//! Splits the client byte stream into command units — RFC 3501 §2.2.1, §4.3,
+//! RFC 7888 §3.
+//!
+//! A unit is one command line plus every literal it announces and the line
+//! continuations after them, up to the CRLF that is not preceded by a literal header.
+//! The framer never interprets a command; it only finds literal headers
+//! (`{n}` / `{n+}`, and `~{n}` so that binary literal data is never taken for
+//! commands either) at the ends of lines.
+//!
+//! Invariants:
+//! - Buffered bytes are bounded: a line by [`Limits::line_bytes_max`], a unit by
+//!   [`Limits::command_bytes_max`] (literals by [`Limits::literal_bytes_max`]).
+//! - Octets announced as literal data are never scanned as lines. After a rejected
+//!   command the framer discards the rest of that command, including the data of
+//!   every non-synchronizing literal in it, without buffering it. A synchronizing
+//!   literal that was refused (or never acknowledged) ends the command: the client
+//!   sends its data only after a continuation request.
+//! - The frames produced do not depend on how the input was chunked.
+
+use super::{tag_of, Limits, Reason};
+use crate::types::{LiteralMode, Tag};
+
+/// States of [`HeaderDetector`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum DetectorState {
+    #[default]
+    Other,
+    Open,
+    /// Digits read so far; `None` once the number exceeds 32 bits.
+    Digits(Option<u32>),
+    Plus(Option<u32>),
+    Close(Option<u32>, LiteralMode),
+    CloseCr(Option<u32>, LiteralMode),
+}
+
+/// Recognizes `"{" number ["+"] "}" [CR]` immediately before a line's LF, one byte at
+/// a time, in constant space (leading zeros can make a header arbitrarily long).
+#[derive(Clone, Copy, Debug, Default)]
+struct HeaderDetector {
+    state: DetectorState,
+}
+
+impl HeaderDetector {
+    fn feed(&mut self, byte: u8) {
+        use DetectorState::{Close, CloseCr, Digits, Open, Other, Plus};
+        self.state = match (self.state, byte) {
+            (_, b'{') => Open,
+            (Open, b'0'..=b'9') => Digits(Some(u32::from(byte - b'0'))),
+            (Digits(value), b'0'..=b'9') => Digits(
+                value.and_then(|value| value.checked_mul(10)?.checked_add(u32::from(byte - b'0'))),
+            ),
+            (Digits(value), b'+') => Plus(value),
+            (Digits(value), b'}') => Close(value, LiteralMode::Sync),
+            (Plus(value), b'}') => Close(value, LiteralMode::NonSync),
+            (Close(value, mode), b'\r') => CloseCr(value, mode),
+            _ => Other,
+        };
+    }
+
+    /// At a line's LF: the literal the line announces (`None` length when it does
+    /// not fit 32 bits).
+    fn header(&self) -> Option<(Option<u32>, LiteralMode)> {
+        match self.state {
+            DetectorState::Close(value, mode) | DetectorState::CloseCr(value, mode) => {
+                Some((value, mode))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The literal a line (without its LF) announces at its end.
+fn literal_header(line: &[u8]) -> Option<(Option<u32>, LiteralMode)> {
+    if !matches!(line.last(), Some(b'}' | b'\r')) {
+        return None;
+    }
+    // The detector restarts at every `{`, so its final state depends only on the
+    // bytes from the last one on.
+    let open = line.iter().rposition(|&byte| byte == b'{')?;
+    let mut detector = HeaderDetector::default();
+    for &byte in &line[open..] {
+        detector.feed(byte);
+    }
+    detector.header()
+}
+
+/// Where [`scan_unit`] resumes, relative to the start of the unit.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Cursor {
+    line_start: usize,
+    searched: usize,
+}
+
+/// The outcome of scanning the bytes of one unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UnitScan {
+    Complete {
+        length: usize,
+    },
+    NeedMore,
+    /// A literal header was accepted; its `length` octets start at `data_start` and
+    /// have not all arrived.
+    LiteralPending {
+        length: u32,
+        mode: LiteralMode,
+        data_start: usize,
+    },
+    /// The unit breaks a limit; the offending line starts at `Cursor::line_start`.
+    Rejected {
+        reason: Reason,
+    },
+}
+
+/// Scans `input` (starting at a unit boundary) for the end of the unit.
+pub(crate) fn scan_unit(input: &[u8], limits: &Limits, cursor: &mut Cursor) -> UnitScan {
+    loop {
+        let from = cursor.searched.max(cursor.line_start);
+        let Some(offset) = input
+            .get(from..)
+            .and_then(|tail| tail.iter().position(|&byte| byte == b'\n'))
+        else {
+            cursor.searched = input.len().max(cursor.line_start);
+            // The LF still to come would make the line longer than allowed.
+            if input.len().saturating_sub(cursor.line_start) >= limits.line_bytes_max {
+                return UnitScan::Rejected {
+                    reason: Reason::LineTooLong,
+                };
+            }
+            return UnitScan::NeedMore;
+        };
+        let line_end = from + offset + 1;
+        if line_end - cursor.line_start > limits.line_bytes_max {
+            return UnitScan::Rejected {
+                reason: Reason::LineTooLong,
+            };
+        }
+        if line_end > limits.command_bytes_max {
+            return UnitScan::Rejected {
+                reason: Reason::CommandTooLarge,
+            };
+        }
+        let Some((length, mode)) = literal_header(&input[cursor.line_start..line_end - 1]) else {
+            return UnitScan::Complete { length: line_end };
+        };
+        let Some(length) = length.filter(|&length| length <= limits.literal_bytes_max) else {
+            return UnitScan::Rejected {
+                reason: Reason::LiteralTooLarge {
+                    length_bytes: length.map_or(u64::MAX, u64::from),
+                    mode,
+                },
+            };
+        };
+        let data_end = line_end + length as usize;
+        if data_end > limits.command_bytes_max {
+            return UnitScan::Rejected {
+                reason: Reason::CommandTooLarge,
+            };
+        }
+        if input.len() < data_end {
+            // Resume at this line's LF, to find the same header again.
+            cursor.searched = line_end - 1;
+            return UnitScan::LiteralPending {
+                length,
+                mode,
+                data_start: line_end,
+            };
+        }
+        cursor.line_start = data_end;
+        cursor.searched = data_end;
+    }
+}
+
+/// What the server does next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame<'a> {
+    /// Nothing to do until more bytes are pushed.
+    NeedMore,
+    /// A complete unit, for [`super::command`] (or [`super::authenticate_data`] /
+    /// [`super::idle_done`] during those exchanges).
+    Unit(&'a [u8]),
+    /// The client announced a synchronizing literal of `length` octets (within
+    /// limits) and waits: send a continuation request (`+ OK`), then push more.
+    /// Produced once per literal.
+    Continue { tag: Tag<'a>, length: u32 },
+    /// The command was refused by a limit: answer `tag BAD` (`* BAD` without a tag).
+    /// The framer discards the rest of the command by itself.
+    Rejected {
+        tag: Option<Tag<'a>>,
+        reason: Reason,
+    },
+    /// The stream cannot be resynchronized (a non-synchronizing literal whose length
+    /// does not fit 32 bits): send `* BYE` and close the connection.
+    Fatal { reason: Reason },
+}
+
+/// Discarding the rest of a rejected command.
+#[derive(Clone, Copy, Debug)]
+enum Discard {
+    Line(HeaderDetector),
+    Literal { remaining: u64 },
+}
+
+/// Bytes consumed from the front before the buffer is compacted.
+const COMPACT_BYTES_MIN: usize = 64 * 1024;
+
+/// The incremental framer. Push bytes as they arrive, then call [`Framer::next`] until
+/// it returns [`Frame::NeedMore`]. Pure: no I/O, no clock.
+///
+/// ```
+/// use lifeboat_imap::parse::framer::{Frame, Framer};
+/// use lifeboat_imap::parse::Limits;
+///
+/// let mut framer = Framer::new(Limits::default());
+/// framer.push(b"a1 LOGIN {4}\r\n");
+/// assert!(matches!(framer.next(), Frame::Continue { length: 4, .. }));
+/// assert!(matches!(framer.next(), Frame::NeedMore));
+/// framer.push(b"user pass\r\n");
+/// assert_eq!(framer.next(), Frame::Unit(b"a1 LOGIN {4}\r\nuser pass\r\n"));
+/// ```
+#[derive(Debug)]
+pub struct Framer {
+    limits: Limits,
+    buffer: Vec<u8>,
+    /// Start of the unconsumed bytes in `buffer`.
+    start: usize,
+    /// Length of the unit returned by the previous call, consumed at the next one.
+    returned: usize,
+    cursor: Cursor,
+    /// `data_start` of the synchronizing literal already announced by `Continue`.
+    announced: Option<usize>,
+    discard: Option<Discard>,
+}
+
+impl Framer {
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            buffer: Vec::new(),
+            start: 0,
+            returned: 0,
+            cursor: Cursor::default(),
+            announced: None,
+            discard: None,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Appends received bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.release();
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// Bytes received and not yet returned or discarded.
+    pub fn buffered_len(&self) -> usize {
+        self.buffer.len() - self.start - self.returned
+    }
+
+    /// Consumes the unit returned last and compacts the buffer when worthwhile.
+    fn release(&mut self) {
+        self.start += std::mem::take(&mut self.returned);
+        if self.start == self.buffer.len() {
+            self.buffer.clear();
+            self.start = 0;
+        } else if self.start >= COMPACT_BYTES_MIN && self.start * 2 >= self.buffer.len() {
+            self.buffer.drain(..self.start);
+            self.start = 0;
+        }
+    }
+
+    /// Consumes discarded bytes; `Err` carries a frame to return.
+    fn discard(&mut self) -> Result<(), Frame<'static>> {
+        while let Some(discard) = self.discard {
+            let available = &self.buffer[self.start..];
+            match discard {
+                Discard::Literal { remaining } => {
+                    let skip = remaining.min(available.len() as u64);
+                    self.start += skip as usize;
+                    self.discard = if skip == remaining {
+                        Some(Discard::Line(HeaderDetector::default()))
+                    } else {
+                        Some(Discard::Literal {
+                            remaining: remaining - skip,
+                        })
+                    };
+                    if skip < remaining {
+                        return Err(Frame::NeedMore);
+                    }
+                }
+                Discard::Line(mut detector) => {
+                    let line_end = available.iter().position(|&byte| byte == b'\n');
+                    let scanned = &available[..line_end.unwrap_or(available.len())];
+                    for &byte in scanned {
+                        detector.feed(byte);
+                    }
+                    let Some(line_end) = line_end else {
+                        self.start += available.len();
+                        self.discard = Some(Discard::Line(detector));
+                        return Err(Frame::NeedMore);
+                    };
+                    self.start += line_end + 1;
+                    self.discard = match detector.header() {
+                        Some((Some(length), LiteralMode::NonSync)) => Some(Discard::Literal {
+                            remaining: u64::from(length),
+                        }),
+                        Some((None, LiteralMode::NonSync)) => {
+                            return Err(Frame::Fatal {
+                                reason: Reason::LiteralTooLarge {
+                                    length_bytes: u64::MAX,
+                                    mode: LiteralMode::NonSync,
+                                },
+                            })
+                        }
+                        // No literal, or a synchronizing one the client will not
+                        // send without a continuation request: the command ends.
+                        Some((_, LiteralMode::Sync)) | None => None,
+                    };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The next thing to do; see [`Frame`].
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Frame<'_> {
+        self.release();
+        if let Err(frame) = self.discard() {
+            return frame;
+        }
+        if self.start == self.buffer.len() {
+            return Frame::NeedMore;
+        }
+        let input = &self.buffer[self.start..];
+        match scan_unit(input, &self.limits, &mut self.cursor) {
+            UnitScan::Complete { length } => {
+                self.cursor = Cursor::default();
+                self.announced = None;
+                self.returned = length;
+                Frame::Unit(&self.buffer[self.start..self.start + length])
+            }
+            UnitScan::NeedMore => Frame::NeedMore,
+            UnitScan::LiteralPending {
+                length,
+                mode: LiteralMode::Sync,
+                data_start,
+            } if self.announced != Some(data_start) => {
+                self.announced = Some(data_start);
+                if tag_of(&self.buffer[self.start..]).is_none() {
+                    // Without a tag the command can only be refused; the client
+                    // waits for a continuation that does not come, so the command
+                    // ends here.
+                    self.start += data_start;
+                    self.cursor = Cursor::default();
+                    self.announced = None;
+                    return Frame::Rejected {
+                        tag: None,
+                        reason: Reason::InvalidTag,
+                    };
+                }
+                match tag_of(&self.buffer[self.start..]) {
+                    Some(tag) => Frame::Continue { tag, length },
+                    None => Frame::NeedMore,
+                }
+            }
+            UnitScan::LiteralPending { .. } => Frame::NeedMore,
+            UnitScan::Rejected { reason } => {
+                let unit_start = self.start;
+                self.start += self.cursor.line_start;
+                self.cursor = Cursor::default();
+                self.announced = None;
+                self.discard = Some(Discard::Line(HeaderDetector::default()));
+                // The discarded bytes stay in the buffer until the next call, so the
+                // tag can still be borrowed from it.
+                Frame::Rejected {
+                    tag: tag_of(&self.buffer[unit_start..]),
+                    reason,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            line_bytes_max: 64,
+            literal_bytes_max: 16,
+            command_bytes_max: 128,
+            nesting_max: 8,
+        }
+    }
+
+    #[test]
+    fn header_detection() {
+        assert_eq!(literal_header(b"a LOGIN {5}"), Some((Some(5), LiteralMode::Sync)));
+        assert_eq!(literal_header(b"a LOGIN {5+}\r"), Some((Some(5), LiteralMode::NonSync)));
+        assert_eq!(literal_header(b"a LOGIN {0000000000000000000012}\r"), Some((Some(12), LiteralMode::Sync)));
+        assert_eq!(literal_header(b"a LOGIN {4294967296}\r"), Some((None, LiteralMode::Sync)));
+        assert_eq!(literal_header(b"a LOGIN {}\r"), None);
+        assert_eq!(literal_header(b"a LOGIN {+}\r"), None);
+        assert_eq!(literal_header(b"a LOGIN {5} \r"), None);
+        assert_eq!(literal_header(b"a LOGIN {5}x\r"), None);
+    }
+
+    #[test]
+    fn oversized_non_sync_literal_is_skipped() {
+        let mut framer = Framer::new(limits());
+        framer.push(b"a1 APPEND x {20+}\r\n");
+        assert_eq!(
+            framer.next(),
+            Frame::Rejected {
+                tag: Some(Tag::try_from("a1").unwrap()),
+                reason: Reason::LiteralTooLarge {
+                    length_bytes: 20,
+                    mode: LiteralMode::NonSync
+                }
+            }
+        );
+        framer.push(b"a2 LOGOUT\r\na3 NOOP\r\n");
+        assert_eq!(framer.next(), Frame::NeedMore);
+        // 20 literal octets were "a2 LOGOUT\r\na3 NOOP\r\n"; then the line goes on.
+        framer.push(b" more\r\na4 NOOP\r\n");
+        assert_eq!(framer.next(), Frame::Unit(b"a4 NOOP\r\n"));
+        assert_eq!(framer.next(), Frame::NeedMore);
+    }
+
+    #[test]
+    fn oversized_sync_literal_ends_the_command() {
+        let mut framer = Framer::new(limits());
+        framer.push(b"a1 APPEND x {20}\r\na2 NOOP\r\n");
+        assert!(matches!(
+            framer.next(),
+            Frame::Rejected {
+                reason: Reason::LiteralTooLarge { length_bytes: 20, mode: LiteralMode::Sync },
+                ..
+            }
+        ));
+        assert_eq!(framer.next(), Frame::Unit(b"a2 NOOP\r\n"));
+    }
+
+    #[test]
+    fn long_line_is_rejected_once_and_discarded() {
+        let mut framer = Framer::new(limits());
+        let mut long = b"a1 NOOP ".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 100));
+        framer.push(&long);
+        assert!(matches!(
+            framer.next(),
+            Frame::Rejected { reason: Reason::LineTooLong, .. }
+        ));
+        framer.push(b"xxxx {3+}\r\nabcb2 NOOP\r\n");
+        assert_eq!(framer.next(), Frame::NeedMore);
+        framer.push(b"b3 NOOP\r\n");
+        assert_eq!(framer.next(), Frame::Unit(b"b3 NOOP\r\n"));
+    }
+
+    #[test]
+    fn overflowing_non_sync_length_is_fatal() {
+        let mut framer = Framer::new(limits());
+        framer.push(b"a1 APPEND x {99999999999+}\r\n");
+        assert!(matches!(framer.next(), Frame::Rejected { .. }));
+        assert!(matches!(framer.next(), Frame::Fatal { .. }));
+    }
+
+    #[test]
+    fn continue_is_announced_once_per_literal() {
+        let mut framer = Framer::new(limits());
+        framer.push(b"a1 LOGIN {1}\r\n");
+        assert!(matches!(framer.next(), Frame::Continue { length: 1, .. }));
+        assert_eq!(framer.next(), Frame::NeedMore);
+        framer.push(b"u {2}\r\n");
+        assert!(matches!(framer.next(), Frame::Continue { length: 2, .. }));
+        framer.push(b"pw\r\n");
+        assert_eq!(framer.next(), Frame::Unit(b"a1 LOGIN {1}\r\nu {2}\r\npw\r\n"));
+        assert_eq!(framer.buffered_len(), 0);
+    }
+}
