@@ -782,9 +782,12 @@ async fn idle_holder(
                     }
                 }
             };
-            recorder.count("idle-notifications", session.exists_updates);
             session.send(b"DONE\r\n").await?;
-            session.finish(&mut completion).await?.into_outcome()?;
+            let done = session.finish(&mut completion).await;
+            // Counted after DONE's reply: a notification sent just before the stop
+            // may only be read while waiting for it.
+            recorder.count("idle-notifications", session.exists_updates);
+            done?.into_outcome()?;
             if stopping {
                 return Ok(());
             }

@@ -40,7 +40,7 @@ impl OperationReport {
     fn new(name: &'static str, stats: &OperationStats, elapsed_seconds: f64) -> Self {
         let histogram = &stats.latency_micros;
         let millis = |micros: u64| micros as f64 / 1000.0;
-        let latency_ms = (histogram.len() > 0).then(|| LatencyReport {
+        let latency_ms = (!histogram.is_empty()).then(|| LatencyReport {
             mean: histogram.mean() / 1000.0,
             p50: millis(histogram.value_at_quantile(0.50)),
             p90: millis(histogram.value_at_quantile(0.90)),

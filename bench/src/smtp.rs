@@ -486,7 +486,8 @@ mod tests {
 
     #[test]
     fn reply_lines() {
-        let cases: [(&[u8], Option<(u16, bool)>); 8] = [
+        type Case = (&'static [u8], Option<(u16, bool)>);
+        let cases: [Case; 8] = [
             (b"250 OK", Some((250, true))),
             (b"250-PIPELINING", Some((250, false))),
             (b"250", Some((250, true))),

@@ -41,7 +41,7 @@ fn every_tenth_user_451() -> SmtpBehavior {
                 .next()
                 .and_then(|digits| digits.parse().ok())
                 .unwrap_or(0);
-            if number % 10 == 0 {
+            if number.is_multiple_of(10) {
                 "451 4.3.0 try again later".into()
             } else {
                 "250 2.1.5 OK".into()

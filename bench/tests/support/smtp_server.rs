@@ -109,7 +109,7 @@ async fn session(
                 // Wait for the client's hello, so the garbage cannot arrive together
                 // with the 220 (which the client would rightly call a protocol error).
                 let mut hello = [0u8; 64];
-                stream.get_mut().read(&mut hello).await?;
+                let _hello_bytes = stream.get_mut().read(&mut hello).await?;
                 write(&mut stream, "this is not a TLS server hello\r\n\r\n\r\n").await?;
                 return Ok(());
             }
@@ -145,7 +145,7 @@ async fn session(
             let number = counters.data_received.fetch_add(1, Ordering::SeqCst) + 1;
             if behavior
                 .drop_after_data_every
-                .is_some_and(|every| number % every == 0)
+                .is_some_and(|every| number.is_multiple_of(every))
             {
                 return Ok(());
             }
