@@ -44,8 +44,8 @@ pub const READ_CHUNK_BYTES: usize = 16 * 1024;
 #[allow(async_fn_in_trait)] // single-threaded by design; no Send bound wanted.
 pub trait Conn {
     /// Waits for input and appends at least one and at most [`READ_CHUNK_BYTES`] bytes
-    /// to `out` (a TLS connection may append one decrypted record, slightly more).
-    /// Returns the number appended; `Ok(0)` means the peer closed the connection.
+    /// to `out`. Returns the number appended; `Ok(0)` means the peer closed the
+    /// connection.
     ///
     /// Cancel-safe: if the future is dropped, no input is lost.
     async fn read_some(&mut self, out: &mut Vec<u8>) -> Result<usize, NetError>;

@@ -44,7 +44,7 @@ pub const LINE_BYTES_MIN: usize = 512;
 /// Per-connection framing settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameConfig {
-    /// Longest line accepted, CRLF included.
+    /// Longest line accepted, CRLF included; raised to [`LINE_BYTES_MIN`] if lower.
     pub line_bytes_max: usize,
     /// Longest wait for the peer to send or accept data.
     pub idle_timeout: Duration,

@@ -139,7 +139,8 @@ fn connect(addr: SocketAddr) -> TcpStream {
 
 /// The server side: greets, then answers each line with `+OK <line>`; `STARTTLS`
 /// upgrades, `TLS?` and `BACKEND?` describe the connection, `WAIT` abandons a read
-/// after a timeout, `HANG` stops reading and ignores shutdown, `QUIT` ends the session.
+/// after a timeout, `HANG` stops reading and ignores shutdown, `PANIC` panics, `QUIT`
+/// ends the session.
 async fn echo_session(framed: Framed<Stream>, acceptor: TlsAcceptor, journal: Arc<Mutex<Journal>>) {
     struct Finished(Arc<Mutex<Journal>>);
     impl Drop for Finished {
@@ -193,6 +194,7 @@ async fn echo_session(framed: Framed<Stream>, acceptor: TlsAcceptor, journal: Ar
             "TLS?" if framed.is_tls() => "+OK tls\r\n".to_string(),
             "TLS?" => "+OK plain\r\n".to_string(),
             "HANG" => std::future::pending().await,
+            "PANIC" => panic!("the echo session was told to panic"),
             "BACKEND?" => format!("+OK {}\r\n", framed.backend()),
             // A read abandoned by a timeout must not lose what arrives afterwards.
             "WAIT" => {
@@ -303,6 +305,65 @@ fn echo_over_implicit_tls() {
         client.send(b"QUIT\r\n");
         client.expect("+OK bye");
         client.expect_end();
+    }
+}
+
+#[test]
+fn bulk_transfer_in_both_directions_at_once() {
+    const LINES: usize = 300;
+    for backend in backends() {
+        let harness = Harness::start(backend, |_| {});
+        let mut client = harness.connect();
+        client.expect("* ready");
+        // The client writes from another thread while this one reads, so both
+        // directions are full at once: this exercises short writes and partial reads.
+        let mut writer = client.stream.get_ref().try_clone().unwrap();
+        let sending = std::thread::spawn(move || {
+            for index in 0..LINES {
+                let line = format!("{index:05}{}\r\n", "b".repeat(4000));
+                writer.write_all(line.as_bytes()).unwrap();
+            }
+        });
+        for index in 0..LINES {
+            client.expect(&format!("+OK {index:05}{}", "b".repeat(4000)));
+        }
+        sending.join().unwrap();
+    }
+}
+
+#[test]
+fn a_panicking_session_releases_its_slot_and_the_server_carries_on() {
+    for backend in backends() {
+        let harness = Harness::start(backend, |listener| {
+            listener.limits.connections_per_ip_max = 1;
+        });
+        for _ in 0..3 {
+            let mut client = harness.connect();
+            client.expect("* ready");
+            client.send(b"PANIC\r\n");
+            client.expect_end();
+            harness.wait_active("echo", 0);
+        }
+        let mut client = harness.connect();
+        client.expect("* ready");
+        client.send(b"PING\r\n");
+        client.expect("+OK PING");
+    }
+}
+
+#[test]
+fn failed_implicit_tls_handshake_releases_its_slot() {
+    for backend in backends() {
+        let harness = Harness::start(backend, |_| {});
+        let mut plaintext = Client::new(connect(harness.addr("echos")));
+        plaintext.send(b"HELLO\r\n");
+        // The server answers a TLS alert or nothing, then closes.
+        let mut rest = Vec::new();
+        let _ = plaintext.stream.read_to_end(&mut rest);
+        assert!(!String::from_utf8_lossy(&rest).contains("ready"));
+        harness.wait_active("echos", 0);
+        let mut client = harness.connect_tls();
+        client.expect("* ready");
     }
 }
 
@@ -492,6 +553,17 @@ fn shutdown_aborts_sessions_that_ignore_it_at_the_deadline() {
 }
 
 impl Harness {
+    fn wait_active(&self, listener: &str, count: usize) {
+        let deadline = Instant::now() + CLIENT_TIMEOUT;
+        while self.server().stats(listener).unwrap().active != count {
+            assert!(
+                Instant::now() < deadline,
+                "{listener} never had {count} connections"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     fn wait_executed(&self, command: &str) {
         let deadline = Instant::now() + CLIENT_TIMEOUT;
         while !self
