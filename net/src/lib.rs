@@ -18,6 +18,81 @@
 //! - [`server`]: the thread-per-core runtime: N threads, each with its own
 //!   single-threaded runtime and its own `SO_REUSEPORT` socket for every listener.
 //!
+//! A protocol server is an async function over a [`Framed`] connection, started on
+//! every I/O thread by a per-thread factory:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use lifeboat_net::{
+//!     Framed, IoMode, ListenerConfig, NetError, ServerBuilder, ServerConfig, Stream,
+//!     TlsAcceptor,
+//! };
+//!
+//! async fn session(mut framed: Framed<Stream>, tls: TlsAcceptor) {
+//!     if framed.write_all(b"220 mx.example.test ESMTP\r\n").await.is_err() {
+//!         return;
+//!     }
+//!     loop {
+//!         let command = match framed.read_line().await {
+//!             Ok(line) => line.to_ascii_uppercase(),
+//!             Err(NetError::LineTooLong { .. }) => {
+//!                 let _ = framed.write_all(b"500 5.5.2 Line too long\r\n").await;
+//!                 if framed.skip_line().await.is_err() {
+//!                     return;
+//!                 }
+//!                 continue;
+//!             }
+//!             Err(NetError::ShuttingDown) => {
+//!                 let _ = framed.write_all(b"421 4.3.2 Shutting down\r\n").await;
+//!                 return;
+//!             }
+//!             Err(_) => return,
+//!         };
+//!         if command == b"STARTTLS\r\n" && !framed.is_tls() {
+//!             // Pipelined plaintext after STARTTLS is dropped here, never executed.
+//!             match framed.start_tls(&tls, b"220 2.0.0 Ready to start TLS\r\n").await {
+//!                 Ok((upgraded, discarded_bytes)) => {
+//!                     if discarded_bytes > 0 {
+//!                         eprintln!("{}: dropped {discarded_bytes} bytes pipelined after STARTTLS",
+//!                             framed_peer(&upgraded));
+//!                     }
+//!                     framed = upgraded;
+//!                 }
+//!                 Err(_) => return,
+//!             }
+//!             continue;
+//!         }
+//!         // ... parse and run the command, then reply:
+//!         if framed.write_all(b"250 2.0.0 OK\r\n").await.is_err() {
+//!             return;
+//!         }
+//!     }
+//! }
+//!
+//! fn framed_peer(framed: &Framed<Stream>) -> std::net::SocketAddr {
+//!     framed.info().peer
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (tls, _generated) =
+//!     TlsAcceptor::load_or_generate(None, None, "./lifeboat-data".as_ref(), "localhost")?;
+//! let mut smtp = ListenerConfig::new("smtp", "127.0.0.1:2525".parse()?);
+//! smtp.refusal = b"421 4.7.0 Too many connections, try later\r\n".to_vec();
+//! let server = ServerBuilder::new(ServerConfig { threads: 0, io: IoMode::Auto })
+//!     .listener(smtp, move |_thread| {
+//!         // Runs once per I/O thread; per-thread state goes here.
+//!         let tls = tls.clone();
+//!         move |framed| session(framed, tls.clone())
+//!     })
+//!     .start()?;
+//! eprintln!("network backend: {}", server.backend_choice());
+//! // Later, on SIGTERM:
+//! let report = server.shutdown(Duration::from_secs(30));
+//! eprintln!("aborted {} connections", report.connections_aborted);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Invariants kept by the whole crate:
 //!
 //! - Nothing here knows a mail protocol: protocol servers supply handlers and the one

@@ -428,7 +428,9 @@ async fn accept_loop(
             }
         };
         let info = ConnInfo {
-            peer,
+            // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d; policy
+            // checks (relay networks, loopback) expect the plain IPv4 address.
+            peer: SocketAddr::new(peer.ip().to_canonical(), peer.port()),
             local,
             listener: Arc::clone(&shared.name),
             thread_index: context.index,

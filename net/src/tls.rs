@@ -258,7 +258,7 @@ impl TlsConn {
             if !conn.tls.is_handshaking() {
                 break;
             }
-            if conn.receive().await? == 0 {
+            if !conn.receive().await? {
                 return Err(NetError::Truncated);
             }
         }
@@ -278,8 +278,8 @@ impl TlsConn {
     }
 
     /// Feeds rustls more ciphertext, reading from the socket when none is buffered.
-    /// Returns the ciphertext bytes consumed; 0 means the peer closed TCP.
-    async fn receive(&mut self) -> Result<usize, NetError> {
+    /// Returns false once the peer has closed TCP.
+    async fn receive(&mut self) -> Result<bool, NetError> {
         if self.cipher_start >= self.cipher_in.len() {
             self.cipher_in.clear();
             self.cipher_start = 0;
@@ -288,16 +288,15 @@ impl TlsConn {
                 // close_notify from a truncation.
                 self.tls.read_tls(&mut io::empty())?;
                 self.process().await?;
-                return Ok(0);
+                return Ok(false);
             }
         }
         let mut pending = &self.cipher_in[self.cipher_start..];
         let before = pending.len();
         self.tls.read_tls(&mut pending)?;
-        let consumed = before - pending.len();
-        self.cipher_start += consumed;
+        self.cipher_start += before - pending.len();
         self.process().await?;
-        Ok(consumed)
+        Ok(true)
     }
 
     async fn process(&mut self) -> Result<(), NetError> {
