@@ -106,6 +106,15 @@ impl fmt::Display for BackendChoice {
 
 /// Resolves `mode` to a backend, probing `io_uring` unless epoll is forced.
 pub fn select_backend(mode: IoMode) -> Result<BackendChoice, StartError> {
+    select_backend_with(mode, probe_uring)
+}
+
+/// [`select_backend`] with the probe supplied, so the fallback logic can be tested on
+/// machines where `io_uring` works.
+fn select_backend_with(
+    mode: IoMode,
+    probe_uring: impl FnOnce() -> Result<(), String>,
+) -> Result<BackendChoice, StartError> {
     match mode {
         IoMode::Epoll => Ok(BackendChoice {
             requested: mode,
@@ -220,6 +229,29 @@ mod tests {
         let choice = select_backend(IoMode::Epoll).unwrap();
         assert_eq!(choice.backend, Backend::Epoll);
         assert_eq!(choice.uring_unavailable, None);
+    }
+
+    #[test]
+    fn unavailable_uring_falls_back_under_auto_and_fails_when_forced() {
+        let blocked = || Err("io_uring_setup: Operation not permitted".to_string());
+        let choice = select_backend_with(IoMode::Auto, blocked).unwrap();
+        assert_eq!(choice.backend, Backend::Epoll);
+        assert_eq!(
+            choice.to_string(),
+            "epoll (io = auto); io_uring unavailable: io_uring_setup: Operation not permitted"
+        );
+        match select_backend_with(IoMode::Uring, blocked) {
+            Err(StartError::UringUnavailable { reason }) => {
+                assert!(reason.contains("not permitted"))
+            }
+            other => panic!("expected UringUnavailable, got {other:?}"),
+        }
+        let working = || Ok(());
+        let choice = select_backend_with(IoMode::Auto, working).unwrap();
+        assert_eq!(choice.backend, Backend::Uring);
+        assert_eq!(choice.to_string(), "io_uring (io = auto)");
+        let choice = select_backend_with(IoMode::Epoll, || panic!("epoll must not probe")).unwrap();
+        assert_eq!(choice.backend, Backend::Epoll);
     }
 
     #[test]
