@@ -8,7 +8,11 @@ pub(crate) fn is_base64_char(byte: u8) -> bool {
 
 pub(crate) fn encode(input: &[u8], out: &mut Vec<u8>) {
     for chunk in input.chunks(3) {
-        let bytes = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let bytes = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let bits = (u32::from(bytes[0]) << 16) | (u32::from(bytes[1]) << 8) | u32::from(bytes[2]);
         for index in 0..4 {
             if index <= chunk.len() {
@@ -34,7 +38,7 @@ fn value(byte: u8) -> Option<u32> {
 /// `base64 = *(4base64-char) [base64-terminal]` — RFC 3501 §9: whole quads only,
 /// padding only at the end, unused bits zero (so every text decodes one way).
 pub(crate) fn decode(input: &[u8]) -> Option<Vec<u8>> {
-    if input.len() % 4 != 0 {
+    if !input.len().is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::with_capacity(input.len() / 4 * 3);

@@ -190,4 +190,3 @@ pub(crate) fn body_structure(
         }
     }
 }
-

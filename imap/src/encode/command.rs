@@ -72,7 +72,8 @@ fn body(out: &mut Out<'_>, body: &CommandBody<'_>) {
                 .sp()
                 .astring(password.expose().as_bytes());
         }
-        CommandBody::Select { mailbox, condstore } | CommandBody::Examine { mailbox, condstore } => {
+        CommandBody::Select { mailbox, condstore }
+        | CommandBody::Examine { mailbox, condstore } => {
             out.str(body.name()).sp().mailbox(mailbox);
             if *condstore {
                 out.raw(b" (CONDSTORE)");
@@ -114,20 +115,21 @@ fn body(out: &mut Out<'_>, body: &CommandBody<'_>) {
                 });
             }
             if !returns.is_empty() {
-                out.raw(b" RETURN ").list(returns, |out, option| match option {
-                    ListReturnOption::Subscribed => {
-                        out.raw(b"SUBSCRIBED");
-                    }
-                    ListReturnOption::Children => {
-                        out.raw(b"CHILDREN");
-                    }
-                    ListReturnOption::SpecialUse => {
-                        out.raw(b"SPECIAL-USE");
-                    }
-                    ListReturnOption::Status(items) => {
-                        out.raw(b"STATUS ").list(items, status_attribute);
-                    }
-                });
+                out.raw(b" RETURN ")
+                    .list(returns, |out, option| match option {
+                        ListReturnOption::Subscribed => {
+                            out.raw(b"SUBSCRIBED");
+                        }
+                        ListReturnOption::Children => {
+                            out.raw(b"CHILDREN");
+                        }
+                        ListReturnOption::SpecialUse => {
+                            out.raw(b"SPECIAL-USE");
+                        }
+                        ListReturnOption::Status(items) => {
+                            out.raw(b"STATUS ").list(items, status_attribute);
+                        }
+                    });
             }
         }
         CommandBody::Lsub { reference, pattern } => {

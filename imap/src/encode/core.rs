@@ -211,7 +211,8 @@ impl<'o> Out<'o> {
     }
 
     fn four_digits(&mut self, value: u16) -> &mut Self {
-        self.two_digits((value / 100) as u8).two_digits((value % 100) as u8)
+        self.two_digits((value / 100) as u8)
+            .two_digits((value % 100) as u8)
     }
 
     /// `date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone

@@ -13,8 +13,8 @@ mod response;
 
 use crate::types::{Command, LiteralMode, Response};
 
-pub use self::core::QUOTED_BYTES_MAX;
 use self::core::Out;
+pub use self::core::QUOTED_BYTES_MAX;
 
 impl Response<'_> {
     /// Appends the response, CRLF included.

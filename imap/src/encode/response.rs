@@ -239,17 +239,20 @@ fn data_response(out: &mut Out<'_>, data: &Data<'_>) {
             list_item(out, item);
         }
         Data::Status { mailbox, items } => {
-            out.raw(b"STATUS ").mailbox(mailbox).sp().list(items, |out, item| {
-                let (name, value): (&[u8], u64) = match *item {
-                    StatusItem::Messages(value) => (b"MESSAGES ", u64::from(value)),
-                    StatusItem::Recent(value) => (b"RECENT ", u64::from(value)),
-                    StatusItem::UidNext(value) => (b"UIDNEXT ", u64::from(value.get())),
-                    StatusItem::UidValidity(value) => (b"UIDVALIDITY ", u64::from(value.get())),
-                    StatusItem::Unseen(value) => (b"UNSEEN ", u64::from(value)),
-                    StatusItem::HighestModSeq(value) => (b"HIGHESTMODSEQ ", value),
-                };
-                out.raw(name).number(value);
-            });
+            out.raw(b"STATUS ")
+                .mailbox(mailbox)
+                .sp()
+                .list(items, |out, item| {
+                    let (name, value): (&[u8], u64) = match *item {
+                        StatusItem::Messages(value) => (b"MESSAGES ", u64::from(value)),
+                        StatusItem::Recent(value) => (b"RECENT ", u64::from(value)),
+                        StatusItem::UidNext(value) => (b"UIDNEXT ", u64::from(value.get())),
+                        StatusItem::UidValidity(value) => (b"UIDVALIDITY ", u64::from(value.get())),
+                        StatusItem::Unseen(value) => (b"UNSEEN ", u64::from(value)),
+                        StatusItem::HighestModSeq(value) => (b"HIGHESTMODSEQ ", value),
+                    };
+                    out.raw(name).number(value);
+                });
         }
         Data::Search { numbers, modseq } => {
             out.raw(b"SEARCH");
@@ -263,7 +266,9 @@ fn data_response(out: &mut Out<'_>, data: &Data<'_>) {
         Data::ESearch { tag, uid, items } => {
             out.raw(b"ESEARCH");
             if let Some(tag) = tag {
-                out.raw(b" (TAG ").string(tag.as_str().as_bytes()).byte(b')');
+                out.raw(b" (TAG ")
+                    .string(tag.as_str().as_bytes())
+                    .byte(b')');
             }
             if *uid {
                 out.raw(b" UID");
@@ -365,7 +370,8 @@ pub(crate) fn section(out: &mut Out<'_>, section: Option<&Section<'_>>) {
             prefix(out, value.as_ref());
             out.raw(b"HEADER");
         }
-        Some(Section::HeaderFields(value, fields)) | Some(Section::HeaderFieldsNot(value, fields)) => {
+        Some(Section::HeaderFields(value, fields))
+        | Some(Section::HeaderFieldsNot(value, fields)) => {
             prefix(out, value.as_ref());
             out.raw(if matches!(section, Some(Section::HeaderFieldsNot(..))) {
                 &b"HEADER.FIELDS.NOT "[..]

@@ -26,8 +26,14 @@ pub const ID_PAIRS_MAX: usize = 30;
 /// `command = tag SP (command-any / command-auth / command-nonauth / command-select)
 /// CRLF` — RFC 3501 §9
 pub(crate) fn command(input: &[u8], nesting_max: usize) -> PResult<'_, Command<'_>> {
-    let (rest, tag) = tag_rule(input)?;
-    let (rest, ()) = sp(rest)?;
+    let (rest, tag) = match tag_rule(input) {
+        Err(nom::Err::Error(_)) => return failure(Reason::InvalidTag),
+        other => other?,
+    };
+    let (rest, ()) = match sp(rest) {
+        Err(nom::Err::Error(_)) => return failure(Reason::InvalidTag),
+        other => other?,
+    };
     let (rest, body) = command_body(rest, nesting_max)?;
     let (rest, ()) = crlf(rest)?;
     Ok((rest, Command { tag, body }))
@@ -562,4 +568,3 @@ pub(crate) fn idle_done(input: &[u8]) -> PResult<'_, ()> {
     let (rest, ()) = crlf(rest)?;
     Ok((rest, ()))
 }
-

@@ -14,8 +14,8 @@ use crate::types::chars::{
 use crate::types::command::MOD_SEQUENCE_MAX;
 use crate::types::datetime::MONTH_NAMES;
 use crate::types::{
-    Atom, Date, DateTime, Flag, IString, ListMailbox, LiteralMode, Mailbox, SeqOrUid,
-    Sequence, SequenceSet, Tag, TAG_BYTES_MAX,
+    Atom, Date, DateTime, Flag, IString, ListMailbox, LiteralMode, Mailbox, SeqOrUid, Sequence,
+    SequenceSet, Tag, TAG_BYTES_MAX,
 };
 
 /// `SP = %x20` — RFC 5234 Appendix B.1

@@ -89,6 +89,8 @@ fn literal_header(line: &[u8]) -> Option<(Option<u32>, LiteralMode)> {
 pub(crate) struct Cursor {
     line_start: usize,
     searched: usize,
+    /// `data_start` of the last synchronizing literal reported as `SyncLiteral`.
+    announced: usize,
 }
 
 /// The outcome of scanning the bytes of one unit.
@@ -98,6 +100,12 @@ pub(crate) enum UnitScan {
         length: usize,
     },
     NeedMore,
+    /// A synchronizing literal header was accepted (reported once, whether or not
+    /// its data has arrived, so that frames do not depend on chunking).
+    SyncLiteral {
+        length: u32,
+        data_start: usize,
+    },
     /// A literal header was accepted; its `length` octets start at `data_start` and
     /// have not all arrived.
     LiteralPending {
@@ -111,8 +119,14 @@ pub(crate) enum UnitScan {
     },
 }
 
-/// Scans `input` (starting at a unit boundary) for the end of the unit.
-pub(crate) fn scan_unit(input: &[u8], limits: &Limits, cursor: &mut Cursor) -> UnitScan {
+/// Scans `input` (starting at a unit boundary) for the end of the unit; with
+/// `announce`, stops once at each synchronizing literal header.
+pub(crate) fn scan_unit(
+    input: &[u8],
+    limits: &Limits,
+    cursor: &mut Cursor,
+    announce: bool,
+) -> UnitScan {
     loop {
         let from = cursor.searched.max(cursor.line_start);
         let Some(offset) = input
@@ -154,6 +168,15 @@ pub(crate) fn scan_unit(input: &[u8], limits: &Limits, cursor: &mut Cursor) -> U
         if data_end > limits.command_bytes_max {
             return UnitScan::Rejected {
                 reason: Reason::CommandTooLarge,
+            };
+        }
+        if announce && mode == LiteralMode::Sync && line_end > cursor.announced {
+            cursor.announced = line_end;
+            // Resume at this line's LF, to find the same header again.
+            cursor.searched = line_end - 1;
+            return UnitScan::SyncLiteral {
+                length,
+                data_start: line_end,
             };
         }
         if input.len() < data_end {
@@ -226,8 +249,6 @@ pub struct Framer {
     /// Length of the unit returned by the previous call, consumed at the next one.
     returned: usize,
     cursor: Cursor,
-    /// `data_start` of the synchronizing literal already announced by `Continue`.
-    announced: Option<usize>,
     discard: Option<Discard>,
 }
 
@@ -239,7 +260,6 @@ impl Framer {
             start: 0,
             returned: 0,
             cursor: Cursor::default(),
-            announced: None,
             discard: None,
         }
     }
@@ -335,27 +355,20 @@ impl Framer {
             return Frame::NeedMore;
         }
         let input = &self.buffer[self.start..];
-        match scan_unit(input, &self.limits, &mut self.cursor) {
+        match scan_unit(input, &self.limits, &mut self.cursor, true) {
             UnitScan::Complete { length } => {
                 self.cursor = Cursor::default();
-                self.announced = None;
                 self.returned = length;
                 Frame::Unit(&self.buffer[self.start..self.start + length])
             }
             UnitScan::NeedMore => Frame::NeedMore,
-            UnitScan::LiteralPending {
-                length,
-                mode: LiteralMode::Sync,
-                data_start,
-            } if self.announced != Some(data_start) => {
-                self.announced = Some(data_start);
+            UnitScan::SyncLiteral { length, data_start } => {
                 if tag_of(&self.buffer[self.start..]).is_none() {
                     // Without a tag the command can only be refused; the client
                     // waits for a continuation that does not come, so the command
                     // ends here.
                     self.start += data_start;
                     self.cursor = Cursor::default();
-                    self.announced = None;
                     return Frame::Rejected {
                         tag: None,
                         reason: Reason::InvalidTag,
@@ -371,7 +384,6 @@ impl Framer {
                 let unit_start = self.start;
                 self.start += self.cursor.line_start;
                 self.cursor = Cursor::default();
-                self.announced = None;
                 self.discard = Some(Discard::Line(HeaderDetector::default()));
                 // The discarded bytes stay in the buffer until the next call, so the
                 // tag can still be borrowed from it.
@@ -399,10 +411,22 @@ mod tests {
 
     #[test]
     fn header_detection() {
-        assert_eq!(literal_header(b"a LOGIN {5}"), Some((Some(5), LiteralMode::Sync)));
-        assert_eq!(literal_header(b"a LOGIN {5+}\r"), Some((Some(5), LiteralMode::NonSync)));
-        assert_eq!(literal_header(b"a LOGIN {0000000000000000000012}\r"), Some((Some(12), LiteralMode::Sync)));
-        assert_eq!(literal_header(b"a LOGIN {4294967296}\r"), Some((None, LiteralMode::Sync)));
+        assert_eq!(
+            literal_header(b"a LOGIN {5}"),
+            Some((Some(5), LiteralMode::Sync))
+        );
+        assert_eq!(
+            literal_header(b"a LOGIN {5+}\r"),
+            Some((Some(5), LiteralMode::NonSync))
+        );
+        assert_eq!(
+            literal_header(b"a LOGIN {0000000000000000000012}\r"),
+            Some((Some(12), LiteralMode::Sync))
+        );
+        assert_eq!(
+            literal_header(b"a LOGIN {4294967296}\r"),
+            Some((None, LiteralMode::Sync))
+        );
         assert_eq!(literal_header(b"a LOGIN {}\r"), None);
         assert_eq!(literal_header(b"a LOGIN {+}\r"), None);
         assert_eq!(literal_header(b"a LOGIN {5} \r"), None);
@@ -438,7 +462,10 @@ mod tests {
         assert!(matches!(
             framer.next(),
             Frame::Rejected {
-                reason: Reason::LiteralTooLarge { length_bytes: 20, mode: LiteralMode::Sync },
+                reason: Reason::LiteralTooLarge {
+                    length_bytes: 20,
+                    mode: LiteralMode::Sync
+                },
                 ..
             }
         ));
@@ -453,7 +480,10 @@ mod tests {
         framer.push(&long);
         assert!(matches!(
             framer.next(),
-            Frame::Rejected { reason: Reason::LineTooLong, .. }
+            Frame::Rejected {
+                reason: Reason::LineTooLong,
+                ..
+            }
         ));
         framer.push(b"xxxx {3+}\r\nabcb2 NOOP\r\n");
         assert_eq!(framer.next(), Frame::NeedMore);
@@ -478,7 +508,10 @@ mod tests {
         framer.push(b"u {2}\r\n");
         assert!(matches!(framer.next(), Frame::Continue { length: 2, .. }));
         framer.push(b"pw\r\n");
-        assert_eq!(framer.next(), Frame::Unit(b"a1 LOGIN {1}\r\nu {2}\r\npw\r\n"));
+        assert_eq!(
+            framer.next(),
+            Frame::Unit(b"a1 LOGIN {1}\r\nu {2}\r\npw\r\n")
+        );
         assert_eq!(framer.buffered_len(), 0);
     }
 }

@@ -164,12 +164,9 @@ pub fn tag_of(input: &[u8]) -> Option<Tag<'_>> {
 }
 
 /// Maps the end of a framed unit to the public error, for grammar results.
-fn finish<'a, O>(
-    unit: &'a [u8],
-    result: error::PResult<'a, O>,
-) -> Result<O, DecodeError<'a>> {
+fn finish<'a, O>(unit: &'a [u8], result: error::PResult<'a, O>) -> Result<O, DecodeError<'a>> {
     match result {
-        Ok((rest, value)) if rest.is_empty() => Ok(value),
+        Ok((b"", value)) => Ok(value),
         // The unit is complete: a parser that wants more, or stops before its end,
         // saw a malformed command.
         Ok(_) | Err(nom::Err::Incomplete(_)) => Err(DecodeError::Failed {
@@ -186,7 +183,7 @@ fn finish<'a, O>(
 /// Finds the first complete unit of `input`, or why there is none.
 fn unit<'a>(input: &'a [u8], limits: &Limits) -> Result<&'a [u8], DecodeError<'a>> {
     let mut cursor = framer::Cursor::default();
-    match framer::scan_unit(input, limits, &mut cursor) {
+    match framer::scan_unit(input, limits, &mut cursor, false) {
         framer::UnitScan::Complete { length } => Ok(&input[..length]),
         framer::UnitScan::NeedMore => Err(DecodeError::Incomplete),
         framer::UnitScan::LiteralPending {
@@ -205,6 +202,8 @@ fn unit<'a>(input: &'a [u8], limits: &Limits) -> Result<&'a [u8], DecodeError<'a
                 }),
             }
         }
+        // Not produced without `announce`; nothing to report in any case.
+        framer::UnitScan::SyncLiteral { .. } => Err(DecodeError::Incomplete),
         framer::UnitScan::Rejected { reason } => Err(DecodeError::Failed {
             tag: tag_of(input),
             reason,
@@ -217,7 +216,10 @@ fn unit<'a>(input: &'a [u8], limits: &Limits) -> Result<&'a [u8], DecodeError<'a
 ///
 /// `command = tag SP (command-any / command-auth / command-nonauth / command-select)
 /// CRLF` — RFC 3501 §9
-pub fn command<'a>(input: &'a [u8], limits: &Limits) -> Result<(usize, Command<'a>), DecodeError<'a>> {
+pub fn command<'a>(
+    input: &'a [u8],
+    limits: &Limits,
+) -> Result<(usize, Command<'a>), DecodeError<'a>> {
     let unit = unit(input, limits)?;
     let parsed = finish(unit, command::command(unit, limits.nesting_max))?;
     Ok((unit.len(), parsed))

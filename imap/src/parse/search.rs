@@ -4,10 +4,9 @@
 //! argument, which starts at `nesting_max` and fails with
 //! [`Reason::NestingTooDeep`] at zero, so no input can exhaust the stack.
 
-
 use super::core::{
-    astring, atom, date, flag, mod_sequence_valzer, name, number, parenthesized_list,
-    peek_byte, quoted, sequence_set, sp,
+    astring, atom, date, mod_sequence_valzer, name, number, parenthesized_list, peek_byte, quoted,
+    sequence_set, sp,
 };
 use super::error::{failure, syntax, PResult};
 use super::Reason;
@@ -169,21 +168,18 @@ fn entry_name(input: &[u8]) -> PResult<'_, crate::types::Flag<'_>> {
     if content.len() <= PREFIX.len() || !content[..PREFIX.len()].eq_ignore_ascii_case(PREFIX) {
         return syntax();
     }
-    let flag_text = match content {
-        std::borrow::Cow::Borrowed(bytes) => &bytes[PREFIX.len()..],
-        // An escaped backslash (`\\Seen`) forces a copy; the flag then lives only
-        // as long as that copy, so it is re-parsed into an owned value.
-        std::borrow::Cow::Owned(bytes) => {
-            let text = &bytes[PREFIX.len()..];
-            return match flag(text) {
-                Ok((b"", parsed)) => Ok((rest, parsed.into_owned())),
-                _ => syntax(),
-            };
-        }
-    };
-    match flag(flag_text) {
-        Ok((b"", parsed)) => Ok((rest, parsed)),
-        _ => syntax(),
+    // The flag is the whole rest of the quoted string, so it is checked as a
+    // complete value rather than with the streaming `flag` rule.
+    let parsed = std::str::from_utf8(&content[PREFIX.len()..])
+        .ok()
+        .and_then(|text| {
+            crate::types::Flag::try_from(text)
+                .ok()
+                .map(|flag| flag.into_owned())
+        });
+    match parsed {
+        Some(parsed) => Ok((rest, parsed)),
+        None => syntax(),
     }
 }
 
@@ -206,4 +202,3 @@ pub(crate) fn search_return_options(input: &[u8]) -> PResult<'_, Vec<SearchRetur
         Ok((rest, option))
     })
 }
-

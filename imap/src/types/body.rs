@@ -119,4 +119,3 @@ pub struct Disposition<'a> {
     pub kind: IString<'a>,
     pub parameters: Vec<(IString<'a>, IString<'a>)>,
 }
-

@@ -19,7 +19,10 @@ pub enum ValidationError {
     /// The octet at `position` is not allowed by the rule.
     InvalidByte { byte: u8, position: usize },
     /// Longer than the named limit allows.
-    TooLong { length_bytes: usize, max_bytes: usize },
+    TooLong {
+        length_bytes: usize,
+        max_bytes: usize,
+    },
     /// A number outside the rule's range (zero where `nz-number` is required, ...).
     OutOfRange,
     /// Not valid modified UTF-7 (RFC 3501 §5.1.3).

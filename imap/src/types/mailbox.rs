@@ -195,7 +195,9 @@ fn flush_utf16(run: &mut Vec<u16>, out: &mut String) {
             bit_count += 8;
             while bit_count >= 6 {
                 bit_count -= 6;
-                out.push(char::from(BASE64_ALPHABET[((bits >> bit_count) & 0x3f) as usize]));
+                out.push(char::from(
+                    BASE64_ALPHABET[((bits >> bit_count) & 0x3f) as usize],
+                ));
             }
         }
     }
@@ -307,11 +309,11 @@ mod tests {
         for bad in [
             &b"&"[..],
             b"&Jjo",
-            b"&AGE-",        // shifted printable ASCII 'a'
-            b"&APw-&APw-",   // adjacent runs
-            b"&APx-",        // non-zero padding bits
-            b"&2D0-",        // unpaired surrogate
-            b"caf\xc3\xa9",  // raw 8-bit
+            b"&AGE-",       // shifted printable ASCII 'a'
+            b"&APw-&APw-",  // adjacent runs
+            b"&APx-",       // non-zero padding bits
+            b"&2D0-",       // unpaired surrogate
+            b"caf\xc3\xa9", // raw 8-bit
             b"&A=-",
         ] {
             assert!(

@@ -49,13 +49,24 @@ pub enum Status<'a> {
         text: Text<'a>,
     },
     /// `resp-cond-auth = "PREAUTH" SP resp-text` (greeting)
-    PreAuth { code: Option<Code<'a>>, text: Text<'a> },
+    PreAuth {
+        code: Option<Code<'a>>,
+        text: Text<'a>,
+    },
     /// `resp-cond-bye = "BYE" SP resp-text`
-    Bye { code: Option<Code<'a>>, text: Text<'a> },
+    Bye {
+        code: Option<Code<'a>>,
+        text: Text<'a>,
+    },
 }
 
 impl<'a> Status<'a> {
-    pub fn tagged(tag: Tag<'a>, condition: Condition, code: Option<Code<'a>>, text: Text<'a>) -> Self {
+    pub fn tagged(
+        tag: Tag<'a>,
+        condition: Condition,
+        code: Option<Code<'a>>,
+        text: Text<'a>,
+    ) -> Self {
         Self::Tagged {
             tag,
             condition,

@@ -116,8 +116,11 @@ impl SequenceSet {
     /// The set as sorted, disjoint, non-adjacent inclusive ranges, `*` resolved to
     /// `largest`. Never expands ranges, so `1:4294967295` costs one element.
     pub fn ranges(&self, largest: u32) -> Vec<RangeInclusive<u32>> {
-        let mut ranges: Vec<RangeInclusive<u32>> =
-            self.0.iter().map(|element| element.resolve(largest)).collect();
+        let mut ranges: Vec<RangeInclusive<u32>> = self
+            .0
+            .iter()
+            .map(|element| element.resolve(largest))
+            .collect();
         ranges.sort_unstable_by_key(|range| *range.start());
         let mut merged: Vec<RangeInclusive<u32>> = Vec::with_capacity(ranges.len());
         for range in ranges {
