@@ -57,7 +57,7 @@ fn mail_batch(store: &Store, n: u32, size: usize) -> Batch {
             flags: Flags::default(),
             internal_date: n as i64,
         });
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             batch.push(Op::StoreFlags {
                 folder: inbox,
                 uids: (1..=n).collect(),
