@@ -1,0 +1,722 @@
+//! Behaviour of the store through its public API, on the real file system and on the
+//! simulated one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lifeboat_store::io::{SimFs, Vfs};
+use lifeboat_store::*;
+
+fn small() -> Options {
+    Options {
+        segment_bytes_max: 16 << 10,
+        checkpoint_every_bytes: u64::MAX,
+        group_bytes_max: 1 << 20,
+    }
+}
+
+fn setup(store: &Store) {
+    let mut batch = Batch::new();
+    batch.push(Op::PutDomain(DomainSettings {
+        name: "example.test".into(),
+        upstream: "127.0.0.1:2526".into(),
+        coverage: Coverage::All,
+        failover: Failover::Auto,
+    }));
+    batch.push(Op::AddAccount {
+        address: "alice@example.test".into(),
+        password_hash: "x".into(),
+        role: Role::User,
+        covered: false,
+        recovery: None,
+    });
+    let results = store.commit(batch).unwrap();
+    assert_eq!(results, vec![OpResult::Done, OpResult::Done]);
+}
+
+fn inbox(store: &Store) -> FolderId {
+    store.read(|s| s.folder_by_name("alice@example.test", "inbox").unwrap().id)
+}
+
+fn deliver(store: &Store, body: &[u8]) -> (u32, BodyId) {
+    let inbox = inbox(store);
+    let mut batch = Batch::new();
+    let body_ref = batch.put_body(body.to_vec());
+    batch.push(Op::Append {
+        folder: inbox,
+        body: body_ref,
+        flags: Flags::default(),
+        internal_date: 1_700_000_000,
+    });
+    let results = store.commit(batch).unwrap();
+    let OpResult::Body(id) = results[0] else {
+        panic!("{results:?}")
+    };
+    let OpResult::Appended { uid, .. } = results[1] else {
+        panic!("{results:?}")
+    };
+    (uid, id)
+}
+
+#[test]
+fn accounts_start_with_special_use_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    setup(&store);
+    let names: Vec<(String, Option<SpecialUse>)> = store.read(|s| {
+        s.folders_of("alice@EXAMPLE.test")
+            .into_iter()
+            .map(|f| (f.name.clone(), f.special_use))
+            .collect()
+    });
+    assert_eq!(names.len(), 5);
+    assert!(names.contains(&("INBOX".into(), None)));
+    assert!(names.contains(&("Sent".into(), Some(SpecialUse::Sent))));
+    assert!(names.contains(&("Trash".into(), Some(SpecialUse::Trash))));
+    // A duplicate account and an account of an unknown domain fail, visibly.
+    let mut batch = Batch::new();
+    batch.push(Op::AddAccount {
+        address: "alice@example.test".into(),
+        password_hash: "x".into(),
+        role: Role::User,
+        covered: false,
+        recovery: None,
+    });
+    batch.push(Op::AddAccount {
+        address: "bob@nowhere.test".into(),
+        password_hash: "x".into(),
+        role: Role::User,
+        covered: false,
+        recovery: None,
+    });
+    let results = store.commit(batch).unwrap();
+    assert!(matches!(&results[0], OpResult::Failed(m) if m.contains("already exists")));
+    assert!(matches!(&results[1], OpResult::Failed(m) if m.contains("no domain")));
+}
+
+#[test]
+fn mailbox_operations_and_persistence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (uidvalidity, archive_id);
+    {
+        let store = Store::open(dir.path(), small()).unwrap();
+        setup(&store);
+        let inbox = inbox(&store);
+        let (uid1, body1) = deliver(&store, b"Subject: one\r\n\r\nfirst\r\n");
+        let (uid2, _) = deliver(&store, b"Subject: two\r\n\r\nsecond\r\n");
+        assert_eq!((uid1, uid2), (1, 2));
+        assert_eq!(
+            &*store.body(body1).unwrap(),
+            b"Subject: one\r\n\r\nfirst\r\n"
+        );
+
+        // Flags, with CONDSTORE's UNCHANGEDSINCE.
+        let mut batch = Batch::new();
+        batch.push(Op::StoreFlags {
+            folder: inbox,
+            uids: vec![1, 2],
+            action: FlagAction::Add,
+            flags: Flags {
+                system: SystemFlags::SEEN,
+                keywords: vec!["$Work".into(), "$work".into()],
+            },
+            unchanged_since: None,
+        });
+        let OpResult::Stored { changed, failed } = &store.commit(batch).unwrap()[0] else {
+            panic!()
+        };
+        assert_eq!(changed.len(), 2);
+        assert!(failed.is_empty());
+        let old_modseq = changed[0].1;
+        let mut batch = Batch::new();
+        batch.push(Op::StoreFlags {
+            folder: inbox,
+            uids: vec![1],
+            action: FlagAction::Add,
+            flags: Flags {
+                system: SystemFlags::FLAGGED,
+                keywords: vec![],
+            },
+            unchanged_since: Some(old_modseq - 1),
+        });
+        let OpResult::Stored { changed, failed } = &store.commit(batch).unwrap()[0] else {
+            panic!()
+        };
+        assert!(changed.is_empty());
+        assert_eq!(failed, &vec![1]);
+
+        // Folders: create, copy, move, rename with children, delete.
+        let mut batch = Batch::new();
+        for name in ["Projects", "Projects/2026"] {
+            batch.push(Op::CreateFolder {
+                account: "alice@example.test".into(),
+                name: name.into(),
+                special_use: None,
+            });
+        }
+        let results = store.commit(batch).unwrap();
+        let OpResult::Folder { id: projects, .. } = results[0] else {
+            panic!("{results:?}")
+        };
+        let mut batch = Batch::new();
+        batch.push(Op::Copy {
+            from: inbox,
+            uids: vec![1, 99],
+            to: projects,
+        });
+        batch.push(Op::Move {
+            from: inbox,
+            uids: vec![2],
+            to: projects,
+        });
+        let results = store.commit(batch).unwrap();
+        assert!(matches!(&results[0], OpResult::Copied { pairs, .. } if pairs == &vec![(1, 1)]));
+        assert!(matches!(&results[1], OpResult::Copied { pairs, .. } if pairs == &vec![(2, 2)]));
+        let mut batch = Batch::new();
+        batch.push(Op::RenameFolder {
+            account: "alice@example.test".into(),
+            from: "Projects".into(),
+            to: "Work".into(),
+        });
+        batch.push(Op::RenameFolder {
+            account: "alice@example.test".into(),
+            from: "INBOX".into(),
+            to: "Old".into(),
+        });
+        let results = store.commit(batch).unwrap();
+        assert_eq!(results[0], OpResult::Done);
+        assert!(matches!(&results[1], OpResult::Failed(_)));
+        store.read(|s| {
+            assert!(s
+                .folder_by_name("alice@example.test", "Work/2026")
+                .is_some());
+            assert!(s.folder_by_name("alice@example.test", "Projects").is_none());
+            let work = s.folder_by_name("alice@example.test", "Work").unwrap();
+            assert_eq!(work.messages.len(), 2);
+            let inbox = s.folder_by_name("alice@example.test", "INBOX").unwrap();
+            assert_eq!(inbox.messages.keys().copied().collect::<Vec<_>>(), vec![1]);
+            assert!(inbox.messages[&1].flags.system.contains(SystemFlags::SEEN));
+            assert_eq!(inbox.messages[&1].flags.keywords, vec!["$Work".to_string()]);
+        });
+        uidvalidity = store.read(|s| s.folder(inbox).unwrap().uidvalidity);
+
+        let mut batch = Batch::new();
+        let body = batch.put_body(b"archived".to_vec());
+        batch.push(Op::Archive(NewArchiveEntry {
+            body,
+            direction: Direction::In,
+            mail_from: "x@remote.test".into(),
+            rcpt_to: vec!["alice@example.test".into()],
+            date: now(),
+            headers: HeaderFields {
+                subject: "Quarterly numbers".into(),
+                ..Default::default()
+            },
+        }));
+        let OpResult::Archived(id) = store.commit(batch).unwrap()[1] else {
+            panic!()
+        };
+        archive_id = id;
+    }
+    // Everything survives a reopen, with the same UIDVALIDITY and UIDNEXT.
+    let store = Store::open(dir.path(), small()).unwrap();
+    store.read(|s| {
+        let inbox = s.folder_by_name("alice@example.test", "INBOX").unwrap();
+        assert_eq!(inbox.uidvalidity, uidvalidity);
+        assert_eq!(inbox.uidnext, 3);
+        assert_eq!(
+            s.folder_by_name("alice@example.test", "Work")
+                .unwrap()
+                .messages
+                .len(),
+            2
+        );
+        assert!(s.archive_entry(archive_id).is_some());
+    });
+    let (uid, _) = deliver(&store, b"third");
+    assert_eq!(uid, 3);
+    let hits = store.archive_search(&ArchiveQuery {
+        subject: Some("QUARTERLY".into()),
+        ..Default::default()
+    });
+    assert_eq!(hits.len(), 1);
+    let hits = store.archive_search(&ArchiveQuery {
+        text: Some("ARCHIVED".into()),
+        participant: Some("alice@example.test".into()),
+        ..Default::default()
+    });
+    assert_eq!(hits.len(), 1);
+    let hits = store.archive_search(&ArchiveQuery {
+        participant: Some("mallory@example.test".into()),
+        ..Default::default()
+    });
+    assert!(hits.is_empty());
+}
+
+#[test]
+fn uidvalidity_changes_when_a_name_is_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    setup(&store);
+    let create = || {
+        let mut batch = Batch::new();
+        batch.push(Op::CreateFolder {
+            account: "alice@example.test".into(),
+            name: "Reused".into(),
+            special_use: None,
+        });
+        match store.commit(batch).unwrap()[0] {
+            OpResult::Folder { uidvalidity, .. } => uidvalidity,
+            ref other => panic!("{other:?}"),
+        }
+    };
+    let first = create();
+    let mut batch = Batch::new();
+    batch.push(Op::DeleteFolder {
+        account: "alice@example.test".into(),
+        name: "Reused".into(),
+    });
+    store.commit(batch).unwrap();
+    assert!(create() > first);
+}
+
+#[test]
+fn drain_entries_follow_the_portal_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    setup(&store);
+    let inbox = inbox(&store);
+    let (uid_kept, body_kept) = deliver(&store, b"kept in inbox");
+    let (uid_deleted, body_deleted) = deliver(&store, b"deleted by the user");
+    let (uid_moved, body_moved) = deliver(&store, b"moved to trash");
+    let trash = store.read(|s| s.folder_by_name("alice@example.test", "Trash").unwrap().id);
+    // The drain queues each INBOX message for the upstream.
+    let mut batch = Batch::new();
+    for (uid, body) in [
+        (uid_kept, body_kept),
+        (uid_deleted, body_deleted),
+        (uid_moved, body_moved),
+    ] {
+        batch.push(Op::Enqueue(NewQueueEntry {
+            body: BodyRef::Stored(body),
+            sender: "x@remote.test".into(),
+            recipient: "alice@example.test".into(),
+            destination: Destination::Upstream("example.test".into()),
+            next_attempt: 0,
+            created: now(),
+            portal: Some(PortalRef { folder: inbox, uid }),
+        }));
+    }
+    let ids: Vec<QueueId> = store
+        .commit(batch)
+        .unwrap()
+        .into_iter()
+        .map(|r| match r {
+            OpResult::Queued(id) => id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // The user deletes one message and moves another out of INBOX.
+    let mut batch = Batch::new();
+    batch.push(Op::Expunge {
+        folder: inbox,
+        uids: vec![uid_deleted],
+    });
+    batch.push(Op::Move {
+        from: inbox,
+        uids: vec![uid_moved],
+        to: trash,
+    });
+    store.commit(batch).unwrap();
+    store.read(|s| {
+        let queued: Vec<QueueId> = s.queue().map(|e| e.id).collect();
+        assert_eq!(
+            queued,
+            vec![ids[0]],
+            "drains of deleted or moved mail are cancelled"
+        );
+        assert_eq!(s.drain_entry(inbox, uid_kept), Some(ids[0]));
+    });
+    // The upstream accepts the remaining one: entry and portal message go together.
+    let mut batch = Batch::new();
+    batch.push(Op::Dequeue { id: ids[0] });
+    store.commit(batch).unwrap();
+    store.read(|s| {
+        assert_eq!(s.queue().count(), 0);
+        assert!(s.folder(inbox).unwrap().messages.is_empty());
+        assert_eq!(s.folder(trash).unwrap().messages.len(), 1);
+        // Bodies nothing refers to any more are gone.
+        assert!(s.body(body_kept).is_none());
+        assert!(s.body(body_deleted).is_none());
+        assert!(s.body(body_moved).is_some());
+    });
+}
+
+#[test]
+fn queue_entries_defer_hold_and_go_to_the_portal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    setup(&store);
+    let inbox = inbox(&store);
+    let mut batch = Batch::new();
+    let body = batch.put_body(b"Subject: hi\r\n\r\nhello\r\n".to_vec());
+    batch.push(Op::Enqueue(NewQueueEntry {
+        body,
+        sender: "x@remote.test".into(),
+        recipient: "alice@example.test".into(),
+        destination: Destination::Upstream("example.test".into()),
+        next_attempt: 10,
+        created: 5,
+        portal: None,
+    }));
+    let OpResult::Queued(id) = store.commit(batch).unwrap()[1] else {
+        panic!()
+    };
+    let mut batch = Batch::new();
+    batch.push(Op::Defer {
+        id,
+        next_attempt: 70,
+        error: "451 4.3.0 try later".into(),
+    });
+    store.commit(batch).unwrap();
+    store.read(|s| {
+        let e = s.queue_entry(id).unwrap();
+        assert_eq!(
+            (e.attempts, e.next_attempt, e.state),
+            (1, 70, QueueState::Deferred)
+        );
+        assert_eq!(e.last_error.as_deref(), Some("451 4.3.0 try later"));
+    });
+    let mut batch = Batch::new();
+    batch.push(Op::QueueToPortal { id, folder: inbox });
+    let results = store.commit(batch).unwrap();
+    assert!(matches!(results[0], OpResult::Appended { uid: 1, .. }));
+    store.read(|s| {
+        assert!(s.queue_entry(id).is_none());
+        let message = &s.folder(inbox).unwrap().messages[&1];
+        assert_eq!(message.internal_date, 5);
+    });
+}
+
+#[test]
+fn signals_wake_waiters_on_other_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    setup(&store);
+    let signal = store.account_signal("alice@EXAMPLE.TEST");
+    let seen = signal.version();
+    let waiter = {
+        let signal = signal.clone();
+        std::thread::spawn(move || signal.wait_timeout(seen, Duration::from_secs(10)))
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    deliver(&store, b"wake up");
+    assert!(waiter.join().unwrap() > seen);
+    // The future form, driven by a minimal executor.
+    let seen = signal.version();
+    let store2 = store.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        deliver(&store2, b"again");
+    });
+    assert!(block_on(signal.changed(seen)) > seen);
+    t.join().unwrap();
+}
+
+#[test]
+fn async_commit_resolves_when_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    setup(&store);
+    let mut batch = Batch::new();
+    batch.push(Op::PutDomain(DomainSettings {
+        name: "other.test".into(),
+        upstream: "127.0.0.1:25".into(),
+        coverage: Coverage::Selected,
+        failover: Failover::Manual,
+    }));
+    let results = block_on(store.commit_async(batch)).unwrap();
+    assert_eq!(results, vec![OpResult::Done]);
+    assert!(store.read(|s| s.domain("OTHER.test").is_some()));
+    assert!(matches!(
+        block_on(store.commit_async(Batch::new())),
+        Err(Error::Invalid(_))
+    ));
+}
+
+#[test]
+fn group_commit_shares_fsyncs_between_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    setup(&store);
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    deliver(&store, format!("thread {t} message {i}").as_bytes());
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let stats = store.stats();
+    assert_eq!(stats.batches, 1 + 16 * 20);
+    assert!(stats.groups <= stats.batches);
+    let count = store.read(|s| {
+        s.folder_by_name("alice@example.test", "INBOX")
+            .unwrap()
+            .messages
+            .len()
+    });
+    assert_eq!(count, 320);
+    drop(store);
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    let count = store.read(|s| {
+        s.folder_by_name("alice@example.test", "INBOX")
+            .unwrap()
+            .messages
+            .len()
+    });
+    assert_eq!(count, 320);
+}
+
+#[test]
+fn segments_roll_and_checkpoints_bound_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), small()).unwrap();
+        setup(&store);
+        for i in 0..100 {
+            deliver(&store, &vec![b'a' + (i % 26) as u8; 1000]);
+        }
+        assert!(store.stats().segments > 4);
+        // Drop without an explicit checkpoint: the close writes one.
+    }
+    let store = Store::open(dir.path(), small()).unwrap();
+    assert_eq!(
+        store.stats().replayed_at_open,
+        0,
+        "the close-time checkpoint covers the log"
+    );
+    for i in 0..10 {
+        deliver(&store, format!("after checkpoint {i}").as_bytes());
+    }
+    assert_eq!(
+        store.verify().unwrap() as usize,
+        1 + 110 + store.stats().segments - 1
+    );
+    // Simulate a crash: no close-time checkpoint (the store is leaked, its writer
+    // thread keeps running until the process exits).
+    std::mem::forget(store);
+    let store = Store::open(dir.path(), small()).unwrap();
+    assert_eq!(store.stats().replayed_at_open, 10);
+    let messages = store.read(|s| {
+        s.folder_by_name("alice@example.test", "INBOX")
+            .unwrap()
+            .messages
+            .clone()
+    });
+    assert_eq!(messages.len(), 110);
+    for m in messages.values().take(100) {
+        assert_eq!(store.body(m.body).unwrap().len(), 1000);
+    }
+}
+
+fn last_segment(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut segments: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    segments.sort();
+    segments.pop().unwrap()
+}
+
+#[test]
+fn a_torn_tail_is_truncated_and_other_damage_is_an_error() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), Options::default()).unwrap();
+        setup(&store);
+        deliver(&store, b"one");
+        deliver(&store, b"two");
+        std::mem::forget(store);
+    }
+    let segment = last_segment(dir.path());
+    std::fs::remove_file(dir.path().join("checkpoint")).ok();
+    let good_len = std::fs::metadata(&segment).unwrap().len();
+    // A half-written record at the end: a torn tail.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment)
+        .unwrap();
+    f.write_all(&[0x11; 45]).unwrap();
+    drop(f);
+    {
+        let store = Store::open(dir.path(), Options::default()).unwrap();
+        assert_eq!(store.stats().truncated_at_open, 45);
+        assert_eq!(std::fs::metadata(&segment).unwrap().len(), good_len);
+        deliver(&store, b"three");
+        std::mem::forget(store);
+    }
+    // A flipped byte inside an earlier record, with good records after it.
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[100] ^= 0x40;
+    std::fs::write(&segment, &bytes).unwrap();
+    let err = Store::open(dir.path(), Options::default()).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, Error::Corrupt { .. }), "{message}");
+    assert!(
+        message.contains(segment.file_name().unwrap().to_str().unwrap()),
+        "{message}"
+    );
+    assert!(message.contains("offset"), "{message}");
+}
+
+#[test]
+fn a_truncated_sealed_segment_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), small()).unwrap();
+        setup(&store);
+        for _ in 0..40 {
+            deliver(&store, &[7u8; 1000]);
+        }
+        std::mem::forget(store);
+    }
+    std::fs::remove_file(dir.path().join("checkpoint")).ok();
+    let first = dir.path().join(format!("{:016x}.seg", 1));
+    let len = std::fs::metadata(&first).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&first)
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
+    let err = Store::open(dir.path(), small()).unwrap_err().to_string();
+    assert!(err.contains("0000000000000001.seg"), "{err}");
+}
+
+#[test]
+fn a_failed_fsync_poisons_the_store() {
+    let fs = SimFs::new();
+    let store = Store::open_with(Arc::new(fs.clone()) as Arc<dyn Vfs>, Options::default()).unwrap();
+    setup(&store);
+    deliver(&store, b"durable");
+    fs.fail_sync_at(0);
+    let mut batch = Batch::new();
+    let body = batch.put_body(b"lost".to_vec());
+    batch.push(Op::Archive(NewArchiveEntry {
+        body,
+        direction: Direction::In,
+        mail_from: String::new(),
+        rcpt_to: vec![],
+        date: 0,
+        headers: HeaderFields::default(),
+    }));
+    let err = store.commit(batch.clone()).unwrap_err();
+    assert!(matches!(err, Error::Poisoned(_)), "{err}");
+    assert!(err.to_string().contains("fsync"), "{err}");
+    // Nothing more is acknowledged, not even after the disk recovers.
+    assert!(matches!(store.commit(batch), Err(Error::Poisoned(_))));
+    assert!(store.checkpoint().is_err());
+    drop(store);
+    fs.crash();
+    let fs = fs.recovered(lifeboat_store::io::TornWrite::Prefix, 7);
+    let store = Store::open_with(Arc::new(fs), Options::default()).unwrap();
+    let n = store.read(|s| {
+        s.folder_by_name("alice@example.test", "INBOX")
+            .unwrap()
+            .messages
+            .len()
+    });
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn retention_and_compaction_reclaim_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), small()).unwrap();
+    setup(&store);
+    let day = 86_400;
+    let t0 = 1_800_000_000;
+    let mut kept = Vec::new();
+    for i in 0..60u32 {
+        let mut batch = Batch::new();
+        let body = batch.put_body(vec![b'0' + (i % 10) as u8; 2000]);
+        batch.push(Op::Archive(NewArchiveEntry {
+            body,
+            direction: if i % 2 == 0 {
+                Direction::In
+            } else {
+                Direction::Out
+            },
+            mail_from: "a@example.test".into(),
+            rcpt_to: vec!["b@remote.test".into()],
+            // The first 50 are 100 days old, the last 10 are fresh.
+            date: if i < 50 { t0 - 100 * day } else { t0 },
+            headers: HeaderFields {
+                subject: format!("message {i}"),
+                ..Default::default()
+            },
+        }));
+        let results = store.commit(batch).unwrap();
+        if i >= 50 {
+            let OpResult::Archived(id) = results[1] else {
+                panic!()
+            };
+            kept.push(id);
+        }
+    }
+    let before = store.stats();
+    assert_eq!(store.expire_archive(t0, 90).unwrap(), 50);
+    let removed = store.compact(0.5).unwrap();
+    assert!(!removed.is_empty());
+    let after = store.stats();
+    assert!(
+        after.log_bytes < before.log_bytes,
+        "{before:?} -> {after:?}"
+    );
+    let left: Vec<ArchiveId> = store.read(|s| s.archive().map(|e| e.id).collect());
+    assert_eq!(left, kept);
+    for id in &kept {
+        let body = store.read(|s| s.archive_entry(*id).unwrap().body);
+        assert_eq!(store.body(body).unwrap().len(), 2000);
+    }
+    drop(store);
+    let store = Store::open(dir.path(), small()).unwrap();
+    for id in &kept {
+        let body = store.read(|s| s.archive_entry(*id).unwrap().body);
+        assert_eq!(store.body(body).unwrap().len(), 2000);
+    }
+    assert_eq!(store.archive_search(&ArchiveQuery::default()).len(), 10);
+    let inbound = store.archive_search(&ArchiveQuery {
+        direction: Some(Direction::In),
+        ..Default::default()
+    });
+    assert_eq!(inbound.len(), 5);
+}
+
+/// Runs a future to completion on this thread.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
