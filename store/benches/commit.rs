@@ -75,7 +75,8 @@ impl Raw {
     fn group(&mut self, group: usize, body: &[u8]) {
         if self.offset >= SEGMENT_BYTES {
             self.n += 1;
-            self.file = std::fs::File::create(self.dir.path().join(format!("raw.{}", self.n))).unwrap();
+            self.file =
+                std::fs::File::create(self.dir.path().join(format!("raw.{}", self.n))).unwrap();
             self.offset = 0;
         }
         for _ in 0..group {
@@ -88,7 +89,12 @@ impl Raw {
 
 /// Runs `committers` threads committing 10 KiB messages until `total` are done or
 /// `deadline` passes; returns (messages, elapsed, latency histogram in µs).
-fn run_store(store: &Store, committers: usize, total: u64, deadline: Option<Duration>) -> (u64, Duration, Histogram<u64>) {
+fn run_store(
+    store: &Store,
+    committers: usize,
+    total: u64,
+    deadline: Option<Duration>,
+) -> (u64, Duration, Histogram<u64>) {
     let next = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
@@ -126,7 +132,12 @@ fn run_store(store: &Store, committers: usize, total: u64, deadline: Option<Dura
 }
 
 /// The raw baseline over `total` messages in groups of `group`.
-fn run_raw(raw: &mut Raw, group: usize, total: u64, deadline: Option<Duration>) -> (u64, Duration, Histogram<u64>) {
+fn run_raw(
+    raw: &mut Raw,
+    group: usize,
+    total: u64,
+    deadline: Option<Duration>,
+) -> (u64, Duration, Histogram<u64>) {
     let body = message(0);
     let mut h = Histogram::<u64>::new(3).unwrap();
     let start = Instant::now();
@@ -135,7 +146,8 @@ fn run_raw(raw: &mut Raw, group: usize, total: u64, deadline: Option<Duration>) 
         let t = Instant::now();
         raw.group(group, &body);
         // Every message of the group waited for the whole group.
-        h.record_n(t.elapsed().as_micros() as u64, group as u64).unwrap();
+        h.record_n(t.elapsed().as_micros() as u64, group as u64)
+            .unwrap();
         done += group as u64;
     }
     (done, start.elapsed(), h)
@@ -164,7 +176,9 @@ fn commit(c: &mut Criterion) {
         group.bench_function(format!("store/{committers}"), |b| {
             let dir = bench_dir();
             let store = Store::open(dir.path(), store_options()).unwrap();
-            b.iter_custom(|iters| run_store(&store, committers, iters.max(committers as u64), None).1)
+            b.iter_custom(|iters| {
+                run_store(&store, committers, iters.max(committers as u64), None).1
+            })
         });
     }
     group.finish();
@@ -259,7 +273,9 @@ fn main() {
     // `cargo bench -- --report-only` skips the criterion runs.
     if !args.iter().any(|a| a == "--report-only") {
         benches();
-        criterion::Criterion::default().configure_from_args().final_summary();
+        criterion::Criterion::default()
+            .configure_from_args()
+            .final_summary();
     }
     // Under `cargo test` (no `--bench`) criterion runs each benchmark once as a
     // smoke test; the timed report is for `cargo bench` only.

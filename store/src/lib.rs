@@ -11,6 +11,7 @@
 //! The engine runs over the [`io::Vfs`] trait; [`io::SimFs`] injects torn writes,
 //! failed fsyncs and crashes for tests.
 
+pub mod auth;
 pub mod io;
 mod log;
 pub mod model;
