@@ -56,6 +56,7 @@ enum Command {
     Maildir(MaildirArgs),
 }
 
+/// A switch: `--reuse on`, `--reuse off`, or `--reuse` alone for on.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum OnOff {
     On,
@@ -92,7 +93,7 @@ struct LoadArgs {
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     timeout: Duration,
     /// Upgrade with STARTTLS (STLS for POP3) after the greeting
-    #[arg(long, value_enum, default_value_t = OnOff::Off)]
+    #[arg(long, value_enum, default_value_t = OnOff::Off, num_args = 0..=1, default_missing_value = "on")]
     starttls: OnOff,
     /// TLS from the first byte (SMTPS, IMAPS, POP3S)
     #[arg(long, conflicts_with = "starttls")]
@@ -131,18 +132,18 @@ struct SmtpArgs {
     #[arg(long, short = 'r', default_value_t = 1)]
     recipients: u32,
     /// Pipeline MAIL/RCPT/DATA when the server offers PIPELINING
-    #[arg(long, value_enum, default_value_t = OnOff::On)]
+    #[arg(long, value_enum, default_value_t = OnOff::On, num_args = 0..=1, default_missing_value = "on")]
     pipelining: OnOff,
     /// Reuse each connection for the next message (off: one connection per message)
-    #[arg(long, value_enum, default_value_t = OnOff::Off)]
+    #[arg(long, value_enum, default_value_t = OnOff::Off, num_args = 0..=1, default_missing_value = "on")]
     reuse: OnOff,
     /// Envelope sender
     #[arg(long, default_value = "bench@lifeboat-bench.test")]
     from: String,
-    /// Recipient address; {n} is replaced by 1..=--users in turn
+    /// Recipient address; the number placeholder (see the default) takes 1..=--users in turn
     #[arg(long, default_value = "user{n}@example.test")]
     to: String,
-    /// How many numbers {n} in --to cycles through
+    /// How many numbers the placeholder in --to cycles through
     #[arg(long, default_value_t = 100)]
     users: u64,
     /// Name sent with EHLO
@@ -154,13 +155,13 @@ struct SmtpArgs {
 struct ImapArgs {
     #[command(flatten)]
     load: LoadArgs,
-    /// Login name; {n} is replaced by the client's user number
+    /// Login name; the number placeholder (see the default) becomes the client's user number
     #[arg(long, short = 'u', default_value = "user{n}@example.test")]
     user: String,
     /// Password of every user
     #[arg(long, short = 'p', default_value = "password")]
     password: String,
-    /// Number of distinct users (client i is user i % users + 1) [default: one per session]
+    /// Number of distinct users (client i is user i % users + 1) [default: one per session and IDLE holder]
     #[arg(long)]
     users: Option<u64>,
     /// Command mix as command=weight,... (select, fetch-headers, fetch-body, search, store, append, noop)
@@ -190,7 +191,7 @@ struct ImapArgs {
 struct Pop3Args {
     #[command(flatten)]
     load: LoadArgs,
-    /// Login name; {n} is replaced by the client's user number
+    /// Login name; the number placeholder (see the default) becomes the client's user number
     #[arg(long, short = 'u', default_value = "user{n}@example.test")]
     user: String,
     /// Password of every user
