@@ -224,7 +224,7 @@ impl Connection {
         while self.end - self.start < TERMINATOR_ALONE.len() {
             self.fill().await?;
         }
-        if self.buffer[self.start..].starts_with(TERMINATOR_ALONE) {
+        if self.buffer[self.start..self.end].starts_with(TERMINATOR_ALONE) {
             self.start += TERMINATOR_ALONE.len();
             return Ok(0);
         }

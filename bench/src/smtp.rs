@@ -154,6 +154,16 @@ impl SmtpSession {
         }
     }
 
+    /// After a 421 the server closes the connection: the transaction fails as a
+    /// transient refusal, whatever else was still expected.
+    fn check_closing(&self) -> Outcome<()> {
+        if self.broken {
+            Err(ErrorKind::Transient)
+        } else {
+            Ok(())
+        }
+    }
+
     async fn send(&mut self, bytes: &[u8]) -> Outcome<()> {
         let result = self.connection.write_all(bytes).await;
         if result.is_err() {
@@ -259,10 +269,12 @@ impl SmtpSession {
         self.send(commands.as_bytes()).await?;
 
         let mail = expect_class(self.reply(|_| {}).await?, 2);
+        self.check_closing()?;
         let mut accepted = 0usize;
         let mut first_refusal = None;
         for _ in recipients {
             let result = expect_class(self.reply(|_| {}).await?, 2);
+            self.check_closing()?;
             // After a refused MAIL the RCPT replies are only its consequence (503).
             if mail.is_ok() {
                 match result {
@@ -324,6 +336,7 @@ impl SmtpSession {
                     first_refusal.get_or_insert(kind);
                 }
             }
+            self.check_closing()?;
         }
         if accepted == 0 {
             self.reset().await;

@@ -156,6 +156,34 @@ async fn dropped_connections_are_counted_as_closed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reply_421_is_transient_and_drops_the_connection() {
+    for pipelining in [true, false] {
+        let behavior = SmtpBehavior {
+            mail_reply: "421 4.3.2 shutting down".into(),
+            ..SmtpBehavior::default()
+        };
+        let (server, counters) = smtp_server::start(behavior).await;
+        let mut config = config(server);
+        config.pipelining = pipelining;
+        config.reuse = true;
+        let result = run(config, 2, 10).await;
+        let stats = &result.stats;
+        assert_eq!(
+            stats.errors(Operation::Message, ErrorKind::Transient),
+            10,
+            "pipelining {pipelining}"
+        );
+        assert_eq!(stats.error_total(Operation::Message), 10);
+        // Reuse is asked for, but after a 421 every message needs a new connection.
+        assert_eq!(stats.ok(Operation::Connect), 10);
+        assert_eq!(SmtpCounters::get(&counters.connections), 10);
+        // A refused MAIL says nothing about the recipients.
+        assert_eq!(stats.ok(Operation::Recipient), 0);
+        assert_eq!(stats.error_total(Operation::Recipient), 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connections_are_classified() {
     // A port that was just free: nothing listens there.
     let (listener, server) = support::listener().await;

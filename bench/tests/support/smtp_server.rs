@@ -16,6 +16,8 @@ pub struct SmtpBehavior {
     pub greeting: String,
     pub pipelining: bool,
     pub rcpt: RcptRule,
+    /// Reply to MAIL FROM; after a 421 the server closes the connection.
+    pub mail_reply: String,
     /// Close without a reply after the final dot of every k-th message received.
     pub drop_after_data_every: Option<u64>,
     /// Accept connections but never say anything.
@@ -32,6 +34,7 @@ impl Default for SmtpBehavior {
             greeting: "220 test.example ESMTP ready".into(),
             pipelining: true,
             rcpt: Arc::new(|_| "250 2.1.5 OK".into()),
+            mail_reply: "250 2.1.0 OK".into(),
             drop_after_data_every: None,
             silent: false,
             tls: None,
@@ -118,7 +121,10 @@ async fn session(
             counters.tls_sessions.fetch_add(1, Ordering::SeqCst);
         } else if upper.starts_with("MAIL FROM:") {
             accepted_recipients = 0;
-            write(&mut stream, "250 2.1.0 OK\r\n").await?;
+            write(&mut stream, &format!("{}\r\n", behavior.mail_reply)).await?;
+            if behavior.mail_reply.starts_with("421") {
+                return Ok(());
+            }
         } else if upper.starts_with("RCPT TO:") {
             let address = line[8..]
                 .trim()
