@@ -38,6 +38,37 @@
 //!   sees a bare CR, bare LF or NUL it stops producing output but keeps scanning for that
 //!   end, so the rest of a rejected message is never read as commands (SMTP smuggling).
 //!   A successful decode outputs CR and LF only as CRLF pairs.
+//!
+//! # Use
+//!
+//! A session keeps one input buffer, decodes commands from its front, and after DATA
+//! hands the bytes to a [`DataDecoder`] until the end of data:
+//!
+//! ```
+//! use lifeboat_smtp::parse::{
+//!     decode_command, Command, DataDecoder, DataStatus, DecodeError, ReversePath,
+//! };
+//!
+//! let mut input: &[u8] = b"MAIL FROM:<> SIZE=12\r\nDATA\r\nHi\r\n..dot\r\n.\r\nQUIT\r\n";
+//! let (command, consumed) = decode_command(input, 512).unwrap();
+//! assert!(matches!(command, Command::Mail { from: ReversePath::Null, .. }));
+//! input = &input[consumed..];
+//! let (command, consumed) = decode_command(input, 512).unwrap();
+//! assert_eq!(command, Command::Data);
+//! input = &input[consumed..];
+//!
+//! let mut decoder = DataDecoder::new(50 * 1024 * 1024);
+//! let mut message = Vec::new();
+//! let DataStatus::End { consumed, outcome } = decoder.decode(input, &mut message) else {
+//!     panic!("the whole body is in the buffer");
+//! };
+//! assert_eq!(outcome, Ok(9));
+//! assert_eq!(message, b"Hi\r\n.dot\r\n");
+//! input = &input[consumed..];
+//!
+//! assert_eq!(decode_command(input, 512), Ok((Command::Quit, 6)));
+//! assert_eq!(decode_command(b"QU", 512), Err(DecodeError::Incomplete));
+//! ```
 
 #![forbid(unsafe_code)]
 
