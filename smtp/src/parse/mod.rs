@@ -62,7 +62,7 @@
 //! let DataStatus::End { consumed, outcome } = decoder.decode(input, &mut message) else {
 //!     panic!("the whole body is in the buffer");
 //! };
-//! assert_eq!(outcome, Ok(9));
+//! assert_eq!(outcome, Ok(10));
 //! assert_eq!(message, b"Hi\r\n.dot\r\n");
 //! input = &input[consumed..];
 //!
