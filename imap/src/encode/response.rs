@@ -160,6 +160,7 @@ fn resp_text_code(out: &mut Out<'_>, code: &Code<'_>) {
         }
         Code::Closed => "CLOSED",
         Code::UseAttr => "USEATTR",
+        Code::TooBig => "TOOBIG",
         Code::Unavailable => "UNAVAILABLE",
         Code::AuthenticationFailed => "AUTHENTICATIONFAILED",
         Code::AuthorizationFailed => "AUTHORIZATIONFAILED",

@@ -203,7 +203,8 @@ pub enum Frame<'a> {
     Unit(&'a [u8]),
     /// The client announced a synchronizing literal of `length` octets (within
     /// limits) and waits: send a continuation request (`+ OK`), then push more.
-    /// Produced once per literal.
+    /// Produced once per literal, even when a client that did not wait has already
+    /// sent the data, so that what the server sends does not depend on chunking.
     Continue { tag: Tag<'a>, length: u32 },
     /// The command was refused by a limit: answer `tag BAD` (`* BAD` without a tag).
     /// The framer discards the rest of the command by itself.

@@ -121,6 +121,9 @@ pub enum Code<'a> {
     Closed,
     /// RFC 6154 §6
     UseAttr,
+    /// RFC 4469 §5: a literal larger than the server accepts (RFC 7888 §4 uses it
+    /// for refused non-synchronizing literals).
+    TooBig,
     // RFC 5530 §3
     Unavailable,
     AuthenticationFailed,
