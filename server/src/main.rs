@@ -1,6 +1,188 @@
-//! The `lifeboat` binary: configuration, command line and wiring.
+//! The `lifeboat` binary: `serve` runs the service; every other command is a client
+//! of the running server's admin API (SPEC §7).
 
-fn main() {
-    eprintln!("lifeboat: not yet implemented");
-    std::process::exit(2);
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+mod serve;
+
+use lifeboat::config;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "lifeboat",
+    version,
+    about = "Email continuity: MX relay with failover to portal mailboxes"
+)]
+pub struct Cli {
+    /// Configuration file (the embedded defaults when absent).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Admin API address, overriding the configuration (e.g. http://127.0.0.1:8025).
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Runs Lifeboat.
+    Serve,
+    /// Manages protected domains.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Manages mailbox accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Forces a domain's mode, or releases it (`auto`).
+    Mode {
+        /// The domain.
+        domain: String,
+        /// normal, emergency or auto.
+        #[arg(value_parser = ["normal", "emergency", "auto"])]
+        mode: String,
+    },
+    /// Shows each domain's mode, upstream health, queue depth and portal counts.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DomainCommand {
+    /// Protects a domain.
+    Add {
+        /// The domain.
+        domain: String,
+        /// The customer's mail server.
+        #[arg(long, value_name = "HOST:PORT")]
+        upstream: String,
+        /// Which mailboxes are protected.
+        #[arg(long, value_parser = ["all", "selected"])]
+        coverage: Option<String>,
+        /// Who switches modes.
+        #[arg(long, value_parser = ["auto", "manual"])]
+        failover: Option<String>,
+    },
+    /// Changes a domain's settings.
+    Set {
+        /// The domain.
+        domain: String,
+        /// The customer's mail server.
+        #[arg(long, value_name = "HOST:PORT")]
+        upstream: Option<String>,
+        /// Which mailboxes are protected.
+        #[arg(long, value_parser = ["all", "selected"])]
+        coverage: Option<String>,
+        /// Who switches modes.
+        #[arg(long, value_parser = ["auto", "manual"])]
+        failover: Option<String>,
+    },
+    /// Lists domains.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Adds a mailbox account.
+    Add {
+        /// Full address.
+        address: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        /// What the account may do.
+        #[arg(long, value_parser = ["user", "domain-admin", "admin"])]
+        role: Option<String>,
+        /// Protected under `coverage = selected`.
+        #[arg(long)]
+        covered: bool,
+        /// Where password-reset mail goes (an address on another domain).
+        #[arg(long, value_name = "ADDRESS")]
+        recovery: Option<String>,
+    },
+    /// Sets an account's password.
+    Passwd {
+        /// Full address.
+        address: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Lists accounts, of one domain or all.
+    List {
+        /// Only this domain.
+        domain: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Removes an account and its portal mailbox.
+    Del {
+        /// Full address.
+        address: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                let _ = e.print();
+                return ExitCode::from(2);
+            }
+            // One line: clap's first line, without the usage block.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "lifeboat: {} (see lifeboat --help)",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let config = match &cli.config {
+        Some(path) => config::Config::load(path),
+        None => Ok(config::Config::embedded()),
+    };
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("lifeboat: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve => serve::run(config),
+        command => cli::run(&config, cli.server.as_deref(), command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lifeboat: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,378 @@
+//! Management commands: clients of the running server's admin API (SPEC §7), using
+//! the token `serve` wrote to `DATA_DIR/admin.token`.
+
+use std::io::{BufRead, IsTerminal};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::{Command, DomainCommand, UserCommand};
+use lifeboat::config::Config;
+
+/// How long a management request may take (adding a user hashes a password).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Client {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    fn new(config: &Config, server: Option<&str>) -> Result<Client, String> {
+        let base = match server {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => match config.listen.http {
+                Some(addr) => format!("http://{addr}"),
+                None => {
+                    return Err(format!(
+                        "{}: the http listener is disabled (`listen.http`), so there is no API to talk to; pass --server URL",
+                        config.origin
+                    ))
+                }
+            },
+        };
+        let path = config.token_path();
+        let token = std::fs::read_to_string(&path)
+            .map_err(|e| {
+                format!(
+                    "cannot read the admin token {}: {e} (is `lifeboat serve` using this data_dir? pass the same --config)",
+                    path.display()
+                )
+            })?
+            .trim()
+            .to_string();
+        let agent = ureq::AgentBuilder::new().timeout(REQUEST_TIMEOUT).build();
+        Ok(Client { base, token, agent })
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let request = self
+            .agent
+            .request(method, &url)
+            .set("Authorization", &format!("Bearer {}", self.token));
+        let response = match body {
+            Some(body) => request.send_json(body),
+            None => request.call(),
+        };
+        match response {
+            Ok(response) => response
+                .into_json()
+                .map_err(|e| format!("{url}: unreadable answer: {e}")),
+            Err(ureq::Error::Status(code, response)) => {
+                let message = response
+                    .into_json::<Value>()
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| format!("HTTP {code}"));
+                Err(message)
+            }
+            Err(ureq::Error::Transport(e)) => Err(format!(
+                "cannot reach the server at {}: {e} (is `lifeboat serve` running?)",
+                self.base
+            )),
+        }
+    }
+}
+
+fn password(address: &str, from_stdin: bool) -> Result<String, String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("reading the password from standard input: {e}"))?;
+        let password = line.trim_end_matches(['\r', '\n']).to_string();
+        if password.is_empty() {
+            return Err("no password on standard input".into());
+        }
+        return Ok(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err("no terminal to ask for the password: use --password-stdin".into());
+    }
+    let first = rpassword::prompt_password(format!("Password for {address}: "))
+        .map_err(|e| e.to_string())?;
+    let second = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+    if first != second {
+        return Err("the passwords do not match".into());
+    }
+    Ok(first)
+}
+
+/// Percent-encodes one path segment (addresses may hold `/`, `?`, `%`, `+`).
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn ago(unix: &Value) -> String {
+    let Some(t) = unix.as_i64() else {
+        return "-".into();
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(t);
+    let secs = (now - t).max(0);
+    match secs {
+        0..=119 => format!("{secs}s ago"),
+        120..=7199 => format!("{}m ago", secs / 60),
+        7200..=172_799 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86_400),
+    }
+}
+
+fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row);
+    }
+}
+
+fn domains_table(domains: &Value) {
+    let rows = domains
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            let mode = match d["forced"].as_str() {
+                Some(_) => format!("{} (forced)", s(&d["mode"])),
+                None => s(&d["mode"]),
+            };
+            vec![
+                s(&d["name"]),
+                s(&d["upstream"]),
+                s(&d["coverage"]),
+                s(&d["failover"]),
+                mode,
+            ]
+        })
+        .collect();
+    table(
+        &["DOMAIN", "UPSTREAM", "COVERAGE", "FAILOVER", "MODE"],
+        rows,
+    );
+}
+
+/// Runs one management command.
+pub fn run(config: &Config, server: Option<&str>, command: Command) -> Result<(), String> {
+    let client = Client::new(config, server)?;
+    match command {
+        Command::Serve => unreachable!("handled by main"),
+        Command::Domain(DomainCommand::Add {
+            domain,
+            upstream,
+            coverage,
+            failover,
+        }) => {
+            let v = client.call(
+                "POST",
+                "/domains",
+                Some(json!({ "name": domain, "upstream": upstream, "coverage": coverage, "failover": failover })),
+            )?;
+            println!(
+                "added {} (upstream {}, coverage {}, failover {})",
+                s(&v["name"]),
+                s(&v["upstream"]),
+                s(&v["coverage"]),
+                s(&v["failover"])
+            );
+        }
+        Command::Domain(DomainCommand::Set {
+            domain,
+            upstream,
+            coverage,
+            failover,
+        }) => {
+            if upstream.is_none() && coverage.is_none() && failover.is_none() {
+                return Err("nothing to change: give --upstream, --coverage or --failover".into());
+            }
+            let mut body = serde_json::Map::new();
+            for (key, value) in [
+                ("upstream", upstream),
+                ("coverage", coverage),
+                ("failover", failover),
+            ] {
+                if let Some(value) = value {
+                    body.insert(key.into(), Value::String(value));
+                }
+            }
+            let v = client.call(
+                "PATCH",
+                &format!("/domains/{}", segment(&domain)),
+                Some(Value::Object(body)),
+            )?;
+            println!(
+                "{}: upstream {}, coverage {}, failover {}",
+                s(&v["name"]),
+                s(&v["upstream"]),
+                s(&v["coverage"]),
+                s(&v["failover"])
+            );
+        }
+        Command::Domain(DomainCommand::List { json }) => {
+            let v = client.call("GET", "/domains", None)?;
+            if json {
+                print_json(&v);
+            } else {
+                domains_table(&v);
+            }
+        }
+        Command::User(UserCommand::Add {
+            address,
+            password_stdin,
+            role,
+            covered,
+            recovery,
+        }) => {
+            let password = password(&address, password_stdin)?;
+            let v = client.call(
+                "POST",
+                "/accounts",
+                Some(json!({
+                    "address": address, "password": password, "role": role,
+                    "covered": covered, "recovery": recovery,
+                })),
+            )?;
+            println!("added {} ({})", s(&v["address"]), s(&v["role"]));
+        }
+        Command::User(UserCommand::Passwd {
+            address,
+            password_stdin,
+        }) => {
+            let password = password(&address, password_stdin)?;
+            let v = client.call(
+                "PUT",
+                &format!("/accounts/{}/password", segment(&address)),
+                Some(json!({ "password": password })),
+            )?;
+            println!("password of {} changed", s(&v["address"]));
+        }
+        Command::User(UserCommand::List { domain, json }) => {
+            let path = match &domain {
+                Some(d) => format!("/accounts?domain={}", segment(d)),
+                None => "/accounts".to_string(),
+            };
+            let v = client.call("GET", &path, None)?;
+            if json {
+                print_json(&v);
+            } else {
+                let rows = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|a| {
+                        vec![
+                            s(&a["address"]),
+                            s(&a["role"]),
+                            if a["covered"].as_bool() == Some(true) {
+                                "yes"
+                            } else {
+                                "no"
+                            }
+                            .to_string(),
+                            s(&a["recovery"]),
+                        ]
+                    })
+                    .collect();
+                table(&["ADDRESS", "ROLE", "COVERED", "RECOVERY"], rows);
+            }
+        }
+        Command::User(UserCommand::Del { address }) => {
+            let v = client.call("DELETE", &format!("/accounts/{}", segment(&address)), None)?;
+            println!("removed {}", s(&v["deleted"]));
+        }
+        Command::Mode { domain, mode } => {
+            let v = client.call(
+                "PUT",
+                &format!("/domains/{}/mode", segment(&domain)),
+                Some(json!({ "mode": mode })),
+            )?;
+            let forced = if v["forced"].is_null() {
+                ""
+            } else {
+                " (forced)"
+            };
+            println!("{}: {}{forced}", s(&v["name"]), s(&v["mode"]));
+        }
+        Command::Status { json } => {
+            let v = client.call("GET", "/status", None)?;
+            if json {
+                print_json(&v);
+            } else {
+                println!(
+                    "lifeboat {} up {}s, io {}",
+                    s(&v["version"]),
+                    s(&v["uptime_seconds"]),
+                    s(&v["io_backend"])
+                );
+                let rows = v["domains"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| {
+                        let mode = match d["forced"].as_str() {
+                            Some(_) => format!("{} (forced)", s(&d["mode"])),
+                            None => s(&d["mode"]),
+                        };
+                        vec![
+                            s(&d["name"]),
+                            mode,
+                            s(&d["upstream_health"]),
+                            s(&d["queue_depth"]),
+                            s(&d["portal_inbox_messages"]),
+                            format!("{} ({})", ago(&d["mode_since"]), s(&d["mode_reason"])),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "DOMAIN",
+                        "MODE",
+                        "UPSTREAM",
+                        "QUEUE",
+                        "PORTAL INBOX",
+                        "LAST CHANGE",
+                    ],
+                    rows,
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! `lifeboat serve`: opens the store, starts the protocol listeners on the
+//! thread-per-core runtime and the HTTP API on its own thread, then waits for SIGTERM
+//! or SIGINT and shuts down in order: stop accepting, let sessions finish, stop HTTP,
+//! close the store (which writes a checkpoint).
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lifeboat_net::{ServerBuilder, ServerConfig, TlsAcceptor};
+use lifeboat_store::auth::Authenticator;
+use lifeboat_store::{Options, Store};
+use lifeboat_web::{WebConfig, WebServer};
+
+use lifeboat::config::{Config, LogFormat};
+
+/// How long sessions get to finish after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+/// How long running HTTP requests get.
+const HTTP_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How often archive retention and compaction run.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
+/// A sealed segment is rewritten once its live bodies fill at most this share of it.
+const COMPACT_LIVE_RATIO_MAX: f64 = 0.5;
+
+/// Archive retention (SPEC §4) and compaction, once an interval, on a thread of
+/// their own. Dropping the returned sender stops it.
+fn start_maintenance(store: Store, retention_days: u32) -> std::sync::mpsc::Sender<()> {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("maintenance".into())
+        .spawn(move || loop {
+            match stopped.recv_timeout(MAINTENANCE_INTERVAL) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+            match store.expire_archive(lifeboat_store::now(), retention_days) {
+                Ok(n) if n > 0 => tracing::info!(expired = n, retention_days, "archive retention"),
+                Ok(_) => {}
+                Err(e) => tracing::error!("archive retention: {e}"),
+            }
+            if let Err(e) = store.compact(COMPACT_LIVE_RATIO_MAX) {
+                tracing::error!("compaction: {e}");
+            }
+        })
+        .expect("starting the maintenance thread");
+    stop
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Reads the admin token, or creates one (mode 0600) on first start.
+fn admin_token(path: &Path) -> Result<String, String> {
+    if let Ok(token) = std::fs::read_to_string(path) {
+        let token = token.trim().to_string();
+        if token.len() >= 32 {
+            return Ok(token);
+        }
+    }
+    let bytes: [u8; 32] = rand::random();
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("writing the admin token {}: {e}", path.display()))?;
+    file.write_all(format!("{token}\n").as_bytes())
+        .and_then(|_| file.sync_all())
+        .map_err(|e| format!("writing the admin token {}: {e}", path.display()))?;
+    Ok(token)
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub fn run(config: Config) -> Result<(), String> {
+    init_logging(&config);
+    let data_dir = &config.server.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("creating data_dir {}: {e}", data_dir.display()))?;
+    // One server per data directory: a second one would corrupt the store.
+    let lock_path = data_dir.join("lock");
+    let lock = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| format!("opening {}: {e}", lock_path.display()))?;
+    lock.try_lock().map_err(|_| {
+        format!(
+            "{} is in use by another lifeboat serve (lock {})",
+            data_dir.display(),
+            lock_path.display()
+        )
+    })?;
+
+    let store = Store::open(data_dir.join("store"), Options::default())
+        .map_err(|e| format!("opening the store: {e}"))?;
+    let token = admin_token(&config.token_path())?;
+    let (tls, generated) = TlsAcceptor::load_or_generate(
+        config.tls.cert.as_deref(),
+        config.tls.key.as_deref(),
+        data_dir,
+        &config.server.hostname,
+    )
+    .map_err(|e| format!("TLS: {e}"))?;
+    if generated {
+        tracing::info!(dir = %data_dir.display(), "generated a self-signed certificate");
+    }
+    let auth = Authenticator::new(store.clone());
+
+    let maintenance = start_maintenance(store.clone(), config.archive.retention_days);
+    let (net, backend) = start_protocols(&config, &store, &auth, &tls)?;
+
+    let web = match config.listen.http {
+        Some(addr) => Some(
+            WebServer::start(
+                store.clone(),
+                WebConfig {
+                    listen: addr,
+                    admin_token: token,
+                    io_backend: backend.clone(),
+                },
+            )
+            .map_err(|e| format!("http listener {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+    if let Some(web) = &web {
+        tracing::info!(listener = "http", addr = %web.local_addr(), "listening");
+    }
+    tracing::info!(
+        data_dir = %data_dir.display(),
+        io = %backend,
+        config = %config.origin,
+        "lifeboat {} started",
+        env!("CARGO_PKG_VERSION")
+    );
+
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(|e| format!("installing signal handlers: {e}"))?;
+    let signal = signals
+        .forever()
+        .next()
+        .unwrap_or(signal_hook::consts::SIGTERM);
+    tracing::info!(
+        signal,
+        "shutting down: no new connections, sessions get {SHUTDOWN_GRACE:?}"
+    );
+    if let Some(net) = net {
+        let report = net.shutdown(SHUTDOWN_GRACE);
+        tracing::info!(
+            aborted = report.connections_aborted,
+            "protocol listeners stopped"
+        );
+    }
+    if let Some(web) = web {
+        web.shutdown(HTTP_SHUTDOWN_GRACE);
+    }
+    drop(maintenance);
+    drop(auth);
+    let stats = store.stats();
+    drop(store);
+    tracing::info!(batches = stats.batches, "store closed; lifeboat stopped");
+    drop(lock);
+    Ok(())
+}
+
+/// Starts the protocol listeners that this build serves; returns the server (if any
+/// listener runs) and the I/O backend in use.
+fn start_protocols(
+    config: &Config,
+    _store: &Store,
+    _auth: &Arc<Authenticator>,
+    _tls: &TlsAcceptor,
+) -> Result<(Option<lifeboat_net::Server>, String), String> {
+    let builder = ServerBuilder::new(ServerConfig {
+        threads: config.server.threads,
+        io: config.server.io,
+    });
+    let listeners = 0;
+    for (name, addr) in [
+        ("smtp", config.listen.smtp),
+        ("submission", config.listen.submission),
+        ("submissions", config.listen.submissions),
+        ("imap", config.listen.imap),
+        ("imaps", config.listen.imaps),
+        ("pop3", config.listen.pop3),
+        ("pop3s", config.listen.pop3s),
+    ] {
+        if let Some(addr) = addr {
+            tracing::warn!(listener = name, %addr, "this protocol is not served by this build yet; not listening");
+        }
+    }
+    if listeners == 0 {
+        let choice = lifeboat_net::select_backend(config.server.io).map_err(|e| e.to_string())?;
+        return Ok((None, choice.to_string()));
+    }
+    let server = builder.start().map_err(|e| e.to_string())?;
+    let backend = server.backend_choice().to_string();
+    Ok((Some(server), backend))
+}

@@ -1,0 +1,616 @@
+//! The admin API, version 1 (docs/api.md): domains, accounts, passwords, mode
+//! switches and status, JSON in and out, token auth.
+//!
+//! Every error is `{"error": "..."}` with the status code that fits: 400 for bad
+//! input (the message names the field), 401 without a valid token, 404 for an unknown
+//! domain or account, 409 for a conflict, 500 when the store fails.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use lifeboat_store::password::hash_password;
+use lifeboat_store::*;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::AppState;
+
+type Shared = Arc<AppState>;
+
+/// An API error: status code and message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+    fn bad(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+    fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+    fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, message)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> ApiError {
+        tracing::error!("store: {e}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message }))).into_response()
+    }
+}
+
+type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+
+/// The API's routes.
+pub fn router(state: Shared) -> Router {
+    let api = Router::new()
+        .route("/status", get(status))
+        .route("/domains", get(list_domains).post(add_domain))
+        .route(
+            "/domains/{name}",
+            get(get_domain).patch(set_domain).delete(delete_domain),
+        )
+        .route("/domains/{name}/mode", put(set_mode))
+        .route("/accounts", get(list_accounts).post(add_account))
+        .route(
+            "/accounts/{address}",
+            get(get_account)
+                .patch(update_account)
+                .delete(delete_account),
+        )
+        .route("/accounts/{address}/password", put(set_password))
+        .fallback(|| async { ApiError::not_found("no such API endpoint") })
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(state)
+}
+
+/// Compares in time independent of where the inputs differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn require_admin(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(token) if same(token.as_bytes(), state.token.as_bytes()) => next.run(request).await,
+        Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "invalid admin token").into_response(),
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing admin token: send `Authorization: Bearer <token>` (see DATA_DIR/admin.token)",
+        )
+        .into_response(),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
+}
+
+/// The op's outcome, or the error it reported, mapped to a status code.
+fn applied(results: Vec<OpResult>) -> ApiResult<Vec<OpResult>> {
+    for r in &results {
+        if let OpResult::Failed(message) = r {
+            let status = if message.starts_with("no ") {
+                StatusCode::NOT_FOUND
+            } else if message.contains("already exists") || message.contains("still has") {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            return Err(ApiError::new(status, message.clone()));
+        }
+    }
+    Ok(results)
+}
+
+async fn commit(state: &AppState, ops: Vec<Op>) -> ApiResult<Vec<OpResult>> {
+    let mut batch = Batch::new();
+    for op in ops {
+        batch.push(op);
+    }
+    applied(state.store.commit_async(batch).await?)
+}
+
+// ---- Validation ----------------------------------------------------------------
+
+/// A domain name: lowercase LDH labels, 1–253 bytes.
+pub fn valid_domain(name: &str) -> Result<String, String> {
+    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if ok {
+        Ok(name)
+    } else {
+        Err(format!("`{name}` is not a valid domain name"))
+    }
+}
+
+/// `host:port`.
+pub fn valid_upstream(upstream: &str) -> Result<String, String> {
+    let valid = upstream.rsplit_once(':').is_some_and(|(host, port)| {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        (host.parse::<std::net::IpAddr>().is_ok() || valid_domain(host).is_ok())
+            && port.parse::<u16>().is_ok_and(|p| p > 0)
+    });
+    if valid {
+        Ok(upstream.to_string())
+    } else {
+        Err(format!("upstream `{upstream}` must be HOST:PORT"))
+    }
+}
+
+/// An address `local@domain`; returns it normalised.
+pub fn valid_address(address: &str) -> Result<String, String> {
+    let address = address.trim();
+    let (local, domain) = address
+        .rsplit_once('@')
+        .ok_or_else(|| format!("`{address}` is not an address (local@domain)"))?;
+    if local.is_empty()
+        || local.len() > 64
+        || local.bytes().any(|b| b <= b' ' || b == b'@' || b == 0x7f)
+    {
+        return Err(format!("`{address}` has an invalid local part"));
+    }
+    let domain = valid_domain(domain)?;
+    Ok(format!("{local}@{domain}"))
+}
+
+fn parse_coverage(s: &str) -> ApiResult<Coverage> {
+    match s {
+        "all" => Ok(Coverage::All),
+        "selected" => Ok(Coverage::Selected),
+        _ => Err(ApiError::bad(format!(
+            "coverage must be \"all\" or \"selected\", not {s:?}"
+        ))),
+    }
+}
+
+fn parse_failover(s: &str) -> ApiResult<Failover> {
+    match s {
+        "auto" => Ok(Failover::Auto),
+        "manual" => Ok(Failover::Manual),
+        _ => Err(ApiError::bad(format!(
+            "failover must be \"auto\" or \"manual\", not {s:?}"
+        ))),
+    }
+}
+
+fn parse_role(s: &str) -> ApiResult<Role> {
+    match s {
+        "user" => Ok(Role::User),
+        "domain-admin" => Ok(Role::DomainAdmin),
+        "admin" => Ok(Role::Admin),
+        _ => Err(ApiError::bad(format!(
+            "role must be \"user\", \"domain-admin\" or \"admin\", not {s:?}"
+        ))),
+    }
+}
+
+fn coverage_str(c: Coverage) -> &'static str {
+    match c {
+        Coverage::All => "all",
+        Coverage::Selected => "selected",
+    }
+}
+
+fn failover_str(f: Failover) -> &'static str {
+    match f {
+        Failover::Auto => "auto",
+        Failover::Manual => "manual",
+    }
+}
+
+fn role_str(r: Role) -> &'static str {
+    match r {
+        Role::User => "user",
+        Role::DomainAdmin => "domain-admin",
+        Role::Admin => "admin",
+    }
+}
+
+fn domain_json(d: &Domain) -> Value {
+    json!({
+        "name": d.name,
+        "upstream": d.upstream,
+        "coverage": coverage_str(d.coverage),
+        "failover": failover_str(d.failover),
+        "mode": d.mode.as_str(),
+        "forced": d.forced.map(Mode::as_str),
+        "mode_since": d.mode_since,
+        "mode_reason": d.mode_reason,
+    })
+}
+
+fn account_json(a: &Account) -> Value {
+    json!({
+        "address": a.address,
+        "role": role_str(a.role),
+        "covered": a.covered,
+        "recovery": a.recovery,
+    })
+}
+
+// ---- Handlers ------------------------------------------------------------------
+
+async fn status(State(state): State<Shared>) -> ApiResult {
+    let stats = state.store.stats();
+    let domains: Vec<Value> = state.store.read(|s| {
+        let mut queue_depth: BTreeMap<&str, usize> = BTreeMap::new();
+        for entry in s.queue() {
+            *queue_depth
+                .entry(address_domain(&entry.recipient))
+                .or_default() += 1;
+        }
+        s.domains()
+            .map(|d| {
+                let accounts: Vec<&Account> = s.accounts(Some(&d.name)).collect();
+                let portal_inbox: usize = accounts
+                    .iter()
+                    .filter_map(|a| s.folder_by_name(&a.address, INBOX))
+                    .map(|f| f.messages.len())
+                    .sum();
+                let mut v = domain_json(d);
+                v["accounts"] = json!(accounts.len());
+                v["queue_depth"] = json!(queue_depth.get(d.name.as_str()).copied().unwrap_or(0));
+                v["portal_inbox_messages"] = json!(portal_inbox);
+                v["upstream_health"] = json!("unknown");
+                v
+            })
+            .collect()
+    });
+    Ok(Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "io_backend": state.io_backend,
+        "domains": domains,
+        "store": {
+            "segments": stats.segments,
+            "log_bytes": stats.log_bytes,
+            "live_body_bytes": stats.live_body_bytes,
+            "batches": stats.batches,
+            "group_commits": stats.groups,
+        },
+    })))
+}
+
+async fn list_domains(State(state): State<Shared>) -> ApiResult {
+    Ok(Json(Value::Array(
+        state.store.read(|s| s.domains().map(domain_json).collect()),
+    )))
+}
+
+fn find_domain(state: &AppState, name: &str) -> ApiResult<Domain> {
+    let name = valid_domain(name).map_err(ApiError::bad)?;
+    state
+        .store
+        .read(|s| s.domain(&name).cloned())
+        .ok_or_else(|| ApiError::not_found(format!("no domain {name}")))
+}
+
+async fn get_domain(State(state): State<Shared>, Path(name): Path<String>) -> ApiResult {
+    Ok(Json(domain_json(&find_domain(&state, &name)?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDomain {
+    name: String,
+    upstream: String,
+    coverage: Option<String>,
+    failover: Option<String>,
+}
+
+async fn add_domain(
+    State(state): State<Shared>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let req: NewDomain = parse(&body)?;
+    let name = valid_domain(&req.name).map_err(ApiError::bad)?;
+    if state.store.read(|s| s.domain(&name).is_some()) {
+        return Err(ApiError::conflict(format!("domain {name} already exists")));
+    }
+    let settings = DomainSettings {
+        name: name.clone(),
+        upstream: valid_upstream(&req.upstream).map_err(ApiError::bad)?,
+        coverage: parse_coverage(req.coverage.as_deref().unwrap_or("all"))?,
+        failover: parse_failover(req.failover.as_deref().unwrap_or("auto"))?,
+    };
+    commit(&state, vec![Op::PutDomain(settings)]).await?;
+    tracing::info!(domain = %name, "domain added");
+    let domain = find_domain(&state, &name)?;
+    Ok((StatusCode::CREATED, Json(domain_json(&domain))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DomainChange {
+    upstream: Option<String>,
+    coverage: Option<String>,
+    failover: Option<String>,
+}
+
+async fn set_domain(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let req: DomainChange = parse(&body)?;
+    let domain = find_domain(&state, &name)?;
+    let settings = DomainSettings {
+        name: domain.name.clone(),
+        upstream: match req.upstream {
+            Some(u) => valid_upstream(&u).map_err(ApiError::bad)?,
+            None => domain.upstream,
+        },
+        coverage: match req.coverage {
+            Some(c) => parse_coverage(&c)?,
+            None => domain.coverage,
+        },
+        failover: match req.failover {
+            Some(f) => parse_failover(&f)?,
+            None => domain.failover,
+        },
+    };
+    commit(&state, vec![Op::PutDomain(settings)]).await?;
+    tracing::info!(domain = %domain.name, "domain changed");
+    Ok(Json(domain_json(&find_domain(&state, &domain.name)?)))
+}
+
+async fn delete_domain(State(state): State<Shared>, Path(name): Path<String>) -> ApiResult {
+    let domain = find_domain(&state, &name)?;
+    commit(&state, vec![Op::DeleteDomain(domain.name.clone())]).await?;
+    tracing::info!(domain = %domain.name, "domain removed");
+    Ok(Json(json!({ "deleted": domain.name })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModeChange {
+    mode: String,
+}
+
+/// SPEC §1: `normal`/`emergency` force a mode until `auto` releases it; after release
+/// the router decides (`failover = auto`) or the domain returns to normal (`manual`).
+async fn set_mode(State(state): State<Shared>, Path(name): Path<String>, body: Bytes) -> ApiResult {
+    let req: ModeChange = parse(&body)?;
+    let domain = find_domain(&state, &name)?;
+    let (mode, forced, reason) = match req.mode.as_str() {
+        "normal" => (
+            Mode::Normal,
+            Some(Mode::Normal),
+            "forced normal by an admin".to_string(),
+        ),
+        "emergency" => (
+            Mode::Emergency,
+            Some(Mode::Emergency),
+            "forced emergency by an admin".to_string(),
+        ),
+        "auto" => match domain.failover {
+            Failover::Manual => (
+                Mode::Normal,
+                None,
+                "released by an admin (manual failover)".to_string(),
+            ),
+            Failover::Auto => (
+                domain.mode,
+                None,
+                "released by an admin to the router".to_string(),
+            ),
+        },
+        other => {
+            return Err(ApiError::bad(format!(
+                "mode must be \"normal\", \"emergency\" or \"auto\", not {other:?}"
+            )))
+        }
+    };
+    commit(
+        &state,
+        vec![Op::SetMode {
+            domain: domain.name.clone(),
+            mode,
+            forced,
+            reason: reason.clone(),
+            at: now(),
+        }],
+    )
+    .await?;
+    tracing::info!(domain = %domain.name, mode = mode.as_str(), %reason, "mode changed");
+    Ok(Json(domain_json(&find_domain(&state, &domain.name)?)))
+}
+
+#[derive(Deserialize)]
+struct AccountFilter {
+    domain: Option<String>,
+}
+
+async fn list_accounts(
+    State(state): State<Shared>,
+    Query(filter): Query<AccountFilter>,
+) -> ApiResult {
+    let domain = match filter.domain {
+        Some(d) => Some(find_domain(&state, &d)?.name),
+        None => None,
+    };
+    Ok(Json(Value::Array(state.store.read(|s| {
+        s.accounts(domain.as_deref()).map(account_json).collect()
+    }))))
+}
+
+fn find_account(state: &AppState, address: &str) -> ApiResult<Account> {
+    let address = valid_address(address).map_err(ApiError::bad)?;
+    state
+        .store
+        .read(|s| s.account(&address).cloned())
+        .ok_or_else(|| ApiError::not_found(format!("no account {address}")))
+}
+
+async fn get_account(State(state): State<Shared>, Path(address): Path<String>) -> ApiResult {
+    Ok(Json(account_json(&find_account(&state, &address)?)))
+}
+
+async fn hash(password: String) -> ApiResult<String> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(ApiError::bad)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccount {
+    address: String,
+    password: String,
+    role: Option<String>,
+    covered: Option<bool>,
+    recovery: Option<String>,
+}
+
+async fn add_account(
+    State(state): State<Shared>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let req: NewAccount = parse(&body)?;
+    let address = valid_address(&req.address).map_err(ApiError::bad)?;
+    let domain = address_domain(&address).to_string();
+    if state.store.read(|s| s.domain(&domain).is_none()) {
+        return Err(ApiError::not_found(format!(
+            "no domain {domain}: add it first (lifeboat domain add)"
+        )));
+    }
+    if state.store.read(|s| s.account(&address).is_some()) {
+        return Err(ApiError::conflict(format!(
+            "account {address} already exists"
+        )));
+    }
+    let recovery = match req.recovery {
+        Some(r) if !r.is_empty() => Some(valid_address(&r).map_err(ApiError::bad)?),
+        _ => None,
+    };
+    let role = parse_role(req.role.as_deref().unwrap_or("user"))?;
+    let password_hash = hash(req.password).await?;
+    commit(
+        &state,
+        vec![Op::AddAccount {
+            address: address.clone(),
+            password_hash,
+            role,
+            covered: req.covered.unwrap_or(false),
+            recovery,
+        }],
+    )
+    .await?;
+    tracing::info!(account = %address, "account added");
+    Ok((
+        StatusCode::CREATED,
+        Json(account_json(&find_account(&state, &address)?)),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountChange {
+    role: Option<String>,
+    covered: Option<bool>,
+    recovery: Option<Option<String>>,
+}
+
+async fn update_account(
+    State(state): State<Shared>,
+    Path(address): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let req: AccountChange = parse(&body)?;
+    let account = find_account(&state, &address)?;
+    let recovery = match req.recovery {
+        Some(Some(r)) if !r.is_empty() => Some(Some(valid_address(&r).map_err(ApiError::bad)?)),
+        Some(_) => Some(None),
+        None => None,
+    };
+    let role = req.role.as_deref().map(parse_role).transpose()?;
+    commit(
+        &state,
+        vec![Op::UpdateAccount {
+            address: account.address.clone(),
+            role,
+            covered: req.covered,
+            recovery,
+        }],
+    )
+    .await?;
+    Ok(Json(account_json(&find_account(&state, &account.address)?)))
+}
+
+async fn delete_account(State(state): State<Shared>, Path(address): Path<String>) -> ApiResult {
+    let account = find_account(&state, &address)?;
+    commit(&state, vec![Op::DeleteAccount(account.address.clone())]).await?;
+    tracing::info!(account = %account.address, "account removed");
+    Ok(Json(json!({ "deleted": account.address })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPassword {
+    password: String,
+}
+
+async fn set_password(
+    State(state): State<Shared>,
+    Path(address): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let req: NewPassword = parse(&body)?;
+    let account = find_account(&state, &address)?;
+    let password_hash = hash(req.password).await?;
+    commit(
+        &state,
+        vec![Op::SetPassword {
+            address: account.address.clone(),
+            password_hash,
+        }],
+    )
+    .await?;
+    tracing::info!(account = %account.address, "password changed");
+    Ok(Json(
+        json!({ "address": account.address, "password": "changed" }),
+    ))
+}
