@@ -206,6 +206,7 @@ impl ImapConfig {
             users: 1,
             password: "password".into(),
             mailbox: "INBOX".into(),
+            // A constant the unit tests parse (`mix_periods_hold_exact_weights`).
             mix: DEFAULT_MIX.parse().expect("the default mix is a valid mix"),
             idle_holders: 0,
             fetch_count: 10,

@@ -11,6 +11,8 @@
 //! - [`message`], [`pattern`], [`units`]: generated messages and maildirs, address
 //!   patterns, values with units.
 
+#![forbid(unsafe_code)]
+
 pub mod conn;
 pub mod error;
 pub mod imap;
