@@ -325,6 +325,15 @@ impl ReversePath {
     }
 }
 
+impl TryFrom<&str> for ReversePath {
+    type Error = Reason;
+
+    /// From the wire form: `<>` or `<mailbox>` (a source route is dropped).
+    fn try_from(text: &str) -> Result<Self, Reason> {
+        parse_all(text.as_bytes(), reverse_path)
+    }
+}
+
 impl fmt::Display for ReversePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -364,6 +373,15 @@ impl ForwardPath {
                 out.push(b'>');
             }
         }
+    }
+}
+
+impl TryFrom<&str> for ForwardPath {
+    type Error = Reason;
+
+    /// From the wire form: `<Postmaster>` or `<mailbox>` (a source route is dropped).
+    fn try_from(text: &str) -> Result<Self, Reason> {
+        parse_all(text.as_bytes(), forward_path)
     }
 }
 
@@ -674,6 +692,28 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(ReversePath::try_from("<>"), Ok(ReversePath::Null));
+        assert_eq!(
+            ReversePath::try_from("<@relay.example:a@b.example>"),
+            Ok(ReversePath::Mailbox(
+                Address::try_from("a@b.example").unwrap()
+            ))
+        );
+        assert_eq!(
+            ForwardPath::try_from("<postmaster>"),
+            Ok(ForwardPath::Postmaster)
+        );
+        assert_eq!(ForwardPath::try_from("<>"), Err(Reason::InvalidAddress));
+        assert_eq!(
+            ReversePath::try_from("a@b.example"),
+            Err(Reason::InvalidAddress)
+        );
+        let path = ForwardPath::try_from("<\"x y\"@[IPv6:::1]>").unwrap();
+        assert_eq!(path.to_string(), "<\"x y\"@[IPv6:::1]>");
     }
 
     #[test]

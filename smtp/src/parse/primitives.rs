@@ -149,7 +149,7 @@ pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, Failure> {
 pub(crate) fn frame_line(input: &[u8], line_bytes_max: usize) -> Result<&[u8], DecodeError> {
     let window = &input[..input.len().min(line_bytes_max)];
     let Some(lf) = memchr(b'\n', window) else {
-        return if input.len() >= line_bytes_max {
+        return if !input.is_empty() && input.len() >= line_bytes_max {
             Err(DecodeError::LineTooLong)
         } else {
             Err(DecodeError::Incomplete)
