@@ -1,0 +1,1 @@
+//! Checks run by the fuzz target `pop3_command` and by the corpus replay test.
