@@ -2,3 +2,4 @@
 //! machine, servers and relay are built on top of it.
 
 pub mod parse;
+pub mod relay;

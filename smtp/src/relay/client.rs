@@ -1,0 +1,371 @@
+//! The SMTP client the relay delivers, verifies and probes with (RFC 5321 §4, with
+//! RFC 2920 pipelining when the server offers it).
+//!
+//! Every wait has a limit: the connect timeout, and the command timeout for each reply.
+//! Failures are sorted the way the router needs them (SPEC §1): a timeout, a refused or
+//! reset connection, or a 4xx reply is [`Failure::Temporary`] — the upstream's fault; a
+//! 5xx reply is [`Failure::Permanent`] — the message's.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use super::Refusal;
+use crate::parse::encode_data;
+
+/// Longest reply line read (RFC 5321 §4.5.3.1.5 says 512; some servers are sloppy).
+const REPLY_LINE_BYTES_MAX: usize = 2048;
+/// Most lines of one multiline reply.
+const REPLY_LINES_MAX: usize = 100;
+
+/// A reply from the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Three-digit code.
+    pub code: u16,
+    /// The text lines, without code.
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    /// The reply as a refusal to pass back to a sender.
+    pub fn refusal(&self) -> Refusal {
+        let text = self.lines.join(" ");
+        let (enhanced, text) = match text.split_once(' ') {
+            Some((first, rest)) if is_enhanced(first) => (first.to_string(), rest.to_string()),
+            _ => (
+                if self.code >= 500 { "5.0.0" } else { "4.0.0" }.to_string(),
+                text,
+            ),
+        };
+        Refusal {
+            code: self.code,
+            enhanced,
+            text: format!("upstream said: {text}"),
+        }
+    }
+
+    /// One line for logs and DSNs.
+    pub fn text(&self) -> String {
+        format!("{} {}", self.code, self.lines.join(" "))
+    }
+}
+
+fn is_enhanced(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Why an exchange failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Timeout, refused or reset connection, protocol garbage, or a 4xx reply.
+    Temporary(String),
+    /// A 5xx reply.
+    Permanent(Reply),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Temporary(why) => f.write_str(why),
+            Failure::Permanent(reply) => f.write_str(&reply.text()),
+        }
+    }
+}
+
+/// What verification found out about a recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The upstream accepts it.
+    Accepted,
+    /// The upstream refuses it permanently (its reply is passed back).
+    Rejected(Refusal),
+    /// No answer (4xx, or the upstream is failing): accept and queue.
+    Unknown,
+}
+
+/// The outcome for one recipient of a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RcptOutcome {
+    /// Accepted for delivery.
+    Delivered,
+    /// Refused temporarily (retry).
+    Temporary(String),
+    /// Refused permanently (bounce).
+    Permanent(Reply),
+}
+
+/// An open SMTP client connection.
+pub struct Client {
+    stream: BufReader<TcpStream>,
+    command_timeout: Duration,
+    pipelining: bool,
+    /// The server's address, for messages.
+    pub peer: String,
+}
+
+impl Client {
+    /// Connects, reads the greeting and says EHLO (HELO if EHLO is refused).
+    pub async fn connect(
+        addr: &str,
+        helo: &str,
+        connect_timeout: Duration,
+        command_timeout: Duration,
+    ) -> Result<Client, Failure> {
+        let stream = match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
+            Err(_) => return Err(Failure::Temporary(format!("{addr}: connect timed out"))),
+            Ok(Err(e)) => return Err(Failure::Temporary(format!("{addr}: connect: {e}"))),
+            Ok(Ok(s)) => s,
+        };
+        let _ = stream.set_nodelay(true);
+        let mut client = Client {
+            stream: BufReader::new(stream),
+            command_timeout,
+            pipelining: false,
+            peer: addr.to_string(),
+        };
+        let greeting = client.reply().await?;
+        client.expect(&greeting, 220)?;
+        client.send(format!("EHLO {helo}\r\n").as_bytes()).await?;
+        let ehlo = client.reply().await?;
+        if ehlo.code == 250 {
+            client.pipelining = ehlo
+                .lines
+                .iter()
+                .skip(1)
+                .any(|l| l.eq_ignore_ascii_case("PIPELINING"));
+        } else {
+            client.send(format!("HELO {helo}\r\n").as_bytes()).await?;
+            let reply = client.reply().await?;
+            client.expect(&reply, 250)?;
+        }
+        Ok(client)
+    }
+
+    fn expect(&self, reply: &Reply, code: u16) -> Result<(), Failure> {
+        if reply.code == code {
+            Ok(())
+        } else if reply.code >= 500 {
+            Err(Failure::Permanent(reply.clone()))
+        } else {
+            Err(Failure::Temporary(format!(
+                "{}: {}",
+                self.peer,
+                reply.text()
+            )))
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        let write = self.stream.get_mut().write_all(bytes);
+        match tokio::time::timeout(self.command_timeout, write).await {
+            Err(_) => Err(Failure::Temporary(format!(
+                "{}: write timed out",
+                self.peer
+            ))),
+            Ok(Err(e)) => Err(Failure::Temporary(format!("{}: write: {e}", self.peer))),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// Reads one (possibly multiline) reply.
+    pub async fn reply(&mut self) -> Result<Reply, Failure> {
+        let timeout = self.command_timeout;
+        match tokio::time::timeout(timeout, self.read_reply()).await {
+            Err(_) => Err(Failure::Temporary(format!(
+                "{}: no reply within {timeout:?}",
+                self.peer
+            ))),
+            Ok(r) => r,
+        }
+    }
+
+    async fn read_reply(&mut self) -> Result<Reply, Failure> {
+        let mut lines = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            let n = (&mut self.stream)
+                .take(REPLY_LINE_BYTES_MAX as u64)
+                .read_until(b'\n', &mut line)
+                .await
+                .map_err(|e| Failure::Temporary(format!("{}: read: {e}", self.peer)))?;
+            if n == 0 {
+                return Err(Failure::Temporary(format!(
+                    "{}: connection closed",
+                    self.peer
+                )));
+            }
+            if line.last() != Some(&b'\n') {
+                return Err(Failure::Temporary(format!(
+                    "{}: reply line too long",
+                    self.peer
+                )));
+            }
+            let text = String::from_utf8_lossy(&line);
+            let text = text.trim_end_matches(['\r', '\n']);
+            let code: u16 = text
+                .get(0..3)
+                .and_then(|c| c.parse().ok())
+                .filter(|c| (200..600).contains(c))
+                .ok_or_else(|| {
+                    Failure::Temporary(format!("{}: malformed reply {text:?}", self.peer))
+                })?;
+            let more = text.as_bytes().get(3) == Some(&b'-');
+            lines.push(text.get(4..).unwrap_or("").to_string());
+            if !more {
+                return Ok(Reply { code, lines });
+            }
+            if lines.len() >= REPLY_LINES_MAX {
+                return Err(Failure::Temporary(format!("{}: reply too long", self.peer)));
+            }
+        }
+    }
+
+    /// One transaction: MAIL, RCPT for each recipient, DATA with `message`. Returns each
+    /// recipient's outcome; an error means the whole transaction failed.
+    pub async fn transaction(
+        &mut self,
+        mail_from: &str,
+        rcpts: &[String],
+        message: &[u8],
+    ) -> Result<Vec<RcptOutcome>, Failure> {
+        let mut envelope = format!("MAIL FROM:<{mail_from}>\r\n");
+        for rcpt in rcpts {
+            envelope.push_str(&format!("RCPT TO:<{rcpt}>\r\n"));
+        }
+        let mut outcomes = Vec::with_capacity(rcpts.len());
+        if self.pipelining {
+            envelope.push_str("DATA\r\n");
+            self.send(envelope.as_bytes()).await?;
+            let mail = self.reply().await?;
+            let mut accepted = 0;
+            for _ in rcpts {
+                let r = self.reply().await?;
+                outcomes.push(rcpt_outcome(&r));
+                accepted += usize::from(r.code / 100 == 2);
+            }
+            let data = self.reply().await?;
+            if mail.code != 250 {
+                if data.code == 354 {
+                    // RFC 2920 §3.1: abort a DATA we cannot feed.
+                    self.send(b".\r\n").await?;
+                    let _ = self.reply().await?;
+                }
+                return Err(self.failure(&mail));
+            }
+            if accepted == 0 {
+                if data.code == 354 {
+                    self.send(b".\r\n").await?;
+                    let _ = self.reply().await?;
+                }
+                return Ok(outcomes);
+            }
+            self.expect(&data, 354)?;
+        } else {
+            self.send(format!("MAIL FROM:<{mail_from}>\r\n").as_bytes())
+                .await?;
+            let mail = self.reply().await?;
+            if mail.code != 250 {
+                return Err(self.failure(&mail));
+            }
+            for rcpt in rcpts {
+                self.send(format!("RCPT TO:<{rcpt}>\r\n").as_bytes())
+                    .await?;
+                outcomes.push(rcpt_outcome(&self.reply().await?));
+            }
+            if !outcomes.contains(&RcptOutcome::Delivered) {
+                self.rset().await?;
+                return Ok(outcomes);
+            }
+            self.send(b"DATA\r\n").await?;
+            let data = self.reply().await?;
+            self.expect(&data, 354)?;
+        }
+        let mut body = Vec::with_capacity(message.len() + message.len() / 64 + 8);
+        encode_data(message, &mut body);
+        self.send(&body).await?;
+        let done = self.reply().await?;
+        if done.code != 250 {
+            return Err(self.failure(&done));
+        }
+        Ok(outcomes)
+    }
+
+    fn failure(&self, reply: &Reply) -> Failure {
+        if reply.code >= 500 {
+            Failure::Permanent(reply.clone())
+        } else {
+            Failure::Temporary(format!("{}: {}", self.peer, reply.text()))
+        }
+    }
+
+    /// RSET.
+    pub async fn rset(&mut self) -> Result<(), Failure> {
+        self.send(b"RSET\r\n").await?;
+        let r = self.reply().await?;
+        self.expect(&r, 250)
+    }
+
+    /// QUIT, ignoring what happens then.
+    pub async fn quit(mut self) {
+        if self.send(b"QUIT\r\n").await.is_ok() {
+            let _ = self.reply().await;
+        }
+    }
+}
+
+fn rcpt_outcome(reply: &Reply) -> RcptOutcome {
+    match reply.code / 100 {
+        2 => RcptOutcome::Delivered,
+        5 => RcptOutcome::Permanent(reply.clone()),
+        _ => RcptOutcome::Temporary(reply.text()),
+    }
+}
+
+/// Asks the upstream whether it takes mail for `rcpt` (MAIL, RCPT, QUIT).
+pub async fn verify(
+    upstream: &str,
+    helo: &str,
+    mail_from: &str,
+    rcpt: &str,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+) -> Result<Verdict, Failure> {
+    let mut client = Client::connect(upstream, helo, connect_timeout, command_timeout).await?;
+    client
+        .send(format!("MAIL FROM:<{mail_from}>\r\n").as_bytes())
+        .await?;
+    let mail = client.reply().await?;
+    if mail.code != 250 {
+        client.quit().await;
+        // A refused sender says nothing about the recipient.
+        return Ok(Verdict::Unknown);
+    }
+    client
+        .send(format!("RCPT TO:<{rcpt}>\r\n").as_bytes())
+        .await?;
+    let reply = client.reply().await?;
+    client.quit().await;
+    Ok(match reply.code / 100 {
+        2 => Verdict::Accepted,
+        5 => Verdict::Rejected(reply.refusal()),
+        _ => Verdict::Unknown,
+    })
+}
+
+/// Connect, EHLO, QUIT: is the upstream answering?
+pub async fn probe(
+    upstream: &str,
+    helo: &str,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+) -> Result<(), Failure> {
+    let client = Client::connect(upstream, helo, connect_timeout, command_timeout).await?;
+    client.quit().await;
+    Ok(())
+}

@@ -1,0 +1,795 @@
+//! The queue worker: delivery, failover to the portal, drain, probes and bounces.
+//!
+//! It runs on a thread of its own with a single-threaded runtime, so protocol cores
+//! never wait for it. Each tick it reads the queue and decides per entry:
+//!
+//! - domain in emergency, recipient covered: move it to the portal INBOX
+//!   (`QueueToPortal`, one batch for all);
+//! - domain in emergency otherwise (selected coverage, or a drain entry): wait;
+//! - due: hand it to a connection worker of its destination, which keeps one SMTP
+//!   connection and sends transaction after transaction while there is work;
+//! - older than the queue lifetime: bounce and remove (drain entries never expire:
+//!   their message is safe in the portal).
+//!
+//! Results go back to the store as ops: `Dequeue` after a 250 (for a drain entry this
+//! also removes the portal message, in the same batch — SPEC §1), `Defer` with the
+//! next retry time after a temporary failure, a bounce plus `Dequeue` after a 5xx.
+//!
+//! While a domain is normal, every message in its accounts' INBOXes without a drain
+//! entry gets one (the drain). The scan is idempotent, so it simply runs again after a
+//! restart or a new failure, and what users deleted or moved has no entry left to
+//! deliver (the store cancels it).
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use lifeboat_store::{
+    address_domain, Batch, BodyId, Destination, Direction, Mode, NewArchiveEntry, NewQueueEntry,
+    Op, PortalRef, QueueEntry, QueueId, QueueState, INBOX,
+};
+
+use super::client::{self, Client, Failure, RcptOutcome};
+use super::dsn::{self, BounceReason};
+use super::{header_fields, Relay};
+
+/// Connections open at once to one destination.
+const CONNECTIONS_PER_DESTINATION_MAX: usize = 16;
+/// Recipients of one transaction.
+const RCPTS_PER_TRANSACTION_MAX: usize = 50;
+/// Transactions on one connection before it is renewed.
+const TRANSACTIONS_PER_CONNECTION_MAX: usize = 1000;
+/// How long an idle connection worker waits for more work before it says QUIT.
+const CONNECTION_IDLE: Duration = Duration::from_millis(500);
+/// Longest sleep between ticks when nothing wakes the worker.
+const TICK_MAX: Duration = Duration::from_secs(1);
+/// How often the drain scan runs while nothing changed.
+const DRAIN_SCAN_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The running queue worker.
+pub struct Deliverer {
+    stop: Arc<tokio::sync::Notify>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Deliverer {
+    /// Starts the worker thread.
+    pub fn start(relay: Relay) -> std::io::Result<Deliverer> {
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let stopped = stop.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let thread = std::thread::Builder::new()
+            .name("relay-queue".into())
+            .spawn(move || {
+                let local = tokio::task::LocalSet::new();
+                local.block_on(&runtime, async move {
+                    let worker = Rc::new(Worker::new(relay));
+                    tokio::select! {
+                        _ = worker.clone().run() => {}
+                        _ = stopped.notified() => {}
+                    }
+                });
+            })?;
+        Ok(Deliverer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the worker; entries being delivered stay queued (at-least-once).
+    pub fn stop(mut self) {
+        self.stop.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Deliverer {
+    fn drop(&mut self) {
+        self.stop.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Where a connection goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Target {
+    /// A protected domain's upstream (failures count against it).
+    Upstream(String),
+    /// An outbound next hop or recipient host.
+    Outbound(String),
+}
+
+impl Target {
+    fn addr(&self) -> &str {
+        match self {
+            Target::Upstream(a) | Target::Outbound(a) => a,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Pending {
+    queue: VecDeque<QueueId>,
+    workers: usize,
+}
+
+struct Worker {
+    relay: Relay,
+    in_flight: RefCell<HashSet<QueueId>>,
+    pending: RefCell<HashMap<Target, Pending>>,
+    work: tokio::sync::Notify,
+    probes: RefCell<HashMap<String, Instant>>,
+    probing: RefCell<HashSet<String>>,
+    last_drain_scan: Cell<Option<Instant>>,
+}
+
+/// What a tick decided about one entry.
+enum Action {
+    ToPortal(QueueId, String),
+    Deliver(QueueId, Target),
+    Expire(QueueId),
+}
+
+impl Worker {
+    fn new(relay: Relay) -> Worker {
+        Worker {
+            relay,
+            in_flight: RefCell::new(HashSet::new()),
+            pending: RefCell::new(HashMap::new()),
+            work: tokio::sync::Notify::new(),
+            probes: RefCell::new(HashMap::new()),
+            probing: RefCell::new(HashSet::new()),
+            last_drain_scan: Cell::new(None),
+        }
+    }
+
+    async fn run(self: Rc<Self>) {
+        let store = self.relay.store().clone();
+        let queue_signal = store.queue_signal();
+        let directory_signal = store.directory_signal();
+        let mut directory_seen = u64::MAX;
+        loop {
+            let queue_seen = queue_signal.version();
+            let directory_now = directory_signal.version();
+            if directory_now != directory_seen {
+                directory_seen = directory_now;
+                // A mode change may start a drain: scan now.
+                self.last_drain_scan.set(None);
+            }
+            self.tick().await;
+            tokio::select! {
+                _ = queue_signal.changed(queue_seen) => {}
+                _ = directory_signal.changed(directory_seen) => {}
+                _ = tokio::time::sleep(TICK_MAX) => {}
+            }
+        }
+    }
+
+    async fn tick(self: &Rc<Self>) {
+        let now = lifeboat_store::now();
+        if self
+            .last_drain_scan
+            .get()
+            .is_none_or(|t| t.elapsed() >= DRAIN_SCAN_INTERVAL)
+        {
+            self.last_drain_scan.set(Some(Instant::now()));
+            self.drain_scan().await;
+        }
+        let actions = self.plan(now);
+        let mut to_portal = Batch::new();
+        let mut expired = Vec::new();
+        for action in actions {
+            match action {
+                Action::ToPortal(id, account) => {
+                    let inbox = self
+                        .relay
+                        .store()
+                        .read(|s| s.folder_by_name(&account, INBOX).map(|f| f.id));
+                    if let Some(folder) = inbox {
+                        to_portal.push(Op::QueueToPortal { id, folder });
+                    }
+                }
+                Action::Expire(id) => expired.push(id),
+                Action::Deliver(id, target) => {
+                    self.in_flight.borrow_mut().insert(id);
+                    self.pending
+                        .borrow_mut()
+                        .entry(target)
+                        .or_default()
+                        .queue
+                        .push_back(id);
+                }
+            }
+        }
+        if !to_portal.is_empty() {
+            let n = to_portal.len() as u64;
+            match self.relay.store().commit_async(to_portal).await {
+                Ok(_) => {
+                    self.relay
+                        .router()
+                        .metrics
+                        .failed_over
+                        .fetch_add(n, Ordering::Relaxed);
+                    tracing::info!(
+                        messages = n,
+                        "moved queued mail to portal INBOXes (emergency)"
+                    );
+                }
+                Err(e) => tracing::error!("moving queued mail to the portal failed: {e}"),
+            }
+        }
+        if !expired.is_empty() {
+            self.expire(expired, now).await;
+        }
+        self.start_workers();
+        self.start_probes();
+    }
+
+    /// Decides what to do with each entry (see the module docs).
+    fn plan(&self, now: i64) -> Vec<Action> {
+        let relay = &self.relay;
+        let router = relay.router();
+        let lifetime = relay.config().queue_lifetime.as_secs() as i64;
+        let in_flight = self.in_flight.borrow();
+        relay.store().read(|s| {
+            let mut actions = Vec::new();
+            for entry in s.queue() {
+                if in_flight.contains(&entry.id) {
+                    continue;
+                }
+                let expired = entry.portal.is_none() && entry.created + lifetime <= now;
+                let due = entry.next_attempt <= now && entry.state != QueueState::Held;
+                match &entry.destination {
+                    Destination::Upstream(domain) => match router.policy(domain) {
+                        Some(policy) if policy.mode == Mode::Emergency => {
+                            if entry.portal.is_none() && s.is_covered(&entry.recipient) {
+                                if let Some(account) = s.account(&entry.recipient) {
+                                    actions
+                                        .push(Action::ToPortal(entry.id, account.address.clone()));
+                                    continue;
+                                }
+                            }
+                            if expired {
+                                actions.push(Action::Expire(entry.id));
+                            }
+                        }
+                        Some(policy) => {
+                            if expired {
+                                actions.push(Action::Expire(entry.id));
+                            } else if due {
+                                actions.push(Action::Deliver(
+                                    entry.id,
+                                    Target::Upstream(policy.upstream),
+                                ));
+                            }
+                        }
+                        None => {
+                            // The domain is no longer protected: deliver it like any
+                            // outbound mail.
+                            if expired {
+                                actions.push(Action::Expire(entry.id));
+                            } else if due {
+                                actions.push(Action::Deliver(
+                                    entry.id,
+                                    self.outbound_target(&entry.recipient),
+                                ));
+                            }
+                        }
+                    },
+                    Destination::Outbound => {
+                        if expired {
+                            actions.push(Action::Expire(entry.id));
+                        } else if due {
+                            actions.push(Action::Deliver(
+                                entry.id,
+                                self.outbound_target(&entry.recipient),
+                            ));
+                        }
+                    }
+                }
+            }
+            actions
+        })
+    }
+
+    fn outbound_target(&self, rcpt: &str) -> Target {
+        match &self.relay.config().next_hop {
+            Some(hop) => Target::Outbound(hop.clone()),
+            // Without a next hop: the recipient domain's host on port 25 (the
+            // implicit MX of RFC 5321 §5.1; MX records are not looked up yet).
+            None => Target::Outbound(format!("{}:25", address_domain(rcpt))),
+        }
+    }
+
+    fn start_workers(self: &Rc<Self>) {
+        let mut starts = Vec::new();
+        {
+            let mut pending = self.pending.borrow_mut();
+            for (target, p) in pending.iter_mut() {
+                while !p.queue.is_empty()
+                    && p.workers < CONNECTIONS_PER_DESTINATION_MAX
+                    && (p.workers == 0 || p.queue.len() > p.workers * 2)
+                {
+                    p.workers += 1;
+                    starts.push(target.clone());
+                }
+            }
+        }
+        for target in starts {
+            let worker = self.clone();
+            tokio::task::spawn_local(async move { worker.connection(target).await });
+        }
+        self.work.notify_waiters();
+    }
+
+    /// Takes the next transaction's entries for `target`: the first pending entry and
+    /// the other pending ones with the same body and sender.
+    fn take(&self, target: &Target) -> Vec<QueueEntry> {
+        let mut pending = self.pending.borrow_mut();
+        let Some(p) = pending.get_mut(target) else {
+            return Vec::new();
+        };
+        let store = self.relay.store();
+        while let Some(first) = p.queue.pop_front() {
+            let Some(head) = store.read(|s| s.queue_entry(first).cloned()) else {
+                self.in_flight.borrow_mut().remove(&first);
+                continue;
+            };
+            let mut group = vec![head];
+            let mut rest = VecDeque::new();
+            while let Some(id) = p.queue.pop_front() {
+                let same = group.len() < RCPTS_PER_TRANSACTION_MAX
+                    && store.read(|s| {
+                        s.queue_entry(id)
+                            .is_some_and(|e| e.body == group[0].body && e.sender == group[0].sender)
+                    });
+                if same {
+                    if let Some(e) = store.read(|s| s.queue_entry(id).cloned()) {
+                        group.push(e);
+                    }
+                } else {
+                    rest.push_back(id);
+                }
+                if rest.len() > RCPTS_PER_TRANSACTION_MAX {
+                    break;
+                }
+            }
+            while let Some(id) = rest.pop_back() {
+                p.queue.push_front(id);
+            }
+            return group;
+        }
+        Vec::new()
+    }
+
+    fn release(&self, ids: impl IntoIterator<Item = QueueId>) {
+        let mut in_flight = self.in_flight.borrow_mut();
+        for id in ids {
+            in_flight.remove(&id);
+        }
+    }
+
+    /// One connection to `target`, sending transactions while there is work.
+    async fn connection(self: Rc<Self>, target: Target) {
+        let config = self.relay.config().clone();
+        let mut client: Option<Client> = None;
+        let mut transactions = 0;
+        loop {
+            let mut group = self.take(&target);
+            if group.is_empty() {
+                let more = tokio::time::timeout(CONNECTION_IDLE, self.work.notified()).await;
+                group = self.take(&target);
+                if group.is_empty() && more.is_err() {
+                    break;
+                }
+                if group.is_empty() {
+                    continue;
+                }
+            }
+            // Drain entries whose portal message is gone (deleted, moved) were
+            // cancelled by the store; the rest must still be in INBOX.
+            let group: Vec<QueueEntry> = {
+                let store = self.relay.store();
+                let (keep, gone): (Vec<_>, Vec<_>) = group.into_iter().partition(|e| {
+                    store.read(|s| {
+                        s.queue_entry(e.id).is_some()
+                            && e.portal.as_ref().is_none_or(|p| {
+                                s.folder(p.folder)
+                                    .is_some_and(|f| f.messages.contains_key(&p.uid))
+                            })
+                    })
+                });
+                self.release(gone.iter().map(|e| e.id));
+                keep
+            };
+            if group.is_empty() {
+                continue;
+            }
+            let ids: Vec<QueueId> = group.iter().map(|e| e.id).collect();
+            let body = match self.relay.store().body(group[0].body) {
+                Ok(body) => body,
+                Err(e) => {
+                    tracing::error!("reading body {}: {e}", group[0].body);
+                    self.release(ids);
+                    continue;
+                }
+            };
+            if client.is_none() {
+                match Client::connect(
+                    target.addr(),
+                    &config.hostname,
+                    config.connect_timeout,
+                    config.command_timeout,
+                )
+                .await
+                {
+                    Ok(c) => client = Some(c),
+                    Err(failure) => {
+                        self.failed(&target, group, failure).await;
+                        self.abandon(&target);
+                        break;
+                    }
+                }
+            }
+            let rcpts: Vec<String> = group.iter().map(|e| e.recipient.clone()).collect();
+            let result = client
+                .as_mut()
+                .expect("connected above")
+                .transaction(&group[0].sender, &rcpts, &body)
+                .await;
+            transactions += 1;
+            match result {
+                Ok(outcomes) => {
+                    let any_temporary = outcomes
+                        .iter()
+                        .any(|o| matches!(o, RcptOutcome::Temporary(_)));
+                    self.finish(&target, group, outcomes, &body).await;
+                    if any_temporary {
+                        // SPEC §1: a 4xx to a delivery counts against the upstream.
+                        break;
+                    }
+                }
+                Err(failure) => {
+                    let permanent = matches!(failure, Failure::Permanent(_));
+                    self.failed(&target, group, failure).await;
+                    if !permanent {
+                        client = None;
+                        self.abandon(&target);
+                        break;
+                    }
+                }
+            }
+            if transactions >= TRANSACTIONS_PER_CONNECTION_MAX {
+                if let Some(c) = client.take() {
+                    c.quit().await;
+                }
+                transactions = 0;
+            }
+        }
+        if let Some(c) = client {
+            c.quit().await;
+        }
+        let mut pending = self.pending.borrow_mut();
+        if let Some(p) = pending.get_mut(&target) {
+            p.workers = p.workers.saturating_sub(1);
+        }
+    }
+
+    /// After a temporary failure of the destination, give its pending entries back to
+    /// the planner (which may now route them to the portal).
+    fn abandon(&self, target: &Target) {
+        let ids: Vec<QueueId> = self
+            .pending
+            .borrow_mut()
+            .get_mut(target)
+            .map(|p| p.queue.drain(..).collect())
+            .unwrap_or_default();
+        self.release(ids);
+    }
+
+    fn retry_at(&self, attempts: u32, now: i64) -> i64 {
+        let retry = &self.relay.config().retry;
+        let wait = retry[(attempts as usize).min(retry.len() - 1)];
+        now + wait.as_secs().max(1) as i64
+    }
+
+    async fn finish(
+        &self,
+        target: &Target,
+        group: Vec<QueueEntry>,
+        outcomes: Vec<RcptOutcome>,
+        body: &[u8],
+    ) {
+        let now = lifeboat_store::now();
+        let metrics = &self.relay.router().metrics;
+        let mut batch = Batch::new();
+        let mut temporary = None;
+        let mut delivered = false;
+        for (entry, outcome) in group.iter().zip(outcomes) {
+            match outcome {
+                RcptOutcome::Delivered => {
+                    batch.push(Op::Dequeue { id: entry.id });
+                    delivered = true;
+                    if entry.portal.is_some() {
+                        metrics.drained.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        metrics.relayed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                RcptOutcome::Temporary(text) => {
+                    batch.push(Op::Defer {
+                        id: entry.id,
+                        next_attempt: self.retry_at(entry.attempts, now),
+                        error: text.clone(),
+                    });
+                    temporary = Some(text);
+                }
+                RcptOutcome::Permanent(reply) => {
+                    self.bounce(
+                        &mut batch,
+                        entry,
+                        BounceReason::Refused(reply.text()),
+                        body,
+                        now,
+                    );
+                    batch.push(Op::Dequeue { id: entry.id });
+                }
+            }
+        }
+        if delivered {
+            if let Target::Upstream(upstream) = target {
+                self.relay.router().record_success(upstream);
+            }
+        }
+        self.commit(batch, group.iter().map(|e| e.id)).await;
+        if let (Some(text), Target::Upstream(upstream)) = (temporary, target) {
+            self.relay.router().record_failure(upstream, &text).await;
+        }
+    }
+
+    async fn failed(&self, target: &Target, group: Vec<QueueEntry>, failure: Failure) {
+        let now = lifeboat_store::now();
+        let mut batch = Batch::new();
+        match &failure {
+            Failure::Temporary(why) => {
+                tracing::warn!(
+                    target = target.addr(),
+                    entries = group.len(),
+                    "delivery deferred: {why}"
+                );
+                for entry in &group {
+                    batch.push(Op::Defer {
+                        id: entry.id,
+                        next_attempt: self.retry_at(entry.attempts, now),
+                        error: why.clone(),
+                    });
+                }
+            }
+            Failure::Permanent(reply) => {
+                tracing::warn!(
+                    target = target.addr(),
+                    entries = group.len(),
+                    "delivery refused: {}",
+                    reply.text()
+                );
+                let body = self
+                    .relay
+                    .store()
+                    .body(group[0].body)
+                    .map(|b| b.to_vec())
+                    .unwrap_or_default();
+                for entry in &group {
+                    if entry.portal.is_some() {
+                        // A drain the upstream refuses stays in the portal; retry later.
+                        batch.push(Op::Defer {
+                            id: entry.id,
+                            next_attempt: self.retry_at(entry.attempts, now),
+                            error: reply.text(),
+                        });
+                        continue;
+                    }
+                    self.bounce(
+                        &mut batch,
+                        entry,
+                        BounceReason::Refused(reply.text()),
+                        &body,
+                        now,
+                    );
+                    batch.push(Op::Dequeue { id: entry.id });
+                }
+            }
+        }
+        self.commit(batch, group.iter().map(|e| e.id)).await;
+        if let (Failure::Temporary(why), Target::Upstream(upstream)) = (&failure, target) {
+            self.relay.router().record_failure(upstream, why).await;
+        }
+    }
+
+    async fn commit(&self, batch: Batch, ids: impl Iterator<Item = QueueId>) {
+        if !batch.is_empty() {
+            if let Err(e) = self.relay.store().commit_async(batch).await {
+                tracing::error!("recording delivery results failed: {e}");
+            }
+        }
+        self.release(ids);
+    }
+
+    /// Adds a DSN to the entry's sender (none for the null sender, RFC 5321 §4.5.5).
+    fn bounce(
+        &self,
+        batch: &mut Batch,
+        entry: &QueueEntry,
+        reason: BounceReason,
+        original: &[u8],
+        now: i64,
+    ) {
+        self.relay
+            .router()
+            .metrics
+            .bounced
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(id = %entry.id, sender = %entry.sender, recipient = %entry.recipient, ?reason, "bounce");
+        if entry.sender.is_empty() {
+            return;
+        }
+        let message = dsn::bounce(
+            &self.relay.config().hostname,
+            &entry.sender,
+            &entry.recipient,
+            &reason,
+            original,
+            now,
+            &entry.id.to_string(),
+        );
+        let headers = header_fields(&message);
+        let body = batch.put_body(message);
+        batch.push(Op::Archive(NewArchiveEntry {
+            body,
+            direction: Direction::Out,
+            mail_from: String::new(),
+            rcpt_to: vec![entry.sender.clone()],
+            date: now,
+            headers,
+        }));
+        self.relay.place(batch, body, "", &entry.sender, now);
+    }
+
+    async fn expire(&self, ids: Vec<QueueId>, now: i64) {
+        let mut batch = Batch::new();
+        for id in &ids {
+            let Some(entry) = self.relay.store().read(|s| s.queue_entry(*id).cloned()) else {
+                continue;
+            };
+            let original = self
+                .relay
+                .store()
+                .body(entry.body)
+                .map(|b| b.to_vec())
+                .unwrap_or_default();
+            self.bounce(
+                &mut batch,
+                &entry,
+                BounceReason::Expired(entry.last_error.clone()),
+                &original,
+                now,
+            );
+            batch.push(Op::Dequeue { id: entry.id });
+        }
+        if !batch.is_empty() {
+            if let Err(e) = self.relay.store().commit_async(batch).await {
+                tracing::error!("expiring queue entries failed: {e}");
+            }
+        }
+    }
+
+    /// Queues every INBOX message of every normal-mode domain that has no drain entry.
+    async fn drain_scan(&self) {
+        let router = self.relay.router();
+        let normal: Vec<String> = router
+            .policies()
+            .into_iter()
+            .filter(|p| p.mode == Mode::Normal)
+            .map(|p| p.name)
+            .collect();
+        if normal.is_empty() {
+            return;
+        }
+        let now = lifeboat_store::now();
+        let batch = self.relay.store().read(|s| {
+            let mut batch = Batch::new();
+            let mut senders: Option<HashMap<BodyId, String>> = None;
+            for domain in &normal {
+                for account in s.accounts(Some(domain)) {
+                    let Some(inbox) = s.folder_by_name(&account.address, INBOX) else {
+                        continue;
+                    };
+                    for message in inbox.messages.values() {
+                        if s.drain_entry(inbox.id, message.uid).is_some() {
+                            continue;
+                        }
+                        // The envelope sender comes from the archive copy, if any.
+                        let senders = senders.get_or_insert_with(|| {
+                            s.archive().map(|a| (a.body, a.mail_from.clone())).collect()
+                        });
+                        batch.push(Op::Enqueue(NewQueueEntry {
+                            body: lifeboat_store::BodyRef::Stored(message.body),
+                            sender: senders.get(&message.body).cloned().unwrap_or_default(),
+                            recipient: account.address.clone(),
+                            destination: Destination::Upstream(domain.clone()),
+                            next_attempt: now,
+                            created: now,
+                            portal: Some(PortalRef {
+                                folder: inbox.id,
+                                uid: message.uid,
+                            }),
+                        }));
+                    }
+                }
+            }
+            batch
+        });
+        if batch.is_empty() {
+            return;
+        }
+        let n = batch.len();
+        match self.relay.store().commit_async(batch).await {
+            Ok(_) => {
+                tracing::info!(messages = n, domains = ?normal, "drain: portal INBOX mail queued for the upstream")
+            }
+            Err(e) => tracing::error!("drain scan failed: {e}"),
+        }
+    }
+
+    fn start_probes(self: &Rc<Self>) {
+        let router = self.relay.router();
+        let interval = self.relay.config().probe_interval;
+        for upstream in router.down_upstreams() {
+            if self.probing.borrow().contains(&upstream) {
+                continue;
+            }
+            let due = self
+                .probes
+                .borrow()
+                .get(&upstream)
+                .is_none_or(|t| t.elapsed() >= interval);
+            if !due {
+                continue;
+            }
+            self.probes
+                .borrow_mut()
+                .insert(upstream.clone(), Instant::now());
+            self.probing.borrow_mut().insert(upstream.clone());
+            let worker = self.clone();
+            tokio::task::spawn_local(async move {
+                let config = worker.relay.config();
+                let result = client::probe(
+                    &upstream,
+                    &config.hostname,
+                    config.connect_timeout,
+                    config.command_timeout,
+                )
+                .await;
+                let detail = match &result {
+                    Ok(()) => String::new(),
+                    Err(f) => f.to_string(),
+                };
+                worker
+                    .relay
+                    .router()
+                    .record_probe(&upstream, result.is_ok(), &detail)
+                    .await;
+                worker.probing.borrow_mut().remove(&upstream);
+            });
+        }
+    }
+}

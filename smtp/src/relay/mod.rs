@@ -1,0 +1,434 @@
+//! The relay: recipient policy, durable acceptance, the failover router, the delivery
+//! queue worker, the drain and DSN bounces (SPEC §1–§3).
+//!
+//! - [`Relay::check_recipient`] answers RCPT: no open relay, emergency-mode mailbox
+//!   checks, and in normal mode verification against the upstream (cached).
+//! - [`Relay::accept`] archives the message and places every recipient (upstream
+//!   queue, portal INBOX or outbound queue) in one store batch; it returns only after
+//!   that batch is durable, so a 250 never precedes the fsync.
+//! - [`router::Router`] keeps per-upstream health in atomics and the domain policy in
+//!   an immutable snapshot swapped whole; sessions read both without locks.
+//! - [`deliver::Deliverer`] runs on its own thread: it delivers due queue entries,
+//!   moves covered recipients' mail to the portal while their domain is in emergency,
+//!   probes upstreams that are down, drains portal INBOXes when a domain is back to
+//!   normal, and bounces (RFC 3464) what fails permanently or expires.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use lifeboat_store::{
+    address_domain, Batch, BodyRef, Destination, Direction, Flags, HeaderFields, Mode,
+    NewArchiveEntry, NewQueueEntry, Op, OpResult, Store,
+};
+
+pub mod client;
+pub mod deliver;
+pub mod dsn;
+pub mod router;
+
+use router::Router;
+
+/// Which listener a client came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// The MX listener (inbound, and smart host for relay networks or after AUTH).
+    Mx,
+    /// Submission (AUTH required).
+    Submission,
+}
+
+/// Who is sending.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    /// The client's address.
+    pub ip: IpAddr,
+    /// What it said in EHLO/HELO.
+    pub helo: String,
+    /// Whether the connection is encrypted.
+    pub tls: bool,
+    /// Which listener.
+    pub listener: Listener,
+    /// The account, after AUTH.
+    pub authenticated: Option<String>,
+}
+
+/// An SMTP refusal: code, enhanced code, text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Reply code (4xx or 5xx).
+    pub code: u16,
+    /// Enhanced status code (RFC 3463), e.g. `5.7.1`.
+    pub enhanced: String,
+    /// Human text.
+    pub text: String,
+}
+
+impl Refusal {
+    fn new(code: u16, enhanced: &str, text: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            enhanced: enhanced.to_string(),
+            text: text.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.code, self.enhanced, self.text)
+    }
+}
+
+/// The relay's settings (from the `[router]`, `[queue]` and `[outbound]` sections).
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Our host name (EHLO to upstreams, DSN reporting MTA).
+    pub hostname: String,
+    /// Consecutive failures that mark an upstream down.
+    pub down_after: u32,
+    /// Consecutive good probes that mark it up.
+    pub up_after: u32,
+    /// Time between probes of an upstream that is down.
+    pub probe_interval: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Per-command timeout.
+    pub command_timeout: Duration,
+    /// Recipient verification cache lifetime.
+    pub verify_cache_ttl: Duration,
+    /// Retry intervals; the last repeats.
+    pub retry: Vec<Duration>,
+    /// Undelivered mail bounces after this.
+    pub queue_lifetime: Duration,
+    /// Client networks that may relay outbound.
+    pub relay_networks: Vec<IpNet>,
+    /// `host:port` for all outbound mail.
+    pub next_hop: Option<String>,
+}
+
+impl Default for RelayConfig {
+    /// SPEC §8's embedded defaults.
+    fn default() -> RelayConfig {
+        RelayConfig {
+            hostname: "localhost".into(),
+            down_after: 1,
+            up_after: 2,
+            probe_interval: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(10),
+            command_timeout: Duration::from_secs(60),
+            verify_cache_ttl: Duration::from_secs(600),
+            retry: [60, 300, 900, 1800, 3600].map(Duration::from_secs).to_vec(),
+            queue_lifetime: Duration::from_secs(5 * 86_400),
+            relay_networks: vec!["127.0.0.0/8".parse().expect("valid network")],
+            next_hop: None,
+        }
+    }
+}
+
+/// The relay. Cheap to clone; every clone is the same relay.
+#[derive(Clone)]
+pub struct Relay {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    config: RelayConfig,
+    router: Arc<Router>,
+}
+
+/// Where one recipient's copy goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// Queue for the domain's upstream.
+    Upstream(String),
+    /// Straight into this account's portal INBOX.
+    Portal(String),
+    /// Queue for outbound delivery.
+    Outbound,
+}
+
+impl Relay {
+    /// A relay over `store`; start its [`deliver::Deliverer`] separately.
+    pub fn new(store: Store, config: RelayConfig) -> Relay {
+        let router = Router::new(store.clone(), &config);
+        Relay {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                router,
+            }),
+        }
+    }
+
+    /// The router (health, policy snapshot).
+    pub fn router(&self) -> &Arc<Router> {
+        &self.inner.router
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RelayConfig {
+        &self.inner.config
+    }
+
+    /// Whether this client may send mail to any domain (smart host use).
+    pub fn may_relay(&self, client: &ClientInfo) -> bool {
+        client.authenticated.is_some()
+            || self
+                .inner
+                .config
+                .relay_networks
+                .iter()
+                .any(|n| n.contains(&client.ip))
+    }
+
+    /// The RCPT TO policy (SPEC §2).
+    pub async fn check_recipient(
+        &self,
+        client: &ClientInfo,
+        mail_from: &str,
+        rcpt: &str,
+    ) -> Result<(), Refusal> {
+        let domain = address_domain(rcpt).to_ascii_lowercase();
+        let Some(policy) = self.inner.router.policy(&domain) else {
+            return if self.may_relay(client) {
+                Ok(())
+            } else {
+                Err(Refusal::new(
+                    550,
+                    "5.7.1",
+                    format!("relaying to <{rcpt}> denied"),
+                ))
+            };
+        };
+        match policy.mode {
+            Mode::Emergency => {
+                let registered = self.inner.store.read(|s| s.account(rcpt).is_some());
+                match policy.coverage {
+                    lifeboat_store::Coverage::All if !registered => Err(Refusal::new(
+                        550,
+                        "5.1.1",
+                        format!("<{rcpt}>: no such mailbox"),
+                    )),
+                    // Selected coverage: every other recipient of the domain is spooled
+                    // until the upstream is back (SPEC §2).
+                    _ => Ok(()),
+                }
+            }
+            Mode::Normal => match self
+                .inner
+                .router
+                .verify_recipient(&policy, mail_from, rcpt)
+                .await
+            {
+                client::Verdict::Accepted | client::Verdict::Unknown => Ok(()),
+                client::Verdict::Rejected(reply) => Err(reply),
+            },
+        }
+    }
+
+    /// Where a recipient's copy goes now.
+    pub(crate) fn placement(&self, rcpt: &str) -> Placement {
+        let domain = address_domain(rcpt).to_ascii_lowercase();
+        match self.inner.router.policy(&domain) {
+            None => Placement::Outbound,
+            Some(policy) => match policy.mode {
+                Mode::Normal => Placement::Upstream(domain),
+                Mode::Emergency => {
+                    let (covered, address) = self.inner.store.read(|s| {
+                        (
+                            s.is_covered(rcpt),
+                            s.account(rcpt).map(|a| a.address.clone()),
+                        )
+                    });
+                    match (covered, address) {
+                        (true, Some(address)) => Placement::Portal(address),
+                        _ => Placement::Upstream(domain),
+                    }
+                }
+            },
+        }
+    }
+
+    /// Adds the ops that place one recipient's copy of `body` to `batch`.
+    pub(crate) fn place(
+        &self,
+        batch: &mut Batch,
+        body: BodyRef,
+        mail_from: &str,
+        rcpt: &str,
+        date: i64,
+    ) -> Placement {
+        let placement = self.placement(rcpt);
+        match &placement {
+            Placement::Portal(address) => {
+                let inbox = self.inner.store.read(|s| {
+                    s.folder_by_name(address, lifeboat_store::INBOX)
+                        .map(|f| f.id)
+                });
+                if let Some(folder) = inbox {
+                    batch.push(Op::Append {
+                        folder,
+                        body,
+                        flags: Flags::default(),
+                        internal_date: date,
+                    });
+                    return placement;
+                }
+                // The account vanished meanwhile: spool for the upstream instead.
+                let domain = address_domain(rcpt).to_string();
+                push_enqueue(
+                    batch,
+                    body,
+                    mail_from,
+                    rcpt,
+                    Destination::Upstream(domain.clone()),
+                    date,
+                );
+                Placement::Upstream(domain)
+            }
+            Placement::Upstream(domain) => {
+                push_enqueue(
+                    batch,
+                    body,
+                    mail_from,
+                    rcpt,
+                    Destination::Upstream(domain.clone()),
+                    date,
+                );
+                placement
+            }
+            Placement::Outbound => {
+                push_enqueue(batch, body, mail_from, rcpt, Destination::Outbound, date);
+                placement
+            }
+        }
+    }
+
+    /// Archives the message and places every recipient in one durable commit.
+    /// Returns the archive id to quote in the 250 reply.
+    pub async fn accept(
+        &self,
+        client: &ClientInfo,
+        mail_from: &str,
+        rcpts: &[String],
+        message: Vec<u8>,
+    ) -> Result<String, Refusal> {
+        if rcpts.is_empty() {
+            return Err(Refusal::new(554, "5.5.1", "no valid recipients"));
+        }
+        let now = lifeboat_store::now();
+        let direction = if self.may_relay(client) {
+            Direction::Out
+        } else {
+            Direction::In
+        };
+        let headers = header_fields(&message);
+        let size = message.len();
+        let mut batch = Batch::new();
+        let body = batch.put_body(message);
+        batch.push(Op::Archive(NewArchiveEntry {
+            body,
+            direction,
+            mail_from: mail_from.to_string(),
+            rcpt_to: rcpts.to_vec(),
+            date: now,
+            headers,
+        }));
+        let mut portal = 0;
+        for rcpt in rcpts {
+            if matches!(
+                self.place(&mut batch, body, mail_from, rcpt, now),
+                Placement::Portal(_)
+            ) {
+                portal += 1;
+            }
+        }
+        let results = self.inner.store.commit_async(batch).await.map_err(|e| {
+            tracing::error!("store commit failed: {e}");
+            Refusal::new(451, "4.3.0", "local error in processing, try again later")
+        })?;
+        let id = results
+            .iter()
+            .find_map(|r| match r {
+                OpResult::Archived(id) => Some(id.to_string()),
+                _ => None,
+            })
+            .unwrap_or_default();
+        for r in &results {
+            if let OpResult::Failed(why) = r {
+                tracing::warn!(id, "placement op failed: {why}");
+            }
+        }
+        tracing::info!(
+            id,
+            from = mail_from,
+            rcpts = rcpts.len(),
+            portal,
+            size,
+            direction = ?direction,
+            client = %client.ip,
+            "accepted"
+        );
+        Ok(id)
+    }
+}
+
+fn push_enqueue(
+    batch: &mut Batch,
+    body: BodyRef,
+    mail_from: &str,
+    rcpt: &str,
+    destination: Destination,
+    now: i64,
+) {
+    batch.push(Op::Enqueue(NewQueueEntry {
+        body,
+        sender: mail_from.to_string(),
+        recipient: rcpt.to_string(),
+        destination,
+        next_attempt: now,
+        created: now,
+        portal: None,
+    }));
+}
+
+/// Longest header value kept for archive search.
+const HEADER_FIELD_CHARS_MAX: usize = 998;
+
+/// The searchable header fields of a message (RFC 2047 words decoded).
+pub fn header_fields(message: &[u8]) -> HeaderFields {
+    let Some(parsed) = mail_parser::MessageParser::new().parse_headers(message) else {
+        return HeaderFields::default();
+    };
+    let clip = |s: String| s.chars().take(HEADER_FIELD_CHARS_MAX).collect::<String>();
+    let addresses = |a: Option<&mail_parser::Address>| {
+        a.map(|a| {
+            a.iter()
+                .map(|addr| match (&addr.name, &addr.address) {
+                    (Some(name), Some(address)) => format!("{name} <{address}>"),
+                    (None, Some(address)) => address.to_string(),
+                    (Some(name), None) => name.to_string(),
+                    (None, None) => String::new(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+    };
+    HeaderFields {
+        from: clip(addresses(parsed.from())),
+        to: clip(addresses(parsed.to())),
+        cc: clip(addresses(parsed.cc())),
+        subject: clip(parsed.subject().unwrap_or_default().to_string()),
+        message_id: clip(parsed.message_id().unwrap_or_default().to_string()),
+        date: parsed.date().map(|d| d.to_rfc822()).unwrap_or_default(),
+    }
+}
