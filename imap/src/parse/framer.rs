@@ -91,6 +91,9 @@ pub(crate) struct Cursor {
     searched: usize,
     /// `data_start` of the last synchronizing literal reported as `SyncLiteral`.
     announced: usize,
+    /// The accepted literal whose data is awaited: `(length, mode, data_start)`, so
+    /// that each push costs O(1) until the data is complete.
+    pending: Option<(u32, LiteralMode, usize)>,
 }
 
 /// The outcome of scanning the bytes of one unit.
@@ -127,6 +130,19 @@ pub(crate) fn scan_unit(
     cursor: &mut Cursor,
     announce: bool,
 ) -> UnitScan {
+    if let Some((length, mode, data_start)) = cursor.pending {
+        let data_end = data_start + length as usize;
+        if input.len() < data_end {
+            return UnitScan::LiteralPending {
+                length,
+                mode,
+                data_start,
+            };
+        }
+        cursor.pending = None;
+        cursor.line_start = data_end;
+        cursor.searched = data_end;
+    }
     loop {
         let from = cursor.searched.max(cursor.line_start);
         let Some(offset) = input
@@ -172,16 +188,14 @@ pub(crate) fn scan_unit(
         }
         if announce && mode == LiteralMode::Sync && line_end > cursor.announced {
             cursor.announced = line_end;
-            // Resume at this line's LF, to find the same header again.
-            cursor.searched = line_end - 1;
+            cursor.pending = Some((length, mode, line_end));
             return UnitScan::SyncLiteral {
                 length,
                 data_start: line_end,
             };
         }
         if input.len() < data_end {
-            // Resume at this line's LF, to find the same header again.
-            cursor.searched = line_end - 1;
+            cursor.pending = Some((length, mode, line_end));
             return UnitScan::LiteralPending {
                 length,
                 mode,
