@@ -7,7 +7,7 @@ use crate::parse::{
 };
 
 use super::{
-    Authorization, Effect, LoginMethod, LoginOutcome, LoginRequest, Session, State, Step,
+    messages, Authorization, Effect, LoginMethod, LoginOutcome, LoginRequest, Session, State, Step,
     Transaction, LOGIN_FAILURES_MAX,
 };
 
@@ -195,7 +195,10 @@ impl Session {
                 let (count, size_bytes) = maildrop.stat();
                 encode::ok(
                     out,
-                    &format!("Logged in, maildrop has {count} messages ({size_bytes} octets)"),
+                    &format!(
+                        "Logged in, maildrop has {} ({size_bytes} octets)",
+                        messages(count)
+                    ),
                 );
                 self.state = State::Transaction(Transaction { maildrop });
                 return Effect::None;

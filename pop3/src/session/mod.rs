@@ -441,3 +441,12 @@ impl Session {
         }
     }
 }
+
+/// `1 message`, `2 messages`.
+fn messages(count: usize) -> String {
+    if count == 1 {
+        "1 message".to_string()
+    } else {
+        format!("{count} messages")
+    }
+}

@@ -4,7 +4,7 @@
 use crate::encode::{self, MessageEncoder};
 use crate::parse::MessageNumber;
 
-use super::{Effect, MaildropMessage, SendMessage, Session};
+use super::{messages, Effect, MaildropMessage, SendMessage, Session};
 
 const NO_SUCH_MESSAGE: &str = "No such message";
 
@@ -41,7 +41,7 @@ impl Session {
         }
         let maildrop = &self.transaction().maildrop;
         let (count, size_bytes) = maildrop.stat();
-        encode::ok(out, &format!("{count} messages ({size_bytes} octets)"));
+        encode::ok(out, &format!("{} ({size_bytes} octets)", messages(count)));
         for (number, message) in maildrop.live() {
             encode::multiline_line(out, format!("{number} {}", message.size_bytes).as_bytes());
         }
@@ -117,7 +117,7 @@ impl Session {
         let (count, size_bytes) = maildrop.stat();
         encode::ok(
             out,
-            &format!("Maildrop has {count} messages ({size_bytes} octets)"),
+            &format!("Maildrop has {} ({size_bytes} octets)", messages(count)),
         );
         Effect::None
     }

@@ -2,7 +2,7 @@
 
 use crate::encode::{self, ResponseCode};
 
-use super::{Effect, Session, State, Update, UpdateRequest};
+use super::{messages, Effect, Session, State, Update, UpdateRequest};
 
 impl Session {
     /// `QUIT` — RFC 1939 §4 (AUTHORIZATION: just close) and §6 (TRANSACTION: enter
@@ -43,7 +43,8 @@ impl Session {
         };
         self.state = State::Closed;
         match result {
-            Ok(()) => encode::ok(out, &format!("Bye, {deleted} messages deleted")),
+            Ok(()) if deleted == 0 => encode::ok(out, "Bye"),
+            Ok(()) => encode::ok(out, &format!("Bye, {} deleted", messages(deleted))),
             // RFC 1939 §6: "-ERR some deleted messages not removed".
             Err(()) => encode::err(
                 out,
