@@ -163,6 +163,8 @@ impl Worker {
             let directory_now = directory_signal.version();
             if directory_now != directory_seen {
                 directory_seen = directory_now;
+                // Decide with the modes just committed, not the watcher's last copy.
+                self.relay.router().refresh();
                 // A mode change may start a drain: scan now.
                 self.last_drain_scan.set(None);
             }
@@ -442,12 +444,14 @@ impl Worker {
                 }
             }
             let rcpts: Vec<String> = group.iter().map(|e| e.recipient.clone()).collect();
+            tracing::debug!(target = target.addr(), ?rcpts, "sending");
             let result = client
                 .as_mut()
                 .expect("connected above")
                 .transaction(&group[0].sender, &rcpts, &body)
                 .await;
             transactions += 1;
+            tracing::debug!(target = target.addr(), ?result, "sent");
             match result {
                 Ok(outcomes) => {
                     let any_temporary = outcomes
@@ -754,6 +758,14 @@ impl Worker {
         let router = self.relay.router();
         let interval = self.relay.config().probe_interval;
         for upstream in router.down_upstreams() {
+            let Some(domain) = router
+                .policies()
+                .into_iter()
+                .find(|p| p.upstream == upstream)
+                .map(|p| p.name)
+            else {
+                continue;
+            };
             if self.probing.borrow().contains(&upstream) {
                 continue;
             }
@@ -775,6 +787,7 @@ impl Worker {
                 let result = client::probe(
                     &upstream,
                     &config.hostname,
+                    &domain,
                     config.connect_timeout,
                     config.command_timeout,
                 )

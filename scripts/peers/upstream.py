@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""A real SMTP server (aiosmtpd) playing a customer's mail server in tests.
+
+Usage: upstream.py PORT STATE_DIR
+
+Its behaviour is read from STATE_DIR/mode before every command, so a test can change
+it while connections come and go:
+
+  accept   250 to everything (the default)
+  451      451 4.3.0 to RCPT (a temporary failure: Lifeboat must fail over)
+  550      550 5.1.1 to RCPT (a permanent failure: Lifeboat must bounce)
+  hang     never answer RCPT (Lifeboat's command timeout must fire)
+
+Recipients listed in STATE_DIR/unknown (one per line) get 550 5.1.1 in every mode.
+Each accepted message is written to STATE_DIR/mail/N.eml with X-Envelope-From and
+X-Envelope-To lines first, so tests can count deliveries exactly.
+"""
+import asyncio
+import os
+import sys
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+PORT = int(sys.argv[1])
+STATE = sys.argv[2]
+MAIL = os.path.join(STATE, "mail")
+os.makedirs(MAIL, exist_ok=True)
+
+
+def mode():
+    try:
+        with open(os.path.join(STATE, "mode")) as f:
+            return f.read().strip() or "accept"
+    except FileNotFoundError:
+        return "accept"
+
+
+def unknown():
+    try:
+        with open(os.path.join(STATE, "unknown")) as f:
+            return {line.strip().lower() for line in f if line.strip()}
+    except FileNotFoundError:
+        return set()
+
+
+class Handler:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        m = mode()
+        if address.lower() in unknown():
+            return "550 5.1.1 <%s>: user unknown" % address
+        if m == "451":
+            return "451 4.3.0 try again later"
+        if m == "550":
+            return "550 5.1.1 <%s>: user unknown" % address
+        if m == "hang":
+            await asyncio.sleep(3600)
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if mode() == "451":
+            return "451 4.3.0 try again later"
+        n = len(os.listdir(MAIL))
+        tmp = os.path.join(MAIL, ".%d.tmp" % n)
+        with open(tmp, "wb") as f:
+            f.write(("X-Envelope-From: %s\r\n" % envelope.mail_from).encode())
+            f.write(("X-Envelope-To: %s\r\n" % ",".join(envelope.rcpt_tos)).encode())
+            f.write(envelope.original_content)
+        os.rename(tmp, os.path.join(MAIL, "%d-%d.eml" % (n, os.getpid())))
+        return "250 2.0.0 OK"
+
+
+class Controlled(Controller):
+    def factory(self):
+        return SMTP(self.handler, hostname="upstream.test", enable_SMTPUTF8=True)
+
+
+controller = Controlled(Handler(), hostname="127.0.0.1", port=PORT)
+controller.start()
+print("READY", flush=True)
+try:
+    asyncio.get_event_loop().run_forever()
+except KeyboardInterrupt:
+    pass

@@ -1,0 +1,475 @@
+//! The relay against a real SMTP server as the upstream (aiosmtpd, driven by
+//! scripts/peers/upstream.py): normal relay, failover on 451 and on a hang, the drain
+//! after recovery (exactly once, never what the user deleted or moved), 5xx bounces
+//! without failover, manual emergency, selected coverage, and the recipient policy.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lifeboat_smtp::relay::deliver::Deliverer;
+use lifeboat_smtp::relay::{ClientInfo, Listener, Relay, RelayConfig};
+use lifeboat_store::*;
+
+struct Upstream {
+    port: u16,
+    state: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/peers/upstream.py")
+}
+
+impl Upstream {
+    fn start() -> Upstream {
+        let mut up = Upstream {
+            port: free_port(),
+            state: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        up.spawn();
+        up
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new("python3")
+            .arg(script())
+            .arg(self.port.to_string())
+            .arg(self.state.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with aiosmtpd (pip install aiosmtpd)");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(
+            line.trim(),
+            "READY",
+            "upstream did not start (is aiosmtpd installed?)"
+        );
+        self.child = Some(child);
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn set_mode(&self, mode: &str) {
+        std::fs::write(self.state.path().join("mode"), mode).unwrap();
+    }
+
+    fn set_unknown(&self, rcpts: &[&str]) {
+        std::fs::write(self.state.path().join("unknown"), rcpts.join("\n")).unwrap();
+    }
+
+    /// Messages received so far: (envelope from, envelope to, content).
+    fn received(&self) -> Vec<(String, String, String)> {
+        let dir = self.state.path().join("mail");
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        names.retain(|p: &PathBuf| p.extension().is_some_and(|e| e == "eml"));
+        names.sort();
+        names
+            .iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(p).unwrap();
+                let mut lines = text.splitn(3, "\r\n");
+                let from = lines
+                    .next()
+                    .unwrap()
+                    .trim_start_matches("X-Envelope-From: ")
+                    .to_string();
+                let to = lines
+                    .next()
+                    .unwrap()
+                    .trim_start_matches("X-Envelope-To: ")
+                    .to_string();
+                (from, to, lines.next().unwrap_or("").to_string())
+            })
+            .collect()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+struct Setup {
+    deliverer: Option<Deliverer>,
+    relay: Relay,
+    store: Store,
+    runtime: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        if let Some(d) = self.deliverer.take() {
+            d.stop();
+        }
+    }
+}
+
+fn config(upstream: &Upstream) -> RelayConfig {
+    RelayConfig {
+        hostname: "mx.lifeboat.test".into(),
+        down_after: 1,
+        up_after: 2,
+        probe_interval: Duration::from_millis(200),
+        connect_timeout: Duration::from_secs(2),
+        command_timeout: Duration::from_secs(1),
+        verify_cache_ttl: Duration::from_secs(60),
+        retry: vec![Duration::from_secs(1)],
+        queue_lifetime: Duration::from_secs(86_400),
+        relay_networks: vec!["127.0.0.0/8".parse().unwrap()],
+        // Bounces to the (outside) senders go to the same test server.
+        next_hop: Some(upstream.addr()),
+    }
+}
+
+fn setup(upstream: &Upstream, coverage: Coverage) -> Setup {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("LIFEBOAT_LOG"))
+        .with_test_writer()
+        .try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    let mut batch = Batch::new();
+    batch.push(Op::PutDomain(DomainSettings {
+        name: "example.test".into(),
+        upstream: upstream.addr(),
+        coverage,
+        failover: Failover::Auto,
+    }));
+    for (address, covered) in [("alice@example.test", true), ("carol@example.test", false)] {
+        batch.push(Op::AddAccount {
+            address: address.into(),
+            password_hash: "x".into(),
+            role: Role::User,
+            covered,
+            recovery: None,
+        });
+    }
+    store.commit(batch).unwrap();
+    let relay = Relay::new(store.clone(), config(upstream));
+    let deliverer = Deliverer::start(relay.clone()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    Setup {
+        _dir: dir,
+        store,
+        relay,
+        deliverer: Some(deliverer),
+        runtime,
+    }
+}
+
+fn outside() -> ClientInfo {
+    ClientInfo {
+        ip: "192.0.2.10".parse::<IpAddr>().unwrap(),
+        helo: "sender.remote.test".into(),
+        tls: false,
+        listener: Listener::Mx,
+        authenticated: None,
+    }
+}
+
+impl Setup {
+    fn accept(&self, rcpts: &[&str], subject: &str) -> String {
+        let rcpts: Vec<String> = rcpts.iter().map(|r| r.to_string()).collect();
+        let message = format!(
+            "From: Sender <sender@remote.test>\r\nTo: {}\r\nSubject: {subject}\r\n\r\nbody of {subject}\r\n",
+            rcpts.join(", ")
+        );
+        self.runtime
+            .block_on(self.relay.accept(
+                &outside(),
+                "sender@remote.test",
+                &rcpts,
+                message.into_bytes(),
+            ))
+            .unwrap()
+    }
+
+    fn check(&self, client: &ClientInfo, rcpt: &str) -> Result<(), lifeboat_smtp::relay::Refusal> {
+        self.runtime.block_on(
+            self.relay
+                .check_recipient(client, "sender@remote.test", rcpt),
+        )
+    }
+
+    fn mode(&self) -> Mode {
+        self.store.read(|s| s.domain("example.test").unwrap().mode)
+    }
+
+    fn set_mode(&self, mode: Mode, forced: Option<Mode>) {
+        let mut batch = Batch::new();
+        batch.push(Op::SetMode {
+            domain: "example.test".into(),
+            mode,
+            forced,
+            reason: "test".into(),
+            at: now(),
+        });
+        self.store.commit(batch).unwrap();
+        self.relay.router().refresh();
+    }
+
+    fn inbox(&self, account: &str) -> Vec<(u32, String)> {
+        let messages = self.store.read(|s| {
+            s.folder_by_name(account, "INBOX")
+                .unwrap()
+                .messages
+                .values()
+                .map(|m| (m.uid, m.body))
+                .collect::<Vec<_>>()
+        });
+        messages
+            .into_iter()
+            .map(|(uid, body)| {
+                (
+                    uid,
+                    String::from_utf8(self.store.body(body).unwrap().to_vec()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn queue_len(&self) -> usize {
+        self.store.read(|s| s.queue().count())
+    }
+}
+
+#[track_caller]
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn normal_relay_delivers_once_and_5xx_bounces_without_failover() {
+    let upstream = Upstream::start();
+    let s = setup(&upstream, Coverage::All);
+    // The policy: no open relay; relay networks may relay.
+    let refused = s.check(&outside(), "someone@elsewhere.test").unwrap_err();
+    assert_eq!((refused.code, refused.enhanced.as_str()), (550, "5.7.1"));
+    let mut local = outside();
+    local.ip = "127.0.0.1".parse().unwrap();
+    assert!(s.check(&local, "someone@elsewhere.test").is_ok());
+    // Normal mode verifies against the upstream and passes its 5xx back.
+    upstream.set_unknown(&["ghost@example.test"]);
+    let refused = s.check(&outside(), "ghost@example.test").unwrap_err();
+    assert_eq!(refused.code, 550);
+    assert!(refused.text.contains("user unknown"), "{refused:?}");
+    assert!(s.check(&outside(), "alice@example.test").is_ok());
+
+    s.accept(&["alice@example.test"], "first");
+    wait_for("delivery", || upstream.received().len() == 1);
+    wait_for("empty queue", || s.queue_len() == 0);
+    let (from, to, content) = &upstream.received()[0];
+    assert_eq!(
+        (from.as_str(), to.as_str()),
+        ("sender@remote.test", "alice@example.test")
+    );
+    assert!(content.contains("Subject: first"));
+    // The archive has it.
+    let archived = s.store.archive_search(&ArchiveQuery {
+        subject: Some("first".into()),
+        ..Default::default()
+    });
+    assert_eq!(archived.len(), 1);
+    assert_eq!(archived[0].direction, Direction::In);
+
+    // A permanent refusal at delivery: DSN to the sender, no failover.
+    upstream.set_unknown(&["alice@example.test"]);
+    s.accept(&["alice@example.test"], "second");
+    wait_for("the bounce", || upstream.received().len() == 2);
+    let (from, to, dsn) = &upstream.received()[1];
+    assert_eq!((from.as_str(), to.as_str()), ("<>", "sender@remote.test"));
+    assert!(
+        dsn.contains("report-type=delivery-status") && dsn.contains("Status: 5.1.1"),
+        "{dsn}"
+    );
+    assert!(dsn.contains("Subject: second"));
+    wait_for("empty queue", || s.queue_len() == 0);
+    assert_eq!(s.mode(), Mode::Normal, "a 5xx never fails over");
+    assert!(s.inbox("alice@example.test").is_empty());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(upstream.received().len(), 2, "nothing delivered twice");
+}
+
+#[test]
+fn failover_on_451_then_drain_exactly_once() {
+    let upstream = Upstream::start();
+    let s = setup(&upstream, Coverage::All);
+    upstream.set_mode("451");
+    s.accept(&["alice@example.test"], "during outage 1");
+    wait_for("emergency", || s.mode() == Mode::Emergency);
+    wait_for("portal delivery", || {
+        s.inbox("alice@example.test").len() == 1
+    });
+    assert_eq!(s.queue_len(), 0);
+    let reason = s
+        .store
+        .read(|st| st.domain("example.test").unwrap().mode_reason.clone());
+    assert!(
+        reason.contains("down") && reason.contains("451"),
+        "{reason}"
+    );
+    // In emergency, new mail goes straight to the portal.
+    s.accept(&["alice@example.test"], "during outage 2");
+    s.accept(&["alice@example.test"], "during outage 3");
+    assert_eq!(s.inbox("alice@example.test").len(), 3);
+    // The user deletes one and moves one to Trash.
+    let inbox = s.inbox("alice@example.test");
+    let (folder, trash) = s.store.read(|st| {
+        (
+            st.folder_by_name("alice@example.test", "INBOX").unwrap().id,
+            st.folder_by_name("alice@example.test", "Trash").unwrap().id,
+        )
+    });
+    let mut batch = Batch::new();
+    batch.push(Op::Expunge {
+        folder,
+        uids: vec![inbox[0].0],
+    });
+    batch.push(Op::Move {
+        from: folder,
+        uids: vec![inbox[1].0],
+        to: trash,
+    });
+    s.store.commit(batch).unwrap();
+    assert!(upstream.received().is_empty());
+
+    // The upstream recovers: probes bring it back, the drain delivers what is left.
+    upstream.set_mode("accept");
+    wait_for("normal mode", || s.mode() == Mode::Normal);
+    wait_for("the drain", || upstream.received().len() == 1);
+    wait_for("portal emptied", || {
+        s.inbox("alice@example.test").is_empty()
+    });
+    wait_for("empty queue", || s.queue_len() == 0);
+    let (_, to, content) = &upstream.received()[0];
+    assert_eq!(to, "alice@example.test");
+    assert!(content.contains("during outage 3"), "{content}");
+    assert_eq!(
+        s.store.read(|st| st.folder(trash).unwrap().messages.len()),
+        1
+    );
+    // Exactly once: nothing more arrives.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(upstream.received().len(), 1);
+    let m = &s.relay.router().metrics;
+    assert_eq!(m.drained.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+#[test]
+fn a_hanging_upstream_times_out_into_emergency() {
+    let upstream = Upstream::start();
+    let s = setup(&upstream, Coverage::All);
+    upstream.set_mode("hang");
+    s.accept(&["alice@example.test"], "hang");
+    wait_for("emergency", || s.mode() == Mode::Emergency);
+    wait_for("portal delivery", || {
+        s.inbox("alice@example.test").len() == 1
+    });
+    let reason = s
+        .store
+        .read(|st| st.domain("example.test").unwrap().mode_reason.clone());
+    assert!(reason.contains("no reply"), "{reason}");
+}
+
+#[test]
+fn manual_emergency_with_a_healthy_upstream() {
+    let upstream = Upstream::start();
+    let s = setup(&upstream, Coverage::All);
+    s.set_mode(Mode::Emergency, Some(Mode::Emergency));
+    // Every address must be registered in an emergency (coverage = all).
+    let refused = s.check(&outside(), "nobody@example.test").unwrap_err();
+    assert_eq!((refused.code, refused.enhanced.as_str()), (550, "5.1.1"));
+    s.accept(&["alice@example.test"], "forced");
+    assert_eq!(s.inbox("alice@example.test").len(), 1);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(upstream.received().is_empty());
+    // Forced modes hold: the router does not touch them. Releasing to normal drains.
+    s.set_mode(Mode::Normal, None);
+    wait_for("the drain", || upstream.received().len() == 1);
+    wait_for("portal emptied", || {
+        s.inbox("alice@example.test").is_empty()
+    });
+}
+
+#[test]
+fn selected_coverage_spools_the_rest_until_recovery() {
+    let upstream = Upstream::start();
+    let s = setup(&upstream, Coverage::Selected);
+    s.set_mode(Mode::Emergency, Some(Mode::Emergency));
+    // Unregistered and uncovered recipients are accepted and spooled.
+    assert!(s.check(&outside(), "dave@example.test").is_ok());
+    s.accept(
+        &[
+            "alice@example.test",
+            "carol@example.test",
+            "dave@example.test",
+        ],
+        "selected",
+    );
+    assert_eq!(s.inbox("alice@example.test").len(), 1);
+    assert!(s.inbox("carol@example.test").is_empty());
+    assert_eq!(s.queue_len(), 2);
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(
+        upstream.received().is_empty(),
+        "spooled mail waits for the upstream"
+    );
+    s.set_mode(Mode::Normal, None);
+    let delivered_to = || -> Vec<String> {
+        let mut to: Vec<String> = upstream
+            .received()
+            .into_iter()
+            .flat_map(|r| r.1.split(',').map(str::to_string).collect::<Vec<_>>())
+            .collect();
+        to.sort();
+        to
+    };
+    wait_for("spooled and drained mail", || delivered_to().len() == 3);
+    wait_for("empty queue", || s.queue_len() == 0);
+    std::thread::sleep(Duration::from_millis(500));
+    let to = delivered_to();
+    assert_eq!(
+        to,
+        vec![
+            "alice@example.test",
+            "carol@example.test",
+            "dave@example.test"
+        ]
+    );
+}
