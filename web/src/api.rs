@@ -369,7 +369,8 @@ async fn metrics(State(state): State<Shared>) -> Response {
         "group commits",
         vec![(String::new(), stats.groups)],
     );
-    let (queue, modes): (Vec<(String, u64)>, Vec<(String, u64)>) = state.store.read(|s| {
+    type Series = Vec<(String, u64)>;
+    let (queue, modes): (Series, Series) = state.store.read(|s| {
         let mut depth: BTreeMap<String, u64> = s.domains().map(|d| (d.name.clone(), 0)).collect();
         for e in s.queue() {
             if let Some(n) = depth.get_mut(address_domain(&e.recipient)) {
