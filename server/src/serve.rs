@@ -11,9 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lifeboat_net::{ServerBuilder, ServerConfig, TlsAcceptor};
+use lifeboat_smtp::relay::deliver::Deliverer;
+use lifeboat_smtp::relay::{Relay, RelayConfig};
 use lifeboat_store::auth::Authenticator;
 use lifeboat_store::{Options, Store};
-use lifeboat_web::{WebConfig, WebServer};
+use lifeboat_web::{StatusSource, WebConfig, WebServer};
 
 use lifeboat::config::{Config, LogFormat};
 
@@ -86,6 +88,44 @@ fn admin_token(path: &Path) -> Result<String, String> {
     Ok(token)
 }
 
+/// The relay's side of status: upstream health and counters.
+struct RelayStatus(Relay);
+
+impl StatusSource for RelayStatus {
+    fn upstream_health(&self, upstream: &str) -> (String, i64) {
+        let health = self.0.router().health(upstream);
+        (health.state().as_str().to_string(), health.since())
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let m = &self.0.router().metrics;
+        vec![
+            ("accepted", m.accepted.load(Relaxed)),
+            ("relayed", m.relayed.load(Relaxed)),
+            ("failed_over", m.failed_over.load(Relaxed)),
+            ("drained", m.drained.load(Relaxed)),
+            ("bounced", m.bounced.load(Relaxed)),
+        ]
+    }
+}
+
+fn relay_config(config: &Config) -> RelayConfig {
+    RelayConfig {
+        hostname: config.server.hostname.clone(),
+        down_after: config.router.down_after,
+        up_after: config.router.up_after,
+        probe_interval: config.router.probe_interval,
+        connect_timeout: config.router.connect_timeout,
+        command_timeout: config.router.command_timeout,
+        verify_cache_ttl: config.router.verify_cache_ttl,
+        retry: config.queue.retry.clone(),
+        queue_lifetime: config.queue.lifetime,
+        relay_networks: config.outbound.relay_networks.clone(),
+        next_hop: config.outbound.next_hop.clone(),
+    }
+}
+
 /// Runs until SIGTERM or SIGINT.
 pub fn run(config: Config) -> Result<(), String> {
     init_logging(&config);
@@ -124,7 +164,10 @@ pub fn run(config: Config) -> Result<(), String> {
     let auth = Authenticator::new(store.clone());
 
     let maintenance = start_maintenance(store.clone(), config.archive.retention_days);
-    let (net, backend) = start_protocols(&config, &store, &auth, &tls)?;
+    let relay = Relay::new(store.clone(), relay_config(&config));
+    let deliverer =
+        Deliverer::start(relay.clone()).map_err(|e| format!("starting the relay queue: {e}"))?;
+    let (net, backend) = start_protocols(&config, &store, &auth, &tls, &relay)?;
 
     let web = match config.listen.http {
         Some(addr) => Some(
@@ -134,6 +177,7 @@ pub fn run(config: Config) -> Result<(), String> {
                     listen: addr,
                     admin_token: token,
                     io_backend: backend.clone(),
+                    status: Some(Arc::new(RelayStatus(relay.clone()))),
                 },
             )
             .map_err(|e| format!("http listener {addr}: {e}"))?,
@@ -174,6 +218,8 @@ pub fn run(config: Config) -> Result<(), String> {
     if let Some(web) = web {
         web.shutdown(HTTP_SHUTDOWN_GRACE);
     }
+    // Deliveries in progress stay queued and are retried after the next start.
+    deliverer.stop();
     drop(maintenance);
     drop(auth);
     let stats = store.stats();
@@ -190,6 +236,7 @@ fn start_protocols(
     _store: &Store,
     _auth: &Arc<Authenticator>,
     _tls: &TlsAcceptor,
+    _relay: &Relay,
 ) -> Result<(Option<lifeboat_net::Server>, String), String> {
     let builder = ServerBuilder::new(ServerConfig {
         threads: config.server.threads,

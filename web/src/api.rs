@@ -82,6 +82,7 @@ pub fn router(state: Shared) -> Router {
                 .delete(delete_account),
         )
         .route("/accounts/{address}/password", put(set_password))
+        .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
@@ -293,13 +294,28 @@ async fn status(State(state): State<Shared>) -> ApiResult {
                 v["accounts"] = json!(accounts.len());
                 v["queue_depth"] = json!(queue_depth.get(d.name.as_str()).copied().unwrap_or(0));
                 v["portal_inbox_messages"] = json!(portal_inbox);
-                v["upstream_health"] = json!("unknown");
+                let (health, since) = state
+                    .status
+                    .as_ref()
+                    .map(|st| st.upstream_health(&d.upstream))
+                    .unwrap_or_else(|| ("unknown".to_string(), 0));
+                v["upstream_health"] = json!(health);
+                v["upstream_health_since"] = json!(since);
                 v
             })
             .collect()
     });
+    let counters: serde_json::Map<String, Value> = state
+        .status
+        .as_ref()
+        .map(|st| st.counters())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "counters": counters,
         "uptime_seconds": state.started.elapsed().as_secs(),
         "io_backend": state.io_backend,
         "domains": domains,
@@ -311,6 +327,81 @@ async fn status(State(state): State<Shared>) -> ApiResult {
             "group_commits": stats.groups,
         },
     })))
+}
+
+/// Prometheus text format: relay counters, store sizes, per-domain gauges.
+async fn metrics(State(state): State<Shared>) -> Response {
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, lines: Vec<(String, u64)>| {
+        out.push_str(&format!(
+            "# HELP lifeboat_{name} {help}\n# TYPE lifeboat_{name} {kind}\n"
+        ));
+        for (labels, value) in lines {
+            out.push_str(&format!("lifeboat_{name}{labels} {value}\n"));
+        }
+    };
+    if let Some(status) = &state.status {
+        for (name, value) in status.counters() {
+            metric(
+                &format!("{name}_total"),
+                "counter",
+                name,
+                vec![(String::new(), value)],
+            );
+        }
+    }
+    let stats = state.store.stats();
+    metric(
+        "store_log_bytes",
+        "gauge",
+        "bytes in log segments",
+        vec![(String::new(), stats.log_bytes)],
+    );
+    metric(
+        "store_batches_total",
+        "counter",
+        "batches committed",
+        vec![(String::new(), stats.batches)],
+    );
+    metric(
+        "store_fsyncs_total",
+        "counter",
+        "group commits",
+        vec![(String::new(), stats.groups)],
+    );
+    type Series = Vec<(String, u64)>;
+    let (queue, modes): (Series, Series) = state.store.read(|s| {
+        let mut depth: BTreeMap<String, u64> = s.domains().map(|d| (d.name.clone(), 0)).collect();
+        for e in s.queue() {
+            if let Some(n) = depth.get_mut(address_domain(&e.recipient)) {
+                *n += 1;
+            }
+        }
+        let modes = s
+            .domains()
+            .map(|d| {
+                (
+                    format!("{{domain=\"{}\"}}", d.name),
+                    u64::from(d.mode == Mode::Emergency),
+                )
+            })
+            .collect();
+        (
+            depth
+                .into_iter()
+                .map(|(d, n)| (format!("{{domain=\"{d}\"}}"), n))
+                .collect(),
+            modes,
+        )
+    });
+    metric("queue_depth", "gauge", "queued messages per domain", queue);
+    metric(
+        "emergency",
+        "gauge",
+        "1 while the domain is in emergency mode",
+        modes,
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
 async fn list_domains(State(state): State<Shared>) -> ApiResult {

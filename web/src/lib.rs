@@ -14,6 +14,16 @@ use lifeboat_store::Store;
 
 pub mod api;
 
+/// Live figures from the parts of the server this crate cannot see (the relay's
+/// router and counters): the binary supplies them.
+pub trait StatusSource: Send + Sync {
+    /// An upstream's health (`up`, `down`, `unknown`) and since when (Unix seconds,
+    /// 0 = never changed).
+    fn upstream_health(&self, upstream: &str) -> (String, i64);
+    /// Counters for status and `/metrics`, as (name, value).
+    fn counters(&self) -> Vec<(&'static str, u64)>;
+}
+
 /// What the HTTP server needs.
 #[derive(Clone)]
 pub struct WebConfig {
@@ -23,6 +33,8 @@ pub struct WebConfig {
     pub admin_token: String,
     /// Shown in status.
     pub io_backend: String,
+    /// Upstream health and counters, when a relay runs.
+    pub status: Option<Arc<dyn StatusSource>>,
 }
 
 /// The shared state of every request.
@@ -31,6 +43,7 @@ pub struct AppState {
     pub(crate) token: String,
     pub(crate) started: Instant,
     pub(crate) io_backend: String,
+    pub(crate) status: Option<Arc<dyn StatusSource>>,
 }
 
 /// A running HTTP server.
@@ -51,6 +64,7 @@ impl WebServer {
             token: config.admin_token,
             started: Instant::now(),
             io_backend: config.io_backend,
+            status: config.status,
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()

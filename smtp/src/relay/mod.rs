@@ -362,6 +362,11 @@ impl Relay {
                 _ => None,
             })
             .unwrap_or_default();
+        self.inner
+            .router
+            .metrics
+            .accepted
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for r in &results {
             if let OpResult::Failed(why) = r {
                 tracing::warn!(id, "placement op failed: {why}");
