@@ -1,0 +1,70 @@
+//! MAIL (RFC 5321 §4.1.1.2): starts a mail transaction.
+
+use super::{
+    enhanced_code, reply, Envelope, Outcome, Session, State, Transaction, TRANSACTIONS_MAX,
+};
+use crate::parse::{Body, DataError, EnhancedCode, MailParameters, ReplyCode, ReversePath};
+
+impl Session {
+    /// `MAIL FROM:<path> [parameters]`, in the Ready state.
+    pub(super) fn mail(
+        &mut self,
+        from: ReversePath,
+        parameters: MailParameters,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        if self.config.auth_required && self.account.is_none() {
+            // RFC 4954 §6: "530 5.7.0 Authentication required".
+            return self.bad_command(
+                out,
+                ReplyCode::AUTH_REQUIRED,
+                EnhancedCode::SECURITY_ERROR,
+                "Authentication required",
+            );
+        }
+        if parameters
+            .size_bytes
+            .is_some_and(|size| size > self.config.limits.message_bytes_max)
+        {
+            // RFC 1870 §6.1: refuse at MAIL a declared size over the fixed limit.
+            let (code, enhanced, text) = DataError::TooBig.reply();
+            reply(out, code, enhanced, text);
+            return Outcome::Continue;
+        }
+        if parameters.body == Some(Body::BinaryMime) {
+            // RFC 3030 §3: BINARYMIME is not offered, so it may not be used.
+            reply(
+                out,
+                ReplyCode::PARAMETERS_NOT_RECOGNIZED,
+                EnhancedCode::INVALID_ARGUMENTS,
+                "BODY=BINARYMIME not supported",
+            );
+            return Outcome::Continue;
+        }
+        if self.transactions >= TRANSACTIONS_MAX {
+            return self.close_with(
+                out,
+                enhanced_code(4, 7, 0),
+                "Too many messages in one connection, reconnect to send more",
+            );
+        }
+        self.transactions += 1;
+        let helo = self.greeted();
+        // The DSN parameters (RET, ENVID, and NOTIFY/ORCPT on RCPT) are accepted and
+        // ignored: DSN is not offered, and RFC 3461 lets a server without it act as
+        // if they were absent. AUTH= is ignored as RFC 4954 §5 allows.
+        let envelope = Envelope {
+            id: format!("{:016x}-{}", self.config.connection_id, self.transactions),
+            mail_from: match from {
+                ReversePath::Null => String::new(),
+                ReversePath::Mailbox(address) => address.to_string(),
+            },
+            smtputf8: parameters.smtputf8,
+            size_declared: parameters.size_bytes,
+            recipients: Vec::new(),
+        };
+        self.state = State::Mail(Transaction { helo, envelope });
+        reply(out, ReplyCode::OK, EnhancedCode::SENDER_OK, "Ok");
+        Outcome::Continue
+    }
+}
