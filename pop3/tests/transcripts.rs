@@ -363,3 +363,19 @@ fn transcripts_replay() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+#[test]
+fn a_transcript_that_does_not_match_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wrong.txt");
+    std::fs::write(
+        &path,
+        "S: +OK pop.example.test POP3 server ready\nC: NOOP\nS: +OK\nC: QUIT\nS: +OK Bye\n",
+    )
+    .unwrap();
+    let (actual, failures) = replay(&path);
+    // NOOP is not legal before login, and QUIT closes.
+    assert_eq!(failures.len(), 2, "{failures:?}");
+    assert!(actual.contains("S: -ERR Command not valid in this state"));
+    assert!(actual.contains("E: close"));
+}

@@ -5,7 +5,7 @@
 //!
 //! | RFC | sections | what |
 //! |---|---|---|
-//! | RFC 1939 | §3, §4–§7 | CRLF lines, case-insensitive keywords; USER, PASS (spaces allowed), APOP, QUIT, STAT, LIST [msg], RETR, DELE, NOOP, RSET, TOP msg n, UIDL [msg] |
+//! | RFC 1939 | §3, §4–§7 | CRLF lines, case-insensitive keywords; USER, PASS (spaces allowed), APOP, QUIT, STAT, `LIST [msg]`, RETR, DELE, NOOP, RSET, `TOP msg n`, `UIDL [msg]` |
 //! | RFC 2449 | §3, §4, §5 | `command = keyword *(SP param) CRLF`, 255-octet command lines, CAPA |
 //! | RFC 2595 | §4 | STLS |
 //! | RFC 5034 | §4, §6 | `AUTH mechanism [initial-response]`, `=` for an empty initial response, continuation lines, `*` to cancel; bare `AUTH` (mechanism listing, pre-RFC clients) |

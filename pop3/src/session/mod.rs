@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Invariants:
-//! - [`State`] variants carry only their state's data: a maildrop exists only in
+//! - `State` variants carry only their state's data: a maildrop exists only in
 //!   TRANSACTION, and a user name only in AUTHORIZATION.
 //! - Which command is legal in which state is decided in one place, [`COMMAND_STATES`].
 //! - The store changes only through [`Effect::Commit`], returned once, by QUIT in the
