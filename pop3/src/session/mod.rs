@@ -450,3 +450,35 @@ fn messages(count: usize) -> String {
         format!("{count} messages")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_verb_has_exactly_one_row() {
+        for verb in Verb::ALL {
+            let rows = COMMAND_STATES.iter().filter(|(v, _)| *v == verb).count();
+            assert_eq!(rows, 1, "{verb:?}");
+        }
+    }
+
+    #[test]
+    fn nothing_is_legal_in_update_or_after_the_end() {
+        for verb in Verb::ALL {
+            assert!(!is_legal(verb, StateName::Update), "{verb:?}");
+            assert!(!is_legal(verb, StateName::Closed), "{verb:?}");
+        }
+        assert!(is_legal(Verb::Capa, StateName::Authorization));
+        assert!(is_legal(Verb::Capa, StateName::Transaction));
+        assert!(!is_legal(Verb::Stls, StateName::Transaction));
+        assert!(!is_legal(Verb::Retr, StateName::Authorization));
+    }
+
+    #[test]
+    fn message_counts_read_naturally() {
+        assert_eq!(messages(0), "0 messages");
+        assert_eq!(messages(1), "1 message");
+        assert_eq!(messages(2), "2 messages");
+    }
+}
