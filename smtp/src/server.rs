@@ -29,6 +29,7 @@ use lifeboat_net::{Framed, ListenerConfig, NetError, Stream, ThreadContext, TlsA
 use lifeboat_store::auth::{AuthError, Authenticator};
 use tracing::Instrument;
 
+use crate::parse::limits::COMMAND_LINE_BYTES_MAX;
 use crate::parse::{Domain, EnhancedCode, ReplyCode};
 use crate::relay::{ClientInfo, Listener, Refusal, Relay};
 use crate::session::{
@@ -202,7 +203,8 @@ impl SmtpService {
             limits: Limits {
                 message_bytes_max: config.message_bytes_max,
                 recipients_max: config.recipients_max,
-                line_bytes_max: config.line_bytes_max,
+                // RFC 5321 §4.5.3.1.4: never below 512, whatever the configuration.
+                line_bytes_max: config.line_bytes_max.max(COMMAND_LINE_BYTES_MAX),
             },
         }
     }
