@@ -17,7 +17,7 @@
 //! ```
 //!
 //! Invariants:
-//! - [`State`] variants carry only their state's data: an envelope exists only inside a
+//! - `State` variants carry only their state's data: an envelope exists only inside a
 //!   mail transaction, a message body only while it is being received.
 //! - Which command is legal in which state is decided in one place,
 //!   [`COMMAND_STATES`]; anything else is `503 5.5.1`.
