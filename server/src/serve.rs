@@ -10,7 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lifeboat_net::{ServerBuilder, ServerConfig, TlsAcceptor};
+use lifeboat_net::{ConnectionLimits, ListenerConfig, ServerBuilder, ServerConfig, TlsAcceptor};
+use lifeboat_pop3::server::{Pop3Config, Pop3Service};
 use lifeboat_smtp::relay::deliver::Deliverer;
 use lifeboat_smtp::relay::{Relay, RelayConfig};
 use lifeboat_store::auth::Authenticator;
@@ -229,38 +230,76 @@ pub fn run(config: Config) -> Result<(), String> {
     Ok(())
 }
 
+/// Applies `[limits]` to a listener.
+fn limited(config: &Config, mut listener: ListenerConfig) -> ListenerConfig {
+    listener.limits = ConnectionLimits {
+        connections_max: config.limits.connections_max,
+        connections_per_ip_max: config.limits.connections_per_ip_max,
+    };
+    listener.frame.line_bytes_max = config.limits.line_bytes_max;
+    listener.frame.idle_timeout = config.limits.idle_timeout;
+    listener
+}
+
 /// Starts the protocol listeners that this build serves; returns the server (if any
 /// listener runs) and the I/O backend in use.
 fn start_protocols(
     config: &Config,
-    _store: &Store,
-    _auth: &Arc<Authenticator>,
-    _tls: &TlsAcceptor,
+    store: &Store,
+    auth: &Arc<Authenticator>,
+    tls: &TlsAcceptor,
     _relay: &Relay,
 ) -> Result<(Option<lifeboat_net::Server>, String), String> {
-    let builder = ServerBuilder::new(ServerConfig {
+    let mut builder = ServerBuilder::new(ServerConfig {
         threads: config.server.threads,
         io: config.server.io,
     });
-    let listeners = 0;
+    let mut listeners = Vec::new();
+
+    // One POP3 service for both listeners: its maildrop locks must be shared.
+    let pop3 = Pop3Service::new(
+        store.clone(),
+        auth.clone(),
+        tls.clone(),
+        Pop3Config {
+            hostname: config.server.hostname.clone(),
+            allow_plaintext_loopback: config.auth.allow_plaintext_loopback,
+            idle_timeout: config.limits.idle_timeout,
+        },
+    );
+    for (name, addr, implicit_tls) in [
+        ("pop3", config.listen.pop3, false),
+        ("pop3s", config.listen.pop3s, true),
+    ] {
+        if let Some(addr) = addr {
+            builder = builder.listener(
+                limited(config, pop3.listener(name, addr, implicit_tls)),
+                pop3.handler(),
+            );
+            listeners.push((name, addr));
+        }
+    }
+
     for (name, addr) in [
         ("smtp", config.listen.smtp),
         ("submission", config.listen.submission),
         ("submissions", config.listen.submissions),
         ("imap", config.listen.imap),
         ("imaps", config.listen.imaps),
-        ("pop3", config.listen.pop3),
-        ("pop3s", config.listen.pop3s),
     ] {
         if let Some(addr) = addr {
             tracing::warn!(listener = name, %addr, "this protocol is not served by this build yet; not listening");
         }
     }
-    if listeners == 0 {
+    if listeners.is_empty() {
         let choice = lifeboat_net::select_backend(config.server.io).map_err(|e| e.to_string())?;
         return Ok((None, choice.to_string()));
     }
     let server = builder.start().map_err(|e| e.to_string())?;
+    for (name, addr) in listeners {
+        let bound = server.local_addr(name).unwrap_or(addr);
+        tracing::info!(listener = name, addr = %bound, "listening");
+    }
     let backend = server.backend_choice().to_string();
     Ok((Some(server), backend))
 }
