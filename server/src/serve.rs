@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use lifeboat_net::{ConnectionLimits, ListenerConfig, ServerBuilder, ServerConfig, TlsAcceptor};
 use lifeboat_pop3::server::{Pop3Config, Pop3Service};
+use lifeboat_smtp::parse::Domain;
 use lifeboat_smtp::relay::deliver::Deliverer;
-use lifeboat_smtp::relay::{Relay, RelayConfig};
+use lifeboat_smtp::relay::{Listener, Relay, RelayConfig};
+use lifeboat_smtp::{SmtpConfig, SmtpService};
 use lifeboat_store::auth::Authenticator;
 use lifeboat_store::{Options, Store};
 use lifeboat_web::{StatusSource, WebConfig, WebServer};
@@ -248,7 +250,7 @@ fn start_protocols(
     store: &Store,
     auth: &Arc<Authenticator>,
     tls: &TlsAcceptor,
-    _relay: &Relay,
+    relay: &Relay,
 ) -> Result<(Option<lifeboat_net::Server>, String), String> {
     let mut builder = ServerBuilder::new(ServerConfig {
         threads: config.server.threads,
@@ -280,13 +282,40 @@ fn start_protocols(
         }
     }
 
-    for (name, addr) in [
-        ("smtp", config.listen.smtp),
-        ("submission", config.listen.submission),
-        ("submissions", config.listen.submissions),
-        ("imap", config.listen.imap),
-        ("imaps", config.listen.imaps),
+    // SMTP: one service per kind (MX; submission on both submission listeners), all
+    // over the one relay.
+    let hostname = Domain::try_from(config.server.hostname.as_str()).map_err(|_| {
+        format!(
+            "{}: invalid value for `server.hostname`: {:?} is not a domain name",
+            config.origin, config.server.hostname
+        )
+    })?;
+    let smtp = |kind: Listener| {
+        let mut c = SmtpConfig::new(hostname.clone(), kind);
+        c.allow_plaintext_loopback = config.auth.allow_plaintext_loopback;
+        c.message_bytes_max = config.limits.message_size_max;
+        c.recipients_max = config.limits.recipients_max;
+        c.line_bytes_max = config.limits.line_bytes_max;
+        c.idle_timeout = config.limits.idle_timeout;
+        SmtpService::new(relay.clone(), auth.clone(), tls.clone(), c)
+    };
+    let mx = smtp(Listener::Mx);
+    let submission = smtp(Listener::Submission);
+    for (name, addr, service, implicit_tls) in [
+        ("smtp", config.listen.smtp, &mx, false),
+        ("submission", config.listen.submission, &submission, false),
+        ("submissions", config.listen.submissions, &submission, true),
     ] {
+        if let Some(addr) = addr {
+            builder = builder.listener(
+                limited(config, service.listener(name, addr, implicit_tls)),
+                service.handler(),
+            );
+            listeners.push((name, addr));
+        }
+    }
+
+    for (name, addr) in [("imap", config.listen.imap), ("imaps", config.listen.imaps)] {
         if let Some(addr) = addr {
             tracing::warn!(listener = name, %addr, "this protocol is not served by this build yet; not listening");
         }
