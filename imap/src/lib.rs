@@ -15,5 +15,10 @@ mod base64;
 pub mod encode;
 #[doc(hidden)]
 pub mod fuzz_support;
+pub mod mime;
 pub mod parse;
+pub mod server;
+pub mod session;
 pub mod types;
+
+pub use server::{ImapConfig, ImapService};

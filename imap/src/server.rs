@@ -1,0 +1,359 @@
+//! The IMAP server: [`ImapService`] runs a [`Session`] over a lifeboat-net [`Framed`]
+//! connection and supplies what the session must not touch itself: the socket, TLS,
+//! timers, the clock and the account's change signal. This is the only layer with
+//! sockets and timers.
+//!
+//! Invariants:
+//! - Every byte read is handed to the session at once; the session's framer keeps the
+//!   line and literal limits, so the connection buffer never grows past one read.
+//! - Input pipelined after STARTTLS is never executed: the session drops what it had
+//!   buffered, and [`Framed::start_tls`] drops what the connection had.
+//! - Responses to pipelined commands are sent once no complete command is left
+//!   buffered (and during long responses, every
+//!   [`OUTPUT_FLUSH_BYTES`](crate::session::OUTPUT_FLUSH_BYTES)).
+//! - Between commands a client may be silent for [`ImapConfig::idle_timeout`]; during
+//!   IDLE for [`ImapConfig::idle_command_timeout`] in all. Either way it then gets a
+//!   BYE and the connection closes.
+//! - During IDLE, a change to the account (a delivery, another session's STORE, on any
+//!   thread) wakes the session through the store's account signal and is reported at
+//!   once. The signal's version is read before each comparison with the store, so a
+//!   change that lands in between is never missed.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use lifeboat_net::{Framed, ListenerConfig, NetError, Stream, ThreadContext, TlsAcceptor};
+use lifeboat_store::auth::Authenticator;
+use lifeboat_store::{Signal, Store};
+use tracing::Instrument;
+
+use crate::parse::Limits;
+use crate::session::{Disconnected, Output, Progress, Session, SessionConfig};
+
+/// `limits.idle_timeout` default (SPEC §8).
+pub const IDLE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5 * 60);
+/// Longest IDLE: RFC 2177 §3 has clients re-issue IDLE at least every 29 minutes, so
+/// a server may end one after 30.
+pub const IDLE_COMMAND_TIMEOUT_MAX: Duration = Duration::from_secs(30 * 60);
+/// The line sent on the plaintext listener when a connection limit refuses a client
+/// (RFC 3501 §7.1.5, RFC 5530 `UNAVAILABLE`).
+pub const REFUSAL: &[u8] = b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n";
+
+/// The future of one connection.
+pub type SessionFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+/// Settings of the IMAP service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImapConfig {
+    /// `server.hostname`, named in the greeting.
+    pub hostname: String,
+    /// `auth.allow_plaintext_loopback`: LOGIN and AUTHENTICATE without TLS from a
+    /// loopback client (SPEC §6). Everyone else must use STARTTLS or imaps first.
+    pub allow_plaintext_loopback: bool,
+    /// `limits.idle_timeout`: how long a client may be silent between commands.
+    /// (RFC 3501 §5.4 asks for at least 30 minutes; SPEC §8 sets 5 by default, and
+    /// clients that want to wait longer use IDLE.)
+    pub idle_timeout: Duration,
+    /// How long one IDLE may last; at most [`IDLE_COMMAND_TIMEOUT_MAX`].
+    pub idle_command_timeout: Duration,
+    /// Parser limits after login; the literal limit is the largest APPEND
+    /// (`limits.message_size_max`, see [`Limits::with_literal_bytes_max`]).
+    pub limits: Limits,
+}
+
+impl Default for ImapConfig {
+    fn default() -> ImapConfig {
+        ImapConfig {
+            hostname: "localhost".to_string(),
+            allow_plaintext_loopback: true,
+            idle_timeout: IDLE_TIMEOUT_DEFAULT,
+            idle_command_timeout: IDLE_COMMAND_TIMEOUT_MAX,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The IMAP service: cheap to clone. Build one per process and clone it into both
+/// listeners (imap and imaps) and every I/O thread; see the crate documentation.
+#[derive(Clone)]
+pub struct ImapService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    auth: Arc<Authenticator>,
+    tls: TlsAcceptor,
+    config: ImapConfig,
+}
+
+impl std::fmt::Debug for ImapService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImapService")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What ended a wait for input.
+enum Woken {
+    Input(Result<usize, NetError>),
+    Changed,
+}
+
+/// Polls two futures until one is ready (the first wins a tie).
+async fn race<A: Future, B: Future>(first: A, second: B) -> Result<A::Output, B::Output> {
+    let mut first = pin!(first);
+    let mut second = pin!(second);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(value) = first.as_mut().poll(cx) {
+            return Poll::Ready(Ok(value));
+        }
+        if let Poll::Ready(value) = second.as_mut().poll(cx) {
+            return Poll::Ready(Err(value));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// The session's [`Output`] over the connection.
+struct Sink<'f> {
+    framed: &'f mut Framed<Stream>,
+    buffer: Vec<u8>,
+    write_timeout: Duration,
+}
+
+impl Output for Sink<'_> {
+    fn buffer(&mut self) -> &mut Vec<u8> {
+        &mut self.buffer
+    }
+
+    fn flush(&mut self) -> Pin<Box<dyn Future<Output = Result<(), Disconnected>> + '_>> {
+        Box::pin(async move {
+            send(self.framed, &self.buffer, self.write_timeout).await?;
+            self.buffer.clear();
+            Ok(())
+        })
+    }
+}
+
+/// Sends `bytes`; a client that does not read them within `timeout` is gone.
+async fn send(
+    framed: &mut Framed<Stream>,
+    bytes: &[u8],
+    timeout: Duration,
+) -> Result<(), Disconnected> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    match lifeboat_net::timeout(timeout, framed.write_all(bytes)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(Disconnected),
+    }
+}
+
+impl ImapService {
+    /// A service over `store`, checking logins with `auth` and upgrading STARTTLS
+    /// connections with `tls`.
+    pub fn new(
+        store: Store,
+        auth: Arc<Authenticator>,
+        tls: TlsAcceptor,
+        config: ImapConfig,
+    ) -> ImapService {
+        let mut config = config;
+        config.idle_command_timeout = config.idle_command_timeout.min(IDLE_COMMAND_TIMEOUT_MAX);
+        ImapService {
+            inner: Arc::new(Inner {
+                store,
+                auth,
+                tls,
+                config,
+            }),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ImapConfig {
+        &self.inner.config
+    }
+
+    /// A listener configuration for this service: `implicit_tls` for imaps (the
+    /// handshake runs before the session), plaintext with STARTTLS for imap. Sets the
+    /// refusal line and the connection's own timeout (the longer of the two timeouts:
+    /// the session enforces each where it applies); connection limits are the
+    /// defaults, for the caller to adjust from `[limits]`.
+    pub fn listener(&self, name: &str, addr: SocketAddr, implicit_tls: bool) -> ListenerConfig {
+        let mut listener = ListenerConfig::new(name, addr);
+        if implicit_tls {
+            listener.tls = Some(self.inner.tls.clone());
+        } else {
+            listener.refusal = REFUSAL.to_vec();
+        }
+        let config = &self.inner.config;
+        listener.frame.idle_timeout = config.idle_timeout.max(config.idle_command_timeout);
+        listener.frame.line_bytes_max = config.limits.line_bytes_max;
+        listener
+    }
+
+    /// The handler factory for [`lifeboat_net::ServerBuilder::listener`]: on every I/O
+    /// thread, a handler that runs [`ImapService::session`] for each connection.
+    pub fn handler(
+        &self,
+    ) -> impl Fn(&ThreadContext) -> Box<dyn Fn(Framed<Stream>) -> SessionFuture> + Send + Sync + 'static
+    {
+        let service = self.clone();
+        move |_thread: &ThreadContext| {
+            let service = service.clone();
+            Box::new(move |framed: Framed<Stream>| {
+                let service = service.clone();
+                Box::pin(async move { service.session(framed).await }) as SessionFuture
+            })
+        }
+    }
+
+    /// Serves one connection until LOGOUT, an error, a timeout or shutdown.
+    pub async fn session(&self, framed: Framed<Stream>) {
+        let info = framed.info();
+        let span = tracing::info_span!("imap", peer = %info.peer, listener = %info.listener);
+        self.run(framed).instrument(span).await
+    }
+
+    async fn run(&self, mut framed: Framed<Stream>) {
+        let config = &self.inner.config;
+        let peer = framed.info().peer;
+        let session_config = SessionConfig {
+            hostname: config.hostname.clone(),
+            tls_available: !framed.is_tls(),
+            plaintext_login_allowed: config.allow_plaintext_loopback && peer.ip().is_loopback(),
+            client: peer.ip(),
+            limits: config.limits,
+            clock: lifeboat_store::now,
+        };
+        let mut session = Session::new(
+            session_config,
+            self.inner.store.clone(),
+            self.inner.auth.clone(),
+            framed.is_tls(),
+        );
+        let write_timeout = config.idle_timeout;
+        let mut out = Vec::with_capacity(4096);
+        session.greeting(&mut out);
+        if send(&mut framed, &out, write_timeout).await.is_err() {
+            return;
+        }
+        out.clear();
+        let mut signal: Option<Arc<Signal>> = None;
+        let mut idle_deadline: Option<Instant> = None;
+        loop {
+            let mut sink = Sink {
+                framed: &mut framed,
+                buffer: std::mem::take(&mut out),
+                write_timeout,
+            };
+            let progress = session.advance(&mut sink).await;
+            out = std::mem::take(&mut sink.buffer);
+            match progress {
+                Err(Disconnected) => return,
+                Ok(Progress::Close) => {
+                    if send(&mut framed, &out, write_timeout).await.is_ok() {
+                        let _ = framed.close().await;
+                    }
+                    return;
+                }
+                Ok(Progress::StartTls { discarded_bytes }) => {
+                    let ready = std::mem::take(&mut out);
+                    framed = match framed.start_tls(&self.inner.tls, &ready).await {
+                        Ok((upgraded, dropped)) => {
+                            if discarded_bytes + dropped > 0 {
+                                tracing::warn!(
+                                    discarded_bytes = discarded_bytes + dropped,
+                                    "dropped input pipelined after STARTTLS"
+                                );
+                            }
+                            upgraded
+                        }
+                        Err(error) => {
+                            tracing::info!(%error, "STARTTLS handshake failed");
+                            return;
+                        }
+                    };
+                    session.tls_started();
+                    continue;
+                }
+                Ok(Progress::NeedInput) => {}
+            }
+            if send(&mut framed, &out, write_timeout).await.is_err() {
+                return;
+            }
+            out.clear();
+            let woken = if session.idling() {
+                let deadline = *idle_deadline
+                    .get_or_insert_with(|| Instant::now() + config.idle_command_timeout);
+                let Some(account) = session.account() else {
+                    return;
+                };
+                let signal = signal
+                    .get_or_insert_with(|| self.inner.store.account_signal(account))
+                    .clone();
+                // The version is read before the store is compared, so a change that
+                // lands after the comparison wakes the wait below.
+                let seen = signal.version();
+                let mut sink = Sink {
+                    framed: &mut framed,
+                    buffer: std::mem::take(&mut out),
+                    write_timeout,
+                };
+                if session.idle_update(&mut sink).await.is_err() {
+                    return;
+                }
+                out = std::mem::take(&mut sink.buffer);
+                if send(&mut framed, &out, write_timeout).await.is_err() {
+                    return;
+                }
+                out.clear();
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                let wait = race(framed.fill(), signal.changed(seen));
+                match lifeboat_net::timeout(remaining, wait).await {
+                    Ok(Ok(read)) => Woken::Input(read),
+                    Ok(Err(_)) => Woken::Changed,
+                    Err(error) => Woken::Input(Err(error)),
+                }
+            } else {
+                idle_deadline = None;
+                match lifeboat_net::timeout(config.idle_timeout, framed.fill()).await {
+                    Ok(read) => Woken::Input(read),
+                    Err(error) => Woken::Input(Err(error)),
+                }
+            };
+            match woken {
+                Woken::Changed => continue,
+                Woken::Input(Ok(0)) => return,
+                Woken::Input(Ok(_)) => {
+                    let received = framed.buffer().len();
+                    session.receive(framed.buffer());
+                    framed.consume(received);
+                }
+                Woken::Input(Err(NetError::IdleTimeout | NetError::CommandTimeout)) => {
+                    tracing::debug!(account = session.account(), "imap autologout");
+                    session.autologout(&mut out);
+                    if send(&mut framed, &out, write_timeout).await.is_ok() {
+                        let _ = framed.close().await;
+                    }
+                    return;
+                }
+                Woken::Input(Err(NetError::ShuttingDown)) => {
+                    session.shutting_down(&mut out);
+                    let _ = send(&mut framed, &out, write_timeout).await;
+                    return;
+                }
+                Woken::Input(Err(_)) => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,892 @@
+//! The IMAP4rev1 session: the protocol state machine — RFC 3501 §3, §6.
+//!
+//! A [`Session`] is fed the bytes a client sent ([`Session::receive`]) and runs the
+//! commands they hold ([`Session::advance`]), appending responses to an [`Output`].
+//! It reads the mail store directly and awaits its commits and the authenticator
+//! (futures that work in any executor), but it never touches a socket, a timer or a
+//! clock: the server layer owns those, and the time for APPEND comes from
+//! [`SessionConfig::clock`].
+//!
+//! States (RFC 3501 §3) are the variants of `State`, each holding only what that
+//! state needs; [`COMMAND_STATES`] is the one table of which command is legal in
+//! which state. Each command's handling lives in its own file under `op/`.
+//!
+//! Invariants:
+//! - A command runs only in a state [`COMMAND_STATES`] allows; anything else is
+//!   answered BAD without effect.
+//! - The client sees only the mailboxes of the account it logged in as: every name is
+//!   looked up in that account, and a selected mailbox is held by its folder id.
+//! - No credentials are checked without TLS unless the configuration allows plaintext
+//!   logins on this connection (SPEC §6); CAPABILITY then says LOGINDISABLED.
+//! - Untagged EXPUNGE responses are sent only where RFC 3501 §7.4.1 allows them (see
+//!   `view.rs`); other sessions' changes are reported after every command in the
+//!   selected state and during IDLE.
+//! - Nothing is acknowledged before the store has made it durable: OK to APPEND,
+//!   STORE, COPY, MOVE and EXPUNGE is written only after the commit resolved.
+//! - Before login the framer accepts only small literals ([`PREAUTH_LIMITS`]), so an
+//!   unauthenticated client cannot make the server buffer a message-sized command.
+#![forbid(unsafe_code)]
+
+mod flags;
+mod names;
+mod op;
+mod view;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use lifeboat_store::auth::Authenticator;
+use lifeboat_store::{Batch, OpResult, Store, UnixTime};
+
+use crate::encode::CONTINUE_LITERAL;
+use crate::parse::framer::{Frame, Framer};
+use crate::parse::{self, DecodeError, Limits, Reason};
+use crate::types::{
+    Capability, Code, Command, CommandBody, Condition, LiteralMode, Response, Status, Tag, Text,
+};
+
+use self::view::MailboxView;
+
+/// Parser limits before login: enough for any LOGIN or AUTHENTICATE, far too little
+/// for a message. After login the limits of [`SessionConfig::limits`] apply.
+pub const PREAUTH_LIMITS: Limits = Limits {
+    line_bytes_max: parse::LINE_BYTES_MAX_DEFAULT,
+    literal_bytes_max: 8 * 1024,
+    command_bytes_max: 32 * 1024,
+    nesting_max: parse::NESTING_MAX_DEFAULT,
+};
+/// Invalid commands (BAD) a connection may send before it is closed.
+pub const BAD_COMMANDS_MAX: u32 = 50;
+/// Failed logins a connection may make before it is closed (the authenticator's rate
+/// limits apply across connections on top of this).
+pub const LOGIN_FAILURES_MAX: u32 = 3;
+/// Response bytes buffered during one long response (FETCH, SEARCH, LIST) before the
+/// session asks the server to send them.
+pub const OUTPUT_FLUSH_BYTES: usize = 256 * 1024;
+/// Messages a long command handles between two yields to the executor, so that one
+/// client's FETCH or SEARCH does not starve the other connections of its thread.
+pub const MESSAGES_PER_YIELD: usize = 64;
+/// The server name sent in the ID response (RFC 2971).
+pub const IMPLEMENTATION: &str = "Lifeboat";
+
+/// What a session needs to know about its connection and policy.
+#[derive(Clone, Debug)]
+pub struct SessionConfig {
+    /// The server's name, for the greeting.
+    pub hostname: String,
+    /// Whether STARTTLS can be offered (a plaintext connection with a certificate).
+    pub tls_available: bool,
+    /// Whether LOGIN and AUTHENTICATE may be used without TLS on this connection:
+    /// `auth.allow_plaintext_loopback` and a loopback client (SPEC §6).
+    pub plaintext_login_allowed: bool,
+    /// The client's address, for the authenticator's rate limits and for logs.
+    pub client: IpAddr,
+    /// Parser limits after login (the literal limit is the largest message).
+    pub limits: Limits,
+    /// Now, in seconds since the Unix epoch (APPEND without a date).
+    pub clock: fn() -> UnixTime,
+}
+
+/// The client went away while a long response was being sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Disconnected;
+
+/// Where a session writes its responses.
+pub trait Output {
+    /// The bytes to send; the session appends to it.
+    fn buffer(&mut self) -> &mut Vec<u8>;
+    /// Sends what is buffered and empties the buffer. Called during long responses
+    /// once [`OUTPUT_FLUSH_BYTES`] are buffered.
+    fn flush(&mut self) -> Pin<Box<dyn Future<Output = Result<(), Disconnected>> + '_>>;
+}
+
+/// Collecting output in memory (tests, transcripts): flushing keeps everything.
+impl Output for Vec<u8> {
+    fn buffer(&mut self) -> &mut Vec<u8> {
+        self
+    }
+
+    fn flush(&mut self) -> Pin<Box<dyn Future<Output = Result<(), Disconnected>> + '_>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// What the server does after [`Session::advance`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Progress {
+    /// Every complete command has run: send the output, then read more input (and,
+    /// while [`Session::idling`], also wait for changes to the account).
+    NeedInput,
+    /// STARTTLS was accepted: send the output in plaintext as the go-ahead, run the
+    /// TLS handshake, then call [`Session::tls_started`]. `discarded_bytes` of input
+    /// that followed the command were dropped unexecuted (CVE-2011-0411).
+    StartTls { discarded_bytes: usize },
+    /// Send the output and close the connection.
+    Close,
+}
+
+/// The RFC 3501 §3 states, for callers, logs and [`COMMAND_STATES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StateName {
+    NotAuthenticated,
+    Authenticated,
+    Selected,
+    Logout,
+}
+
+/// A set of states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct States(u8);
+
+impl States {
+    pub const NOT_AUTHENTICATED: States = States(1);
+    pub const AUTHENTICATED: States = States(2);
+    pub const SELECTED: States = States(4);
+    /// Authenticated or selected (RFC 3501 §6.3 commands).
+    pub const LOGGED_IN: States = States(2 | 4);
+    /// Any state but Logout (RFC 3501 §6.1 commands).
+    pub const ANY: States = States(1 | 2 | 4);
+
+    pub fn contains(self, state: StateName) -> bool {
+        let bit = match state {
+            StateName::NotAuthenticated => 1,
+            StateName::Authenticated => 2,
+            StateName::Selected => 4,
+            StateName::Logout => 0,
+        };
+        self.0 & bit != 0
+    }
+}
+
+/// Which commands are legal in which state: RFC 3501 §6.1–§6.4, RFC 2177 (IDLE),
+/// RFC 2342 (NAMESPACE), RFC 2971 (ID, any state), RFC 3691 (UNSELECT), RFC 4315
+/// (UID EXPUNGE), RFC 5161 §3.1 (ENABLE only in the authenticated state), RFC 6851
+/// (MOVE). Names are [`CommandBody::name`].
+pub const COMMAND_STATES: [(&str, States); 36] = [
+    ("CAPABILITY", States::ANY),
+    ("NOOP", States::ANY),
+    ("LOGOUT", States::ANY),
+    ("ID", States::ANY),
+    ("STARTTLS", States::NOT_AUTHENTICATED),
+    ("AUTHENTICATE", States::NOT_AUTHENTICATED),
+    ("LOGIN", States::NOT_AUTHENTICATED),
+    ("SELECT", States::LOGGED_IN),
+    ("EXAMINE", States::LOGGED_IN),
+    ("CREATE", States::LOGGED_IN),
+    ("DELETE", States::LOGGED_IN),
+    ("RENAME", States::LOGGED_IN),
+    ("SUBSCRIBE", States::LOGGED_IN),
+    ("UNSUBSCRIBE", States::LOGGED_IN),
+    ("LIST", States::LOGGED_IN),
+    ("LSUB", States::LOGGED_IN),
+    ("STATUS", States::LOGGED_IN),
+    ("APPEND", States::LOGGED_IN),
+    ("IDLE", States::LOGGED_IN),
+    ("NAMESPACE", States::LOGGED_IN),
+    ("ENABLE", States::AUTHENTICATED),
+    ("CHECK", States::SELECTED),
+    ("CLOSE", States::SELECTED),
+    ("UNSELECT", States::SELECTED),
+    ("EXPUNGE", States::SELECTED),
+    ("UID EXPUNGE", States::SELECTED),
+    ("SEARCH", States::SELECTED),
+    ("UID SEARCH", States::SELECTED),
+    ("FETCH", States::SELECTED),
+    ("UID FETCH", States::SELECTED),
+    ("STORE", States::SELECTED),
+    ("UID STORE", States::SELECTED),
+    ("COPY", States::SELECTED),
+    ("UID COPY", States::SELECTED),
+    ("MOVE", States::SELECTED),
+    ("UID MOVE", States::SELECTED),
+];
+
+/// Whether the command called `name` is legal in `state`, from [`COMMAND_STATES`].
+pub fn is_legal(name: &str, state: StateName) -> bool {
+    COMMAND_STATES
+        .iter()
+        .any(|(known, states)| *known == name && states.contains(state))
+}
+
+/// Logged in, no mailbox selected (RFC 3501 §3.2).
+#[derive(Debug)]
+struct Authenticated {
+    account: String,
+}
+
+/// A mailbox is selected (RFC 3501 §3.3).
+#[derive(Debug)]
+struct Selected {
+    account: String,
+    view: MailboxView,
+}
+
+#[derive(Debug)]
+enum State {
+    /// RFC 3501 §3.1.
+    NotAuthenticated,
+    Authenticated(Authenticated),
+    Selected(Selected),
+    /// RFC 3501 §3.4: the connection is closing.
+    Logout,
+}
+
+/// A multi-line exchange in progress: the next line is not a command.
+#[derive(Debug)]
+enum Exchange {
+    /// AUTHENTICATE PLAIN sent its (empty) challenge; the next line is the response.
+    Authenticate { tag: Tag<'static> },
+    /// IDLE is running; the next line should be `DONE` (RFC 2177).
+    Idle { tag: Tag<'static> },
+}
+
+/// Which untagged updates may accompany a command's completion (RFC 3501 §7.4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Updates {
+    /// EXISTS, RECENT, FETCH and EXPUNGE.
+    All,
+    /// No EXPUNGE: FETCH, STORE and SEARCH by sequence number.
+    NoExpunge,
+}
+
+/// How an op ends: the tagged response, or an exchange that continues.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Done {
+        condition: Condition,
+        code: Option<Code<'static>>,
+        text: Cow<'static, str>,
+        updates: Updates,
+    },
+    /// A continuation request was written; the command goes on with the next line.
+    Continues,
+    /// STARTTLS accepted: the tagged OK was written.
+    StartTls,
+    /// The connection closes after the output (the op wrote BYE).
+    Close,
+}
+
+impl Reply {
+    pub(crate) fn ok(text: &'static str) -> Reply {
+        Reply::Done {
+            condition: Condition::Ok,
+            code: None,
+            text: Cow::Borrowed(text),
+            updates: Updates::All,
+        }
+    }
+
+    pub(crate) fn ok_code(code: Code<'static>, text: &'static str) -> Reply {
+        Reply::Done {
+            condition: Condition::Ok,
+            code: Some(code),
+            text: Cow::Borrowed(text),
+            updates: Updates::All,
+        }
+    }
+
+    pub(crate) fn no(code: Option<Code<'static>>, text: impl Into<Cow<'static, str>>) -> Reply {
+        Reply::Done {
+            condition: Condition::No,
+            code,
+            text: text.into(),
+            updates: Updates::All,
+        }
+    }
+
+    pub(crate) fn bad(text: impl Into<Cow<'static, str>>) -> Reply {
+        Reply::Done {
+            condition: Condition::Bad,
+            code: None,
+            text: text.into(),
+            updates: Updates::All,
+        }
+    }
+
+    /// The same reply, with updates limited as RFC 3501 §7.4.1 requires.
+    pub(crate) fn with_updates(self, limit: Updates) -> Reply {
+        match self {
+            Reply::Done {
+                condition,
+                code,
+                text,
+                ..
+            } => Reply::Done {
+                condition,
+                code,
+                text,
+                updates: limit,
+            },
+            other => other,
+        }
+    }
+}
+
+/// The part of a session the commands work on (everything but the framer, which the
+/// command being run borrows its bytes from).
+pub(crate) struct Core {
+    config: SessionConfig,
+    store: Store,
+    auth: Arc<Authenticator>,
+    tls: bool,
+    state: State,
+    exchange: Option<Exchange>,
+    /// CONDSTORE was enabled (RFC 7162 §3.1): by ENABLE or by any command that uses
+    /// it. Stays on for the connection.
+    condstore: bool,
+    bad_commands: u32,
+    login_failures: u32,
+}
+
+/// One IMAP session; see the module documentation.
+pub struct Session {
+    framer: Framer,
+    /// The framer still has the [`PREAUTH_LIMITS`].
+    preauth_framer: bool,
+    core: Core,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("state", &self.state())
+            .field("tls", &self.core.tls)
+            .field("account", &self.account())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session on a connection that uses TLS already (`tls`: imaps) or not (imap).
+    pub fn new(
+        config: SessionConfig,
+        store: Store,
+        auth: Arc<Authenticator>,
+        tls: bool,
+    ) -> Session {
+        Session {
+            framer: Framer::new(PREAUTH_LIMITS),
+            preauth_framer: true,
+            core: Core {
+                config,
+                store,
+                auth,
+                tls,
+                state: State::NotAuthenticated,
+                exchange: None,
+                condstore: false,
+                bad_commands: 0,
+                login_failures: 0,
+            },
+        }
+    }
+
+    /// Appends the greeting (RFC 3501 §7.1.1), with the capabilities so that clients
+    /// need not ask.
+    pub fn greeting(&self, out: &mut Vec<u8>) {
+        let text = format!("{} IMAP4rev1 server ready", self.core.config.hostname);
+        Response::Status(Status::untagged(
+            Condition::Ok,
+            Some(Code::Capability(self.core.capabilities())),
+            text_of(text),
+        ))
+        .encode(out);
+    }
+
+    pub fn state(&self) -> StateName {
+        self.core.state_name()
+    }
+
+    /// The logged-in account.
+    pub fn account(&self) -> Option<&str> {
+        self.core.account()
+    }
+
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        self.core.tls
+    }
+
+    /// IDLE is running: the server should also wait for changes to the account and
+    /// call [`Session::idle_update`] when one comes.
+    pub fn idling(&self) -> bool {
+        matches!(self.core.exchange, Some(Exchange::Idle { .. }))
+    }
+
+    /// Input received and not yet run.
+    pub fn buffered_input(&self) -> usize {
+        self.framer.buffered_len()
+    }
+
+    /// Takes bytes the client sent.
+    pub fn receive(&mut self, bytes: &[u8]) {
+        self.framer.push(bytes);
+    }
+
+    /// Runs every complete command received, appending the responses to `out`.
+    pub async fn advance(&mut self, out: &mut dyn Output) -> Result<Progress, Disconnected> {
+        loop {
+            if self.preauth_framer
+                && !matches!(self.core.state, State::NotAuthenticated)
+                && self.framer.buffered_len() == 0
+            {
+                // Nothing of the pre-login stream is left, so the new framer starts
+                // at a command boundary.
+                self.framer = Framer::new(self.core.config.limits);
+                self.preauth_framer = false;
+            }
+            let limits = *self.framer.limits();
+            let step = match self.framer.next() {
+                Frame::NeedMore => return Ok(Progress::NeedInput),
+                Frame::Continue { .. } => {
+                    out.buffer().extend_from_slice(CONTINUE_LITERAL);
+                    continue;
+                }
+                Frame::Rejected { tag, reason } => {
+                    let tag = tag.map(Tag::into_owned);
+                    self.core.rejected(tag, reason, out.buffer())
+                }
+                Frame::Fatal { reason } => {
+                    self.core.bye(out.buffer(), None, reason.text());
+                    self.core.state = State::Logout;
+                    return Ok(Progress::Close);
+                }
+                Frame::Unit(unit) => self.core.unit(unit, &limits, out).await?,
+            };
+            match step {
+                Progress::NeedInput => {}
+                Progress::StartTls { .. } => {
+                    let discarded_bytes = self.framer.buffered_len();
+                    self.framer = Framer::new(PREAUTH_LIMITS);
+                    return Ok(Progress::StartTls { discarded_bytes });
+                }
+                Progress::Close => return Ok(Progress::Close),
+            }
+        }
+    }
+
+    /// The TLS handshake after STARTTLS succeeded.
+    pub fn tls_started(&mut self) {
+        self.core.tls = true;
+    }
+
+    /// The account changed during IDLE: reports it (RFC 2177 §3).
+    pub async fn idle_update(&mut self, out: &mut dyn Output) -> Result<(), Disconnected> {
+        if self.idling() {
+            self.core.updates(Updates::All, out.buffer());
+        }
+        if out.buffer().len() >= OUTPUT_FLUSH_BYTES {
+            out.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// The client was silent for too long (RFC 3501 §5.4): appends the BYE.
+    pub fn autologout(&mut self, out: &mut Vec<u8>) {
+        let text = if self.idling() {
+            "IDLE timed out"
+        } else {
+            "Autologout; idle for too long"
+        };
+        self.core.bye(out, None, text);
+        self.core.state = State::Logout;
+    }
+
+    /// The server is shutting down: appends the BYE.
+    pub fn shutting_down(&mut self, out: &mut Vec<u8>) {
+        self.core
+            .bye(out, Some(Code::Unavailable), "Server shutting down");
+        self.core.state = State::Logout;
+    }
+}
+
+impl Core {
+    fn state_name(&self) -> StateName {
+        match self.state {
+            State::NotAuthenticated => StateName::NotAuthenticated,
+            State::Authenticated(_) => StateName::Authenticated,
+            State::Selected(_) => StateName::Selected,
+            State::Logout => StateName::Logout,
+        }
+    }
+
+    fn account(&self) -> Option<&str> {
+        match &self.state {
+            State::Authenticated(Authenticated { account })
+            | State::Selected(Selected { account, .. }) => Some(account),
+            State::NotAuthenticated | State::Logout => None,
+        }
+    }
+
+    /// The account of a command legal only after login.
+    fn logged_in(&self) -> &str {
+        // COMMAND_STATES admits these commands only in Authenticated and Selected.
+        self.account()
+            .unwrap_or_else(|| unreachable!("a logged-in command outside the logged-in states"))
+    }
+
+    /// The selected mailbox of a command legal only in Selected.
+    fn selected(&mut self) -> &mut Selected {
+        match &mut self.state {
+            State::Selected(selected) => selected,
+            // COMMAND_STATES admits these commands only in Selected.
+            _ => unreachable!("a selected-state command outside Selected"),
+        }
+    }
+
+    fn login_allowed(&self) -> bool {
+        self.tls || self.config.plaintext_login_allowed
+    }
+
+    /// The capabilities to announce now — RFC 3501 §7.2.1.
+    fn capabilities(&self) -> Vec<Capability<'static>> {
+        let mut capabilities = vec![
+            Capability::Imap4Rev1,
+            Capability::LiteralPlus,
+            Capability::SaslIr,
+            Capability::Id,
+            Capability::Enable,
+            Capability::Idle,
+        ];
+        match self.state {
+            State::NotAuthenticated => {
+                if !self.tls && self.config.tls_available {
+                    capabilities.push(Capability::StartTls);
+                }
+                if self.login_allowed() {
+                    capabilities.push(Capability::Auth(atom("PLAIN")));
+                } else {
+                    capabilities.push(Capability::LoginDisabled);
+                }
+            }
+            _ => capabilities.extend([
+                Capability::Namespace,
+                Capability::UidPlus,
+                Capability::Move,
+                Capability::Unselect,
+                Capability::CondStore,
+                Capability::ESearch,
+                Capability::SpecialUse,
+                Capability::ListExtended,
+                Capability::ListStatus,
+            ]),
+        }
+        capabilities
+    }
+
+    /// Runs one framed unit: a command, or the next line of an exchange.
+    async fn unit(
+        &mut self,
+        unit: &[u8],
+        limits: &Limits,
+        out: &mut dyn Output,
+    ) -> Result<Progress, Disconnected> {
+        if let Some(exchange) = self.exchange.take() {
+            let (tag, reply) = match exchange {
+                Exchange::Authenticate { tag } => {
+                    let response = parse::authenticate_data(unit, limits);
+                    (tag, op::authenticate::response(self, response).await)
+                }
+                Exchange::Idle { tag } => {
+                    let done = parse::idle_done(unit, limits).is_ok();
+                    (tag, op::idle::done(done))
+                }
+            };
+            return Ok(self.finish(Some(&tag), reply, out.buffer()));
+        }
+        match parse::command(unit, limits) {
+            Ok((_, command)) => self.command(command, out).await,
+            Err(DecodeError::Failed { tag, reason }) => {
+                let tag = tag.map(Tag::into_owned);
+                Ok(self.rejected(tag, reason, out.buffer()))
+            }
+            // A framed unit is complete; the parser never asks for more of it.
+            Err(DecodeError::Incomplete | DecodeError::Literal { .. }) => {
+                let tag = parse::tag_of(unit).map(Tag::into_owned);
+                Ok(self.rejected(tag, Reason::Syntax, out.buffer()))
+            }
+        }
+    }
+
+    /// Runs one parsed command.
+    async fn command(
+        &mut self,
+        command: Command<'_>,
+        out: &mut dyn Output,
+    ) -> Result<Progress, Disconnected> {
+        let Command { tag, body } = command;
+        let tag = tag.into_owned();
+        let name = body.name();
+        if !is_legal(name, self.state_name()) {
+            let reply = Reply::bad(format!("{name} not allowed now"));
+            return Ok(self.finish(Some(&tag), reply, out.buffer()));
+        }
+        tracing::trace!(command = name, tag = tag.as_str(), "imap command");
+        let reply = match body {
+            CommandBody::Capability => op::capability::run(self, out.buffer()),
+            CommandBody::Noop | CommandBody::Check => Reply::ok("NOOP completed"),
+            CommandBody::Logout => op::logout::run(self, &tag, out.buffer()),
+            CommandBody::Id(_) => op::id::run(out.buffer()),
+            CommandBody::StartTls => op::starttls::run(self, &tag, out.buffer()),
+            CommandBody::Login { username, password } => {
+                op::login::run(self, username, password).await
+            }
+            CommandBody::Authenticate {
+                mechanism,
+                initial_response,
+            } => op::authenticate::run(self, &tag, mechanism, initial_response, out).await,
+            CommandBody::Select { mailbox, condstore } => {
+                op::select::run(self, &mailbox, false, condstore, out.buffer())
+            }
+            CommandBody::Examine { mailbox, condstore } => {
+                op::select::run(self, &mailbox, true, condstore, out.buffer())
+            }
+            CommandBody::Create { mailbox } => op::create::run(self, &mailbox).await,
+            CommandBody::Delete { mailbox } => op::delete::run(self, &mailbox).await,
+            CommandBody::Rename { from, to } => op::rename::run(self, &from, &to).await,
+            CommandBody::Subscribe { mailbox } => op::subscribe::run(self, &mailbox, true).await,
+            CommandBody::Unsubscribe { mailbox } => op::subscribe::run(self, &mailbox, false).await,
+            CommandBody::List {
+                reference,
+                patterns,
+                selection,
+                returns,
+            } => op::list::list(self, &reference, &patterns, &selection, &returns, out).await?,
+            CommandBody::Lsub { reference, pattern } => {
+                op::list::lsub(self, &reference, &pattern, out).await?
+            }
+            CommandBody::Status { mailbox, items } => {
+                op::status::run(self, &mailbox, &items, out.buffer())
+            }
+            CommandBody::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => op::append::run(self, &mailbox, &flags, date, message).await,
+            CommandBody::Idle => op::idle::run(self, &tag, out.buffer()),
+            CommandBody::Enable(capabilities) => op::enable::run(self, &capabilities, out.buffer()),
+            CommandBody::Namespace => op::namespace::run(out.buffer()),
+            CommandBody::Close => op::close::close(self).await,
+            CommandBody::Unselect => op::close::unselect(self),
+            CommandBody::Expunge => op::expunge::run(self, None).await,
+            CommandBody::UidExpunge(set) => op::expunge::run(self, Some(&set)).await,
+            CommandBody::Search {
+                uid,
+                returns,
+                charset,
+                criteria,
+            } => op::search::run(self, &tag, uid, returns, charset, &criteria, out).await?,
+            CommandBody::Fetch {
+                uid,
+                sequence_set,
+                items,
+                changed_since,
+            } => op::fetch::run(self, uid, &sequence_set, &items, changed_since, out).await?,
+            CommandBody::Store {
+                uid,
+                sequence_set,
+                kind,
+                silent,
+                flags,
+                unchanged_since,
+            } => {
+                let request = op::store::Request {
+                    uid,
+                    sequence_set: &sequence_set,
+                    kind,
+                    silent,
+                    flags: &flags,
+                    unchanged_since,
+                };
+                op::store::run(self, request, out.buffer()).await
+            }
+            CommandBody::Copy {
+                uid,
+                sequence_set,
+                mailbox,
+            } => op::copy::run(self, uid, &sequence_set, &mailbox, false, out.buffer()).await,
+            CommandBody::Move {
+                uid,
+                sequence_set,
+                mailbox,
+            } => op::copy::run(self, uid, &sequence_set, &mailbox, true, out.buffer()).await,
+            // The parser knows no other commands; should one be added without a case
+            // here, it is refused rather than silently ignored.
+            #[allow(unreachable_patterns)]
+            _ => Reply::bad("Command not implemented"),
+        };
+        Ok(self.finish(Some(&tag), reply, out.buffer()))
+    }
+
+    /// Writes the updates a reply allows and its tagged response.
+    fn finish(&mut self, tag: Option<&Tag<'_>>, reply: Reply, out: &mut Vec<u8>) -> Progress {
+        match reply {
+            Reply::Done {
+                condition,
+                code,
+                text,
+                updates,
+            } => {
+                self.updates(updates, out);
+                if condition == Condition::Bad {
+                    self.bad_commands += 1;
+                }
+                let text = text_of(text.into_owned());
+                match tag {
+                    Some(tag) => {
+                        Response::Status(Status::tagged(tag.clone(), condition, code, text))
+                    }
+                    None => Response::Status(Status::untagged(condition, code, text)),
+                }
+                .encode(out);
+                if self.bad_commands >= BAD_COMMANDS_MAX {
+                    self.bye(out, None, "Too many invalid commands");
+                    self.state = State::Logout;
+                    return Progress::Close;
+                }
+                if self.login_failures >= LOGIN_FAILURES_MAX {
+                    self.bye(out, None, "Too many failed logins");
+                    self.state = State::Logout;
+                    return Progress::Close;
+                }
+                Progress::NeedInput
+            }
+            Reply::Continues => Progress::NeedInput,
+            Reply::StartTls => Progress::StartTls { discarded_bytes: 0 },
+            Reply::Close => {
+                self.state = State::Logout;
+                Progress::Close
+            }
+        }
+    }
+
+    /// Reports changes to the selected mailbox.
+    fn updates(&mut self, updates: Updates, out: &mut Vec<u8>) {
+        let condstore = self.condstore;
+        let store = self.store.clone();
+        if let State::Selected(selected) = &mut self.state {
+            selected
+                .view
+                .sync(&store, updates == Updates::All, condstore, out);
+        }
+    }
+
+    /// Answers a command the framer or parser refused.
+    fn rejected(
+        &mut self,
+        tag: Option<Tag<'static>>,
+        reason: Reason,
+        out: &mut Vec<u8>,
+    ) -> Progress {
+        // A refused line ends an exchange in progress: the client's next line is a
+        // command again.
+        let exchange_tag = match self.exchange.take() {
+            Some(Exchange::Authenticate { tag } | Exchange::Idle { tag }) => Some(tag),
+            None => None,
+        };
+        let tag = tag.or(exchange_tag);
+        let reply = match reason {
+            // RFC 7888 §4 / RFC 4469 §5: a literal above the limit is refused with
+            // TOOBIG; a non-synchronizing one (already on its way) with BAD.
+            Reason::LiteralTooLarge { mode, .. } => Reply::Done {
+                condition: if mode == LiteralMode::Sync {
+                    Condition::No
+                } else {
+                    Condition::Bad
+                },
+                code: Some(Code::TooBig),
+                text: Cow::Borrowed(if matches!(self.state, State::NotAuthenticated) {
+                    "Literal too large before login"
+                } else {
+                    "Literal too large"
+                }),
+                updates: Updates::NoExpunge,
+            },
+            other => Reply::bad(other.text()).with_updates(Updates::NoExpunge),
+        };
+        self.finish(tag.as_ref(), reply, out)
+    }
+
+    /// Appends `* BYE`.
+    fn bye(&self, out: &mut Vec<u8>, code: Option<Code<'static>>, text: &str) {
+        Response::Status(Status::Bye {
+            code,
+            text: text_of(text.to_string()),
+        })
+        .encode(out);
+    }
+
+    /// Commits a batch; `Err` carries the NO to answer when the store refused it.
+    async fn commit(&self, batch: Batch) -> Result<Vec<OpResult>, Reply> {
+        match self.store.commit_async(batch).await {
+            Ok(results) => Ok(results),
+            Err(error) => {
+                tracing::error!(%error, "imap: store commit failed");
+                Err(Reply::no(Some(Code::ServerBug), "Mail store unavailable"))
+            }
+        }
+    }
+}
+
+/// Response text from our own strings (never CR, LF or NUL; an empty or invalid one
+/// becomes a plain word so the response stays valid).
+pub(crate) fn text_of(text: String) -> Text<'static> {
+    let cleaned: String = text
+        .chars()
+        .map(|character| {
+            if matches!(character, '\r' | '\n' | '\0') {
+                ' '
+            } else {
+                character
+            }
+        })
+        .collect();
+    Text::try_from(cleaned).unwrap_or_else(|_| {
+        Text::try_from("Done").unwrap_or_else(|_| unreachable!("a constant word is valid text"))
+    })
+}
+
+/// An atom from a constant.
+fn atom(text: &'static str) -> crate::types::Atom<'static> {
+    crate::types::Atom::try_from(text).unwrap_or_else(|_| unreachable!("a constant atom"))
+}
+
+/// Lets the executor run other tasks once.
+pub(crate) struct YieldNow(bool);
+
+impl YieldNow {
+    pub(crate) fn new() -> YieldNow {
+        YieldNow(false)
+    }
+}
+
+impl Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+/// Sends the output if it has grown large, and lets other connections run; called
+/// between messages of long responses.
+pub(crate) async fn pace(out: &mut dyn Output, handled: usize) -> Result<(), Disconnected> {
+    if out.buffer().len() >= OUTPUT_FLUSH_BYTES {
+        out.flush().await?;
+    }
+    if handled > 0 && handled.is_multiple_of(MESSAGES_PER_YIELD) {
+        YieldNow::new().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! APPEND — RFC 3501 §6.3.11 with APPENDUID (RFC 4315 §3). The OK is written only
+//! after the store has made the message durable.
+
+use std::borrow::Cow;
+use std::num::NonZeroU32;
+
+use lifeboat_store::{Batch, Op, OpResult};
+
+use super::super::flags::{self, FlagError};
+use super::super::{Core, Reply};
+use crate::types::{Code, DateTime, Flag, Mailbox, SequenceSet};
+
+pub(crate) async fn run(
+    core: &mut Core,
+    mailbox: &Mailbox<'_>,
+    flags: &[Flag<'_>],
+    date: Option<DateTime>,
+    message: Cow<'_, [u8]>,
+) -> Reply {
+    // RFC 3501 §6.3.11: a missing destination is answered with TRYCREATE.
+    let folder = match super::folder_of(core, mailbox) {
+        Ok((folder, _)) => folder,
+        Err(_) => return Reply::no(Some(Code::TryCreate), "No such mailbox"),
+    };
+    if message.is_empty() {
+        return Reply::no(None, "Empty message");
+    }
+    let flags = match flags::to_store(flags) {
+        Ok(flags) => flags,
+        Err(FlagError::UnknownSystemFlag) => return Reply::bad("Invalid system flag"),
+        Err(FlagError::TooMany) => {
+            return Reply::no(Some(Code::Limit), "Too many or too long keywords")
+        }
+    };
+    let internal_date = date.map_or_else(core.config.clock, DateTime::to_unix_seconds);
+    let mut batch = Batch::new();
+    let body = batch.put_body(message.into_owned());
+    batch.push(Op::Append {
+        folder,
+        body,
+        flags,
+        internal_date,
+    });
+    let results = match core.commit(batch).await {
+        Ok(results) => results,
+        Err(reply) => return reply,
+    };
+    match results.last() {
+        Some(OpResult::Appended { uidvalidity, uid }) => {
+            match (NonZeroU32::new(*uidvalidity), NonZeroU32::new(*uid)) {
+                (Some(uid_validity), Some(uid)) => Reply::ok_code(
+                    Code::AppendUid {
+                        uid_validity,
+                        uids: SequenceSet::single(uid),
+                    },
+                    "APPEND completed",
+                ),
+                _ => Reply::ok("APPEND completed"),
+            }
+        }
+        Some(OpResult::Failed(reason)) => Reply::no(None, reason.clone()),
+        _ => Reply::no(Some(Code::ServerBug), "APPEND failed"),
+    }
+}

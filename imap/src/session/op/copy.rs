@@ -1,0 +1,103 @@
+//! COPY — RFC 3501 §6.4.7 — and MOVE — RFC 6851 — with COPYUID (RFC 4315 §3). MOVE
+//! sends COPYUID in an untagged OK before the EXPUNGE responses (RFC 6851 §4.3).
+//! Moving a message out of INBOX cancels its drain entry in the store (SPEC §1).
+
+use lifeboat_store::{Batch, Op, OpResult};
+
+use super::super::{text_of, Core, Reply, Updates};
+use crate::types::{Code, Condition, Mailbox, Response, SequenceSet, Status};
+
+pub(crate) async fn run(
+    core: &mut Core,
+    uid: bool,
+    set: &SequenceSet,
+    mailbox: &Mailbox<'_>,
+    moving: bool,
+    out: &mut Vec<u8>,
+) -> Reply {
+    let store = core.store.clone();
+    let target = super::folder_of(core, mailbox);
+    let view = &core.selected().view;
+    let indices = if uid {
+        view.resolve_uid_set(set)
+    } else {
+        match view.resolve_sequence_set(set) {
+            Ok(indices) => indices,
+            Err(_) => return Reply::bad("Invalid sequence number"),
+        }
+    };
+    if moving && view.read_only {
+        return Reply::no(Some(Code::ReadOnly), "Mailbox is read-only");
+    }
+    let Ok((target, _)) = target else {
+        // RFC 3501 §6.4.7: a missing destination is answered with TRYCREATE.
+        return Reply::no(Some(Code::TryCreate), "No such mailbox");
+    };
+    let current = view.current(&store, &indices);
+    let expunged = !uid && current.len() < indices.len();
+    let uids: Vec<u32> = current.iter().map(|current| current.uid).collect();
+    if uids.is_empty() {
+        return if expunged {
+            Reply::no(Some(Code::ExpungeIssued), "Messages were expunged")
+        } else {
+            Reply::ok(if moving {
+                "MOVE completed"
+            } else {
+                "COPY completed"
+            })
+        };
+    }
+    let mut batch = Batch::new();
+    let from = view.folder;
+    batch.push(if moving {
+        Op::Move {
+            from,
+            uids,
+            to: target,
+        }
+    } else {
+        Op::Copy {
+            from,
+            uids,
+            to: target,
+        }
+    });
+    let results = match core.commit(batch).await {
+        Ok(results) => results,
+        Err(reply) => return reply,
+    };
+    let Some(OpResult::Copied { uidvalidity, pairs }) = results.last() else {
+        return super::failed(&results).unwrap_or_else(|| Reply::no(None, "Copy failed"));
+    };
+    let source: Vec<u32> = pairs.iter().map(|(source, _)| *source).collect();
+    let destination: Vec<u32> = pairs.iter().map(|(_, destination)| *destination).collect();
+    let code = match (
+        std::num::NonZeroU32::new(*uidvalidity),
+        SequenceSet::from_values(&source),
+        SequenceSet::from_values(&destination),
+    ) {
+        (Some(uid_validity), Some(source), Some(destination)) => Some(Code::CopyUid {
+            uid_validity,
+            source,
+            destination,
+        }),
+        _ => None,
+    };
+    if moving {
+        if let Some(code) = code {
+            Response::Status(Status::untagged(
+                Condition::Ok,
+                Some(code),
+                text_of("Moved".to_string()),
+            ))
+            .encode(out);
+        }
+        return Reply::ok("MOVE completed").with_updates(Updates::All);
+    }
+    Reply::Done {
+        condition: Condition::Ok,
+        code,
+        text: std::borrow::Cow::Borrowed("COPY completed"),
+        updates: Updates::All,
+    }
+}

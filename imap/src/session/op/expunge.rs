@@ -1,0 +1,38 @@
+//! EXPUNGE — RFC 3501 §6.4.3 — and UID EXPUNGE — RFC 4315 §2.1. The EXPUNGE
+//! responses come from the view's update after the commit. Expunging from INBOX
+//! cancels the messages' drain entries in the store (SPEC §1).
+
+use lifeboat_store::{Batch, Op, SystemFlags};
+
+use super::super::{Core, Reply};
+use crate::types::{Code, SequenceSet};
+
+pub(crate) async fn run(core: &mut Core, uids: Option<&SequenceSet>) -> Reply {
+    let store = core.store.clone();
+    let view = &core.selected().view;
+    if view.read_only {
+        return Reply::no(Some(Code::ReadOnly), "Mailbox is read-only");
+    }
+    let indices: Vec<usize> = match uids {
+        Some(set) => view.resolve_uid_set(set),
+        None => (0..view.len()).collect(),
+    };
+    let deleted: Vec<u32> = view
+        .current(&store, &indices)
+        .into_iter()
+        .filter(|current| current.message.flags.system.contains(SystemFlags::DELETED))
+        .map(|current| current.uid)
+        .collect();
+    if deleted.is_empty() {
+        return Reply::ok("EXPUNGE completed");
+    }
+    let mut batch = Batch::new();
+    batch.push(Op::Expunge {
+        folder: view.folder,
+        uids: deleted,
+    });
+    match core.commit(batch).await {
+        Ok(results) => super::failed(&results).unwrap_or_else(|| Reply::ok("EXPUNGE completed")),
+        Err(reply) => reply,
+    }
+}

@@ -1,0 +1,274 @@
+//! FETCH and UID FETCH — RFC 3501 §6.4.5 — with MODSEQ and CHANGEDSINCE (RFC 7162
+//! §3.1.4).
+//!
+//! `BODY[...]`, `RFC822` and `RFC822.TEXT` set `\Seen` (RFC 3501 §6.4.5) unless the
+//! mailbox is read-only: the flag is committed first, and the FETCH response then
+//! carries the new FLAGS even when they were not asked for. A message the client
+//! knows by number but that another session expunged is left out and the command
+//! answers `NO [EXPUNGEISSUED]` (RFC 2180 §4.1.2); no EXPUNGE response is sent
+//! during FETCH (RFC 3501 §7.4.1).
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::num::{NonZeroU32, NonZeroU64};
+
+use lifeboat_store::{Batch, FlagAction, Flags, Op, OpResult, SystemFlags};
+
+use super::super::view::{Current, MailboxView};
+use super::super::{pace, Core, Disconnected, Output, Reply, Updates};
+use crate::mime::{header_length, Parsed};
+use crate::types::{
+    Code, Data, DateTime, FetchAttribute, FetchData, FetchItems, Response, Section, SequenceSet,
+};
+
+/// How much of a message a FETCH needs parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Depth {
+    /// Metadata only (flags, dates, size, UID, MODSEQ).
+    None,
+    /// The raw octets (BODY[], RFC822, top-level HEADER and TEXT sections).
+    Raw,
+    /// The top-level header parsed (ENVELOPE).
+    Headers,
+    /// The whole MIME structure (BODY, BODYSTRUCTURE, part sections).
+    Full,
+}
+
+fn depth_of(attribute: &FetchAttribute<'_>) -> Depth {
+    match attribute {
+        FetchAttribute::Flags
+        | FetchAttribute::InternalDate
+        | FetchAttribute::Rfc822Size
+        | FetchAttribute::Uid
+        | FetchAttribute::ModSeq => Depth::None,
+        FetchAttribute::Rfc822 | FetchAttribute::Rfc822Header | FetchAttribute::Rfc822Text => {
+            Depth::Raw
+        }
+        FetchAttribute::Envelope => Depth::Headers,
+        FetchAttribute::Body | FetchAttribute::BodyStructure => Depth::Full,
+        FetchAttribute::BodySection { section, .. } => match section {
+            None
+            | Some(Section::Header(None))
+            | Some(Section::Text(None))
+            | Some(Section::HeaderFields(None, _))
+            | Some(Section::HeaderFieldsNot(None, _)) => Depth::Raw,
+            Some(_) => Depth::Full,
+        },
+    }
+}
+
+/// Whether fetching the attribute sets `\Seen` (RFC 3501 §6.4.5).
+fn sets_seen(attribute: &FetchAttribute<'_>) -> bool {
+    matches!(
+        attribute,
+        FetchAttribute::Rfc822
+            | FetchAttribute::Rfc822Text
+            | FetchAttribute::BodySection { peek: false, .. }
+    )
+}
+
+pub(crate) async fn run(
+    core: &mut Core,
+    uid: bool,
+    set: &SequenceSet,
+    items: &FetchItems<'_>,
+    changed_since: Option<u64>,
+    out: &mut dyn Output,
+) -> Result<Reply, Disconnected> {
+    let updates = if uid {
+        Updates::All
+    } else {
+        Updates::NoExpunge
+    };
+    let mut attributes: Vec<FetchAttribute<'_>> = items.expand().into_owned();
+    // RFC 3501 §6.4.8: UID FETCH responses carry the UID; RFC 7162 §3.1.4.1: with
+    // CHANGEDSINCE they carry the MODSEQ.
+    if uid && !attributes.contains(&FetchAttribute::Uid) {
+        attributes.insert(0, FetchAttribute::Uid);
+    }
+    if changed_since.is_some() && !attributes.contains(&FetchAttribute::ModSeq) {
+        attributes.push(FetchAttribute::ModSeq);
+    }
+    if attributes.contains(&FetchAttribute::ModSeq) {
+        core.condstore = true;
+    }
+    let store = core.store.clone();
+    let view = &core.selected().view;
+    let indices = if uid {
+        view.resolve_uid_set(set)
+    } else {
+        match view.resolve_sequence_set(set) {
+            Ok(indices) => indices,
+            Err(_) => return Ok(Reply::bad("Invalid sequence number").with_updates(updates)),
+        }
+    };
+    let mut messages = view.current(&store, &indices);
+    let expunged = !uid && messages.len() < indices.len();
+    if let Some(since) = changed_since {
+        messages.retain(|current| current.message.modseq > since);
+    }
+    let mut flags_changed: HashSet<u32> = HashSet::new();
+    if !view.read_only && attributes.iter().any(sets_seen) {
+        match mark_seen(core, &mut messages).await {
+            Ok(changed) => flags_changed = changed,
+            Err(reply) => return Ok(reply.with_updates(updates)),
+        }
+    }
+    let depth = attributes.iter().map(depth_of).max().unwrap_or(Depth::None);
+    let view = &core.selected().view;
+    let mut bodies_missing = false;
+    // Flags the client is told here need not be reported again as a change.
+    let mut flags_told: Vec<(u32, u64)> = Vec::new();
+    for (handled, current) in messages.iter().enumerate() {
+        let bytes = if depth >= Depth::Raw {
+            match store.body(current.message.body) {
+                Ok(bytes) => Some(bytes),
+                Err(error) => {
+                    // Expunged (and its body dropped) after the view was read.
+                    tracing::debug!(uid = current.uid, %error, "fetch: body gone");
+                    bodies_missing = true;
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let raw: &[u8] = bytes.as_deref().unwrap_or_default();
+        let parsed = match depth {
+            Depth::Full => Parsed::full(raw),
+            Depth::Headers => Parsed::headers_only(raw),
+            Depth::None | Depth::Raw => Parsed::raw_only(raw),
+        };
+        let mut items = Vec::with_capacity(attributes.len() + 1);
+        for attribute in &attributes {
+            items.push(item(view, current, attribute, &parsed));
+        }
+        let flags_asked = attributes.contains(&FetchAttribute::Flags);
+        if flags_changed.contains(&current.uid) && !flags_asked {
+            items.push(view.flags_item(current.index, &current.message.flags));
+        }
+        if flags_asked || flags_changed.contains(&current.uid) {
+            flags_told.push((current.uid, current.message.modseq));
+        }
+        Response::Data(Data::Fetch {
+            sequence_number: MailboxView::sequence_number(current.index),
+            items,
+        })
+        .encode(out.buffer());
+        pace(out, handled + 1).await?;
+    }
+    let view = &mut core.selected().view;
+    for (uid, modseq) in flags_told {
+        view.note_modseq(uid, modseq);
+    }
+    if expunged || (bodies_missing && !uid) {
+        return Ok(
+            Reply::no(Some(Code::ExpungeIssued), "Some messages were expunged")
+                .with_updates(updates),
+        );
+    }
+    Ok(Reply::ok("FETCH completed").with_updates(updates))
+}
+
+/// Commits `\Seen` for the messages that lack it and updates them in place; returns
+/// the UIDs whose flags changed.
+async fn mark_seen(core: &mut Core, messages: &mut [Current]) -> Result<HashSet<u32>, Reply> {
+    let unseen: Vec<u32> = messages
+        .iter()
+        .filter(|current| !current.message.flags.system.contains(SystemFlags::SEEN))
+        .map(|current| current.uid)
+        .collect();
+    if unseen.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let view = &core.selected().view;
+    let mut batch = Batch::new();
+    batch.push(Op::StoreFlags {
+        folder: view.folder,
+        uids: unseen,
+        action: FlagAction::Add,
+        flags: Flags {
+            system: SystemFlags::SEEN,
+            keywords: Vec::new(),
+        },
+        unchanged_since: None,
+    });
+    let results = core.commit(batch).await?;
+    let Some(OpResult::Stored { changed, .. }) = results.last() else {
+        return Err(
+            super::failed(&results).unwrap_or_else(|| Reply::no(None, "Setting \\Seen failed"))
+        );
+    };
+    let view = &mut core.selected().view;
+    let mut set = HashSet::new();
+    for (uid, modseq) in changed {
+        view.note_modseq(*uid, *modseq);
+        set.insert(*uid);
+        if let Some(current) = messages.iter_mut().find(|current| current.uid == *uid) {
+            current.message.flags.system = current.message.flags.system.union(SystemFlags::SEEN);
+            current.message.modseq = *modseq;
+        }
+    }
+    Ok(set)
+}
+
+/// One FETCH data item of a message.
+fn item<'p>(
+    view: &MailboxView,
+    current: &Current,
+    attribute: &FetchAttribute<'p>,
+    parsed: &'p Parsed<'_>,
+) -> FetchData<'p> {
+    let raw = parsed.raw();
+    match attribute {
+        FetchAttribute::Envelope => FetchData::Envelope(parsed.envelope()),
+        FetchAttribute::Flags => view.flags_item(current.index, &current.message.flags),
+        FetchAttribute::InternalDate => FetchData::InternalDate(
+            DateTime::from_unix_seconds(current.message.internal_date, 0)
+                .or_else(|| DateTime::from_unix_seconds(0, 0))
+                .unwrap_or_else(|| unreachable!("the epoch is a valid date-time")),
+        ),
+        FetchAttribute::Rfc822 => FetchData::Rfc822(Some(Cow::Borrowed(raw))),
+        FetchAttribute::Rfc822Header => {
+            FetchData::Rfc822Header(Some(Cow::Borrowed(&raw[..header_length(raw)])))
+        }
+        FetchAttribute::Rfc822Text => {
+            FetchData::Rfc822Text(Some(Cow::Borrowed(&raw[header_length(raw)..])))
+        }
+        FetchAttribute::Rfc822Size => {
+            FetchData::Rfc822Size(u32::try_from(current.message.size).unwrap_or(u32::MAX))
+        }
+        FetchAttribute::Body => FetchData::Body(parsed.body_structure()),
+        FetchAttribute::BodyStructure => FetchData::BodyStructure(parsed.body_structure()),
+        FetchAttribute::Uid => {
+            FetchData::Uid(NonZeroU32::new(current.uid).unwrap_or(NonZeroU32::MIN))
+        }
+        FetchAttribute::ModSeq => {
+            FetchData::ModSeq(NonZeroU64::new(current.message.modseq).unwrap_or(NonZeroU64::MIN))
+        }
+        FetchAttribute::BodySection {
+            section, partial, ..
+        } => {
+            let data = parsed.section(section.as_ref());
+            let (origin, data) = match partial {
+                // RFC 3501 §6.4.5: `<origin.length>`; an origin past the end gives
+                // an empty string, and the response names the origin.
+                Some((origin, length)) => {
+                    let start = (*origin as usize).min(data.len());
+                    let end = start.saturating_add(length.get() as usize).min(data.len());
+                    let data = match data {
+                        Cow::Borrowed(bytes) => Cow::Borrowed(&bytes[start..end]),
+                        Cow::Owned(bytes) => Cow::Owned(bytes[start..end].to_vec()),
+                    };
+                    (Some(*origin), data)
+                }
+                None => (None, data),
+            };
+            FetchData::BodySection {
+                section: section.clone(),
+                origin,
+                data: Some(data),
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! One file per command (or per pair of commands that differ in one flag). Each op
+//! checks its arguments, does its work against the store, writes its untagged
+//! responses and returns the [`Reply`](super::Reply) whose tagged response the
+//! session writes after any untagged updates.
+
+pub(super) mod append;
+pub(super) mod authenticate;
+pub(super) mod capability;
+pub(super) mod close;
+pub(super) mod copy;
+pub(super) mod create;
+pub(super) mod delete;
+pub(super) mod enable;
+pub(super) mod expunge;
+pub(super) mod fetch;
+pub(super) mod id;
+pub(super) mod idle;
+pub(super) mod list;
+pub(super) mod login;
+pub(super) mod logout;
+pub(super) mod namespace;
+pub(super) mod rename;
+pub(super) mod search;
+pub(super) mod select;
+pub(super) mod starttls;
+pub(super) mod status;
+pub(super) mod store;
+pub(super) mod subscribe;
+
+use std::borrow::Cow;
+
+use lifeboat_store::{FolderId, OpResult};
+
+use super::names::{self, NameError};
+use super::{Core, Reply};
+use crate::types::{Code, Mailbox};
+
+/// Most folders an account may have (CREATE answers NO [LIMIT] beyond).
+pub(crate) const FOLDERS_PER_ACCOUNT_MAX: usize = 1000;
+
+/// The store's name for a mailbox argument, or the NO to answer.
+fn store_name(mailbox: &Mailbox<'_>) -> Result<String, Reply> {
+    names::to_store(mailbox).map_err(|error| match error {
+        NameError::Encoding => Reply::no(None, "Mailbox name is not valid modified UTF-7"),
+        NameError::Invalid => Reply::no(Some(Code::Cannot), "Invalid mailbox name"),
+    })
+}
+
+/// The folder of the logged-in account that `mailbox` names, and its store name.
+fn folder_of(core: &Core, mailbox: &Mailbox<'_>) -> Result<(FolderId, String), Reply> {
+    let name = store_name(mailbox)?;
+    let account = core.logged_in();
+    core.store
+        .read(|state| state.folder_by_name(account, &name).map(|folder| folder.id))
+        .map(|id| (id, name))
+        .ok_or_else(|| Reply::no(Some(Code::NonExistent), "No such mailbox"))
+}
+
+/// The NO for an op the store did not apply (a race with another session, mostly).
+fn failed(results: &[OpResult]) -> Option<Reply> {
+    results.iter().find_map(|result| match result {
+        OpResult::Failed(reason) => Some(Reply::no(None, Cow::Owned(reason.clone()))),
+        _ => None,
+    })
+}

@@ -1,0 +1,1054 @@
+//! The IMAP server end to end: a real store in a temporary directory, the service on
+//! lifeboat-net listeners (imap with STARTTLS, imaps with implicit TLS) on
+//! 127.0.0.1:0, driven by Python's imaplib (tests/python/imap_client.py), mbsync,
+//! curl and raw sockets.
+//!
+//! Most tests run once per I/O backend: epoll, and io_uring when the probe says it
+//! works here. A test that needs python3, mbsync or curl prints a skip note and
+//! returns only when the tool cannot be run at all.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lifeboat_imap::parse::Limits;
+use lifeboat_imap::{ImapConfig, ImapService};
+use lifeboat_net::{
+    ensure_self_signed, probe_uring, Backend, IoMode, Server, ServerBuilder, ServerConfig,
+    TlsAcceptor,
+};
+use lifeboat_store::auth::Authenticator;
+use lifeboat_store::password::hash_password;
+use lifeboat_store::{
+    Batch, BodyRef, Coverage, Destination, DomainSettings, Failover, Flags, FolderId,
+    NewQueueEntry, Op, OpResult, Options, PortalRef, QueueId, Role, Store, SystemFlags, INBOX,
+};
+use serde_json::{json, Value};
+
+const ALICE: &str = "alice@example.test";
+const ALICE_PASSWORD: &str = "alice password";
+const BOB: &str = "bob@example.test";
+const BOB_PASSWORD: &str = "bob password";
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
+
+const PLAIN: &[u8] = b"From: Carol <carol@example.test>\r\nTo: alice@example.test\r\nSubject: Lunch\r\nDate: Tue, 14 Nov 2023 10:00:00 +0100\r\nMessage-ID: <lunch@example.test>\r\n\r\nShall we meet at noon?\r\n";
+const MULTIPART: &[u8] = b"From: Dave <dave@example.test>\r\nTo: alice@example.test\r\nSubject: Report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe numbers are attached.\r\n--b1\r\nContent-Type: application/pdf; name=\"report.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n";
+/// Stored with bare LF line ends, as some clients append them; sent back as stored.
+const BARE_LF: &[u8] = b"From: erin@example.test\nSubject: bare line feeds\n\nline one\nline two\n";
+const DRAINING: &[u8] =
+    b"From: frank@example.test\r\nSubject: draining one\r\n\r\nqueued for the upstream\r\n";
+const DRAINING_TOO: &[u8] =
+    b"From: frank@example.test\r\nSubject: draining two\r\n\r\nalso queued\r\n";
+const BOBS: &[u8] =
+    b"From: carol@example.test\r\nTo: bob@example.test\r\nSubject: For Bob only\r\n\r\nprivate\r\n";
+const DELIVERED: &[u8] = b"From: grace@example.test\r\nTo: alice@example.test\r\nSubject: Just arrived\r\n\r\nNew mail.\r\n";
+
+fn backends() -> Vec<Backend> {
+    let mut backends = vec![Backend::Epoll];
+    match probe_uring() {
+        Ok(()) => backends.push(Backend::Uring),
+        Err(reason) => println!("note: skipping the io_uring run: {reason}"),
+    }
+    backends
+}
+
+/// Alice's messages as stored, in UID order.
+fn alice_messages() -> Vec<&'static [u8]> {
+    vec![PLAIN, MULTIPART, BARE_LF, DRAINING, DRAINING_TOO]
+}
+
+/// What the tests check against.
+#[derive(Clone, Debug)]
+struct Fixture {
+    inbox: FolderId,
+    uidvalidity: u32,
+    uids: Vec<u32>,
+    /// The two messages with drain entries: (UID, queue entry).
+    drains: Vec<(u32, QueueId)>,
+}
+
+fn append(store: &Store, folder: FolderId, body: &[u8]) -> u32 {
+    let mut batch = Batch::new();
+    let body = batch.put_body(body.to_vec());
+    batch.push(Op::Append {
+        folder,
+        body,
+        flags: Flags::default(),
+        internal_date: 1_700_000_000,
+    });
+    let results = store.commit(batch).unwrap();
+    let Some(OpResult::Appended { uid, .. }) = results.last() else {
+        panic!("append failed: {results:?}");
+    };
+    *uid
+}
+
+/// The domain, Alice and Bob, their messages, and drain entries for Alice's last two
+/// (as when the domain left emergency mode).
+fn populate(store: &Store) -> Fixture {
+    let mut batch = Batch::new();
+    batch.push(Op::PutDomain(DomainSettings {
+        name: "example.test".into(),
+        upstream: "127.0.0.1:2525".into(),
+        coverage: Coverage::All,
+        failover: Failover::Auto,
+    }));
+    for (address, password) in [(ALICE, ALICE_PASSWORD), (BOB, BOB_PASSWORD)] {
+        batch.push(Op::AddAccount {
+            address: address.into(),
+            password_hash: hash_password(password).unwrap(),
+            role: Role::User,
+            covered: false,
+            recovery: None,
+        });
+    }
+    store.commit(batch).unwrap();
+    let inbox = store.read(|s| s.folder_by_name(ALICE, INBOX).unwrap().id);
+    let uids: Vec<u32> = alice_messages()
+        .into_iter()
+        .map(|message| append(store, inbox, message))
+        .collect();
+    let bob_inbox = store.read(|s| s.folder_by_name(BOB, INBOX).unwrap().id);
+    append(store, bob_inbox, BOBS);
+    let mut drains = Vec::new();
+    for &uid in &uids[3..] {
+        let body = store.read(|s| s.folder(inbox).unwrap().messages[&uid].body);
+        let mut batch = Batch::new();
+        batch.push(Op::Enqueue(NewQueueEntry {
+            body: BodyRef::Stored(body),
+            sender: "frank@example.test".into(),
+            recipient: ALICE.into(),
+            destination: Destination::Upstream("example.test".into()),
+            next_attempt: 0,
+            created: 0,
+            portal: Some(PortalRef { folder: inbox, uid }),
+        }));
+        let results = store.commit(batch).unwrap();
+        let Some(OpResult::Queued(id)) = results.last() else {
+            panic!("enqueue failed: {results:?}");
+        };
+        assert_eq!(store.read(|s| s.drain_entry(inbox, uid)), Some(*id));
+        drains.push((uid, *id));
+    }
+    let uidvalidity = store.read(|s| s.folder(inbox).unwrap().uidvalidity);
+    Fixture {
+        inbox,
+        uidvalidity,
+        uids,
+        drains,
+    }
+}
+
+struct Running {
+    server: Option<Server>,
+    store: Store,
+    imap: SocketAddr,
+    imaps: SocketAddr,
+    cert: PathBuf,
+}
+
+impl Running {
+    /// Starts the service over the store in `dir` (opened here) on both listeners.
+    fn start(dir: &Path, backend: Backend, config: ImapConfig) -> Running {
+        let store = Store::open(dir.join("store"), Options::default()).unwrap();
+        let auth = Authenticator::new(store.clone());
+        let paths = ensure_self_signed(&dir.join("tls"), "localhost").unwrap();
+        let tls = TlsAcceptor::from_pem_files(&paths.cert, &paths.key).unwrap();
+        let service = ImapService::new(store.clone(), auth, tls, config);
+        let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let io = match backend {
+            Backend::Uring => IoMode::Uring,
+            Backend::Epoll => IoMode::Epoll,
+        };
+        let server = ServerBuilder::new(ServerConfig { threads: 2, io })
+            .listener(service.listener("imap", loopback, false), service.handler())
+            .listener(service.listener("imaps", loopback, true), service.handler())
+            .start()
+            .unwrap();
+        assert_eq!(server.backend(), backend);
+        Running {
+            imap: server.local_addr("imap").unwrap(),
+            imaps: server.local_addr("imaps").unwrap(),
+            server: Some(server),
+            store,
+            cert: paths.cert,
+        }
+    }
+
+    /// Stops the server (every handle to the store but `self.store` is dropped).
+    fn stop(mut self) -> Store {
+        let report = self.server.take().unwrap().shutdown(Duration::from_secs(5));
+        assert_eq!(report.threads_panicked, 0);
+        self.store
+    }
+
+    fn uids(&self, account: &str, folder: &str) -> Vec<u32> {
+        self.store.read(|s| {
+            s.folder_by_name(account, folder)
+                .map(|f| f.messages.keys().copied().collect())
+                .unwrap_or_default()
+        })
+    }
+}
+
+fn config() -> ImapConfig {
+    ImapConfig {
+        hostname: "imap.example.test".into(),
+        limits: Limits::with_literal_bytes_max(1024 * 1024),
+        ..ImapConfig::default()
+    }
+}
+
+fn fresh(backend: Backend, config: ImapConfig) -> (tempfile::TempDir, Running, Fixture) {
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(dir.path(), backend, config);
+    let fixture = populate(&running.store);
+    (dir, running, fixture)
+}
+
+// ---- Python --------------------------------------------------------------------
+
+fn python_available() -> bool {
+    match Process::new("python3")
+        .args(["-c", "import imaplib, ssl"])
+        .output()
+    {
+        Ok(output) if output.status.success() => true,
+        Ok(output) => {
+            println!(
+                "SKIP: python3 cannot import imaplib/ssl: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            false
+        }
+        Err(error) => {
+            println!("SKIP: python3 is not available: {error}");
+            false
+        }
+    }
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/imap_client.py")
+}
+
+fn plan(addr: SocketAddr, mode: &str, actions: Value) -> Value {
+    json!({
+        "host": addr.ip().to_string(),
+        "port": addr.port(),
+        "mode": mode,
+        "actions": actions,
+    })
+}
+
+/// Runs the imaplib client with `plan`; returns its results.
+fn imaplib(plan: Value) -> Vec<Value> {
+    let output = Process::new("python3")
+        .arg(script())
+        .arg(plan.to_string())
+        .output()
+        .expect("running python3");
+    assert!(
+        output.status.success(),
+        "imaplib client failed for {plan}:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let value: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    value["results"].as_array().unwrap().clone()
+}
+
+fn ok(result: &Value) -> &Value {
+    assert_eq!(result["typ"], "OK", "{result}");
+    result
+}
+
+fn decode_base64(text: &str) -> Vec<u8> {
+    let output = Process::new("python3")
+        .args([
+            "-c",
+            "import base64,sys; sys.stdout.buffer.write(base64.b64decode(sys.argv[1]))",
+            text,
+        ])
+        .output()
+        .unwrap();
+    output.stdout
+}
+
+fn encode_base64(bytes: &[u8]) -> String {
+    let mut child = Process::new("python3")
+        .args([
+            "-c",
+            "import base64,sys; print(base64.b64encode(sys.stdin.buffer.read()).decode())",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+/// The literals of a FETCH result, in order.
+fn literals(result: &Value) -> Vec<Vec<u8>> {
+    result["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|item| item.get("literal").and_then(Value::as_str))
+        .map(decode_base64)
+        .collect()
+}
+
+/// The text of a result's data, joined.
+fn data_text(result: &Value) -> String {
+    result["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| match item {
+            Value::String(text) => text.clone(),
+            Value::Object(object) => object["head"].as_str().unwrap_or_default().to_string(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn alice_login() -> Value {
+    json!(["login", ALICE, ALICE_PASSWORD])
+}
+
+// ---- Raw sockets ---------------------------------------------------------------
+
+struct Raw {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Raw {
+    fn connect(addr: SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+        let mut raw = Raw {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        };
+        let greeting = raw.line();
+        assert!(greeting.starts_with("* OK "), "{greeting}");
+        raw
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        line
+    }
+
+    /// Sends a tagged command and returns every line up to its tagged answer.
+    fn command(&mut self, tag: &str, command: &str) -> Vec<String> {
+        self.send(format!("{tag} {command}\r\n").as_bytes());
+        let mut lines = Vec::new();
+        loop {
+            let line = self.line();
+            assert!(!line.is_empty(), "connection closed; got {lines:?}");
+            let done = line.starts_with(&format!("{tag} "));
+            lines.push(line);
+            if done {
+                return lines;
+            }
+        }
+    }
+}
+
+fn tls_client(
+    cert: &Path,
+    tcp: TcpStream,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(cert).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(lifeboat_net::tls::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    rustls::StreamOwned::new(connection, tcp)
+}
+
+// ---- Tests ---------------------------------------------------------------------
+
+#[test]
+fn imaplib_reads_searches_and_changes_a_mailbox() {
+    if !python_available() {
+        return;
+    }
+    for backend in backends() {
+        let (_dir, running, fixture) = fresh(backend, config());
+        let results = imaplib(plan(
+            running.imap,
+            "plain",
+            json!([
+                alice_login(),
+                ["list"],
+                ["select", "INBOX"],
+                ["fetch", "1:*", "(UID FLAGS RFC822.SIZE)"],
+                ["fetch", "1", "(ENVELOPE BODYSTRUCTURE)"],
+                ["fetch", "2", "(BODYSTRUCTURE)"],
+                ["fetch", "1:5", "(BODY.PEEK[])"],
+                ["fetch", "2", "(BODY.PEEK[1] BODY.PEEK[2])"],
+                ["search", "FROM", "carol"],
+                ["search", "TEXT", "numbers"],
+                ["store", "1", "+FLAGS", "(\\Flagged)"],
+                ["fetch", "1", "(BODY[TEXT])"],
+                ["search", "UNSEEN"],
+                ["copy", "1", "Trash"],
+                ["create", "Archive"],
+                ["move", "2", "Archive"],
+                ["store", "1", "+FLAGS", "(\\Deleted)"],
+                ["expunge"],
+                ["uid_fetch", "1:*", "(FLAGS)"],
+                ["logout"]
+            ]),
+        ));
+        ok(&results[0]);
+        let list = data_text(ok(&results[1]));
+        for name in ["INBOX", "Sent", "Drafts", "Trash", "Junk"] {
+            assert!(list.contains(&format!("\"/\" {name}")), "{list}");
+        }
+        assert!(list.contains("(\\Sent \\HasNoChildren)"), "{list}");
+        let select = ok(&results[2]);
+        assert_eq!(select["data"][0], "5");
+        assert_eq!(
+            select["untagged"]["UIDVALIDITY"][0],
+            fixture.uidvalidity.to_string()
+        );
+        let flags = data_text(ok(&results[3]));
+        assert!(
+            flags.starts_with("1 (UID 1 FLAGS () RFC822.SIZE 173)"),
+            "{flags}"
+        );
+        let envelope = data_text(ok(&results[4]));
+        assert!(
+            envelope.contains("ENVELOPE (\"Tue, 14 Nov 2023 10:00:00 +0100\" \"Lunch\" ((\"Carol\" NIL \"carol\" \"example.test\"))"),
+            "{envelope}"
+        );
+        assert!(
+            envelope.contains("BODYSTRUCTURE (\"TEXT\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7BIT\" 24 1"),
+            "{envelope}"
+        );
+        let structure = data_text(ok(&results[5]));
+        assert!(
+            structure.contains(
+                "\"application\" \"pdf\" (\"name\" \"report.pdf\") NIL NIL \"BASE64\" 12"
+            ) && structure.contains("\"mixed\" (\"boundary\" \"b1\")"),
+            "{structure}"
+        );
+        // BODY[] is the message exactly as stored, bare line feeds included.
+        assert_eq!(literals(ok(&results[6])), alice_messages());
+        assert_eq!(
+            literals(ok(&results[7])),
+            vec![
+                b"The numbers are attached.".to_vec(),
+                b"JVBERi0xLjQK".to_vec()
+            ]
+        );
+        assert_eq!(ok(&results[8])["data"][0], "1");
+        assert_eq!(ok(&results[9])["data"][0], "2");
+        assert!(data_text(ok(&results[10])).contains("FLAGS (\\Flagged)"));
+        // BODY[TEXT] sets \Seen, and says so.
+        let text = ok(&results[11]);
+        assert!(
+            data_text(text).contains("FLAGS (\\Flagged \\Seen)"),
+            "{text}"
+        );
+        assert_eq!(ok(&results[12])["data"][0], "2 3 4 5");
+        let copy = ok(&results[13]);
+        assert!(
+            data_text(copy).contains("COPYUID") || copy["untagged"].to_string().contains("COPYUID"),
+            "{copy}"
+        );
+        ok(&results[14]);
+        let moved = ok(&results[15]);
+        assert_eq!(moved["untagged"]["EXPUNGE"][0], "2", "{moved}");
+        ok(&results[16]);
+        let expunge = ok(&results[17]);
+        assert_eq!(expunge["data"][0], "1", "{expunge}");
+        let remaining = data_text(ok(&results[18]));
+        assert_eq!(remaining.lines().count(), 3, "{remaining}");
+        assert_eq!(results[19]["typ"], "BYE");
+        // The store agrees.
+        assert_eq!(running.uids(ALICE, INBOX), fixture.uids[2..].to_vec());
+        assert_eq!(running.uids(ALICE, "Trash"), vec![1]);
+        assert_eq!(running.uids(ALICE, "Archive"), vec![1]);
+        let trash_flags = running.store.read(|s| {
+            s.folder_by_name(ALICE, "Trash").unwrap().messages[&1]
+                .flags
+                .clone()
+        });
+        assert!(trash_flags
+            .system
+            .contains(SystemFlags::FLAGGED.union(SystemFlags::SEEN)));
+        running.stop();
+    }
+}
+
+#[test]
+fn append_status_and_uidplus() {
+    if !python_available() {
+        return;
+    }
+    let (_dir, running, _fixture) = fresh(Backend::Epoll, config());
+    let message = b"From: alice@example.test\r\nSubject: draft\r\n\r\nunfinished\r\n";
+    let results = imaplib(plan(
+        running.imap,
+        "plain",
+        json!([
+            alice_login(),
+            [
+                "append",
+                "Drafts",
+                "(\\Draft $Later)",
+                "\"01-Feb-2024 12:00:00 +0100\"",
+                encode_base64(message)
+            ],
+            ["append", "Nowhere", null, null, encode_base64(message)],
+            [
+                "status",
+                "Drafts",
+                "(MESSAGES UIDNEXT UNSEEN HIGHESTMODSEQ)"
+            ],
+            ["examine", "Drafts"],
+            ["fetch", "1", "(FLAGS INTERNALDATE BODY[])"],
+            ["fetch", "1", "(FLAGS)"],
+            ["store", "1", "+FLAGS", "(\\Seen)"],
+        ]),
+    ));
+    ok(&results[0]);
+    let append = ok(&results[1]);
+    let appenduid = data_text(append);
+    assert!(appenduid.contains("[APPENDUID "), "{append}");
+    assert!(appenduid.ends_with(" 1] APPEND completed"), "{append}");
+    let missing = &results[2];
+    assert!(missing.to_string().contains("TRYCREATE"), "{missing}");
+    let status = data_text(ok(&results[3]));
+    assert!(
+        status.contains("MESSAGES 1 UIDNEXT 2 UNSEEN 1 HIGHESTMODSEQ 2"),
+        "{status}"
+    );
+    ok(&results[4]);
+    let fetched = ok(&results[5]);
+    assert_eq!(literals(fetched), vec![message.to_vec()]);
+    let head = data_text(fetched);
+    assert!(head.contains("FLAGS (\\Draft $Later)"), "{head}");
+    assert!(
+        head.contains("INTERNALDATE \"01-Feb-2024 11:00:00 +0000\""),
+        "{head}"
+    );
+    // EXAMINE is read-only: BODY[] did not set \Seen, STORE is refused.
+    assert!(data_text(ok(&results[6])).contains("FLAGS (\\Draft $Later)"));
+    assert!(
+        results[7].to_string().contains("READ-ONLY") || results[7]["typ"] == "NO",
+        "{}",
+        results[7]
+    );
+    running.stop();
+}
+
+#[test]
+fn expunge_and_move_out_of_inbox_cancel_drain_entries() {
+    if !python_available() {
+        return;
+    }
+    for backend in backends() {
+        let (_dir, running, fixture) = fresh(backend, config());
+        let (expunged, expunged_entry) = fixture.drains[0];
+        let (moved, moved_entry) = fixture.drains[1];
+        let results = imaplib(plan(
+            running.imap,
+            "plain",
+            json!([
+                alice_login(),
+                ["select", "INBOX"],
+                ["uid_store", expunged.to_string(), "+FLAGS", "(\\Deleted)"],
+                ["uid_expunge", expunged.to_string()],
+                ["uid_move", moved.to_string(), "Junk"],
+                ["logout"]
+            ]),
+        ));
+        for result in &results[..5] {
+            ok(result);
+        }
+        running.store.read(|s| {
+            assert_eq!(s.drain_entry(fixture.inbox, expunged), None);
+            assert_eq!(s.drain_entry(fixture.inbox, moved), None);
+            assert!(s.queue_entry(expunged_entry).is_none());
+            assert!(s.queue_entry(moved_entry).is_none());
+            assert!(s.folder(fixture.inbox).unwrap().messages.len() == 3);
+        });
+        assert_eq!(running.uids(ALICE, "Junk"), vec![1]);
+        running.stop();
+    }
+}
+
+#[test]
+fn idle_reports_a_delivery_within_a_second() {
+    if !python_available() {
+        return;
+    }
+    for backend in backends() {
+        let (_dir, running, fixture) = fresh(backend, config());
+        let plan = plan(
+            running.imap,
+            "plain",
+            json!([
+                alice_login(),
+                ["select", "INBOX"],
+                ["idle_until_exists", 10]
+            ]),
+        );
+        let mut child = Process::new("python3")
+            .arg(script())
+            .arg(plan.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "IDLING");
+        // Let the server settle into its wait, then deliver from this thread.
+        std::thread::sleep(Duration::from_millis(200));
+        let store = running.store.clone();
+        let inbox = fixture.inbox;
+        let delivered = std::thread::spawn(move || {
+            append(&store, inbox, DELIVERED);
+            Instant::now()
+        })
+        .join()
+        .unwrap();
+        line.clear();
+        stdout.read_line(&mut line).unwrap();
+        let elapsed = delivered.elapsed();
+        assert_eq!(line.trim(), "GOT * 6 EXISTS");
+        assert!(elapsed < Duration::from_secs(1), "EXISTS after {elapsed:?}");
+        let mut rest = String::new();
+        stdout.read_to_string(&mut rest).unwrap();
+        assert!(child.wait().unwrap().success());
+        let output: Value = serde_json::from_str(rest.lines().last().unwrap()).unwrap();
+        let idle = &output["results"][2];
+        assert!(
+            idle["lines"].to_string().contains("OK IDLE terminated"),
+            "{idle}"
+        );
+        running.stop();
+    }
+}
+
+#[test]
+fn starttls_and_implicit_tls_with_imaplib() {
+    if !python_available() {
+        return;
+    }
+    for backend in backends() {
+        let config = ImapConfig {
+            allow_plaintext_loopback: false,
+            ..config()
+        };
+        let (_dir, running, _fixture) = fresh(backend, config);
+        // Plaintext: LOGINDISABLED, and LOGIN is refused without checking.
+        let mut raw = Raw::connect(running.imap);
+        let capability = raw.command("a1", "CAPABILITY");
+        assert!(capability[0].contains("STARTTLS") && capability[0].contains("LOGINDISABLED"));
+        let login = raw.command("a2", &format!("LOGIN {ALICE} \"{ALICE_PASSWORD}\""));
+        assert!(login[0].starts_with("a2 NO [PRIVACYREQUIRED]"), "{login:?}");
+        // STARTTLS, then everything works.
+        let upgraded = imaplib(plan(
+            running.imap,
+            "starttls",
+            json!([
+                ["capability"],
+                alice_login(),
+                ["select", "INBOX"],
+                ["fetch", "1", "(BODY.PEEK[])"],
+                ["logout"]
+            ]),
+        ));
+        let capability = data_text(ok(&upgraded[0]));
+        assert!(
+            capability.contains("AUTH=PLAIN") && !capability.contains("STARTTLS"),
+            "{capability}"
+        );
+        ok(&upgraded[1]);
+        assert_eq!(literals(ok(&upgraded[3])), vec![PLAIN.to_vec()]);
+        // imaps: TLS from the first byte.
+        let implicit = imaplib(plan(
+            running.imaps,
+            "ssl",
+            json!([
+                ["authenticate_plain", ALICE, ALICE_PASSWORD],
+                ["select", "INBOX"],
+                ["logout"]
+            ]),
+        ));
+        ok(&implicit[0]);
+        assert_eq!(ok(&implicit[1])["data"][0], "5");
+        running.stop();
+    }
+}
+
+#[test]
+fn commands_pipelined_after_starttls_are_not_executed() {
+    for backend in backends() {
+        let (_dir, running, _fixture) = fresh(backend, config());
+        let mut raw = Raw::connect(running.imap);
+        // One write: the LOGIN arrives in the same segment as the STARTTLS.
+        raw.send(format!("a1 STARTTLS\r\na2 LOGIN {ALICE} \"{ALICE_PASSWORD}\"\r\n").as_bytes());
+        assert_eq!(raw.line(), "a1 OK Begin TLS negotiation now\r\n");
+        // No plaintext answer to the LOGIN: the server waits for a TLS handshake.
+        raw.writer
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        match raw.reader.read(&mut byte) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            other => panic!("expected silence after STARTTLS, got {other:?}"),
+        }
+        raw.writer.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+        // The handshake succeeds and the session is not logged in: the LOGIN was
+        // discarded, not run after the upgrade.
+        let tcp = raw.writer.try_clone().unwrap();
+        let mut tls = tls_client(&running.cert, tcp);
+        tls.write_all(b"a3 SELECT INBOX\r\n").unwrap();
+        let mut reader = BufReader::new(tls);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line, "a3 BAD SELECT not allowed now\r\n");
+        running.stop();
+    }
+}
+
+#[test]
+fn nul_in_a_quoted_string_is_refused() {
+    let (_dir, running, _fixture) = fresh(Backend::Epoll, config());
+    let mut raw = Raw::connect(running.imap);
+    let answer = raw.command("a1", "LOGIN \"alice@example.test\0\" \"alice password\"");
+    assert_eq!(answer, vec!["a1 BAD NUL octet not allowed in strings\r\n"]);
+    let answer = raw.command("a2", &format!("LOGIN {ALICE} \"{ALICE_PASSWORD}\""));
+    assert!(answer[0].starts_with("a2 OK"), "{answer:?}");
+    let answer = raw.command("a3", "SELECT \"INBOX\0\"");
+    assert_eq!(answer, vec!["a3 BAD NUL octet not allowed in strings\r\n"]);
+    running.stop();
+}
+
+#[test]
+fn users_see_only_their_own_mailboxes() {
+    if !python_available() {
+        return;
+    }
+    let (_dir, running, _fixture) = fresh(Backend::Epoll, config());
+    let results = imaplib(plan(
+        running.imap,
+        "plain",
+        json!([
+            ["login", BOB, BOB_PASSWORD],
+            ["list", "\"\"", "*"],
+            ["select", "alice@example.test/INBOX"],
+            ["select", "../alice@example.test/INBOX"],
+            ["status", "alice@example.test", "(MESSAGES)"],
+            ["select", "INBOX"],
+            ["fetch", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])"],
+            ["search", "FROM", "carol"],
+        ]),
+    ));
+    ok(&results[0]);
+    let list = data_text(ok(&results[1]));
+    assert!(!list.contains("alice"), "{list}");
+    for result in &results[2..5] {
+        assert_eq!(result["typ"], "NO", "{result}");
+    }
+    assert_eq!(ok(&results[5])["data"][0], "1");
+    assert_eq!(
+        literals(ok(&results[6])),
+        vec![b"Subject: For Bob only\r\n\r\n".to_vec()]
+    );
+    assert_eq!(ok(&results[7])["data"][0], "1");
+    running.stop();
+}
+
+#[test]
+fn uids_uidvalidity_and_flags_persist_across_a_store_reopen() {
+    if !python_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(dir.path(), Backend::Epoll, config());
+    let fixture = populate(&running.store);
+    let before = imaplib(plan(
+        running.imap,
+        "plain",
+        json!([
+            alice_login(),
+            ["create", "Kept"],
+            ["select", "INBOX"],
+            ["store", "2", "+FLAGS", "(\\Answered $Label1)"],
+            ["copy", "1:2", "Kept"],
+            ["status", "Kept", "(UIDVALIDITY UIDNEXT MESSAGES)"],
+            ["uid_fetch", "1:*", "(FLAGS)"],
+        ]),
+    ));
+    for result in &before {
+        ok(result);
+    }
+    let kept_status = data_text(&before[5]);
+    let flags_before = data_text(&before[6]);
+    let store = running.stop();
+    drop(store);
+    // Reopen the same directory: the store replays its log.
+    let running = Running::start(dir.path(), Backend::Epoll, config());
+    let after = imaplib(plan(
+        running.imap,
+        "plain",
+        json!([
+            alice_login(),
+            ["status", "Kept", "(UIDVALIDITY UIDNEXT MESSAGES)"],
+            ["select", "INBOX"],
+            ["uid_fetch", "1:*", "(FLAGS)"],
+        ]),
+    ));
+    for result in &after {
+        ok(result);
+    }
+    assert_eq!(data_text(&after[1]), kept_status);
+    assert_eq!(
+        after[2]["untagged"]["UIDVALIDITY"][0],
+        fixture.uidvalidity.to_string()
+    );
+    assert_eq!(data_text(&after[3]), flags_before);
+    assert!(
+        flags_before.contains("UID 2 FLAGS (\\Answered $Label1)"),
+        "{flags_before}"
+    );
+    running.stop();
+}
+
+#[test]
+fn idle_timeout_and_pipelining() {
+    let config = ImapConfig {
+        idle_timeout: Duration::from_secs(1),
+        ..config()
+    };
+    for backend in backends() {
+        let (_dir, running, _fixture) = fresh(backend, config.clone());
+        let mut raw = Raw::connect(running.imap);
+        // Three commands in one write, answered in order.
+        raw.send(
+            format!(
+                "a1 LOGIN {ALICE} \"{ALICE_PASSWORD}\"\r\na2 SELECT INBOX\r\na3 FETCH 1 (UID)\r\n"
+            )
+            .as_bytes(),
+        );
+        let mut lines = Vec::new();
+        loop {
+            let line = raw.line();
+            let done = line.starts_with("a3 ");
+            lines.push(line);
+            if done {
+                break;
+            }
+        }
+        assert!(lines[0].starts_with("a1 OK"));
+        assert!(lines
+            .iter()
+            .any(|line| line.starts_with("a2 OK [READ-WRITE]")));
+        assert!(lines.iter().any(|line| line == "* 1 FETCH (UID 1)\r\n"));
+        // Silence: the server says goodbye and closes.
+        assert_eq!(raw.line(), "* BYE Autologout; idle for too long\r\n");
+        assert_eq!(raw.line(), "");
+        running.stop();
+    }
+}
+
+// ---- Real mail programs --------------------------------------------------------
+
+fn tool_available(name: &str, args: &[&str], hint: &str) -> bool {
+    match Process::new(name).args(args).output() {
+        Ok(_) => true,
+        Err(_) => {
+            println!("SKIP: {name} is not available ({hint})");
+            false
+        }
+    }
+}
+
+/// A message as mbsync keeps it in a maildir: LF line ends, without its X-TUID.
+fn as_in_maildir(message: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(message).replace("\r\n", "\n");
+    text.split_inclusive('\n')
+        .filter(|line| !line.starts_with("X-TUID: "))
+        .collect::<String>()
+        .into_bytes()
+}
+
+#[test]
+fn mbsync_mirrors_a_mailbox_both_ways() {
+    if !tool_available("mbsync", &["--version"], "apt-get install -y isync") {
+        return;
+    }
+    for backend in backends() {
+        let (dir, running, fixture) = fresh(backend, config());
+        let maildir = dir.path().join("maildir");
+        std::fs::create_dir_all(&maildir).unwrap();
+        let config_path = dir.path().join("mbsyncrc");
+        let config = format!(
+            "IMAPAccount lifeboat\nHost 127.0.0.1\nPort {port}\nUser {ALICE}\nPass \"{ALICE_PASSWORD}\"\nSSLType STARTTLS\nCertificateFile {cert}\nAuthMechs LOGIN\n\n\
+             IMAPStore remote\nAccount lifeboat\n\n\
+             MaildirStore local\nPath {path}/\nInbox {path}/INBOX\nSubFolders Verbatim\n\n\
+             Channel sync\nFar :remote:\nNear :local:\nPatterns INBOX Sent\nCreate Both\nExpunge Both\nSyncState *\nSync All\n",
+            port = running.imap.port(),
+            cert = running.cert.display(),
+            path = maildir.display(),
+        );
+        std::fs::write(&config_path, config).unwrap();
+        let sync = || {
+            let output = Process::new("mbsync")
+                .arg("-c")
+                .arg(&config_path)
+                .arg("-a")
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "mbsync failed:\n{}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        sync();
+        // Every message arrived. A maildir keeps LF line ends, and mbsync adds its
+        // own X-TUID header while it transfers; apart from that, byte for byte.
+        let cur = maildir.join("INBOX/cur");
+        let new = maildir.join("INBOX/new");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&cur)
+            .unwrap()
+            .chain(std::fs::read_dir(&new).unwrap())
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), 5, "{files:?}");
+        let mut contents: Vec<Vec<u8>> = files
+            .iter()
+            .map(|file| as_in_maildir(&std::fs::read(file).unwrap()))
+            .collect();
+        contents.sort();
+        let mut expected: Vec<Vec<u8>> = alice_messages().into_iter().map(as_in_maildir).collect();
+        expected.sort();
+        assert_eq!(contents, expected);
+        // Mark one message seen and delete another locally, then sync back.
+        let lunch = files
+            .iter()
+            .find(|file| as_in_maildir(&std::fs::read(file).unwrap()) == as_in_maildir(PLAIN))
+            .unwrap()
+            .clone();
+        let report = files
+            .iter()
+            .find(|file| as_in_maildir(&std::fs::read(file).unwrap()) == as_in_maildir(MULTIPART))
+            .unwrap()
+            .clone();
+        let seen_name = {
+            let name = lunch.file_name().unwrap().to_string_lossy().to_string();
+            let base = name.split(":2,").next().unwrap().to_string();
+            cur.join(format!("{base}:2,S"))
+        };
+        std::fs::rename(&lunch, &seen_name).unwrap();
+        std::fs::remove_file(&report).unwrap();
+        // A message delivered meanwhile comes down with the next sync.
+        append(&running.store, fixture.inbox, DELIVERED);
+        sync();
+        running.store.read(|s| {
+            let inbox = s.folder(fixture.inbox).unwrap();
+            assert!(inbox.messages[&fixture.uids[0]]
+                .flags
+                .system
+                .contains(SystemFlags::SEEN));
+            assert!(!inbox.messages.contains_key(&fixture.uids[1]));
+        });
+        let count =
+            std::fs::read_dir(&cur).unwrap().count() + std::fs::read_dir(&new).unwrap().count();
+        assert_eq!(count, 5);
+        running.stop();
+    }
+}
+
+#[test]
+fn curl_fetches_and_lists() {
+    if !tool_available("curl", &["--version"], "apt-get install -y curl") {
+        return;
+    }
+    let (_dir, running, _fixture) = fresh(Backend::Epoll, config());
+    let credentials = format!("{ALICE}:{ALICE_PASSWORD}");
+    let curl = |args: &[&str]| {
+        let output = Process::new("curl")
+            .args(["--silent", "--show-error", "--max-time", "20"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "curl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
+    let base = format!("imap://{}", running.imap);
+    let message = curl(&["-u", &credentials, &format!("{base}/INBOX;UID=2")]);
+    assert_eq!(message, MULTIPART);
+    let list = String::from_utf8(curl(&["-u", &credentials, &format!("{base}/")])).unwrap();
+    assert!(
+        list.contains("\"/\" INBOX") && list.contains("\"/\" Trash"),
+        "{list}"
+    );
+    let search = String::from_utf8(curl(&[
+        "-u",
+        &credentials,
+        "-X",
+        "SEARCH SUBJECT Lunch",
+        &format!("{base}/INBOX"),
+    ]))
+    .unwrap();
+    assert_eq!(search.trim(), "* SEARCH 1");
+    let secure = curl(&[
+        "-k",
+        "--ssl-reqd",
+        "-u",
+        &credentials,
+        &format!("{base}/INBOX;UID=1"),
+    ]);
+    assert_eq!(secure, PLAIN);
+    let implicit = curl(&[
+        "-k",
+        "-u",
+        &credentials,
+        &format!("imaps://{}/INBOX;UID=3", running.imaps),
+    ]);
+    assert_eq!(implicit, BARE_LF);
+    running.stop();
+}

@@ -1,0 +1,463 @@
+//! Golden protocol transcripts (ARCHITECTURE.md §6) replayed against the session
+//! layer over a real store in a temporary directory: every
+//! `tests/transcripts/*.txt` file.
+//!
+//! Format, one item per line:
+//! - `# ...` and blank lines: comments.
+//! - `@tls`: the connection uses TLS from the start (imaps); `@no-plaintext`:
+//!   plaintext logins are not allowed on this connection; `@no-tls-available`: no
+//!   STARTTLS offered.
+//! - `C: text`: a line from the client; CRLF is appended. `\r`, `\n`, `\0` and `\xHH`
+//!   are unescaped (any other backslash stands for itself). Consecutive `C:` lines arrive together (pipelined).
+//! - `S: text`: a line the server sends, CRLF implied. The `S:` lines before the
+//!   first `C:` are the greeting.
+//! - `X: action`: what happens outside the session between client lines, as another
+//!   session or the delivery path would do it: `deliver` (a new message in alice's
+//!   INBOX), `flag UID` (`\Flagged` added to an INBOX message), `expunge UID` (an
+//!   INBOX message removed), `idle-update` (the server noticed the account changed
+//!   during IDLE), `starttls` (the server finished the TLS handshake).
+//!
+//! UIDVALIDITY values depend on the clock when the store created the folder; the
+//! server's output has them replaced by `<uidvalidity NAME>` (NAME: the folder)
+//! before it is compared.
+//!
+//! The fixture: alice@example.test (password `alice password`) has three messages in
+//! her INBOX (UIDs 1–3, see `populate`) and the default folders; bob@example.test
+//! (`bob password`) has one message. The clock reads 1700000000 (14-Nov-2023
+//! 22:13:20 +0000).
+//!
+//! Set `IMAP_TRANSCRIPTS_BLESS=1` to rewrite the files from what the session does
+//! (then review the diff).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use lifeboat_imap::parse::Limits;
+use lifeboat_imap::session::{Progress, Session, SessionConfig};
+use lifeboat_store::auth::Authenticator;
+use lifeboat_store::password::hash_password;
+use lifeboat_store::{
+    Batch, Coverage, DomainSettings, Failover, FlagAction, Flags, Op, Options, Role, Store,
+    SystemFlags, UnixTime, INBOX,
+};
+
+const ALICE: &str = "alice@example.test";
+const BOB: &str = "bob@example.test";
+const NOW: UnixTime = 1_700_000_000;
+
+pub const PLAIN: &[u8] = b"From: Carol <carol@example.test>\r\nTo: alice@example.test\r\nSubject: Lunch\r\nDate: Tue, 14 Nov 2023 10:00:00 +0100\r\nMessage-ID: <lunch@example.test>\r\n\r\nShall we meet at noon?\r\n";
+pub const MULTIPART: &[u8] = b"From: Dave <dave@example.test>\r\nTo: alice@example.test, bob@example.test\r\nCc: Team: erin@example.test;\r\nSubject: =?UTF-8?Q?Caf=C3=A9_report?=\r\nDate: Wed, 15 Nov 2023 09:30:00 +0000\r\nMessage-ID: <report@example.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nThe caf=C3=A9 numbers are attached.\r\n--b1\r\nContent-Type: application/pdf; name=\"report.pdf\"\r\nContent-Disposition: attachment; filename=\"report.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n";
+pub const SEEN: &[u8] = b"From: alice@example.test\r\nTo: bob@example.test\r\nSubject: Old news\r\nDate: Mon, 01 Jan 2001 00:00:00 +0000\r\n\r\nline one\r\nline two\r\n";
+pub const DELIVERED: &[u8] = b"From: frank@example.test\r\nTo: alice@example.test\r\nSubject: Just arrived\r\n\r\nNew mail.\r\n";
+
+fn clock() -> UnixTime {
+    NOW
+}
+
+/// Runs a future to completion on this thread (the store and the authenticator wake
+/// it from their own threads).
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut context) {
+            return value;
+        }
+        std::thread::park();
+    }
+}
+
+fn append(store: &Store, account: &str, body: &[u8], system: SystemFlags, date: UnixTime) {
+    let folder = store.read(|s| s.folder_by_name(account, INBOX).unwrap().id);
+    let mut batch = Batch::new();
+    let body = batch.put_body(body.to_vec());
+    batch.push(Op::Append {
+        folder,
+        body,
+        flags: Flags {
+            system,
+            keywords: Vec::new(),
+        },
+        internal_date: date,
+    });
+    store.commit(batch).unwrap();
+}
+
+fn populate(store: &Store) {
+    let mut batch = Batch::new();
+    batch.push(Op::PutDomain(DomainSettings {
+        name: "example.test".into(),
+        upstream: "127.0.0.1:2525".into(),
+        coverage: Coverage::All,
+        failover: Failover::Auto,
+    }));
+    for (address, password) in [(ALICE, "alice password"), (BOB, "bob password")] {
+        batch.push(Op::AddAccount {
+            address: address.into(),
+            password_hash: hash_password(password).unwrap(),
+            role: Role::User,
+            covered: false,
+            recovery: None,
+        });
+    }
+    store.commit(batch).unwrap();
+    append(store, ALICE, PLAIN, SystemFlags::default(), NOW - 86_400);
+    append(store, ALICE, MULTIPART, SystemFlags::default(), NOW);
+    append(store, ALICE, SEEN, SystemFlags::SEEN, 978_307_200);
+    append(store, BOB, PLAIN, SystemFlags::default(), NOW);
+}
+
+fn unescape(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 1 < bytes.len() {
+            match bytes[i + 1] {
+                b'r' => out.push(b'\r'),
+                b'n' => out.push(b'\n'),
+                b'0' => out.push(0),
+                b'x' => {
+                    let hex = std::str::from_utf8(&bytes[i + 2..i + 4]).unwrap();
+                    out.push(u8::from_str_radix(hex, 16).unwrap());
+                    i += 2;
+                }
+                // Any other backslash is itself (IMAP flags start with one).
+                _ => {
+                    out.push(b'\\');
+                    i += 1;
+                    continue;
+                }
+            }
+            i += 2;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Server bytes as `S:` lines: CRLF-separated, with non-printable octets escaped.
+fn as_lines(bytes: &[u8]) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let end = rest
+            .windows(2)
+            .position(|pair| pair == b"\r\n")
+            .map_or(rest.len(), |position| position + 2);
+        let line = &rest[..end];
+        let line = line.strip_suffix(b"\r\n").unwrap_or(line);
+        let mut text = String::new();
+        for &byte in line {
+            match byte {
+                b'\r' => text.push_str("\\r"),
+                b'\n' => text.push_str("\\n"),
+                0x20..=0x7e => text.push(byte as char),
+                other => text.push_str(&format!("\\x{other:02x}")),
+            }
+        }
+        lines.push(text);
+        rest = &rest[end..];
+    }
+    lines
+}
+
+enum Item {
+    Client(String),
+    Server(String),
+    Action(String),
+    Option(String),
+    Comment(String),
+}
+
+fn read_items(path: &Path) -> Vec<Item> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .map(|line| {
+            if let Some(rest) = line.strip_prefix("C: ") {
+                Item::Client(rest.to_string())
+            } else if let Some(rest) = line.strip_prefix("S: ") {
+                Item::Server(rest.to_string())
+            } else if line == "C:" {
+                Item::Client(String::new())
+            } else if line == "S:" {
+                Item::Server(String::new())
+            } else if let Some(rest) = line.strip_prefix("X: ") {
+                Item::Action(rest.to_string())
+            } else if let Some(rest) = line.strip_prefix('@') {
+                Item::Option(rest.to_string())
+            } else {
+                assert!(
+                    line.is_empty() || line.starts_with('#'),
+                    "{}: unexpected line {line:?}",
+                    path.display()
+                );
+                Item::Comment(line.to_string())
+            }
+        })
+        .collect()
+}
+
+struct Replay {
+    store: Store,
+    session: Session,
+    /// UIDVALIDITY value → folder name, for every folder seen so far.
+    uidvalidities: BTreeMap<String, String>,
+}
+
+impl Replay {
+    fn learn_uidvalidities(&mut self) {
+        let folders: Vec<(String, u32)> = self.store.read(|s| {
+            [ALICE, BOB]
+                .iter()
+                .flat_map(|account| s.folders_of(account))
+                .map(|folder| {
+                    (
+                        format!("{}:{}", folder.account, folder.name),
+                        folder.uidvalidity,
+                    )
+                })
+                .collect()
+        });
+        for (name, uidvalidity) in folders {
+            let name = name
+                .strip_prefix("alice@example.test:")
+                .unwrap_or(&name)
+                .to_string();
+            self.uidvalidities.insert(uidvalidity.to_string(), name);
+        }
+    }
+
+    fn normalize(&self, line: String) -> String {
+        let mut words: Vec<String> = Vec::new();
+        for word in line.split(' ') {
+            let digits_start = word.find(|c: char| c.is_ascii_digit());
+            let replaced = digits_start.and_then(|start| {
+                let end = word[start..]
+                    .find(|c: char| !c.is_ascii_digit())
+                    .map_or(word.len(), |offset| start + offset);
+                self.uidvalidities
+                    .get(&word[start..end])
+                    .map(|name| format!("{}<uidvalidity {name}>{}", &word[..start], &word[end..]))
+            });
+            words.push(replaced.unwrap_or_else(|| word.to_string()));
+        }
+        words.join(" ")
+    }
+
+    fn action(&mut self, action: &str, out: &mut Vec<u8>) {
+        let folder = self
+            .store
+            .read(|s| s.folder_by_name(ALICE, INBOX).unwrap().id);
+        let mut words = action.split(' ');
+        match words.next().unwrap() {
+            "deliver" => append(&self.store, ALICE, DELIVERED, SystemFlags::default(), NOW),
+            "flag" => {
+                let uid: u32 = words.next().unwrap().parse().unwrap();
+                let mut batch = Batch::new();
+                batch.push(Op::StoreFlags {
+                    folder,
+                    uids: vec![uid],
+                    action: FlagAction::Add,
+                    flags: Flags {
+                        system: SystemFlags::FLAGGED,
+                        keywords: Vec::new(),
+                    },
+                    unchanged_since: None,
+                });
+                self.store.commit(batch).unwrap();
+            }
+            "expunge" => {
+                let uid: u32 = words.next().unwrap().parse().unwrap();
+                let mut batch = Batch::new();
+                batch.push(Op::Expunge {
+                    folder,
+                    uids: vec![uid],
+                });
+                self.store.commit(batch).unwrap();
+            }
+            "idle-update" => block_on(self.session.idle_update(out)).unwrap(),
+            "starttls" => self.session.tls_started(),
+            other => panic!("unknown action {other}"),
+        }
+    }
+}
+
+fn run_transcript(path: &Path, bless: bool) -> Result<(), String> {
+    let items = read_items(path);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    populate(&store);
+    let auth = Authenticator::new(store.clone());
+    let mut tls = false;
+    let mut plaintext = true;
+    let mut tls_available = true;
+    for item in &items {
+        if let Item::Option(option) = item {
+            match option.as_str() {
+                "tls" => tls = true,
+                "no-plaintext" => plaintext = false,
+                "no-tls-available" => tls_available = false,
+                other => panic!("unknown option @{other}"),
+            }
+        }
+    }
+    let config = SessionConfig {
+        hostname: "imap.example.test".into(),
+        tls_available: tls_available && !tls,
+        plaintext_login_allowed: plaintext,
+        client: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        limits: Limits::with_literal_bytes_max(64 * 1024),
+        clock,
+    };
+    let session = Session::new(config, store.clone(), auth, tls);
+    let mut replay = Replay {
+        store,
+        session,
+        uidvalidities: BTreeMap::new(),
+    };
+    replay.learn_uidvalidities();
+    let mut out = Vec::new();
+    replay.session.greeting(&mut out);
+
+    // Walk the items: output produced so far is compared with the S: lines that
+    // follow, at each C: block or action.
+    let mut blessed: Vec<String> = Vec::new();
+    let mut expected: Vec<String> = Vec::new();
+    let mut pending_client: Vec<u8> = Vec::new();
+    let mut failures = Vec::new();
+    let mut closed = false;
+    let mut stash: Vec<String> = Vec::new();
+    let mut index = 0;
+    let flush = |replay: &mut Replay,
+                 out: &mut Vec<u8>,
+                 expected: &mut Vec<String>,
+                 blessed: &mut Vec<String>,
+                 failures: &mut Vec<String>| {
+        replay.learn_uidvalidities();
+        let actual: Vec<String> = as_lines(out)
+            .into_iter()
+            .map(|line| replay.normalize(line))
+            .collect();
+        out.clear();
+        if actual != *expected {
+            failures.push(format!(
+                "expected:\n  {}\nactual:\n  {}",
+                expected.join("\n  "),
+                actual.join("\n  ")
+            ));
+        }
+        blessed.extend(actual.into_iter().map(|line| {
+            if line.is_empty() {
+                "S:".to_string()
+            } else {
+                format!("S: {line}")
+            }
+        }));
+        expected.clear();
+    };
+    while index < items.len() {
+        match &items[index] {
+            Item::Comment(text) => {
+                if expected.is_empty() {
+                    blessed.push(text.clone());
+                } else {
+                    stash.push(text.clone());
+                }
+            }
+            Item::Option(option) => blessed.push(format!("@{option}")),
+            Item::Server(line) => expected.push(line.clone()),
+            Item::Client(_) | Item::Action(_) => {
+                flush(
+                    &mut replay,
+                    &mut out,
+                    &mut expected,
+                    &mut blessed,
+                    &mut failures,
+                );
+                blessed.append(&mut stash);
+                match &items[index] {
+                    Item::Client(line) => {
+                        // Gather this block of pipelined client lines.
+                        while let Some(Item::Client(line)) = items.get(index) {
+                            blessed.push(format!("C: {line}"));
+                            pending_client.extend(unescape(line));
+                            pending_client.extend_from_slice(b"\r\n");
+                            index += 1;
+                        }
+                        let _ = line;
+                        if closed {
+                            failures.push("client lines after the connection closed".into());
+                        }
+                        replay.session.receive(&pending_client);
+                        pending_client.clear();
+                        match block_on(replay.session.advance(&mut out)).unwrap() {
+                            Progress::NeedInput => {}
+                            Progress::StartTls { .. } => {}
+                            Progress::Close => closed = true,
+                        }
+                        continue;
+                    }
+                    Item::Action(action) => {
+                        blessed.push(format!("X: {action}"));
+                        replay.action(action, &mut out);
+                    }
+                    _ => unreachable!(),
+                }
+            }
+        }
+        index += 1;
+    }
+    flush(
+        &mut replay,
+        &mut out,
+        &mut expected,
+        &mut blessed,
+        &mut failures,
+    );
+    blessed.append(&mut stash);
+    if bless {
+        let mut text = blessed.join("\n");
+        text.push('\n');
+        std::fs::write(path, text).unwrap();
+        return Ok(());
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}:\n{}", path.display(), failures.join("\n---\n")))
+    }
+}
+
+#[test]
+fn transcripts() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/transcripts");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "txt"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty(), "no transcripts in {}", dir.display());
+    let bless = std::env::var_os("IMAP_TRANSCRIPTS_BLESS").is_some();
+    let mut failures = Vec::new();
+    for path in &paths {
+        if let Err(failure) = run_transcript(path, bless) {
+            failures.push(failure);
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
