@@ -284,9 +284,11 @@ port, n = int(sys.argv[1]), int(sys.argv[2])
 lock = threading.Lock()
 def worker(t):
     i = 0
-    while True:
+    failures = 0
+    while failures < 20:
         try:
             s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+            failures = 0
             while True:
                 subject = "load-%d-%d" % (t, i)
                 msg = "From: s@remote.test\r\nTo: alice@example.test\r\nSubject: %s\r\n\r\n%s" % (subject, ("x" * 70 + "\r\n") * 30)
@@ -294,8 +296,12 @@ def worker(t):
                 with lock:
                     print("ACK", subject, flush=True)
                 i += 1
-        except Exception:
+        except ConnectionRefusedError:
+            # The server is gone (killed): stop.
             return
+        except Exception:
+            # The session ended (transaction limit, kill mid-reply): reconnect.
+            failures += 1
 threads = [threading.Thread(target=worker, args=(t,)) for t in range(n)]
 for t in threads: t.start()
 for t in threads: t.join()
@@ -320,7 +326,7 @@ for t in threads: t.join()
         }
         acked
     });
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(1000));
     let child = lifeboat.child.take().unwrap();
     unsafe_kill(child.id(), 9);
     let mut child = child;
@@ -344,7 +350,15 @@ for t in threads: t.join()
             })
             .collect()
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let count = || {
+        std::fs::read_dir(upstream.state.path().join("mail"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    while count() < acked.len() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
     while !acked.iter().all(|s| delivered().contains(s)) {
         if Instant::now() > deadline {
             let have = delivered();
