@@ -458,6 +458,10 @@ impl Session {
                 }
                 Frame::Unit(unit) => self.core.unit(unit, &limits, out).await?,
             };
+            // Many small pipelined commands: their answers go out in batches.
+            if out.buffer().len() >= OUTPUT_FLUSH_BYTES {
+                out.flush().await?;
+            }
             match step {
                 Progress::NeedInput => {}
                 Progress::StartTls { .. } => {
@@ -889,4 +893,65 @@ pub(crate) async fn pace(out: &mut dyn Output, handled: usize) -> Result<(), Dis
         YieldNow::new().await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command the parser knows has a row in the table.
+    #[test]
+    fn every_command_has_states() {
+        let names = [
+            "CAPABILITY",
+            "NOOP",
+            "LOGOUT",
+            "ID",
+            "STARTTLS",
+            "AUTHENTICATE",
+            "LOGIN",
+            "SELECT",
+            "EXAMINE",
+            "CREATE",
+            "DELETE",
+            "RENAME",
+            "SUBSCRIBE",
+            "UNSUBSCRIBE",
+            "LIST",
+            "LSUB",
+            "STATUS",
+            "APPEND",
+            "IDLE",
+            "ENABLE",
+            "NAMESPACE",
+            "CHECK",
+            "CLOSE",
+            "EXPUNGE",
+            "UID EXPUNGE",
+            "UNSELECT",
+            "SEARCH",
+            "UID SEARCH",
+            "FETCH",
+            "UID FETCH",
+            "STORE",
+            "UID STORE",
+            "COPY",
+            "UID COPY",
+            "MOVE",
+            "UID MOVE",
+        ];
+        assert_eq!(names.len(), COMMAND_STATES.len());
+        for name in names {
+            assert!(
+                COMMAND_STATES.iter().any(|(known, _)| *known == name),
+                "{name} has no row"
+            );
+        }
+        assert!(is_legal("LOGIN", StateName::NotAuthenticated));
+        assert!(!is_legal("LOGIN", StateName::Authenticated));
+        assert!(is_legal("ENABLE", StateName::Authenticated));
+        assert!(!is_legal("ENABLE", StateName::Selected));
+        assert!(is_legal("UID MOVE", StateName::Selected));
+        assert!(!is_legal("NOOP", StateName::Logout));
+    }
 }

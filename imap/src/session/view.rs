@@ -22,8 +22,11 @@ use std::ops::RangeInclusive;
 
 use lifeboat_store::{FolderId, Store};
 
-use super::flags::fetch_flags;
-use crate::types::{Data, FetchData, Response, SeqOrUid, Sequence, SequenceSet};
+use super::flags::{defined_flags, fetch_flags, permanent_flags};
+use super::text_of;
+use crate::types::{
+    Code, Condition, Data, FetchData, Response, SeqOrUid, Sequence, SequenceSet, Status,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Slot {
@@ -52,6 +55,9 @@ pub(crate) struct MailboxView {
     last_uid: u32,
     /// Some slots are marked `expunged` and wait for an EXPUNGE response.
     expunge_pending: bool,
+    /// Keywords announced in FLAGS; a new one is announced before it is first shown
+    /// (RFC 3501 §7.2.6).
+    keywords: Vec<String>,
 }
 
 /// What SELECT reports about the mailbox it opened.
@@ -121,6 +127,7 @@ impl MailboxView {
                 highest_modseq: folder.highest_modseq,
                 last_uid,
                 expunge_pending: false,
+                keywords: keywords.clone(),
             },
             exists,
             first_unseen,
@@ -320,6 +327,21 @@ impl MailboxView {
             if allow_expunge {
                 self.report_expunges(out);
             }
+            self.announce_keywords(changes.flags.iter().map(|(_, flags, _)| flags), out);
+            if !changes.new.is_empty() {
+                let new_keywords: Vec<lifeboat_store::Flags> = store.read(|state| {
+                    state.folder(self.folder).map_or_else(Vec::new, |folder| {
+                        changes
+                            .new
+                            .iter()
+                            .filter_map(|(uid, _)| folder.messages.get(uid))
+                            .filter(|message| !message.flags.keywords.is_empty())
+                            .map(|message| message.flags.clone())
+                            .collect()
+                    })
+                });
+                self.announce_keywords(new_keywords.iter(), out);
+            }
             for (uid, flags, modseq) in changes.flags {
                 let Some(index) = self.index_of_uid(uid) else {
                     continue;
@@ -374,6 +396,44 @@ impl MailboxView {
         self.expunge_pending = false;
     }
 
+    /// Sends FLAGS and PERMANENTFLAGS again when `flags` hold a keyword the client
+    /// was not told about (RFC 3501 §7.2.6).
+    pub(crate) fn announce_keywords<'f>(
+        &mut self,
+        flags: impl Iterator<Item = &'f lifeboat_store::Flags>,
+        out: &mut Vec<u8>,
+    ) {
+        let mut learned = false;
+        for flags in flags {
+            for keyword in &flags.keywords {
+                if !self
+                    .keywords
+                    .iter()
+                    .any(|known| known.eq_ignore_ascii_case(keyword))
+                {
+                    self.keywords.push(keyword.clone());
+                    learned = true;
+                }
+            }
+        }
+        if !learned {
+            return;
+        }
+        self.keywords.sort();
+        Response::Data(Data::Flags(defined_flags(&self.keywords))).encode(out);
+        let permanent = if self.read_only {
+            Vec::new()
+        } else {
+            permanent_flags(&self.keywords)
+        };
+        Response::Status(Status::untagged(
+            Condition::Ok,
+            Some(Code::PermanentFlags(permanent)),
+            text_of("Flags permitted".to_string()),
+        ))
+        .encode(out);
+    }
+
     /// FETCH data for the flags of a message as the client should see them.
     pub(crate) fn flags_item(
         &self,
@@ -409,6 +469,7 @@ mod tests {
             highest_modseq: 1,
             last_uid: uids.last().copied().unwrap_or(0),
             expunge_pending: false,
+            keywords: Vec::new(),
         }
     }
 

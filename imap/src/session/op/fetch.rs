@@ -114,6 +114,10 @@ pub(crate) async fn run(
             Err(reply) => return Ok(reply.with_updates(updates)),
         }
     }
+    if attributes.contains(&FetchAttribute::Flags) || !flags_changed.is_empty() {
+        let flags = messages.iter().map(|current| &current.message.flags);
+        core.selected().view.announce_keywords(flags, out.buffer());
+    }
     let depth = attributes.iter().map(depth_of).max().unwrap_or(Depth::None);
     let view = &core.selected().view;
     let mut bodies_missing = false;

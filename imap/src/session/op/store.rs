@@ -97,7 +97,9 @@ pub(crate) async fn run(core: &mut Core, request: Request<'_, '_>, out: &mut Vec
         .filter(|target| !request.silent || (condstore && changed.contains(&target.uid)))
         .map(|target| target.index)
         .collect();
-    for current in view.current(&store, &reported) {
+    let reported = view.current(&store, &reported);
+    view.announce_keywords(reported.iter().map(|current| &current.message.flags), out);
+    for current in reported {
         let mut items = Vec::new();
         if !request.silent {
             items.push(view.flags_item(current.index, &current.message.flags));
