@@ -41,6 +41,12 @@ pub const NESTED_MESSAGES_MAX: usize = 64;
 /// since a NIL host would mark a group (RFC 3501 §7.4.2).
 const MISSING_HOST: &str = ".MISSING-HOST-NAME.";
 
+/// The parser, built once: it holds a table of header parsers.
+fn parser() -> &'static MessageParser {
+    static PARSER: std::sync::OnceLock<MessageParser> = std::sync::OnceLock::new();
+    PARSER.get_or_init(MessageParser::default)
+}
+
 /// A stored message, parsed as far as the caller needs.
 pub struct Parsed<'a> {
     raw: &'a [u8],
@@ -57,7 +63,7 @@ impl<'a> Parsed<'a> {
         }
         Self {
             raw,
-            message: MessageParser::default().parse(raw),
+            message: parser().parse(raw),
         }
     }
 
@@ -65,7 +71,7 @@ impl<'a> Parsed<'a> {
     pub fn headers_only(raw: &'a [u8]) -> Self {
         Self {
             raw,
-            message: MessageParser::default().parse_headers(raw),
+            message: parser().parse_headers(raw),
         }
     }
 
@@ -951,6 +957,66 @@ mod tests {
         }
         let parsed = Parsed::full(&raw);
         let _ = parsed.body_structure();
+    }
+
+    /// Mangled messages (bytes flipped, cut short, duplicated) never make any
+    /// accessor panic.
+    #[test]
+    fn mangled_messages_never_panic() {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let sections: Vec<Section<'static>> = vec![
+            Section::Part(part(&[1])),
+            Section::Part(part(&[2])),
+            Section::Part(part(&[2, 1])),
+            Section::Part(part(&[2, 2, 1])),
+            Section::Mime(part(&[1])),
+            Section::Mime(part(&[3])),
+            Section::Header(Some(part(&[2]))),
+            Section::Text(Some(part(&[2]))),
+            Section::Header(None),
+            Section::Text(None),
+        ];
+        let specials = b"\r\n-:;=\"/ \tbB";
+        for round in 0..1500 {
+            let mut raw = MULTIPART.to_vec();
+            for _ in 0..(1 + next() % 12) {
+                let position = (next() as usize) % raw.len();
+                match next() % 4 {
+                    0 => raw[position] = specials[(next() as usize) % specials.len()],
+                    1 => raw.truncate(position.max(1)),
+                    2 => {
+                        let end = (position + (next() as usize) % 64).min(raw.len());
+                        let copy = raw[position..end].to_vec();
+                        raw.splice(position..position, copy);
+                    }
+                    _ => raw[position] = next() as u8,
+                }
+            }
+            let parsed = Parsed::full(&raw);
+            let mut out = Vec::new();
+            Response::Data(crate::types::Data::Fetch {
+                sequence_number: NonZeroU32::MIN,
+                items: vec![
+                    FetchData::Envelope(parsed.envelope()),
+                    FetchData::BodyStructure(parsed.body_structure()),
+                ],
+            })
+            .encode(&mut out);
+            assert!(out.ends_with(b")\r\n"));
+            for section in &sections {
+                let _ = parsed.section(Some(section));
+            }
+            let _ = parsed.header_values("subject");
+            let _ = parsed.body_texts();
+            let _ = parsed.sent_date();
+            let _ = round;
+        }
     }
 
     #[test]

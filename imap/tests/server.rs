@@ -887,6 +887,24 @@ fn idle_timeout_and_pipelining() {
     }
 }
 
+#[test]
+fn shutdown_says_bye_even_during_idle() {
+    for backend in backends() {
+        let (_dir, running, _fixture) = fresh(backend, config());
+        let mut waiting = Raw::connect(running.imap);
+        let mut idling = Raw::connect(running.imap);
+        let login = idling.command("a1", &format!("LOGIN {ALICE} \"{ALICE_PASSWORD}\""));
+        assert!(login[0].starts_with("a1 OK"));
+        idling.send(b"a2 IDLE\r\n");
+        assert_eq!(idling.line(), "+ idling\r\n");
+        running.stop();
+        for raw in [&mut waiting, &mut idling] {
+            assert_eq!(raw.line(), "* BYE [UNAVAILABLE] Server shutting down\r\n");
+            assert_eq!(raw.line(), "");
+        }
+    }
+}
+
 // ---- Real mail programs --------------------------------------------------------
 
 fn tool_available(name: &str, args: &[&str], hint: &str) -> bool {

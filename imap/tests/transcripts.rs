@@ -26,6 +26,10 @@
 //! (`bob password`) has one message. The clock reads 1700000000 (14-Nov-2023
 //! 22:13:20 +0000).
 //!
+//! Each transcript is replayed three times: with each block of client lines arriving
+//! at once, and again in pieces of 1 and of 7 bytes; what the server says must not
+//! depend on how the input was cut.
+//!
 //! Set `IMAP_TRANSCRIPTS_BLESS=1` to rewrite the files from what the session does
 //! (then review the diff).
 
@@ -296,7 +300,9 @@ impl Replay {
     }
 }
 
-fn run_transcript(path: &Path, bless: bool) -> Result<(), String> {
+/// Replays one transcript; with `chunk_bytes`, the client's bytes arrive in pieces of
+/// that size, which must not change what the server says.
+fn run_transcript(path: &Path, bless: bool, chunk_bytes: Option<usize>) -> Result<(), String> {
     let items = read_items(path);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Options::default()).unwrap();
@@ -402,13 +408,22 @@ fn run_transcript(path: &Path, bless: bool) -> Result<(), String> {
                         if closed {
                             failures.push("client lines after the connection closed".into());
                         }
-                        replay.session.receive(&pending_client);
-                        pending_client.clear();
-                        match block_on(replay.session.advance(&mut out)).unwrap() {
-                            Progress::NeedInput => {}
-                            Progress::StartTls { .. } => {}
-                            Progress::Close => closed = true,
+                        let size = chunk_bytes.unwrap_or(pending_client.len()).max(1);
+                        for piece in pending_client.chunks(size) {
+                            replay.session.receive(piece);
+                            match block_on(replay.session.advance(&mut out)).unwrap() {
+                                Progress::NeedInput => {}
+                                // The server drops what followed STARTTLS (it would be
+                                // TLS garbage otherwise); the session did the same with
+                                // what it had.
+                                Progress::StartTls { .. } => break,
+                                Progress::Close => {
+                                    closed = true;
+                                    break;
+                                }
+                            }
                         }
+                        pending_client.clear();
                         continue;
                     }
                     Item::Action(action) => {
@@ -455,8 +470,16 @@ fn transcripts() {
     let bless = std::env::var_os("IMAP_TRANSCRIPTS_BLESS").is_some();
     let mut failures = Vec::new();
     for path in &paths {
-        if let Err(failure) = run_transcript(path, bless) {
+        if let Err(failure) = run_transcript(path, bless, None) {
             failures.push(failure);
+        }
+        if bless {
+            continue;
+        }
+        for chunk_bytes in [1, 7] {
+            if let Err(failure) = run_transcript(path, false, Some(chunk_bytes)) {
+                failures.push(format!("in pieces of {chunk_bytes} bytes: {failure}"));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
