@@ -335,6 +335,9 @@ impl ImapService {
                 Woken::Changed => continue,
                 Woken::Input(Ok(0)) => return,
                 Woken::Input(Ok(_)) => {
+                    // Input during IDLE ends it (DONE, or anything else with BAD);
+                    // a new IDLE gets a full period.
+                    idle_deadline = None;
                     let received = framed.buffer().len();
                     session.receive(framed.buffer());
                     framed.consume(received);

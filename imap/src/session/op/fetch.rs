@@ -92,6 +92,7 @@ pub(crate) async fn run(
     if attributes.contains(&FetchAttribute::ModSeq) {
         core.condstore = true;
     }
+    let condstore = core.condstore;
     let store = core.store.clone();
     let view = &core.selected().view;
     let indices = if uid {
@@ -153,6 +154,20 @@ pub(crate) async fn run(
         }
         if flags_asked || flags_changed.contains(&current.uid) {
             flags_told.push((current.uid, current.message.modseq));
+        }
+        // RFC 7162 §3.1.4: once CONDSTORE is on, a FETCH response that reports an
+        // implicit \Seen carries the UID and the new MODSEQ.
+        if condstore && flags_changed.contains(&current.uid) {
+            if !attributes.contains(&FetchAttribute::Uid) {
+                items.push(FetchData::Uid(
+                    NonZeroU32::new(current.uid).unwrap_or(NonZeroU32::MIN),
+                ));
+            }
+            if !attributes.contains(&FetchAttribute::ModSeq) {
+                items.push(FetchData::ModSeq(
+                    NonZeroU64::new(current.message.modseq).unwrap_or(NonZeroU64::MIN),
+                ));
+            }
         }
         Response::Data(Data::Fetch {
             sequence_number: MailboxView::sequence_number(current.index),
