@@ -10,6 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lifeboat_imap::parse::Limits as ImapLimits;
+use lifeboat_imap::{ImapConfig, ImapService};
 use lifeboat_net::{ConnectionLimits, ListenerConfig, ServerBuilder, ServerConfig, TlsAcceptor};
 use lifeboat_pop3::server::{Pop3Config, Pop3Service};
 use lifeboat_smtp::parse::Domain;
@@ -315,9 +317,34 @@ fn start_protocols(
         }
     }
 
-    for (name, addr) in [("imap", config.listen.imap), ("imaps", config.listen.imaps)] {
+    // IMAP keeps its own line limit (at least 8192, RFC 7162 §4); literals up to
+    // the largest message.
+    let imap = ImapService::new(
+        store.clone(),
+        auth.clone(),
+        tls.clone(),
+        ImapConfig {
+            hostname: config.server.hostname.clone(),
+            allow_plaintext_loopback: config.auth.allow_plaintext_loopback,
+            idle_timeout: config.limits.idle_timeout,
+            limits: ImapLimits::with_literal_bytes_max(
+                u32::try_from(config.limits.message_size_max).unwrap_or(u32::MAX),
+            ),
+            ..ImapConfig::default()
+        },
+    );
+    for (name, addr, implicit_tls) in [
+        ("imap", config.listen.imap, false),
+        ("imaps", config.listen.imaps, true),
+    ] {
         if let Some(addr) = addr {
-            tracing::warn!(listener = name, %addr, "this protocol is not served by this build yet; not listening");
+            let mut listener = imap.listener(name, addr, implicit_tls);
+            listener.limits = ConnectionLimits {
+                connections_max: config.limits.connections_max,
+                connections_per_ip_max: config.limits.connections_per_ip_max,
+            };
+            builder = builder.listener(listener, imap.handler());
+            listeners.push((name, addr));
         }
     }
     if listeners.is_empty() {

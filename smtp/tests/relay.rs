@@ -281,6 +281,15 @@ fn normal_relay_delivers_once_and_5xx_bounces_without_failover() {
     // The policy: no open relay; relay networks may relay.
     let refused = s.check(&outside(), "someone@elsewhere.test").unwrap_err();
     assert_eq!((refused.code, refused.enhanced.as_str()), (550, "5.7.1"));
+    // RFC 5321 §4.5.1: this server's postmaster is accepted from anyone, and archived.
+    assert!(s.check(&outside(), "Postmaster@mx.lifeboat.test").is_ok());
+    s.accept(&["postmaster@mx.lifeboat.test"], "to the postmaster");
+    let archived = s.store.archive_search(&ArchiveQuery {
+        subject: Some("to the postmaster".into()),
+        ..Default::default()
+    });
+    assert_eq!(archived.len(), 1);
+    assert_eq!(s.queue_len(), 0);
     let mut local = outside();
     local.ip = "127.0.0.1".parse().unwrap();
     assert!(s.check(&local, "someone@elsewhere.test").is_ok());

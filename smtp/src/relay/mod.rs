@@ -189,6 +189,15 @@ impl Relay {
                 .any(|n| n.contains(&client.ip))
     }
 
+    /// Whether `rcpt` is this server's own postmaster (RFC 5321 §4.5.1: it must be
+    /// accepted). Its mail is archived, where admins read it, and placed nowhere else.
+    pub fn is_own_postmaster(&self, rcpt: &str) -> bool {
+        rcpt.rsplit_once('@').is_some_and(|(local, domain)| {
+            local.eq_ignore_ascii_case("postmaster")
+                && domain.eq_ignore_ascii_case(&self.inner.config.hostname)
+        })
+    }
+
     /// The RCPT TO policy (SPEC §2).
     pub async fn check_recipient(
         &self,
@@ -196,6 +205,9 @@ impl Relay {
         mail_from: &str,
         rcpt: &str,
     ) -> Result<(), Refusal> {
+        if self.is_own_postmaster(rcpt) {
+            return Ok(());
+        }
         let domain = address_domain(rcpt).to_ascii_lowercase();
         let Some(policy) = self.inner.router.policy(&domain) else {
             return if self.may_relay(client) {
@@ -344,6 +356,9 @@ impl Relay {
         }));
         let mut portal = 0;
         for rcpt in rcpts {
+            if self.is_own_postmaster(rcpt) {
+                continue;
+            }
             if matches!(
                 self.place(&mut batch, body, mail_from, rcpt, now),
                 Placement::Portal(_)

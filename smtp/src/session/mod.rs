@@ -70,8 +70,10 @@ pub const RECIPIENT_REFUSALS_MAX: u32 = 20;
 /// limits apply across connections on top of this).
 pub const AUTH_FAILURES_MAX: u32 = 3;
 /// Mail transactions (accepted MAIL commands) per connection: a client with more mail
-/// reconnects, which lets connection limits share the server fairly.
-pub const TRANSACTIONS_MAX: u32 = 100;
+/// reconnects, which lets connection limits share the server fairly. High enough that
+/// a customer server or smart-host client streaming mail over one connection (as
+/// Postfix's and Exim's clients do) rarely meets it.
+pub const TRANSACTIONS_MAX: u32 = 10_000;
 /// Received header fields a message may already carry. RFC 5321 §6.3 suggests
 /// rejecting at "a rejection threshold of 100 Received fields" to break mail loops.
 pub const HOPS_MAX: usize = 100;
