@@ -281,10 +281,13 @@ impl Pop3Service {
                         break;
                     }
                     Effect::Close => {
+                        // The UPDATE state is over (its commit is durable): release the
+                        // maildrop before the client reads the final reply, so a client
+                        // that reconnects at once does not find it still in use.
+                        drop(maildrop_lock.take());
                         if framed.queue(&out).is_ok() {
                             let _ = framed.close().await;
                         }
-                        drop(maildrop_lock);
                         return;
                     }
                 }

@@ -239,3 +239,22 @@ fn graceful_shutdown_with_io_uring() {
 fn graceful_shutdown_with_epoll() {
     graceful_shutdown("epoll");
 }
+
+/// A client that logs in again and again right after QUIT always finds its maildrop
+/// free (the lock is released with the session, before the final reply).
+#[test]
+fn pop3_relogin_right_after_quit() {
+    let lifeboat = Lifeboat::start("auto", "");
+    with_user(&lifeboat);
+    let script = r#"
+import poplib, sys
+for i in range(100):
+    p = poplib.POP3("127.0.0.1", int(sys.argv[1]), timeout=10)
+    p.user("alice@example.test"); p.pass_("correct horse battery")
+    p.stat()
+    p.quit()
+print("done")
+"#;
+    let (ok, out) = python(script, &[lifeboat.ports.pop3.to_string()]);
+    assert!(ok && out.contains("done"), "{out}");
+}
