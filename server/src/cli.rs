@@ -164,22 +164,26 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
+/// A domain's mode, marked when an admin forced it.
+fn mode_text(domain: &Value) -> String {
+    match domain["forced"].as_str() {
+        Some(_) => format!("{} (forced)", s(&domain["mode"])),
+        None => s(&domain["mode"]),
+    }
+}
+
 fn domains_table(domains: &Value) {
     let rows = domains
         .as_array()
         .into_iter()
         .flatten()
         .map(|d| {
-            let mode = match d["forced"].as_str() {
-                Some(_) => format!("{} (forced)", s(&d["mode"])),
-                None => s(&d["mode"]),
-            };
             vec![
                 s(&d["name"]),
                 s(&d["upstream"]),
                 s(&d["coverage"]),
                 s(&d["failover"]),
-                mode,
+                mode_text(d),
             ]
         })
         .collect();
@@ -346,13 +350,9 @@ pub fn run(config: &Config, server: Option<&str>, command: Command) -> Result<()
                     .into_iter()
                     .flatten()
                     .map(|d| {
-                        let mode = match d["forced"].as_str() {
-                            Some(_) => format!("{} (forced)", s(&d["mode"])),
-                            None => s(&d["mode"]),
-                        };
                         vec![
                             s(&d["name"]),
-                            mode,
+                            mode_text(d),
                             s(&d["upstream_health"]),
                             s(&d["queue_depth"]),
                             s(&d["portal_inbox_messages"]),

@@ -45,7 +45,7 @@ mod data;
 mod hello;
 mod mail;
 mod rcpt;
-mod received;
+pub(crate) mod received;
 mod simple;
 mod starttls;
 
