@@ -350,7 +350,7 @@ fn startup_logs_listeners_backend_and_data_dir() {
         .find(|v| {
             v["fields"]["message"]
                 .as_str()
-                .is_some_and(|m| m.contains("started"))
+                .is_some_and(|m| m.starts_with("lifeboat ") && m.ends_with(" started"))
         })
         .unwrap_or_else(|| panic!("no JSON start line in {log}"));
     assert!(started["fields"]["io"]
