@@ -22,6 +22,22 @@ impl Session {
                 "Authentication required",
             );
         }
+        if let (true, Some(account)) = (self.config.auth_required, &self.account) {
+            // Submission: users send as themselves, never as someone else (the
+            // domain part is case-insensitive, SPEC §5).
+            let own = match &from {
+                ReversePath::Mailbox(address) => same_address(&address.to_string(), account),
+                ReversePath::Null => false,
+            };
+            if !own {
+                return self.bad_command(
+                    out,
+                    ReplyCode::MAILBOX_NAME_NOT_ALLOWED,
+                    EnhancedCode::NOT_AUTHORIZED,
+                    "Sender address is not the address you logged in as",
+                );
+            }
+        }
         if parameters
             .size_bytes
             .is_some_and(|size| size > self.config.limits.message_bytes_max)
@@ -66,5 +82,14 @@ impl Session {
         self.state = State::Mail(Transaction { helo, envelope });
         reply(out, ReplyCode::OK, EnhancedCode::SENDER_OK, "Ok");
         Outcome::Continue
+    }
+}
+
+/// Whether two addresses are the same mailbox: local parts equal, domains equal
+/// ignoring case.
+fn same_address(a: &str, b: &str) -> bool {
+    match (a.rsplit_once('@'), b.rsplit_once('@')) {
+        (Some((la, da)), Some((lb, db))) => la == lb && da.eq_ignore_ascii_case(db),
+        _ => false,
     }
 }
