@@ -39,6 +39,8 @@ use crate::session::{
 
 /// Replies queued for pipelined commands before they are sent regardless.
 pub const PIPELINE_REPLY_BYTES_MAX: usize = 64 * 1024;
+/// Default for [`SmtpConfig::message_timeout`]: 50 MiB at 30 KB/s.
+pub const MESSAGE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30 * 60);
 /// The line sent on the plaintext listeners when a connection limit refuses a client
 /// (RFC 5321 §3.1: 421 instead of the greeting).
 pub const REFUSAL: &[u8] = b"421 4.7.0 Too many connections, try again later\r\n";
@@ -73,6 +75,10 @@ pub struct SmtpConfig {
     /// `limits.idle_timeout`: how long the server waits for the client to send or
     /// read before it sends `421 4.4.2` and closes.
     pub idle_timeout: Duration,
+    /// The longest one message may take from DATA (or the first BDAT) to its end: a
+    /// client trickling a byte now and then never meets the idle timeout, this bounds
+    /// it anyway.
+    pub message_timeout: Duration,
 }
 
 impl SmtpConfig {
@@ -85,6 +91,7 @@ impl SmtpConfig {
             message_bytes_max: MESSAGE_BYTES_MAX_DEFAULT,
             recipients_max: RECIPIENTS_MAX_DEFAULT,
             line_bytes_max: LINE_BYTES_MAX_DEFAULT,
+            message_timeout: MESSAGE_TIMEOUT_DEFAULT,
             idle_timeout: IDLE_TIMEOUT_DEFAULT,
         }
     }
@@ -215,6 +222,7 @@ impl SmtpService {
         let mut session = Session::new(self.session_config(client_ip), framed.is_tls());
         let mut out = Vec::with_capacity(1024);
         session.greeting(&mut out);
+        let mut message_deadline = false;
         loop {
             let progress = session.receive(framed.buffer(), now_unix_seconds(), &mut out);
             framed.consume(progress.consumed);
@@ -230,6 +238,17 @@ impl SmtpService {
                     // A message under way may finish during shutdown; between
                     // commands, shutdown interrupts the wait.
                     framed.set_interrupt_on_shutdown(!session.in_message());
+                    match (session.in_message(), message_deadline) {
+                        (true, false) => {
+                            framed.set_command_deadline(self.inner.config.message_timeout);
+                            message_deadline = true;
+                        }
+                        (false, true) => {
+                            framed.clear_command_deadline();
+                            message_deadline = false;
+                        }
+                        _ => {}
+                    }
                     match self.fill(&mut framed).await {
                         Ok(0) => {
                             if session.in_message() {
@@ -238,8 +257,11 @@ impl SmtpService {
                             return;
                         }
                         Ok(_) => {}
-                        Err(NetError::IdleTimeout | NetError::CommandTimeout) => {
-                            tracing::debug!("idle timeout");
+                        Err(error @ (NetError::IdleTimeout | NetError::CommandTimeout)) => {
+                            tracing::info!(%error, in_message = session.in_message(), "timeout");
+                            // The deadline has passed: without clearing it, the 421
+                            // itself could not be written.
+                            framed.clear_command_deadline();
                             session.timed_out(&mut out);
                             return close(framed, &out).await;
                         }

@@ -215,6 +215,22 @@ impl Raw {
         self.reply().pop().unwrap()
     }
 
+    /// A reply line if one arrives within 50 ms.
+    fn try_line(&mut self) -> Option<String> {
+        let stream = self.reader.get_ref();
+        let before = stream.read_timeout().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let mut line = String::new();
+        let got = std::io::BufRead::read_line(&mut self.reader, &mut line);
+        self.reader.get_ref().set_read_timeout(before).unwrap();
+        match got {
+            Ok(n) if n > 0 => Some(line.trim_end().to_string()),
+            _ => None,
+        }
+    }
+
     /// Whether the server closed the connection (after reading what was left).
     fn closed(&mut self) -> bool {
         let mut rest = Vec::new();
@@ -726,5 +742,41 @@ fn shutdown_says_goodbye() {
         assert!(client.closed());
         let report = stopper.join().unwrap();
         assert_eq!(report.connections_aborted, 0, "{backend}");
+    }
+}
+
+#[test]
+fn a_trickled_message_meets_the_message_timeout() {
+    for backend in backends() {
+        let h = Harness::start(backend, |config| {
+            config.idle_timeout = Duration::from_secs(10);
+            config.message_timeout = Duration::from_secs(1);
+        });
+        let mut client = h.connect("smtp");
+        client.line();
+        client.send(b"EHLO client.test\r\n");
+        client.reply();
+        client.send(b"MAIL FROM:<a@remote.test>\r\n");
+        assert_eq!(client.line(), "250 2.1.0 Ok");
+        client.send(format!("RCPT TO:<{ALICE}>\r\n").as_bytes());
+        let rcpt = client.line();
+        assert!(rcpt.starts_with("250"), "{backend}: {rcpt}");
+        client.send(b"DATA\r\n");
+        assert!(client.line().starts_with("354"));
+        // One byte every 200 ms: never idle for long, but never done either.
+        let started = Instant::now();
+        let mut answer = String::new();
+        for _ in 0..40 {
+            // Look for the answer before each byte: after the server closes, a write
+            // draws a reset that could discard its last reply.
+            if let Some(line) = client.try_line() {
+                answer = line;
+                break;
+            }
+            client.send(b"x");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(answer.starts_with("421 4.4.2"), "{backend}: {answer:?}");
+        assert!(started.elapsed() < Duration::from_secs(6), "{backend}");
     }
 }

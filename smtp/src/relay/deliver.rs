@@ -47,6 +47,9 @@ const TRANSACTIONS_PER_CONNECTION_MAX: usize = 1000;
 const CONNECTION_IDLE: Duration = Duration::from_millis(500);
 /// Longest sleep between ticks when nothing wakes the worker.
 const TICK_MAX: Duration = Duration::from_secs(1);
+/// Shortest time between two ticks: each reads the whole queue, so under a stream of
+/// arrivals (every commit moves the queue signal) ticks are batched.
+const TICK_MIN: Duration = Duration::from_millis(20);
 /// How often the drain scan runs while nothing changed.
 const DRAIN_SCAN_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -158,6 +161,7 @@ impl Worker {
         let queue_signal = store.queue_signal();
         let directory_signal = store.directory_signal();
         let mut directory_seen = u64::MAX;
+        let mut last_tick = Instant::now() - TICK_MIN;
         loop {
             let queue_seen = queue_signal.version();
             let directory_now = directory_signal.version();
@@ -168,6 +172,10 @@ impl Worker {
                 // A mode change may start a drain: scan now.
                 self.last_drain_scan.set(None);
             }
+            if let Some(wait) = TICK_MIN.checked_sub(last_tick.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+            last_tick = Instant::now();
             self.tick().await;
             tokio::select! {
                 _ = queue_signal.changed(queue_seen) => {}
