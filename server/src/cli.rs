@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::{Command, DomainCommand, UserCommand};
+use crate::{ArchiveCommand, Command, DomainCommand, UserCommand};
 use lifeboat::config::Config;
 
 /// How long a management request may take (adding a user hashes a password).
@@ -333,6 +333,92 @@ pub fn run(config: &Config, server: Option<&str>, command: Command) -> Result<()
                 " (forced)"
             };
             println!("{}: {}{forced}", s(&v["name"]), s(&v["mode"]));
+        }
+        Command::Archive(ArchiveCommand::Search {
+            from,
+            to,
+            subject,
+            text,
+            since,
+            until,
+            direction,
+            limit,
+            json,
+        }) => {
+            let mut query = vec![format!("limit={limit}")];
+            for (key, value) in [
+                ("from", from),
+                ("to", to),
+                ("subject", subject),
+                ("text", text),
+                ("since", since),
+                ("until", until),
+                ("direction", direction),
+            ] {
+                if let Some(value) = value {
+                    query.push(format!("{key}={}", segment(&value)));
+                }
+            }
+            let v = client.call("GET", &format!("/archive?{}", query.join("&")), None)?;
+            if json {
+                print_json(&v);
+            } else {
+                let rows = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| {
+                        vec![
+                            s(&e["id"]),
+                            ago(&e["date"]),
+                            s(&e["direction"]),
+                            s(&e["mail_from"]),
+                            e["rcpt_to"]
+                                .as_array()
+                                .map(|r| r.iter().map(s).collect::<Vec<_>>().join(","))
+                                .unwrap_or_default(),
+                            s(&e["subject"]),
+                        ]
+                    })
+                    .collect();
+                table(&["ID", "WHEN", "DIR", "FROM", "TO", "SUBJECT"], rows);
+            }
+        }
+        Command::Archive(ArchiveCommand::Show { id, json }) => {
+            let v = client.call("GET", &format!("/archive/{}", segment(&id)), None)?;
+            if json {
+                print_json(&v);
+            } else {
+                print!("{}", v["header"].as_str().unwrap_or_default());
+                println!();
+                println!("{}", v["text"].as_str().unwrap_or_default());
+                for a in v["attachments"].as_array().into_iter().flatten() {
+                    println!(
+                        "[attachment] {} ({}, {} bytes)",
+                        a["name"].as_str().unwrap_or("unnamed"),
+                        s(&a["type"]),
+                        s(&a["size"])
+                    );
+                }
+            }
+        }
+        Command::Archive(ArchiveCommand::Redeliver { id }) => {
+            let v = client.call(
+                "POST",
+                &format!("/archive/{}/redeliver", segment(&id)),
+                None,
+            )?;
+            let to: Vec<String> = v["redelivered_to"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(s)
+                .collect();
+            println!(
+                "archived message {} re-delivered to {}",
+                s(&v["id"]),
+                to.join(", ")
+            );
         }
         Command::Status { json } => {
             let v = client.call("GET", "/status", None)?;

@@ -49,6 +49,9 @@ pub enum Command {
         #[arg(value_parser = ["normal", "emergency", "auto"])]
         mode: String,
     },
+    /// Searches, shows and re-delivers archived mail.
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
     /// Shows each domain's mode, upstream health, queue depth and portal counts.
     Status {
         /// Machine-readable output.
@@ -92,6 +95,54 @@ pub enum DomainCommand {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ArchiveCommand {
+    /// Searches archived mail, newest first.
+    Search {
+        /// Sender (From header or envelope), substring.
+        #[arg(long)]
+        from: Option<String>,
+        /// Recipient (To/Cc or envelope), substring.
+        #[arg(long)]
+        to: Option<String>,
+        /// Subject, substring.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Text anywhere in the message.
+        #[arg(long)]
+        text: Option<String>,
+        /// Accepted on or after this date (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Accepted before this date (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+        /// in or out.
+        #[arg(long, value_parser = ["in", "out"])]
+        direction: Option<String>,
+        /// Most results.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows one archived message: header, text, attachments.
+    Show {
+        /// Archive id (from search).
+        id: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delivers an archived message again: inbound to its recipients, outbound to its
+    /// sender (upstream in normal mode, portal INBOX in emergency).
+    Redeliver {
+        /// Archive id (from search).
+        id: String,
     },
 }
 

@@ -113,6 +113,14 @@ impl StatusSource for RelayStatus {
             ("bounced", m.bounced.load(Relaxed)),
         ]
     }
+
+    fn redeliver(
+        &self,
+        id: lifeboat_store::ArchiveId,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, String>> + Send + '_>>
+    {
+        Box::pin(async move { self.0.redeliver(id).await.map_err(|r| r.text) })
+    }
 }
 
 fn relay_config(config: &Config) -> RelayConfig {

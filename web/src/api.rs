@@ -17,6 +17,7 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use lifeboat_store::password::hash_password;
 use lifeboat_store::*;
+use mail_parser::MimeHeaders;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -83,6 +84,12 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/accounts/{address}/password", put(set_password))
         .route("/metrics", get(metrics))
+        .route("/archive", get(search_archive))
+        .route("/archive/{id}", get(show_archive))
+        .route(
+            "/archive/{id}/redeliver",
+            axum::routing::post(redeliver_archive),
+        )
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
@@ -704,4 +711,199 @@ async fn set_password(
     Ok(Json(
         json!({ "address": account.address, "password": "changed" }),
     ))
+}
+
+// ---- Archive (SPEC §4) ---------------------------------------------------------
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or Unix seconds.
+fn parse_date(field: &str, value: &str) -> ApiResult<i64> {
+    if let Ok(seconds) = value.parse::<i64>() {
+        return Ok(seconds);
+    }
+    let parts: Vec<&str> = value.split('-').collect();
+    let numbers: Option<Vec<i64>> = parts.iter().map(|p| p.parse().ok()).collect();
+    match numbers.as_deref() {
+        Some([y, m, d]) if (1..=12).contains(m) && (1..=31).contains(d) => {
+            Ok(days_from_civil(*y, *m, *d) * 86_400)
+        }
+        _ => Err(ApiError::bad(format!(
+            "{field} must be a date YYYY-MM-DD or Unix seconds, not {value:?}"
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArchiveFilter {
+    from: Option<String>,
+    to: Option<String>,
+    subject: Option<String>,
+    text: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    direction: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Most results of one archive search.
+const ARCHIVE_RESULTS_MAX: usize = 1000;
+
+fn archive_json(e: &ArchiveEntry) -> Value {
+    json!({
+        "id": e.id.0,
+        "direction": match e.direction { Direction::In => "in", Direction::Out => "out" },
+        "mail_from": e.mail_from,
+        "rcpt_to": e.rcpt_to,
+        "date": e.date,
+        "size": e.size,
+        "from": e.headers.from,
+        "to": e.headers.to,
+        "cc": e.headers.cc,
+        "subject": e.headers.subject,
+        "message_id": e.headers.message_id,
+    })
+}
+
+async fn search_archive(State(state): State<Shared>, Query(f): Query<ArchiveFilter>) -> ApiResult {
+    let query = ArchiveQuery {
+        from: f.from,
+        to: f.to,
+        subject: f.subject,
+        text: f.text,
+        since: f
+            .since
+            .as_deref()
+            .map(|d| parse_date("since", d))
+            .transpose()?,
+        until: f
+            .until
+            .as_deref()
+            .map(|d| parse_date("until", d))
+            .transpose()?,
+        direction: match f.direction.as_deref() {
+            None => None,
+            Some("in") => Some(Direction::In),
+            Some("out") => Some(Direction::Out),
+            Some(other) => {
+                return Err(ApiError::bad(format!(
+                    "direction must be \"in\" or \"out\", not {other:?}"
+                )))
+            }
+        },
+        limit: f.limit.unwrap_or(100).clamp(1, ARCHIVE_RESULTS_MAX),
+        ..ArchiveQuery::default()
+    };
+    let store = state.store.clone();
+    let hits = tokio::task::spawn_blocking(move || store.archive_search(&query))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(Value::Array(hits.iter().map(archive_json).collect())))
+}
+
+/// Most bytes of body text a view shows.
+const VIEW_TEXT_BYTES_MAX: usize = 256 * 1024;
+/// A message naming more nested messages than this is shown without its structure
+/// (mail-parser frees nested parts recursively; very deep nesting could exhaust the
+/// stack).
+const VIEW_NESTED_MESSAGES_MAX: usize = 64;
+
+fn find_archived(state: &AppState, id: &str) -> ApiResult<ArchiveEntry> {
+    let id: u64 = id
+        .parse()
+        .map_err(|_| ApiError::bad(format!("archive id must be a number, not {id:?}")))?;
+    state
+        .store
+        .read(|s| s.archive_entry(ArchiveId(id)).cloned())
+        .ok_or_else(|| ApiError::not_found(format!("no archived message {id}")))
+}
+
+async fn show_archive(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let entry = find_archived(&state, &id)?;
+    let bytes = state.store.body(entry.body)?;
+    let mut view = archive_json(&entry);
+    let nested = memchr_count(&bytes, b"message/");
+    let parsed = if nested <= VIEW_NESTED_MESSAGES_MAX {
+        mail_parser::MessageParser::new().parse(&bytes[..])
+    } else {
+        None
+    };
+    let header_end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 2)
+        .unwrap_or(bytes.len());
+    view["header"] = json!(String::from_utf8_lossy(
+        &bytes[..header_end.min(VIEW_TEXT_BYTES_MAX)]
+    ));
+    match parsed {
+        Some(message) => {
+            let mut text = message
+                .body_text(0)
+                .map(|t| t.into_owned())
+                .unwrap_or_default();
+            if text.len() > VIEW_TEXT_BYTES_MAX {
+                let mut end = VIEW_TEXT_BYTES_MAX;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
+            }
+            view["text"] = json!(text);
+            view["attachments"] = Value::Array(
+                message
+                    .attachments()
+                    .map(|a| {
+                        json!({
+                            "name": a.attachment_name(),
+                            "type": a.content_type().map(|c| match c.subtype() {
+                                Some(sub) => format!("{}/{}", c.ctype(), sub),
+                                None => c.ctype().to_string(),
+                            }),
+                            "size": a.len(),
+                        })
+                    })
+                    .collect(),
+            );
+        }
+        None => {
+            view["text"] = json!(String::from_utf8_lossy(
+                &bytes[header_end..bytes.len().min(header_end + VIEW_TEXT_BYTES_MAX)]
+            ));
+            view["attachments"] = json!([]);
+        }
+    }
+    Ok(Json(view))
+}
+
+fn memchr_count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len())
+        .filter(|w| w.eq_ignore_ascii_case(needle))
+        .count()
+}
+
+async fn redeliver_archive(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult {
+    let entry = find_archived(&state, &id)?;
+    let Some(status) = &state.status else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no relay is running",
+        ));
+    };
+    let to = status
+        .redeliver(entry.id)
+        .await
+        .map_err(ApiError::conflict)?;
+    Ok(Json(json!({ "id": entry.id.0, "redelivered_to": to })))
 }

@@ -22,6 +22,11 @@ pub trait StatusSource: Send + Sync {
     fn upstream_health(&self, upstream: &str) -> (String, i64);
     /// Counters for status and `/metrics`, as (name, value).
     fn counters(&self) -> Vec<(&'static str, u64)>;
+    /// Re-delivers an archived message; the addresses it went to, or why not.
+    fn redeliver(
+        &self,
+        id: lifeboat_store::ArchiveId,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, String>> + Send + '_>>;
 }
 
 /// What the HTTP server needs.

@@ -337,7 +337,21 @@ impl Relay {
             return Err(Refusal::new(554, "5.5.1", "no valid recipients"));
         }
         let now = lifeboat_store::now();
-        let direction = if self.may_relay(client) {
+        // SPEC §4: what users send (submission, or after AUTH) is outbound; on the MX
+        // listener, mail that leaves for other domains (smart-host use) is outbound,
+        // mail for protected domains inbound.
+        let leaves = rcpts.iter().any(|r| {
+            !self.is_own_postmaster(r)
+                && self
+                    .inner
+                    .router
+                    .policy(&address_domain(r).to_ascii_lowercase())
+                    .is_none()
+        });
+        let direction = if client.listener == Listener::Submission
+            || client.authenticated.is_some()
+            || leaves
+        {
             Direction::Out
         } else {
             Direction::In
@@ -398,6 +412,62 @@ impl Relay {
             "accepted"
         );
         Ok(id)
+    }
+}
+
+impl Relay {
+    /// Re-delivers an archived message (SPEC §4): inbound mail to its recipients'
+    /// mailboxes, outbound mail to its sender's, each placed as new mail would be
+    /// now (the upstream in normal mode, the portal INBOX in emergency). Only
+    /// addresses of protected domains are delivered to; returns them.
+    pub async fn redeliver(&self, id: lifeboat_store::ArchiveId) -> Result<Vec<String>, Refusal> {
+        let entry = self
+            .inner
+            .store
+            .read(|s| s.archive_entry(id).cloned())
+            .ok_or_else(|| Refusal::new(550, "5.1.0", format!("no archived message {id}")))?;
+        let candidates = match entry.direction {
+            Direction::In => entry.rcpt_to.clone(),
+            Direction::Out => vec![entry.mail_from.clone()],
+        };
+        let targets: Vec<String> = candidates
+            .into_iter()
+            .filter(|a| {
+                self.inner
+                    .router
+                    .policy(&address_domain(a).to_ascii_lowercase())
+                    .is_some()
+            })
+            .collect();
+        if targets.is_empty() {
+            return Err(Refusal::new(
+                550,
+                "5.1.1",
+                format!("archived message {id} has no mailbox of a protected domain to go back to"),
+            ));
+        }
+        let now = lifeboat_store::now();
+        let mut batch = Batch::new();
+        for address in &targets {
+            self.place(
+                &mut batch,
+                BodyRef::Stored(entry.body),
+                &entry.mail_from,
+                address,
+                now,
+            );
+        }
+        let results = self.inner.store.commit_async(batch).await.map_err(|e| {
+            tracing::error!("store commit failed: {e}");
+            Refusal::new(451, "4.3.0", "local error in processing, try again later")
+        })?;
+        if let Some(OpResult::Failed(why)) =
+            results.iter().find(|r| matches!(r, OpResult::Failed(_)))
+        {
+            return Err(Refusal::new(451, "4.3.0", why.clone()));
+        }
+        tracing::info!(%id, to = ?targets, "archived message re-delivered");
+        Ok(targets)
     }
 }
 
