@@ -136,6 +136,7 @@ fn relay_config(config: &Config) -> RelayConfig {
         queue_lifetime: config.queue.lifetime,
         relay_networks: config.outbound.relay_networks.clone(),
         next_hop: config.outbound.next_hop.clone(),
+        ..RelayConfig::default()
     }
 }
 

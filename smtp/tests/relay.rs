@@ -144,10 +144,19 @@ fn config(upstream: &Upstream) -> RelayConfig {
         relay_networks: vec!["127.0.0.0/8".parse().unwrap()],
         // Bounces to the (outside) senders go to the same test server.
         next_hop: Some(upstream.addr()),
+        ..RelayConfig::default()
     }
 }
 
 fn setup(upstream: &Upstream, coverage: Coverage) -> Setup {
+    setup_with(upstream, coverage, |_| {})
+}
+
+fn setup_with(
+    upstream: &Upstream,
+    coverage: Coverage,
+    customize: impl Fn(&mut RelayConfig),
+) -> Setup {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("LIFEBOAT_LOG"))
         .with_test_writer()
@@ -171,7 +180,9 @@ fn setup(upstream: &Upstream, coverage: Coverage) -> Setup {
         });
     }
     store.commit(batch).unwrap();
-    let relay = Relay::new(store.clone(), config(upstream));
+    let mut relay_config = config(upstream);
+    customize(&mut relay_config);
+    let relay = Relay::new(store.clone(), relay_config);
     let deliverer = Deliverer::start(relay.clone()).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -480,5 +491,131 @@ fn selected_coverage_spools_the_rest_until_recovery() {
             "carol@example.test",
             "dave@example.test"
         ]
+    );
+}
+
+/// A DNS server (scripts/peers/dns.py, dnslib) answering from a zone.
+struct Dns {
+    port: u16,
+    _zone: tempfile::NamedTempFile,
+    child: Child,
+}
+
+impl Dns {
+    fn start(zone: &str) -> Dns {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, zone.as_bytes()).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/peers/dns.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(file.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(
+            line.trim(),
+            "READY",
+            "DNS server did not start (is dnslib installed?)"
+        );
+        Dns {
+            port,
+            _zone: file,
+            child,
+        }
+    }
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn outbound_mail_follows_mx_records() {
+    let upstream = Upstream::start();
+    let dns = Dns::start(
+        "remote.test. 60 IN MX 10 mx1.remote.test.\n\
+         remote.test. 60 IN MX 20 mx2.remote.test.\n\
+         mx1.remote.test. 60 IN A 127.0.0.1\n\
+         mx2.remote.test. 60 IN A 127.0.0.2\n\
+         nomx.test. 60 IN A 127.0.0.1\n\
+         nullmx.test. 60 IN MX 0 .\n",
+    );
+    let s = setup_with(&upstream, Coverage::All, |c| {
+        c.next_hop = None;
+        c.dns_servers = vec![format!("127.0.0.1:{}", dns.port).parse().unwrap()];
+        c.mx_port = upstream.port;
+    });
+    // A portal user writes to four outside domains: two deliverable (by MX, and by the
+    // implicit MX of a domain with only an address), one that takes no mail (null MX)
+    // and one that does not exist.
+    let mut user = outside();
+    user.ip = "127.0.0.1".parse().unwrap();
+    let rcpts: Vec<String> = [
+        "bob@remote.test",
+        "carol@nomx.test",
+        "dave@nullmx.test",
+        "erin@nowhere.test",
+    ]
+    .iter()
+    .map(|r| r.to_string())
+    .collect();
+    let message = b"From: alice@example.test\r\nSubject: outbound\r\n\r\nhello\r\n".to_vec();
+    s.runtime
+        .block_on(s.relay.accept(&user, "alice@example.test", &rcpts, message))
+        .unwrap();
+    let delivered_to = || -> Vec<String> {
+        let mut to: Vec<String> = upstream.received().into_iter().map(|r| r.1).collect();
+        to.sort();
+        to
+    };
+    // The two deliveries, and one bounce for each failure back to the sender (whose
+    // domain's upstream is the same test server).
+    wait_for("deliveries and bounces", || delivered_to().len() == 4);
+    wait_for("empty queue", || s.queue_len() == 0);
+    let to = delivered_to();
+    assert_eq!(
+        to,
+        vec![
+            "alice@example.test",
+            "alice@example.test",
+            "bob@remote.test",
+            "carol@nomx.test"
+        ],
+        "{:?}",
+        upstream.received()
+    );
+    let bounces: Vec<String> = upstream
+        .received()
+        .into_iter()
+        .filter(|r| r.1 == "alice@example.test")
+        .map(|r| r.2)
+        .collect();
+    assert!(
+        bounces
+            .iter()
+            .any(|b| b.contains("dave@nullmx.test") && b.contains("null MX")),
+        "{bounces:?}"
+    );
+    assert!(
+        bounces
+            .iter()
+            .any(|b| b.contains("erin@nowhere.test") && b.contains("does not exist")),
+        "{bounces:?}"
     );
 }

@@ -35,6 +35,7 @@ use lifeboat_store::{
 
 use super::client::{self, Client, Failure, RcptOutcome};
 use super::dsn::{self, BounceReason};
+use super::mx::MxResolver;
 use super::{header_fields, Relay};
 
 /// Connections open at once to one destination.
@@ -72,7 +73,8 @@ impl Deliverer {
             .spawn(move || {
                 let local = tokio::task::LocalSet::new();
                 local.block_on(&runtime, async move {
-                    let worker = Rc::new(Worker::new(relay));
+                    let mx = MxResolver::new(&relay.config().dns_servers, relay.config().mx_port);
+                    let worker = Rc::new(Worker::new(relay, mx));
                     tokio::select! {
                         _ = worker.clone().run() => {}
                         _ = stopped.notified() => {}
@@ -108,14 +110,17 @@ impl Drop for Deliverer {
 enum Target {
     /// A protected domain's upstream (failures count against it).
     Upstream(String),
-    /// An outbound next hop or recipient host.
+    /// The configured outbound next hop.
     Outbound(String),
+    /// A recipient domain's mail servers, found by MX lookup.
+    Mx(String),
 }
 
 impl Target {
+    /// `host:port`, or the domain for an MX target (for logs).
     fn addr(&self) -> &str {
         match self {
-            Target::Upstream(a) | Target::Outbound(a) => a,
+            Target::Upstream(a) | Target::Outbound(a) | Target::Mx(a) => a,
         }
     }
 }
@@ -128,6 +133,7 @@ struct Pending {
 
 struct Worker {
     relay: Relay,
+    mx: MxResolver,
     in_flight: RefCell<HashSet<QueueId>>,
     pending: RefCell<HashMap<Target, Pending>>,
     work: tokio::sync::Notify,
@@ -144,9 +150,10 @@ enum Action {
 }
 
 impl Worker {
-    fn new(relay: Relay) -> Worker {
+    fn new(relay: Relay, mx: MxResolver) -> Worker {
         Worker {
             relay,
+            mx,
             in_flight: RefCell::new(HashSet::new()),
             pending: RefCell::new(HashMap::new()),
             work: tokio::sync::Notify::new(),
@@ -315,9 +322,7 @@ impl Worker {
     fn outbound_target(&self, rcpt: &str) -> Target {
         match &self.relay.config().next_hop {
             Some(hop) => Target::Outbound(hop.clone()),
-            // Without a next hop: the recipient domain's host on port 25 (the
-            // implicit MX of RFC 5321 §5.1; MX records are not looked up yet).
-            None => Target::Outbound(format!("{}:25", address_domain(rcpt))),
+            None => Target::Mx(address_domain(rcpt).to_ascii_lowercase()),
         }
     }
 
@@ -391,7 +396,6 @@ impl Worker {
 
     /// One connection to `target`, sending transactions while there is work.
     async fn connection(self: Rc<Self>, target: Target) {
-        let config = self.relay.config().clone();
         let mut client: Option<Client> = None;
         let mut transactions = 0;
         loop {
@@ -435,14 +439,7 @@ impl Worker {
                 }
             };
             if client.is_none() {
-                match Client::connect(
-                    target.addr(),
-                    &config.hostname,
-                    config.connect_timeout,
-                    config.command_timeout,
-                )
-                .await
-                {
+                match self.connect(&target).await {
                     Ok(c) => client = Some(c),
                     Err(failure) => {
                         self.failed(&target, group, failure).await;
@@ -495,6 +492,32 @@ impl Worker {
         if let Some(p) = pending.get_mut(&target) {
             p.workers = p.workers.saturating_sub(1);
         }
+    }
+
+    /// Opens a connection to `target`; for an MX target, to the first of its mail
+    /// servers that answers.
+    async fn connect(&self, target: &Target) -> Result<Client, Failure> {
+        let config = self.relay.config();
+        let (hostname, connect, command) = (
+            &config.hostname,
+            config.connect_timeout,
+            config.command_timeout,
+        );
+        let Target::Mx(domain) = target else {
+            return Client::connect(target.addr(), hostname, connect, command).await;
+        };
+        let mut last = Failure::Temporary(format!("{domain}: no mail server answered"));
+        for addr in self.mx.targets(domain).await? {
+            match Client::connect(&addr.to_string(), hostname, connect, command).await {
+                Ok(client) => return Ok(client),
+                // A 5xx greeting says this host refuses mail; the next may not.
+                Err(failure) => last = failure,
+            }
+        }
+        Err(match last {
+            Failure::Permanent(reply) => Failure::Temporary(format!("{domain}: {}", reply.text())),
+            other => other,
+        })
     }
 
     /// After a temporary failure of the destination, give its pending entries back to

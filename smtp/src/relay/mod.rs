@@ -26,6 +26,7 @@ use lifeboat_store::{
 pub mod client;
 pub mod deliver;
 pub mod dsn;
+pub mod mx;
 pub mod router;
 
 use router::Router;
@@ -104,8 +105,12 @@ pub struct RelayConfig {
     pub queue_lifetime: Duration,
     /// Client networks that may relay outbound.
     pub relay_networks: Vec<IpNet>,
-    /// `host:port` for all outbound mail.
+    /// `host:port` for all outbound mail; `None` = MX lookup.
     pub next_hop: Option<String>,
+    /// Name servers for MX lookups; empty = the system's (/etc/resolv.conf).
+    pub dns_servers: Vec<std::net::SocketAddr>,
+    /// The port mail servers found by MX lookup listen on (25; tests change it).
+    pub mx_port: u16,
 }
 
 impl Default for RelayConfig {
@@ -123,6 +128,8 @@ impl Default for RelayConfig {
             queue_lifetime: Duration::from_secs(5 * 86_400),
             relay_networks: vec!["127.0.0.0/8".parse().expect("valid network")],
             next_hop: None,
+            dns_servers: Vec::new(),
+            mx_port: 25,
         }
     }
 }
