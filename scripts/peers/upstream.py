@@ -11,12 +11,18 @@ it while connections come and go:
   550      550 5.1.1 to RCPT (a permanent failure: Lifeboat must bounce)
   hang     never answer RCPT (Lifeboat's command timeout must fire)
 
+With a file STATE_DIR/tls present at start, STARTTLS is offered (a self-signed
+certificate made with openssl), and each accepted message's session is noted in
+STATE_DIR/sessions as "tls" or "plain".
+
 Recipients listed in STATE_DIR/unknown (one per line) get 550 5.1.1 in every mode.
 Each accepted message is written to STATE_DIR/mail/N.eml with X-Envelope-From and
 X-Envelope-To lines first, so tests can count deliveries exactly.
 """
 import asyncio
 import os
+import ssl
+import subprocess
 import sys
 
 from aiosmtpd.controller import Controller
@@ -68,12 +74,26 @@ class Handler:
             f.write(("X-Envelope-To: %s\r\n" % ",".join(envelope.rcpt_tos)).encode())
             f.write(envelope.original_content)
         os.rename(tmp, os.path.join(MAIL, "%d-%d.eml" % (n, os.getpid())))
+        with open(os.path.join(STATE, "sessions"), "a") as f:
+            f.write("tls\n" if session.ssl else "plain\n")
         return "250 2.0.0 OK"
+
+
+TLS_CONTEXT = None
+if os.path.exists(os.path.join(STATE, "tls")):
+    cert, key = os.path.join(STATE, "cert.pem"), os.path.join(STATE, "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+         "-out", cert, "-subj", "/CN=upstream.test", "-days", "1"],
+        check=True, capture_output=True)
+    TLS_CONTEXT = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    TLS_CONTEXT.load_cert_chain(cert, key)
 
 
 class Controlled(Controller):
     def factory(self):
-        return SMTP(self.handler, hostname="upstream.test", enable_SMTPUTF8=True)
+        return SMTP(self.handler, hostname="upstream.test", enable_SMTPUTF8=True,
+                    tls_context=TLS_CONTEXT, require_starttls=False)
 
 
 controller = Controlled(Handler(), hostname="127.0.0.1", port=PORT)

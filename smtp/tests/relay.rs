@@ -32,13 +32,30 @@ fn script() -> PathBuf {
 
 impl Upstream {
     fn start() -> Upstream {
+        Upstream::start_with(false)
+    }
+
+    /// An upstream that offers STARTTLS (self-signed certificate).
+    fn start_with(tls: bool) -> Upstream {
         let mut up = Upstream {
             port: free_port(),
             state: tempfile::tempdir().unwrap(),
             child: None,
         };
+        if tls {
+            std::fs::write(up.state.path().join("tls"), "").unwrap();
+        }
         up.spawn();
         up
+    }
+
+    /// "tls" or "plain" per accepted message.
+    fn sessions(&self) -> Vec<String> {
+        std::fs::read_to_string(self.state.path().join("sessions"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     fn spawn(&mut self) {
@@ -618,4 +635,19 @@ fn outbound_mail_follows_mx_records() {
             .any(|b| b.contains("erin@nowhere.test") && b.contains("does not exist")),
         "{bounces:?}"
     );
+}
+
+#[test]
+fn delivery_uses_starttls_when_offered() {
+    let upstream = Upstream::start_with(true);
+    let s = setup(&upstream, Coverage::All);
+    s.accept(&["alice@example.test"], "over tls");
+    wait_for("delivery", || upstream.received().len() == 1);
+    assert_eq!(upstream.sessions(), vec!["tls"]);
+    // Without STARTTLS on offer, delivery goes on in plaintext.
+    let plain = Upstream::start();
+    let s = setup(&plain, Coverage::All);
+    s.accept(&["alice@example.test"], "in plaintext");
+    wait_for("delivery", || plain.received().len() == 1);
+    assert_eq!(plain.sessions(), vec!["plain"]);
 }

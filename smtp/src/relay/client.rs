@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use std::sync::{Arc, OnceLock};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::Refusal;
@@ -100,9 +102,82 @@ pub enum RcptOutcome {
     Permanent(Reply),
 }
 
+/// The byte stream under a client: TCP, or TLS over TCP after STARTTLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Opportunistic TLS (RFC 3207 between MTAs, like Postfix's `may` level): encrypt when
+/// the server offers STARTTLS, without checking its certificate, since MX hosts rarely
+/// have one that matches and refusing to deliver would be worse than plaintext. It
+/// protects against passive eavesdropping, not an active attacker.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn tls_connector() -> tokio_rustls::TlsConnector {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth();
+        Arc::new(config)
+    });
+    tokio_rustls::TlsConnector::from(config.clone())
+}
+
 /// An open SMTP client connection.
 pub struct Client {
-    stream: BufReader<TcpStream>,
+    stream: BufReader<Box<dyn Io>>,
+    /// Whether STARTTLS succeeded.
+    pub tls: bool,
     command_timeout: Duration,
     pipelining: bool,
     /// The server's address, for messages.
@@ -110,12 +185,30 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects, reads the greeting and says EHLO (HELO if EHLO is refused).
+    /// Connects, reads the greeting, says EHLO (HELO if EHLO is refused) and, when
+    /// the server offers it, starts TLS. A failed TLS handshake is retried once in
+    /// plaintext, as opportunistic TLS does.
     pub async fn connect(
         addr: &str,
         helo: &str,
         connect_timeout: Duration,
         command_timeout: Duration,
+    ) -> Result<Client, Failure> {
+        match Client::connect_with(addr, helo, connect_timeout, command_timeout, true).await {
+            Err(Failure::Temporary(why)) if why.contains("TLS handshake") => {
+                tracing::info!(addr, "{why}; delivering without TLS");
+                Client::connect_with(addr, helo, connect_timeout, command_timeout, false).await
+            }
+            other => other,
+        }
+    }
+
+    async fn connect_with(
+        addr: &str,
+        helo: &str,
+        connect_timeout: Duration,
+        command_timeout: Duration,
+        try_tls: bool,
     ) -> Result<Client, Failure> {
         let stream = match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
             Err(_) => return Err(Failure::Temporary(format!("{addr}: connect timed out"))),
@@ -124,27 +217,82 @@ impl Client {
         };
         let _ = stream.set_nodelay(true);
         let mut client = Client {
-            stream: BufReader::new(stream),
+            stream: BufReader::new(Box::new(stream) as Box<dyn Io>),
+            tls: false,
             command_timeout,
             pipelining: false,
             peer: addr.to_string(),
         };
         let greeting = client.reply().await?;
         client.expect(&greeting, 220)?;
-        client.send(format!("EHLO {helo}\r\n").as_bytes()).await?;
-        let ehlo = client.reply().await?;
-        if ehlo.code == 250 {
-            client.pipelining = ehlo
-                .lines
-                .iter()
-                .skip(1)
-                .any(|l| l.eq_ignore_ascii_case("PIPELINING"));
-        } else {
-            client.send(format!("HELO {helo}\r\n").as_bytes()).await?;
-            let reply = client.reply().await?;
-            client.expect(&reply, 250)?;
+        let starttls = client.ehlo(helo).await?;
+        if try_tls && starttls {
+            client.send(b"STARTTLS\r\n").await?;
+            let ready = client.reply().await?;
+            if ready.code == 220 {
+                client = client.start_tls(addr, connect_timeout).await?;
+                client.ehlo(helo).await?;
+            }
         }
         Ok(client)
+    }
+
+    /// EHLO (HELO if refused); returns whether STARTTLS is offered.
+    async fn ehlo(&mut self, helo: &str) -> Result<bool, Failure> {
+        self.send(format!("EHLO {helo}\r\n").as_bytes()).await?;
+        let ehlo = self.reply().await?;
+        if ehlo.code == 250 {
+            let has = |keyword: &str| {
+                ehlo.lines
+                    .iter()
+                    .skip(1)
+                    .any(|l| l.eq_ignore_ascii_case(keyword))
+            };
+            self.pipelining = has("PIPELINING");
+            return Ok(has("STARTTLS"));
+        }
+        self.send(format!("HELO {helo}\r\n").as_bytes()).await?;
+        let reply = self.reply().await?;
+        self.expect(&reply, 250)?;
+        self.pipelining = false;
+        Ok(false)
+    }
+
+    async fn start_tls(self, addr: &str, handshake_timeout: Duration) -> Result<Client, Failure> {
+        // RFC 3207 §4.2: nothing may follow the 220; bytes already here were sent
+        // before the handshake and would be trusted as if protected.
+        if !self.stream.buffer().is_empty() {
+            return Err(Failure::Temporary(format!(
+                "{addr}: data after the STARTTLS reply"
+            )));
+        }
+        let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
+        let name = rustls::pki_types::ServerName::try_from(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+        )
+        .unwrap_or_else(|_| {
+            rustls::pki_types::ServerName::try_from("localhost").expect("valid name")
+        });
+        let inner = self.stream.into_inner();
+        let handshake = tls_connector().connect(name, inner);
+        let tls = match tokio::time::timeout(handshake_timeout, handshake).await {
+            Err(_) => {
+                return Err(Failure::Temporary(format!(
+                    "{addr}: TLS handshake timed out"
+                )))
+            }
+            Ok(Err(e)) => return Err(Failure::Temporary(format!("{addr}: TLS handshake: {e}"))),
+            Ok(Ok(tls)) => tls,
+        };
+        Ok(Client {
+            stream: BufReader::new(Box::new(tls) as Box<dyn Io>),
+            tls: true,
+            command_timeout: self.command_timeout,
+            pipelining: false,
+            peer: self.peer,
+        })
     }
 
     fn expect(&self, reply: &Reply, code: u16) -> Result<(), Failure> {
