@@ -44,7 +44,7 @@ pub const IDLE_COMMAND_TIMEOUT_MAX: Duration = Duration::from_secs(30 * 60);
 pub const REFUSAL: &[u8] = b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n";
 
 /// The future of one connection.
-pub type SessionFuture = Pin<Box<dyn Future<Output = ()>>>;
+pub use lifeboat_net::SessionFuture;
 
 /// Settings of the IMAP service.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -207,14 +207,9 @@ impl ImapService {
         &self,
     ) -> impl Fn(&ThreadContext) -> Box<dyn Fn(Framed<Stream>) -> SessionFuture> + Send + Sync + 'static
     {
-        let service = self.clone();
-        move |_thread: &ThreadContext| {
-            let service = service.clone();
-            Box::new(move |framed: Framed<Stream>| {
-                let service = service.clone();
-                Box::pin(async move { service.session(framed).await }) as SessionFuture
-            })
-        }
+        lifeboat_net::per_connection(self.clone(), |service: ImapService, framed| async move {
+            service.session(framed).await
+        })
     }
 
     /// Serves one connection until LOGOUT, an error, a timeout or shutdown.

@@ -130,6 +130,30 @@ pub use server::{
 pub use shutdown::Shutdown;
 pub use tls::{ensure_self_signed, CertPaths, TlsAcceptor, TlsConn};
 
+/// A connection's session, boxed so every protocol's handler has one type.
+pub type SessionFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
+/// The handler factory for [`ServerBuilder::listener`] that every protocol service
+/// uses: on each I/O thread a handler that, per connection, runs `session` on a clone
+/// of `service` (services are cheap to clone: an `Arc` inside).
+pub fn per_connection<S, F, Fut>(
+    service: S,
+    session: F,
+) -> impl Fn(&ThreadContext) -> Box<dyn Fn(Framed<Stream>) -> SessionFuture> + Send + Sync + 'static
+where
+    S: Clone + Send + Sync + 'static,
+    F: Fn(S, Framed<Stream>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    move |_thread: &ThreadContext| {
+        let service = service.clone();
+        let session = session.clone();
+        Box::new(move |framed: Framed<Stream>| {
+            Box::pin(session(service.clone(), framed)) as SessionFuture
+        })
+    }
+}
+
 /// Runs `future` with a time limit, on either backend.
 ///
 /// Both backends run on a tokio runtime with its timer enabled, so tokio's timer is

@@ -19,7 +19,6 @@
 //!   or once [`PIPELINE_REPLY_BYTES_MAX`] are queued.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -169,14 +168,9 @@ impl Pop3Service {
         &self,
     ) -> impl Fn(&ThreadContext) -> Box<dyn Fn(Framed<Stream>) -> SessionFuture> + Send + Sync + 'static
     {
-        let service = self.clone();
-        move |_thread: &ThreadContext| {
-            let service = service.clone();
-            Box::new(move |framed: Framed<Stream>| {
-                let service = service.clone();
-                Box::pin(async move { service.session(framed).await }) as SessionFuture
-            })
-        }
+        lifeboat_net::per_connection(self.clone(), |service: Pop3Service, framed| async move {
+            service.session(framed).await
+        })
     }
 
     /// Serves one connection until QUIT, an error, the idle timeout or shutdown.
@@ -520,7 +514,7 @@ impl Pop3Service {
 }
 
 /// The future of one session, as [`Pop3Service::handler`] hands it to lifeboat-net.
-pub type SessionFuture = std::pin::Pin<Box<dyn Future<Output = ()>>>;
+pub use lifeboat_net::SessionFuture;
 
 fn is_loopback(ip: IpAddr) -> bool {
     ip.to_canonical().is_loopback()

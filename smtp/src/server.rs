@@ -19,9 +19,7 @@
 //!   connection closes; a message transfer under way is allowed to finish during
 //!   shutdown (within the runtime's drain deadline).
 
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -98,7 +96,7 @@ impl SmtpConfig {
 }
 
 /// The future of one connection's session.
-pub type SessionFuture = Pin<Box<dyn Future<Output = ()>>>;
+pub use lifeboat_net::SessionFuture;
 
 /// The SMTP service for one kind of listener: cheap to clone; build one for the MX
 /// listener and one for the submission listeners, and clone each into every I/O
@@ -176,14 +174,9 @@ impl SmtpService {
         &self,
     ) -> impl Fn(&ThreadContext) -> Box<dyn Fn(Framed<Stream>) -> SessionFuture> + Send + Sync + 'static
     {
-        let service = self.clone();
-        move |_thread: &ThreadContext| {
-            let service = service.clone();
-            Box::new(move |framed: Framed<Stream>| {
-                let service = service.clone();
-                Box::pin(async move { service.session(framed).await }) as SessionFuture
-            })
-        }
+        lifeboat_net::per_connection(self.clone(), |service: SmtpService, framed| async move {
+            service.session(framed).await
+        })
     }
 
     /// Serves one connection until QUIT, an error, too many errors, the idle timeout
