@@ -436,6 +436,11 @@ impl Store {
         &self.inner.shared
     }
 
+    /// Why the store refuses writes, if a write or fsync failed (see [`Error::Poisoned`]).
+    pub fn poisoned(&self) -> Option<String> {
+        self.shared().poisoned.lock().clone()
+    }
+
     fn check_poisoned(&self) -> Result<()> {
         match &*self.shared().poisoned.lock() {
             Some(why) => Err(Error::Poisoned(why.clone())),

@@ -94,8 +94,21 @@ pub fn router(state: Shared) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
         .nest("/api/v1", api)
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(healthz))
         .with_state(state)
+}
+
+/// Liveness for monitors: `ok`, or 503 with the reason when the store refuses writes
+/// (a failed write or fsync: the server must be restarted, SPEC §3).
+async fn healthz(State(state): State<Shared>) -> Response {
+    match state.store.poisoned() {
+        None => "ok\n".into_response(),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store refuses writes, restart required: {why}\n"),
+        )
+            .into_response(),
+    }
 }
 
 /// Compares in time independent of where the inputs differ.
@@ -332,6 +345,7 @@ async fn status(State(state): State<Shared>) -> ApiResult {
             "live_body_bytes": stats.live_body_bytes,
             "batches": stats.batches,
             "group_commits": stats.groups,
+            "poisoned": state.store.poisoned(),
         },
     })))
 }

@@ -1,0 +1,71 @@
+//! `/healthz` tells monitors when the store refuses writes after a failed fsync.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lifeboat_store::io::{SimFs, Vfs};
+use lifeboat_store::*;
+use lifeboat_web::{WebConfig, WebServer};
+
+fn get(addr: std::net::SocketAddr, path: &str, token: Option<&str>) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn healthz_reports_a_poisoned_store() {
+    let fs = SimFs::new();
+    let store = Store::open_with(Arc::new(fs.clone()) as Arc<dyn Vfs>, Options::default()).unwrap();
+    let token = "t".repeat(64);
+    let web = WebServer::start(
+        store.clone(),
+        WebConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin_token: token.clone(),
+            io_backend: "test".into(),
+            status: None,
+        },
+    )
+    .unwrap();
+    let addr = web.local_addr();
+    let ok = get(addr, "/healthz", None);
+    assert!(
+        ok.starts_with("HTTP/1.1 200") && ok.ends_with("ok\n"),
+        "{ok}"
+    );
+
+    fs.fail_sync_at(0);
+    let mut batch = Batch::new();
+    batch.push(Op::PutDomain(DomainSettings {
+        name: "example.test".into(),
+        upstream: "127.0.0.1:25".into(),
+        coverage: Coverage::All,
+        failover: Failover::Auto,
+    }));
+    assert!(matches!(store.commit(batch), Err(Error::Poisoned(_))));
+
+    let sick = get(addr, "/healthz", None);
+    assert!(sick.starts_with("HTTP/1.1 503"), "{sick}");
+    assert!(
+        sick.contains("restart required") && sick.contains("fsync"),
+        "{sick}"
+    );
+    let status = get(addr, "/api/v1/status", Some(&token));
+    assert!(
+        status.contains("\"poisoned\":\"") && status.contains("fsync"),
+        "{status}"
+    );
+    web.shutdown(Duration::from_secs(1));
+}
