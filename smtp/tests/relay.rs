@@ -651,3 +651,31 @@ fn delivery_uses_starttls_when_offered() {
     wait_for("delivery", || plain.received().len() == 1);
     assert_eq!(plain.sessions(), vec!["plain"]);
 }
+
+/// SPEC §1, `failover = manual`: upstream failures only make queued mail wait and retry
+/// (on the retry schedule, here 1 s), with no change of mode.
+#[test]
+fn manual_failover_retries_instead_of_failing_over() {
+    let upstream = Upstream::start();
+    let s = setup(&upstream, Coverage::All);
+    let mut batch = Batch::new();
+    batch.push(Op::PutDomain(DomainSettings {
+        name: "example.test".into(),
+        upstream: upstream.addr(),
+        coverage: Coverage::All,
+        failover: Failover::Manual,
+    }));
+    s.store.commit(batch).unwrap();
+    s.relay.router().refresh();
+    upstream.set_mode("451");
+    s.accept(&["alice@example.test"], "retried");
+    wait_for("a deferral", || {
+        s.store.read(|st| st.queue().any(|e| e.attempts >= 1))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(s.mode(), Mode::Normal, "manual failover never switches");
+    assert!(s.inbox("alice@example.test").is_empty());
+    upstream.set_mode("accept");
+    wait_for("the retry", || upstream.received().len() == 1);
+    wait_for("empty queue", || s.queue_len() == 0);
+}

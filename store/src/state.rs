@@ -801,8 +801,20 @@ impl State {
     }
 
     /// The queue, by id.
-    pub fn queue(&self) -> impl Iterator<Item = &QueueEntry> {
+    pub fn queue(&self) -> impl DoubleEndedIterator<Item = &QueueEntry> {
         self.queue.values()
+    }
+
+    /// Queue entries with ids above `after` (all with `None`): ids only grow, so these
+    /// are the entries queued since `after` was the newest.
+    pub fn queue_after(&self, after: Option<QueueId>) -> impl Iterator<Item = &QueueEntry> {
+        let start = match after {
+            Some(id) => std::ops::Bound::Excluded(id),
+            None => std::ops::Bound::Unbounded,
+        };
+        self.queue
+            .range((start, std::ops::Bound::Unbounded))
+            .map(|(_, e)| e)
     }
 
     /// One queue entry.

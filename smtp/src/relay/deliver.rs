@@ -11,6 +11,11 @@
 //! - older than the queue lifetime: bounce and remove (drain entries never expire:
 //!   their message is safe in the portal).
 //!
+//! The queue is read whole only now and then (at start, on a mode change, once a
+//! minute); in between a tick looks only at entries new since the last look (ids only
+//! grow) and at those whose time has come in the worker's own wake-up list, so a long
+//! spooled queue costs nothing per arriving message.
+//!
 //! Results go back to the store as ops: `Dequeue` after a 250 (for a drain entry this
 //! also removes the portal message, in the same batch — SPEC §1), `Defer` with the
 //! next retry time after a temporary failure, a bounce plus `Dequeue` after a 5xx.
@@ -51,6 +56,9 @@ const TICK_MAX: Duration = Duration::from_secs(1);
 /// Shortest time between two ticks: each reads the whole queue, so under a stream of
 /// arrivals (every commit moves the queue signal) ticks are batched.
 const TICK_MIN: Duration = Duration::from_millis(20);
+/// How often the whole queue is read even when nothing asks for it: picks up what
+/// changed without the worker's knowledge (an admin holding or releasing entries).
+const FULL_SCAN_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the drain scan runs while nothing changed.
 const DRAIN_SCAN_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -131,9 +139,21 @@ struct Pending {
     workers: usize,
 }
 
+/// What the planner knows between ticks.
+#[derive(Default)]
+struct Watch {
+    /// The highest entry id looked at: later ids are new.
+    seen_max: Option<QueueId>,
+    /// Entries to look at again, by when.
+    wake: std::collections::BTreeSet<(i64, QueueId)>,
+    /// When the queue was last read whole.
+    full_scan: Option<Instant>,
+}
+
 struct Worker {
     relay: Relay,
     mx: MxResolver,
+    watch: RefCell<Watch>,
     in_flight: RefCell<HashSet<QueueId>>,
     pending: RefCell<HashMap<Target, Pending>>,
     work: tokio::sync::Notify,
@@ -154,6 +174,7 @@ impl Worker {
         Worker {
             relay,
             mx,
+            watch: RefCell::new(Watch::default()),
             in_flight: RefCell::new(HashSet::new()),
             pending: RefCell::new(HashMap::new()),
             work: tokio::sync::Notify::new(),
@@ -174,8 +195,10 @@ impl Worker {
             let directory_now = directory_signal.version();
             if directory_now != directory_seen {
                 directory_seen = directory_now;
-                // Decide with the modes just committed, not the watcher's last copy.
+                // Decide with the modes just committed, not the watcher's last copy,
+                // over the whole queue: a mode change concerns every entry.
                 self.relay.router().refresh();
+                self.watch.borrow_mut().full_scan = None;
                 // A mode change may start a drain: scan now.
                 self.last_drain_scan.set(None);
             }
@@ -252,20 +275,59 @@ impl Worker {
         self.start_probes();
     }
 
-    /// Decides what to do with each entry (see the module docs).
+    /// Decides what to do with the entries that need a look (see the module docs).
     fn plan(&self, now: i64) -> Vec<Action> {
         let relay = &self.relay;
         let router = relay.router();
         let lifetime = relay.config().queue_lifetime.as_secs() as i64;
         let in_flight = self.in_flight.borrow();
+        let mut watch = self.watch.borrow_mut();
+        let full = watch
+            .full_scan
+            .is_none_or(|t| t.elapsed() >= FULL_SCAN_INTERVAL);
+        let mut due_ids = Vec::new();
+        if full {
+            watch.full_scan = Some(Instant::now());
+            watch.wake.clear();
+        } else {
+            while let Some(&(at, id)) = watch.wake.first() {
+                if at > now {
+                    break;
+                }
+                watch.wake.pop_first();
+                due_ids.push(id);
+            }
+        }
         relay.store().read(|s| {
             let mut actions = Vec::new();
-            for entry in s.queue() {
+            let mut wake = Vec::new();
+            let candidates: Box<dyn Iterator<Item = &QueueEntry>> = if full {
+                Box::new(s.queue())
+            } else {
+                let after = watch.seen_max;
+                Box::new(
+                    due_ids
+                        .iter()
+                        .filter_map(|id| s.queue_entry(*id))
+                        .chain(s.queue_after(after)),
+                )
+            };
+            for entry in candidates {
                 if in_flight.contains(&entry.id) {
                     continue;
                 }
-                let expired = entry.portal.is_none() && entry.created + lifetime <= now;
+                let expires = entry.created + lifetime;
+                let expired = entry.portal.is_none() && expires <= now;
                 let due = entry.next_attempt <= now && entry.state != QueueState::Held;
+                // When to look again if nothing happens before: the retry time, or
+                // the expiry for an entry that waits for its domain's upstream.
+                let later = |at: i64| {
+                    if entry.portal.is_none() {
+                        at.min(expires)
+                    } else {
+                        at
+                    }
+                };
                 match &entry.destination {
                     Destination::Upstream(domain) => match router.policy(domain) {
                         Some(policy) if policy.mode == Mode::Emergency => {
@@ -278,6 +340,8 @@ impl Worker {
                             }
                             if expired {
                                 actions.push(Action::Expire(entry.id));
+                            } else if entry.portal.is_none() {
+                                wake.push((expires, entry.id));
                             }
                         }
                         Some(policy) => {
@@ -288,6 +352,8 @@ impl Worker {
                                     entry.id,
                                     Target::Upstream(policy.upstream),
                                 ));
+                            } else if entry.state != QueueState::Held {
+                                wake.push((later(entry.next_attempt), entry.id));
                             }
                         }
                         None => {
@@ -300,6 +366,8 @@ impl Worker {
                                     entry.id,
                                     self.outbound_target(&entry.recipient),
                                 ));
+                            } else if entry.state != QueueState::Held {
+                                wake.push((later(entry.next_attempt), entry.id));
                             }
                         }
                     },
@@ -311,12 +379,23 @@ impl Worker {
                                 entry.id,
                                 self.outbound_target(&entry.recipient),
                             ));
+                        } else if entry.state != QueueState::Held {
+                            wake.push((later(entry.next_attempt), entry.id));
                         }
                     }
                 }
             }
+            if let Some(last) = s.queue().next_back() {
+                watch.seen_max = Some(last.id);
+            }
+            watch.wake.extend(wake);
             actions
         })
+    }
+
+    /// Looks at `id` again at `at` (after a deferral, or when it comes back unsent).
+    fn wake_at(&self, at: i64, id: QueueId) {
+        self.watch.borrow_mut().wake.insert((at, id));
     }
 
     fn outbound_target(&self, rcpt: &str) -> Target {
@@ -529,7 +608,22 @@ impl Worker {
             .get_mut(target)
             .map(|p| p.queue.drain(..).collect())
             .unwrap_or_default();
+        let now = lifeboat_store::now();
+        for id in &ids {
+            self.wake_at(now, *id);
+        }
         self.release(ids);
+    }
+
+    /// Adds a `Defer` of `entry` to `batch` and remembers to look at it again then.
+    fn defer(&self, batch: &mut Batch, entry: &QueueEntry, error: String, now: i64) {
+        let next_attempt = self.retry_at(entry.attempts, now);
+        batch.push(Op::Defer {
+            id: entry.id,
+            next_attempt,
+            error,
+        });
+        self.wake_at(next_attempt, entry.id);
     }
 
     fn retry_at(&self, attempts: u32, now: i64) -> i64 {
@@ -562,11 +656,7 @@ impl Worker {
                     }
                 }
                 RcptOutcome::Temporary(text) => {
-                    batch.push(Op::Defer {
-                        id: entry.id,
-                        next_attempt: self.retry_at(entry.attempts, now),
-                        error: text.clone(),
-                    });
+                    self.defer(&mut batch, entry, text.clone(), now);
                     temporary = Some(text);
                 }
                 RcptOutcome::Permanent(reply) => {
@@ -603,11 +693,7 @@ impl Worker {
                     "delivery deferred: {why}"
                 );
                 for entry in &group {
-                    batch.push(Op::Defer {
-                        id: entry.id,
-                        next_attempt: self.retry_at(entry.attempts, now),
-                        error: why.clone(),
-                    });
+                    self.defer(&mut batch, entry, why.clone(), now);
                 }
             }
             Failure::Permanent(reply) => {
@@ -626,11 +712,7 @@ impl Worker {
                 for entry in &group {
                     if entry.portal.is_some() {
                         // A drain the upstream refuses stays in the portal; retry later.
-                        batch.push(Op::Defer {
-                            id: entry.id,
-                            next_attempt: self.retry_at(entry.attempts, now),
-                            error: reply.text(),
-                        });
+                        self.defer(&mut batch, entry, reply.text(), now);
                         continue;
                     }
                     self.bounce(
