@@ -40,16 +40,22 @@ pub struct Ports {
 }
 
 impl Ports {
+    /// Eight distinct free ports: all are held open until all are chosen, so the
+    /// system cannot hand out one of them twice.
     fn new() -> Ports {
+        let held: Vec<TcpListener> = (0..8)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let port = |i: usize| held[i].local_addr().unwrap().port();
         Ports {
-            smtp: free_port(),
-            submission: free_port(),
-            submissions: free_port(),
-            imap: free_port(),
-            imaps: free_port(),
-            pop3: free_port(),
-            pop3s: free_port(),
-            http: free_port(),
+            smtp: port(0),
+            submission: port(1),
+            submissions: port(2),
+            imap: port(3),
+            imaps: port(4),
+            pop3: port(5),
+            pop3s: port(6),
+            http: port(7),
         }
     }
 }
