@@ -189,14 +189,10 @@ impl ImapService {
     /// the session enforces each where it applies); connection limits are the
     /// defaults, for the caller to adjust from `[limits]`.
     pub fn listener(&self, name: &str, addr: SocketAddr, implicit_tls: bool) -> ListenerConfig {
-        let mut listener = ListenerConfig::new(name, addr);
-        if implicit_tls {
-            listener.tls = Some(self.inner.tls.clone());
-        } else {
-            listener.refusal = REFUSAL.to_vec();
-        }
         let config = &self.inner.config;
-        listener.frame.idle_timeout = config.idle_timeout.max(config.idle_command_timeout);
+        let tls = implicit_tls.then_some(&self.inner.tls);
+        let idle = config.idle_timeout.max(config.idle_command_timeout);
+        let mut listener = ListenerConfig::protocol(name, addr, tls, REFUSAL, idle);
         listener.frame.line_bytes_max = config.limits.line_bytes_max;
         listener
     }

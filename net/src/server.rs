@@ -104,6 +104,27 @@ impl ListenerConfig {
             frame: FrameConfig::default(),
         }
     }
+
+    /// A protocol listener: implicit TLS with `tls`, or plaintext (the protocol's own
+    /// STARTTLS) that answers `refusal` when a connection limit is hit; `idle_timeout`
+    /// for the framing.
+    pub fn protocol(
+        name: impl Into<String>,
+        addr: SocketAddr,
+        tls: Option<&TlsAcceptor>,
+        refusal: &[u8],
+        idle_timeout: std::time::Duration,
+    ) -> Self {
+        let mut listener = ListenerConfig::new(name, addr);
+        match tls {
+            // Implicit TLS listeners just close: a plaintext refusal would be garbage
+            // to a client expecting a handshake.
+            Some(tls) => listener.tls = Some(tls.clone()),
+            None => listener.refusal = refusal.to_vec(),
+        }
+        listener.frame.idle_timeout = idle_timeout;
+        listener
+    }
 }
 
 /// What a handler factory learns about the thread it builds a handler for.

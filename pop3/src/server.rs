@@ -152,14 +152,8 @@ impl Pop3Service {
     /// refusal line and the idle timeout; connection limits and the line limit are
     /// the defaults, for the caller to adjust from `[limits]`.
     pub fn listener(&self, name: &str, addr: SocketAddr, implicit_tls: bool) -> ListenerConfig {
-        let mut listener = ListenerConfig::new(name, addr);
-        if implicit_tls {
-            listener.tls = Some(self.inner.tls.clone());
-        } else {
-            listener.refusal = REFUSAL.to_vec();
-        }
-        listener.frame.idle_timeout = self.inner.config.idle_timeout;
-        listener
+        let tls = implicit_tls.then_some(&self.inner.tls);
+        ListenerConfig::protocol(name, addr, tls, REFUSAL, self.inner.config.idle_timeout)
     }
 
     /// The handler factory for [`lifeboat_net::ServerBuilder::listener`]: on every I/O

@@ -157,14 +157,10 @@ impl SmtpService {
     /// submission. Sets the refusal line, the idle timeout and the line limit;
     /// connection limits are the defaults, for the caller to set from `[limits]`.
     pub fn listener(&self, name: &str, addr: SocketAddr, implicit_tls: bool) -> ListenerConfig {
-        let mut listener = ListenerConfig::new(name, addr);
-        if implicit_tls {
-            listener.tls = Some(self.inner.tls.clone());
-        } else {
-            listener.refusal = REFUSAL.to_vec();
-        }
-        listener.frame.idle_timeout = self.inner.config.idle_timeout;
-        listener.frame.line_bytes_max = self.inner.config.line_bytes_max;
+        let config = &self.inner.config;
+        let tls = implicit_tls.then_some(&self.inner.tls);
+        let mut listener = ListenerConfig::protocol(name, addr, tls, REFUSAL, config.idle_timeout);
+        listener.frame.line_bytes_max = config.line_bytes_max;
         listener
     }
 
