@@ -172,25 +172,31 @@ fn mode_text(domain: &Value) -> String {
     }
 }
 
-fn domains_table(domains: &Value) {
-    let rows = domains
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|d| {
-            vec![
-                s(&d["name"]),
-                s(&d["upstream"]),
-                s(&d["coverage"]),
-                s(&d["failover"]),
-                mode_text(d),
-            ]
-        })
-        .collect();
+/// A table of a JSON array, one row per element.
+fn list(items: &Value, headers: &[&str], row: impl Fn(&Value) -> Vec<String>) {
     table(
-        &["DOMAIN", "UPSTREAM", "COVERAGE", "FAILOVER", "MODE"],
-        rows,
+        headers,
+        items.as_array().into_iter().flatten().map(row).collect(),
     );
+}
+
+/// Prints a JSON array as JSON, or as a table.
+fn print_list(items: &Value, json: bool, headers: &[&str], row: impl Fn(&Value) -> Vec<String>) {
+    if json {
+        print_json(items);
+    } else {
+        list(items, headers, row);
+    }
+}
+
+fn domain_row(d: &Value) -> Vec<String> {
+    vec![
+        s(&d["name"]),
+        s(&d["upstream"]),
+        s(&d["coverage"]),
+        s(&d["failover"]),
+        mode_text(d),
+    ]
 }
 
 /// Runs one management command.
@@ -251,11 +257,12 @@ pub fn run(config: &Config, server: Option<&str>, command: Command) -> Result<()
         }
         Command::Domain(DomainCommand::List { json }) => {
             let v = client.call("GET", "/domains", None)?;
-            if json {
-                print_json(&v);
-            } else {
-                domains_table(&v);
-            }
+            print_list(
+                &v,
+                json,
+                &["DOMAIN", "UPSTREAM", "COVERAGE", "FAILOVER", "MODE"],
+                domain_row,
+            );
         }
         Command::User(UserCommand::Add {
             address,
@@ -293,29 +300,19 @@ pub fn run(config: &Config, server: Option<&str>, command: Command) -> Result<()
                 None => "/accounts".to_string(),
             };
             let v = client.call("GET", &path, None)?;
-            if json {
-                print_json(&v);
-            } else {
-                let rows = v
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|a| {
-                        vec![
-                            s(&a["address"]),
-                            s(&a["role"]),
-                            if a["covered"].as_bool() == Some(true) {
-                                "yes"
-                            } else {
-                                "no"
-                            }
-                            .to_string(),
-                            s(&a["recovery"]),
-                        ]
-                    })
-                    .collect();
-                table(&["ADDRESS", "ROLE", "COVERED", "RECOVERY"], rows);
-            }
+            print_list(&v, json, &["ADDRESS", "ROLE", "COVERED", "RECOVERY"], |a| {
+                let covered = if a["covered"].as_bool() == Some(true) {
+                    "yes"
+                } else {
+                    "no"
+                };
+                vec![
+                    s(&a["address"]),
+                    s(&a["role"]),
+                    covered.to_string(),
+                    s(&a["recovery"]),
+                ]
+            });
         }
         Command::User(UserCommand::Del { address }) => {
             let v = client.call("DELETE", &format!("/accounts/{}", segment(&address)), None)?;
@@ -360,29 +357,22 @@ pub fn run(config: &Config, server: Option<&str>, command: Command) -> Result<()
                 }
             }
             let v = client.call("GET", &format!("/archive?{}", query.join("&")), None)?;
-            if json {
-                print_json(&v);
-            } else {
-                let rows = v
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|e| {
-                        vec![
-                            s(&e["id"]),
-                            ago(&e["date"]),
-                            s(&e["direction"]),
-                            s(&e["mail_from"]),
-                            e["rcpt_to"]
-                                .as_array()
-                                .map(|r| r.iter().map(s).collect::<Vec<_>>().join(","))
-                                .unwrap_or_default(),
-                            s(&e["subject"]),
-                        ]
-                    })
-                    .collect();
-                table(&["ID", "WHEN", "DIR", "FROM", "TO", "SUBJECT"], rows);
-            }
+            print_list(
+                &v,
+                json,
+                &["ID", "WHEN", "DIR", "FROM", "TO", "SUBJECT"],
+                |e| {
+                    let to = e["rcpt_to"].as_array().into_iter().flatten().map(s);
+                    vec![
+                        s(&e["id"]),
+                        ago(&e["date"]),
+                        s(&e["direction"]),
+                        s(&e["mail_from"]),
+                        to.collect::<Vec<_>>().join(","),
+                        s(&e["subject"]),
+                    ]
+                },
+            );
         }
         Command::Archive(ArchiveCommand::Show { id, json }) => {
             let v = client.call("GET", &format!("/archive/{}", segment(&id)), None)?;
@@ -431,32 +421,24 @@ pub fn run(config: &Config, server: Option<&str>, command: Command) -> Result<()
                     s(&v["uptime_seconds"]),
                     s(&v["io_backend"])
                 );
-                let rows = v["domains"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|d| {
-                        vec![
-                            s(&d["name"]),
-                            mode_text(d),
-                            s(&d["upstream_health"]),
-                            s(&d["queue_depth"]),
-                            s(&d["portal_inbox_messages"]),
-                            format!("{} ({})", ago(&d["mode_since"]), s(&d["mode_reason"])),
-                        ]
-                    })
-                    .collect();
-                table(
-                    &[
-                        "DOMAIN",
-                        "MODE",
-                        "UPSTREAM",
-                        "QUEUE",
-                        "PORTAL INBOX",
-                        "LAST CHANGE",
-                    ],
-                    rows,
-                );
+                let headers = [
+                    "DOMAIN",
+                    "MODE",
+                    "UPSTREAM",
+                    "QUEUE",
+                    "PORTAL INBOX",
+                    "LAST CHANGE",
+                ];
+                list(&v["domains"], &headers, |d| {
+                    vec![
+                        s(&d["name"]),
+                        mode_text(d),
+                        s(&d["upstream_health"]),
+                        s(&d["queue_depth"]),
+                        s(&d["portal_inbox_messages"]),
+                        format!("{} ({})", ago(&d["mode_since"]), s(&d["mode_reason"])),
+                    ]
+                });
             }
         }
     }

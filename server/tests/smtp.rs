@@ -5,70 +5,16 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::*;
 
-struct Upstream {
-    port: u16,
-    state: tempfile::TempDir,
-    child: Child,
-}
-
-impl Upstream {
-    fn start() -> Upstream {
-        let port = free_port();
-        let state = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/peers/upstream.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(state.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        assert_eq!(
-            line.trim(),
-            "READY",
-            "upstream did not start (pip install aiosmtpd)"
-        );
-        Upstream { port, state, child }
-    }
-
-    fn set_mode(&self, mode: &str) {
-        std::fs::write(self.state.path().join("mode"), mode).unwrap();
-    }
-
-    fn received(&self) -> Vec<String> {
-        let dir = self.state.path().join("mail");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|d| d.map(|e| e.unwrap().path()).collect())
-            .unwrap_or_default();
-        files.retain(|p| p.extension().is_some_and(|e| e == "eml"));
-        files.sort();
-        files
-            .iter()
-            .map(|p| std::fs::read_to_string(p).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+// The same aiosmtpd upstream as the relay tests.
+#[path = "../../smtp/tests/support/upstream.rs"]
+mod upstream;
+use upstream::Upstream;
 
 const FAST_ROUTER: &str =
     "[router]\nprobe_interval = \"200ms\"\nconnect_timeout = \"2s\"\ncommand_timeout = \"1s\"\n\
@@ -180,7 +126,7 @@ fn relay_failover_portal_and_drain_through_the_binary() {
     // Normal mode: relayed to the upstream, once, with a Received header.
     assert!(send(&lifeboat, "alice@example.test", "normal one").starts_with("250"));
     wait_for("relay", || upstream.received().len() == 1);
-    let relayed = &upstream.received()[0];
+    let relayed = &upstream.received()[0].2;
     assert!(
         relayed.contains("Received: from sender.remote.test"),
         "{relayed}"
@@ -228,7 +174,12 @@ fn relay_failover_portal_and_drain_through_the_binary() {
     let received = upstream.received();
     let subjects: Vec<&str> = received
         .iter()
-        .map(|m| m.lines().find(|l| l.starts_with("Subject: ")).unwrap_or("")[9..].trim())
+        .map(|m| {
+            m.2.lines()
+                .find(|l| l.starts_with("Subject: "))
+                .unwrap_or("")[9..]
+                .trim()
+        })
         .collect();
     // "normal one" and the two drained; the relay attempt went to elsewhere.test.
     assert_eq!(subjects.len(), 3, "{subjects:?}");
@@ -269,7 +220,7 @@ fn swaks_relays_with_starttls_and_pipelining() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("250 2.0.0"), "{text}");
     wait_for("relay", || upstream.received().len() == 1);
-    assert!(upstream.received()[0].contains("Subject: via swaks"));
+    assert!(upstream.received()[0].2.contains("Subject: via swaks"));
 }
 
 /// SPEC §3: kill -9 during a load; after a restart every message that got a 250 is
@@ -344,7 +295,7 @@ for t in threads: t.join()
             .received()
             .iter()
             .filter_map(|m| {
-                m.lines()
+                m.2.lines()
                     .find(|l| l.starts_with("Subject: "))
                     .map(|l| l[9..].trim().to_string())
             })
