@@ -7,9 +7,11 @@ Its behaviour is read from STATE_DIR/mode before every command, so a test can ch
 it while connections come and go:
 
   accept   250 to everything (the default)
-  451      451 4.3.0 to RCPT (a temporary failure: Lifeboat must fail over)
+  451      451 4.3.0 to EHLO, HELO and RCPT (a server in trouble: Lifeboat must fail
+           over, and its probes fail until the mode changes)
+  451-rcpt 451 4.3.0 to RCPT only (greets and answers EHLO, so probes pass)
   550      550 5.1.1 to RCPT (a permanent failure: Lifeboat must bounce)
-  hang     never answer RCPT (Lifeboat's command timeout must fire)
+  hang     never answer EHLO or RCPT (Lifeboat's command timeout must fire)
 
 With a file STATE_DIR/tls present at start, STARTTLS is offered (a self-signed
 certificate made with openssl), and each accepted message's session is noted in
@@ -51,11 +53,29 @@ def unknown():
 
 
 class Handler:
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        m = mode()
+        if m == "451":
+            return ["451 4.3.0 try again later"]
+        if m == "hang":
+            await asyncio.sleep(3600)
+        session.host_name = hostname
+        return responses
+
+    async def handle_HELO(self, server, session, envelope, hostname):
+        m = mode()
+        if m == "451":
+            return "451 4.3.0 try again later"
+        if m == "hang":
+            await asyncio.sleep(3600)
+        session.host_name = hostname
+        return "250 upstream.test"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         m = mode()
         if address.lower() in unknown():
             return "550 5.1.1 <%s>: user unknown" % address
-        if m == "451":
+        if m in ("451", "451-rcpt"):
             return "451 4.3.0 try again later"
         if m == "550":
             return "550 5.1.1 <%s>: user unknown" % address
@@ -65,7 +85,7 @@ class Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        if mode() == "451":
+        if mode() in ("451", "451-rcpt"):
             return "451 4.3.0 try again later"
         n = len(os.listdir(MAIL))
         tmp = os.path.join(MAIL, ".%d.tmp" % n)

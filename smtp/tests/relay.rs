@@ -537,6 +537,40 @@ fn delivery_uses_starttls_when_offered() {
     assert_eq!(plain.sessions(), vec!["plain"]);
 }
 
+/// SPEC §1's probe is connect, EHLO, QUIT: an upstream that greets but defers every
+/// recipient passes it, so the domain returns to normal, the drain meets the next 451
+/// and fails over again. Nothing is lost or delivered twice while it flaps, and once
+/// the upstream takes mail the drain delivers exactly once.
+#[test]
+fn an_upstream_that_greets_but_defers_flaps_without_loss() {
+    let upstream = Upstream::start();
+    let s = setup(&upstream, Coverage::All);
+    upstream.set_mode("451-rcpt");
+    s.accept(&["alice@example.test"], "flapping");
+    wait_for("emergency", || s.mode() == Mode::Emergency);
+    wait_for("portal delivery", || {
+        s.inbox("alice@example.test").len() == 1
+    });
+    // Probes pass (EHLO works), so the router tries again and fails over again.
+    wait_for("a return to normal", || s.mode() == Mode::Normal);
+    wait_for("emergency again", || s.mode() == Mode::Emergency);
+    assert_eq!(
+        s.inbox("alice@example.test").len(),
+        1,
+        "kept until accepted"
+    );
+    assert!(upstream.received().is_empty());
+    upstream.set_mode("accept");
+    wait_for("the drain", || upstream.received().len() == 1);
+    wait_for("portal emptied", || {
+        s.inbox("alice@example.test").is_empty()
+    });
+    wait_for("empty queue", || s.queue_len() == 0);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(upstream.received().len(), 1, "delivered exactly once");
+    assert_eq!(s.mode(), Mode::Normal);
+}
+
 /// SPEC §1, `failover = manual`: upstream failures only make queued mail wait and retry
 /// (on the retry schedule, here 1 s), with no change of mode.
 #[test]

@@ -506,33 +506,16 @@ pub async fn verify(
     })
 }
 
-/// Is the upstream taking mail again? Connect, EHLO, then `MAIL FROM:<>` and
-/// `RCPT TO:<postmaster@domain>` (RFC 5321 §4.5.1: postmaster must be accepted), RSET
-/// and QUIT. A server that greets but answers 4xx to every recipient is still down;
-/// a 5xx to the recipient counts as an answer.
+/// Is the upstream back? SPEC §1's probe: connect, EHLO (after a 220 greeting), QUIT.
+/// A server that greets but still defers deliveries passes; its next 4xx marks it
+/// down again (`router.down_after`).
 pub async fn probe(
     upstream: &str,
     helo: &str,
-    domain: &str,
     connect_timeout: Duration,
     command_timeout: Duration,
 ) -> Result<(), Failure> {
-    let mut client = Client::connect(upstream, helo, connect_timeout, command_timeout).await?;
-    client.send(b"MAIL FROM:<>\r\n").await?;
-    let mail = client.reply().await?;
-    if mail.code / 100 == 4 {
-        return Err(client.failure(&mail));
-    }
-    if mail.code == 250 {
-        client
-            .send(format!("RCPT TO:<postmaster@{domain}>\r\n").as_bytes())
-            .await?;
-        let rcpt = client.reply().await?;
-        if rcpt.code / 100 == 4 {
-            return Err(client.failure(&rcpt));
-        }
-        client.rset().await?;
-    }
+    let client = Client::connect(upstream, helo, connect_timeout, command_timeout).await?;
     client.quit().await;
     Ok(())
 }

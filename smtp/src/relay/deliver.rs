@@ -871,14 +871,6 @@ impl Worker {
         let router = self.relay.router();
         let interval = self.relay.config().probe_interval;
         for upstream in router.down_upstreams() {
-            let Some(domain) = router
-                .policies()
-                .into_iter()
-                .find(|p| p.upstream == upstream)
-                .map(|p| p.name)
-            else {
-                continue;
-            };
             if self.probing.borrow().contains(&upstream) {
                 continue;
             }
@@ -900,7 +892,6 @@ impl Worker {
                 let result = client::probe(
                     &upstream,
                     &config.hostname,
-                    &domain,
                     config.connect_timeout,
                     config.command_timeout,
                 )
