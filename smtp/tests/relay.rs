@@ -396,6 +396,48 @@ fn selected_coverage_spools_the_rest_until_recovery() {
     );
 }
 
+/// A spooled queue longer than one chunk of the worker's full scan is delivered whole
+/// when the upstream is back.
+#[test]
+fn a_long_spooled_queue_is_delivered_whole() {
+    let upstream = Upstream::start();
+    let s = setup(&upstream, Coverage::Selected);
+    s.set_mode(Mode::Emergency, Some(Mode::Emergency));
+    let total = 3 * 500;
+    for batch in 0..3 {
+        let rcpts: Vec<String> = (0..500)
+            .map(|i| format!("user{}@example.test", batch * 500 + i))
+            .collect();
+        s.runtime
+            .block_on(s.relay.accept(
+                &outside(),
+                "sender@remote.test",
+                &rcpts,
+                b"Subject: spooled\r\n\r\nwaiting\r\n".to_vec(),
+            ))
+            .unwrap();
+    }
+    assert_eq!(s.queue_len(), total);
+    s.set_mode(Mode::Normal, None);
+    let delivered = || -> usize {
+        upstream
+            .received()
+            .iter()
+            .map(|r| r.1.split(',').count())
+            .sum()
+    };
+    wait_for("every spooled recipient", || delivered() == total);
+    wait_for("empty queue", || s.queue_len() == 0);
+    let mut to: Vec<String> = upstream
+        .received()
+        .into_iter()
+        .flat_map(|r| r.1.split(',').map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), total, "each recipient once");
+}
+
 /// A DNS server (scripts/peers/dns.py, dnslib) answering from a zone.
 struct Dns {
     port: u16,

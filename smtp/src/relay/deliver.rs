@@ -12,7 +12,7 @@
 //!   their message is safe in the portal).
 //!
 //! The queue is read whole only now and then (at start, on a mode change, once a
-//! minute); in between a tick looks only at entries new since the last look (ids only
+//! minute), a chunk of entries per hold of the store's read lock; in between a tick looks only at entries new since the last look (ids only
 //! grow) and at those whose time has come in the worker's own wake-up list, so a long
 //! spooled queue costs nothing per arriving message.
 //!
@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use lifeboat_store::{
     address_domain, Batch, BodyId, Destination, Direction, Mode, NewArchiveEntry, NewQueueEntry,
-    Op, PortalRef, QueueEntry, QueueId, QueueState, INBOX,
+    Op, PortalRef, QueueEntry, QueueId, QueueState, State, INBOX,
 };
 
 use super::client::{self, Client, Failure, RcptOutcome};
@@ -59,6 +59,8 @@ const TICK_MIN: Duration = Duration::from_millis(20);
 /// How often the whole queue is read even when nothing asks for it: picks up what
 /// changed without the worker's knowledge (an admin holding or releasing entries).
 const FULL_SCAN_INTERVAL: Duration = Duration::from_secs(60);
+/// Queue entries read per hold of the store's read lock during a full scan.
+const FULL_SCAN_CHUNK: usize = 1024;
 /// How often the drain scan runs while nothing changed.
 const DRAIN_SCAN_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -160,6 +162,13 @@ struct Worker {
     probes: RefCell<HashMap<String, Instant>>,
     probing: RefCell<HashSet<String>>,
     last_drain_scan: Cell<Option<Instant>>,
+}
+
+/// What a tick decided: actions now, and entries to look at again later.
+#[derive(Default)]
+struct Plan {
+    actions: Vec<Action>,
+    wake: Vec<(i64, QueueId)>,
 }
 
 /// What a tick decided about one entry.
@@ -277,19 +286,38 @@ impl Worker {
 
     /// Decides what to do with the entries that need a look (see the module docs).
     fn plan(&self, now: i64) -> Vec<Action> {
-        let relay = &self.relay;
-        let router = relay.router();
-        let lifetime = relay.config().queue_lifetime.as_secs() as i64;
+        let store = self.relay.store();
         let in_flight = self.in_flight.borrow();
         let mut watch = self.watch.borrow_mut();
         let full = watch
             .full_scan
             .is_none_or(|t| t.elapsed() >= FULL_SCAN_INTERVAL);
-        let mut due_ids = Vec::new();
+        let mut plan = Plan::default();
         if full {
             watch.full_scan = Some(Instant::now());
             watch.wake.clear();
+            // In chunks, so that a long queue never holds the store's read lock (and
+            // with it every commit's acknowledgement) for long.
+            let mut cursor = None;
+            loop {
+                let last = store.read(|s| {
+                    let mut last = None;
+                    for entry in s.queue_after(cursor).take(FULL_SCAN_CHUNK) {
+                        last = Some(entry.id);
+                        if !in_flight.contains(&entry.id) {
+                            self.consider(s, entry, now, &mut plan);
+                        }
+                    }
+                    last
+                });
+                match last {
+                    Some(id) => cursor = Some(id),
+                    None => break,
+                }
+            }
+            watch.seen_max = cursor.or(watch.seen_max);
         } else {
+            let mut due_ids = Vec::new();
             while let Some(&(at, id)) = watch.wake.first() {
                 if at > now {
                     break;
@@ -297,100 +325,76 @@ impl Worker {
                 watch.wake.pop_first();
                 due_ids.push(id);
             }
+            let after = watch.seen_max;
+            let newest = store.read(|s| {
+                let candidates = due_ids
+                    .iter()
+                    .filter_map(|id| s.queue_entry(*id))
+                    .chain(s.queue_after(after));
+                for entry in candidates {
+                    if !in_flight.contains(&entry.id) {
+                        self.consider(s, entry, now, &mut plan);
+                    }
+                }
+                s.queue().next_back().map(|e| e.id)
+            });
+            watch.seen_max = newest.or(watch.seen_max);
         }
-        relay.store().read(|s| {
-            let mut actions = Vec::new();
-            let mut wake = Vec::new();
-            let candidates: Box<dyn Iterator<Item = &QueueEntry>> = if full {
-                Box::new(s.queue())
+        watch.wake.extend(plan.wake);
+        plan.actions
+    }
+
+    /// What to do with one entry now, or when to look at it again.
+    fn consider(&self, s: &State, entry: &QueueEntry, now: i64, plan: &mut Plan) {
+        let router = self.relay.router();
+        let lifetime = self.relay.config().queue_lifetime.as_secs() as i64;
+        let expires = entry.created + lifetime;
+        let expired = entry.portal.is_none() && expires <= now;
+        let due = entry.next_attempt <= now && entry.state != QueueState::Held;
+        // When to look again if nothing happens before: the retry time, or the expiry
+        // for an entry that waits for its domain's upstream.
+        let later = |at: i64| {
+            if entry.portal.is_none() {
+                at.min(expires)
             } else {
-                let after = watch.seen_max;
-                Box::new(
-                    due_ids
-                        .iter()
-                        .filter_map(|id| s.queue_entry(*id))
-                        .chain(s.queue_after(after)),
-                )
+                at
+            }
+        };
+        // The upstream to deliver to, or `None` for outbound delivery.
+        let upstream = match &entry.destination {
+            Destination::Upstream(domain) => match router.policy(domain) {
+                Some(policy) if policy.mode == Mode::Emergency => {
+                    if entry.portal.is_none() && s.is_covered(&entry.recipient) {
+                        if let Some(account) = s.account(&entry.recipient) {
+                            plan.actions
+                                .push(Action::ToPortal(entry.id, account.address.clone()));
+                            return;
+                        }
+                    }
+                    if expired {
+                        plan.actions.push(Action::Expire(entry.id));
+                    } else if entry.portal.is_none() {
+                        plan.wake.push((expires, entry.id));
+                    }
+                    return;
+                }
+                Some(policy) => Some(policy.upstream),
+                // The domain is no longer protected: deliver it like any outbound mail.
+                None => None,
+            },
+            Destination::Outbound => None,
+        };
+        if expired {
+            plan.actions.push(Action::Expire(entry.id));
+        } else if due {
+            let target = match upstream {
+                Some(upstream) => Target::Upstream(upstream),
+                None => self.outbound_target(&entry.recipient),
             };
-            for entry in candidates {
-                if in_flight.contains(&entry.id) {
-                    continue;
-                }
-                let expires = entry.created + lifetime;
-                let expired = entry.portal.is_none() && expires <= now;
-                let due = entry.next_attempt <= now && entry.state != QueueState::Held;
-                // When to look again if nothing happens before: the retry time, or
-                // the expiry for an entry that waits for its domain's upstream.
-                let later = |at: i64| {
-                    if entry.portal.is_none() {
-                        at.min(expires)
-                    } else {
-                        at
-                    }
-                };
-                match &entry.destination {
-                    Destination::Upstream(domain) => match router.policy(domain) {
-                        Some(policy) if policy.mode == Mode::Emergency => {
-                            if entry.portal.is_none() && s.is_covered(&entry.recipient) {
-                                if let Some(account) = s.account(&entry.recipient) {
-                                    actions
-                                        .push(Action::ToPortal(entry.id, account.address.clone()));
-                                    continue;
-                                }
-                            }
-                            if expired {
-                                actions.push(Action::Expire(entry.id));
-                            } else if entry.portal.is_none() {
-                                wake.push((expires, entry.id));
-                            }
-                        }
-                        Some(policy) => {
-                            if expired {
-                                actions.push(Action::Expire(entry.id));
-                            } else if due {
-                                actions.push(Action::Deliver(
-                                    entry.id,
-                                    Target::Upstream(policy.upstream),
-                                ));
-                            } else if entry.state != QueueState::Held {
-                                wake.push((later(entry.next_attempt), entry.id));
-                            }
-                        }
-                        None => {
-                            // The domain is no longer protected: deliver it like any
-                            // outbound mail.
-                            if expired {
-                                actions.push(Action::Expire(entry.id));
-                            } else if due {
-                                actions.push(Action::Deliver(
-                                    entry.id,
-                                    self.outbound_target(&entry.recipient),
-                                ));
-                            } else if entry.state != QueueState::Held {
-                                wake.push((later(entry.next_attempt), entry.id));
-                            }
-                        }
-                    },
-                    Destination::Outbound => {
-                        if expired {
-                            actions.push(Action::Expire(entry.id));
-                        } else if due {
-                            actions.push(Action::Deliver(
-                                entry.id,
-                                self.outbound_target(&entry.recipient),
-                            ));
-                        } else if entry.state != QueueState::Held {
-                            wake.push((later(entry.next_attempt), entry.id));
-                        }
-                    }
-                }
-            }
-            if let Some(last) = s.queue().next_back() {
-                watch.seen_max = Some(last.id);
-            }
-            watch.wake.extend(wake);
-            actions
-        })
+            plan.actions.push(Action::Deliver(entry.id, target));
+        } else if entry.state != QueueState::Held {
+            plan.wake.push((later(entry.next_attempt), entry.id));
+        }
     }
 
     /// Looks at `id` again at `at` (after a deferral, or when it comes back unsent).
