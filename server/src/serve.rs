@@ -19,7 +19,7 @@ use lifeboat_smtp::relay::deliver::Deliverer;
 use lifeboat_smtp::relay::{Listener, Relay, RelayConfig};
 use lifeboat_smtp::{SmtpConfig, SmtpService};
 use lifeboat_store::auth::Authenticator;
-use lifeboat_store::{Options, Store};
+use lifeboat_store::{ArchiveIndex, Options, Store};
 use lifeboat_web::{StatusSource, WebConfig, WebServer};
 
 use lifeboat::config::{Config, LogFormat};
@@ -177,6 +177,16 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let auth = Authenticator::new(store.clone());
 
+    // Derived from the archive: without it, text searches scan instead.
+    let archive_index = match ArchiveIndex::open(data_dir.join("archive-index"), store.clone()) {
+        Ok(index) => Some(Arc::new(index)),
+        Err(e) => {
+            tracing::warn!(
+                "archive full-text index unavailable, text searches scan the archive: {e}"
+            );
+            None
+        }
+    };
     let maintenance = start_maintenance(store.clone(), config.archive.retention_days);
     let relay = Relay::new(store.clone(), relay_config(&config));
     let deliverer =
@@ -192,6 +202,7 @@ pub fn run(config: Config) -> Result<(), String> {
                     admin_token: token,
                     io_backend: backend.clone(),
                     status: Some(Arc::new(RelayStatus(relay.clone()))),
+                    archive_index: archive_index.clone(),
                 },
             )
             .map_err(|e| format!("http listener {addr}: {e}"))?,
@@ -234,6 +245,9 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     // Deliveries in progress stay queued and are retried after the next start.
     deliverer.stop();
+    if let Some(index) = archive_index {
+        index.stop();
+    }
     drop(maintenance);
     drop(auth);
     let stats = store.stats();

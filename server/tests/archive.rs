@@ -123,4 +123,35 @@ s.quit()
     let out = ok(lifeboat.cli(&["archive", "redeliver", &id], None));
     assert!(out.contains("re-delivered to alice@example.test"), "{out}");
     assert_eq!(portal(), 2);
+
+    // Text search reads decoded text: Python encodes this body (non-ASCII) with a
+    // transfer encoding, and the HTML part is reduced to its words.
+    let script = r#"
+import smtplib, sys
+from email.message import EmailMessage
+m = EmailMessage()
+m["From"] = "dieter@remote.test"
+m["To"] = "alice@example.test"
+m["Subject"] = "=?utf-8?q?Gr=C3=BC=C3=9Fe?="
+m.set_content("Viele Grüße aus München, wegen der Rechnung.", cte="base64")
+m.add_alternative("<p>Viele Gr&uuml;&szlig;e aus <b>M&uuml;nchen</b></p>", subtype="html")
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
+s.send_message(m, from_addr="dieter@remote.test", to_addrs=["alice@example.test"])
+s.quit()
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &lifeboat.ports.smtp.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for words in ["münchen", "MUNCHEN rechnung", "rechn", "grüße"] {
+        let hits = search(&["--text", words]);
+        assert_eq!(hits.as_array().unwrap().len(), 1, "{words}: {hits}");
+        assert_eq!(hits[0]["mail_from"], "dieter@remote.test");
+    }
+    assert_eq!(search(&["--text", "VmllbGU"]).as_array().unwrap().len(), 0);
 }

@@ -12,6 +12,7 @@
 //! failed fsyncs and crashes for tests.
 
 pub mod auth;
+mod index;
 pub mod io;
 mod log;
 pub mod model;
@@ -19,7 +20,9 @@ mod notify;
 pub mod password;
 mod state;
 mod store;
+pub mod text;
 
+pub use index::ArchiveIndex;
 pub use log::{Bytes, LogPos, RECORD_PAYLOAD_MAX};
 pub use model::*;
 pub use notify::{Changed, Signal};

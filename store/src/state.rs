@@ -832,6 +832,13 @@ impl State {
         self.archive.values()
     }
 
+    /// The archive entries with an id above `id`, oldest first.
+    pub fn archive_above(&self, id: ArchiveId) -> impl DoubleEndedIterator<Item = &ArchiveEntry> {
+        self.archive
+            .range((std::ops::Bound::Excluded(id), std::ops::Bound::Unbounded))
+            .map(|(_, e)| e)
+    }
+
     /// One archive entry.
     pub fn archive_entry(&self, id: ArchiveId) -> Option<&ArchiveEntry> {
         self.archive.get(&id)

@@ -28,6 +28,7 @@ use crate::log::{self, Bytes, Kind, LogPos, Segment, Tail, RECORD_HEADER_LEN, RE
 use crate::model::*;
 use crate::notify::Signal;
 use crate::state::{Ctx, State};
+use crate::text::{archive_text, TextQuery};
 use crate::{Error, Result};
 
 const CHECKPOINT_NAME: &str = "checkpoint";
@@ -127,7 +128,7 @@ pub struct ArchiveQuery {
     pub to: Option<String>,
     /// Substring of the subject (case-insensitive).
     pub subject: Option<String>,
-    /// Substring of the whole message (case-insensitive, ASCII folding).
+    /// Words of the message's text: headers and decoded body (see [`crate::text`]).
     pub text: Option<String>,
     /// Accepted at or after.
     pub since: Option<UnixTime>,
@@ -141,6 +142,72 @@ pub struct ArchiveQuery {
     pub domains: Option<Vec<String>>,
     /// Most results (newest first); 0 means 100.
     pub limit: usize,
+}
+
+impl ArchiveQuery {
+    /// The most results it asks for (100 when `limit` is 0).
+    pub fn limit_or_default(&self) -> usize {
+        if self.limit == 0 {
+            100
+        } else {
+            self.limit
+        }
+    }
+}
+
+/// An [`ArchiveQuery`]'s conditions other than `text`, ready to test entries.
+pub(crate) struct ArchiveFilter<'q> {
+    query: &'q ArchiveQuery,
+    from: Option<String>,
+    to: Option<String>,
+    subject: Option<String>,
+    participant: Option<String>,
+}
+
+impl<'q> ArchiveFilter<'q> {
+    pub(crate) fn new(query: &'q ArchiveQuery) -> ArchiveFilter<'q> {
+        let lower = |s: &Option<String>| s.as_ref().map(|s| s.to_lowercase());
+        ArchiveFilter {
+            query,
+            from: lower(&query.from),
+            to: lower(&query.to),
+            subject: lower(&query.subject),
+            participant: lower(&query.participant),
+        }
+    }
+
+    pub(crate) fn matches(&self, e: &ArchiveEntry) -> bool {
+        let q = self.query;
+        let contains = |hay: &str, needle: &str| hay.to_lowercase().contains(needle);
+        q.direction.is_none_or(|d| e.direction == d)
+            && q.since.is_none_or(|t| e.date >= t)
+            && q.until.is_none_or(|t| e.date < t)
+            && self
+                .from
+                .as_deref()
+                .is_none_or(|f| contains(&e.headers.from, f) || contains(&e.mail_from, f))
+            && self.to.as_deref().is_none_or(|t| {
+                contains(&e.headers.to, t)
+                    || contains(&e.headers.cc, t)
+                    || e.rcpt_to.iter().any(|r| contains(r, t))
+            })
+            && self
+                .subject
+                .as_deref()
+                .is_none_or(|s| contains(&e.headers.subject, s))
+            && self.participant.as_deref().is_none_or(|p| {
+                e.mail_from.to_lowercase() == p || e.rcpt_to.iter().any(|r| r.to_lowercase() == p)
+            })
+            && q.domains.as_ref().is_none_or(|domains| {
+                std::iter::once(&e.mail_from)
+                    .chain(e.rcpt_to.iter())
+                    .any(|a| {
+                        domains
+                            .iter()
+                            .any(|d| crate::address_domain(a).eq_ignore_ascii_case(d))
+                    })
+            })
+    }
 }
 
 /// Counters and sizes.
@@ -586,73 +653,61 @@ impl Store {
         }
     }
 
-    /// Archive entries matching `query`, newest first.
+    /// Archive entries matching `query`, newest first, by a scan of the archive (an
+    /// [`crate::ArchiveIndex`] answers text searches faster). `query.text` matches as
+    /// [`crate::text`] defines.
     pub fn archive_search(&self, query: &ArchiveQuery) -> Vec<ArchiveEntry> {
-        let limit = if query.limit == 0 { 100 } else { query.limit };
-        let lower = |s: &Option<String>| s.as_ref().map(|s| s.to_lowercase());
-        let (from, to, subject) = (lower(&query.from), lower(&query.to), lower(&query.subject));
-        let text = query
-            .text
-            .as_ref()
-            .map(|t| t.to_ascii_lowercase().into_bytes());
-        let participant = query.participant.as_ref().map(|p| p.to_lowercase());
-        let contains = |hay: &str, needle: &str| hay.to_lowercase().contains(needle);
-        let candidates: Vec<ArchiveEntry> = self.read(|state| {
+        let words = query.text.as_deref().and_then(TextQuery::new);
+        self.scan_archive(query, words.as_ref(), 0)
+    }
+
+    /// [`Store::archive_search`] over the entries with an id above `above`, with the
+    /// query's words already split.
+    pub(crate) fn scan_archive(
+        &self,
+        query: &ArchiveQuery,
+        words: Option<&TextQuery>,
+        above: u64,
+    ) -> Vec<ArchiveEntry> {
+        let limit = query.limit_or_default();
+        let filter = ArchiveFilter::new(query);
+        let Some(words) = words else {
+            return self.read(|state| {
+                state
+                    .archive_above(ArchiveId(above))
+                    .rev()
+                    .filter(|e| filter.matches(e))
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            });
+        };
+        // Only ids under the lock; each body is read and parsed outside it.
+        let candidates: Vec<(ArchiveId, BodyId)> = self.read(|state| {
             state
-                .archive()
+                .archive_above(ArchiveId(above))
                 .rev()
-                .filter(|e| query.direction.is_none_or(|d| e.direction == d))
-                .filter(|e| query.since.is_none_or(|t| e.date >= t))
-                .filter(|e| query.until.is_none_or(|t| e.date < t))
-                .filter(|e| {
-                    from.as_deref()
-                        .is_none_or(|f| contains(&e.headers.from, f) || contains(&e.mail_from, f))
-                })
-                .filter(|e| {
-                    to.as_deref().is_none_or(|t| {
-                        contains(&e.headers.to, t)
-                            || contains(&e.headers.cc, t)
-                            || e.rcpt_to.iter().any(|r| contains(r, t))
-                    })
-                })
-                .filter(|e| {
-                    subject
-                        .as_deref()
-                        .is_none_or(|s| contains(&e.headers.subject, s))
-                })
-                .filter(|e| {
-                    participant.as_deref().is_none_or(|p| {
-                        e.mail_from.to_lowercase() == p
-                            || e.rcpt_to.iter().any(|r| r.to_lowercase() == p)
-                    })
-                })
-                .filter(|e| {
-                    query.domains.as_ref().is_none_or(|domains| {
-                        std::iter::once(&e.mail_from)
-                            .chain(e.rcpt_to.iter())
-                            .any(|a| {
-                                domains
-                                    .iter()
-                                    .any(|d| crate::address_domain(a).eq_ignore_ascii_case(d))
-                            })
-                    })
-                })
-                .take(if text.is_some() { usize::MAX } else { limit })
-                .cloned()
+                .filter(|e| filter.matches(e))
+                .map(|e| (e.id, e.body))
                 .collect()
         });
-        let Some(text) = text else {
-            return candidates;
-        };
-        candidates
-            .into_iter()
-            .filter(|e| {
-                self.body(e.body)
-                    .map(|b| contains_ascii_ci(&b, &text))
-                    .unwrap_or(false)
-            })
-            .take(limit)
-            .collect()
+        let mut analyzer = crate::text::analyzer();
+        let mut hits = Vec::new();
+        for (id, body) in candidates {
+            let Ok(raw) = self.body(body) else {
+                continue; // removed by retention meanwhile
+            };
+            let Some(entry) = self.read(|s| s.archive_entry(id).cloned()) else {
+                continue;
+            };
+            if words.matches(&mut analyzer, &archive_text(&entry, &raw)) {
+                hits.push(entry);
+                if hits.len() >= limit {
+                    break;
+                }
+            }
+        }
+        hits
     }
 
     /// Removes archive entries older than `retention_days` before `now`; returns how
@@ -794,17 +849,6 @@ impl Store {
         }
         Ok(checked)
     }
-}
-
-fn contains_ascii_ci(hay: &[u8], needle_lower: &[u8]) -> bool {
-    if needle_lower.is_empty() {
-        return true;
-    }
-    hay.windows(needle_lower.len()).any(|w| {
-        w.iter()
-            .zip(needle_lower)
-            .all(|(a, b)| a.to_ascii_lowercase() == *b)
-    })
 }
 
 fn writer_loop(shared: Arc<Shared>, rx: Receiver<Msg>, mut tail: Tail) {

@@ -201,7 +201,7 @@ fn mailbox_operations_and_persistence() {
         uidvalidity = store.read(|s| s.folder(inbox).unwrap().uidvalidity);
 
         let mut batch = Batch::new();
-        let body = batch.put_body(b"archived".to_vec());
+        let body = batch.put_body(b"Subject: Quarterly numbers\r\n\r\narchived\r\n".to_vec());
         batch.push(Op::Archive(NewArchiveEntry {
             body,
             direction: Direction::In,

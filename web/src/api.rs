@@ -820,9 +820,13 @@ async fn search_archive(State(state): State<Shared>, Query(f): Query<ArchiveFilt
         ..ArchiveQuery::default()
     };
     let store = state.store.clone();
-    let hits = tokio::task::spawn_blocking(move || store.archive_search(&query))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let index = state.archive_index.clone();
+    let hits = tokio::task::spawn_blocking(move || match index {
+        Some(index) => index.search(&query),
+        None => store.archive_search(&query),
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(Json(Value::Array(hits.iter().map(archive_json).collect())))
 }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use lifeboat_store::Store;
+use lifeboat_store::{ArchiveIndex, Store};
 
 pub mod api;
 
@@ -40,6 +40,8 @@ pub struct WebConfig {
     pub io_backend: String,
     /// Upstream health and counters, when a relay runs.
     pub status: Option<Arc<dyn StatusSource>>,
+    /// The archive's full-text index; without it, text searches scan the archive.
+    pub archive_index: Option<Arc<ArchiveIndex>>,
 }
 
 /// The shared state of every request.
@@ -49,6 +51,7 @@ pub struct AppState {
     pub(crate) started: Instant,
     pub(crate) io_backend: String,
     pub(crate) status: Option<Arc<dyn StatusSource>>,
+    pub(crate) archive_index: Option<Arc<ArchiveIndex>>,
 }
 
 /// A running HTTP server.
@@ -70,6 +73,7 @@ impl WebServer {
             started: Instant::now(),
             io_backend: config.io_backend,
             status: config.status,
+            archive_index: config.archive_index,
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -36,6 +36,7 @@ fn healthz_reports_a_poisoned_store() {
             admin_token: token.clone(),
             io_backend: "test".into(),
             status: None,
+            archive_index: None,
         },
     )
     .unwrap();
