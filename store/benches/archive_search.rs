@@ -50,8 +50,9 @@ fn message(i: usize, rng: &mut u64) -> Vec<u8> {
         format!("From: s{i}@remote.test\r\nTo: user@example.test\r\nSubject: message {i}\r\n");
     let bytes = match i % 4 {
         0 => {
+            use base64::Engine;
             use std::fmt::Write;
-            let encoded = base64(text.as_bytes());
+            let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
             let mut body = String::new();
             for line in encoded.as_bytes().chunks(76) {
                 let _ = write!(body, "{}\r\n", std::str::from_utf8(line).unwrap());
@@ -69,25 +70,6 @@ fn message(i: usize, rng: &mut u64) -> Vec<u8> {
         .replace("\r\n", "\n")
         .replace('\n', "\r\n")
         .into_bytes()
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn build(store: &Store, messages: usize) -> u64 {
