@@ -2,10 +2,18 @@
 //! the token `serve` wrote to `DATA_DIR/admin.token`.
 
 use std::io::{BufRead, IsTerminal};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use serde_json::{json, Value};
 
+use crate::serve::serves_https;
 use crate::{ArchiveCommand, Command, DomainCommand, UserCommand};
 use lifeboat::config::Config;
 
@@ -23,7 +31,16 @@ impl Client {
         let base = match server {
             Some(url) => url.trim_end_matches('/').to_string(),
             None => match config.listen.http {
-                Some(addr) => format!("http://{addr}"),
+                Some(addr) => {
+                    let scheme = if serves_https(addr) { "https" } else { "http" };
+                    // A listener on every address is reached here on loopback.
+                    let ip = match addr.ip() {
+                        ip if !ip.is_unspecified() => ip,
+                        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                    };
+                    format!("{scheme}://{}", SocketAddr::new(ip, addr.port()))
+                }
                 None => {
                     return Err(format!(
                         "{}: the http listener is disabled (`listen.http`), so there is no API to talk to; pass --server URL",
@@ -42,8 +59,15 @@ impl Client {
             })?
             .trim()
             .to_string();
-        let agent = ureq::AgentBuilder::new().timeout(REQUEST_TIMEOUT).build();
-        Ok(Client { base, token, agent })
+        let mut agent = ureq::AgentBuilder::new().timeout(REQUEST_TIMEOUT);
+        if base.starts_with("https://") {
+            agent = agent.tls_config(pinned_tls(&config.cert_path())?);
+        }
+        Ok(Client {
+            base,
+            token,
+            agent: agent.build(),
+        })
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
@@ -73,6 +97,86 @@ impl Client {
                 self.base
             )),
         }
+    }
+}
+
+/// A TLS client configuration that trusts exactly the server's own certificate (the
+/// commands run beside the server and read its token from the same data directory, so
+/// they can read its certificate too: self-signed or not, under any name).
+fn pinned_tls(cert: &Path) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let pinned = CertificateDer::from_pem_file(cert).map_err(|e| {
+        format!(
+            "cannot read the server certificate {} to check the API's TLS: {e} (pass the same --config as `serve`)",
+            cert.display()
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Pinned { pinned, provider }))
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+#[derive(Debug)]
+struct Pinned {
+    pinned: CertificateDer<'static>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.pinned.as_ref() {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(
+                "the server's certificate is not the one in the configuration".into(),
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 

@@ -521,6 +521,14 @@ impl Config {
     pub fn token_path(&self) -> PathBuf {
         self.server.data_dir.join("admin.token")
     }
+
+    /// The server's certificate: `tls.cert`, or the self-signed one in `data_dir`.
+    pub fn cert_path(&self) -> PathBuf {
+        self.tls
+            .cert
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join(lifeboat_net::tls::CERT_FILE_NAME))
+    }
 }
 
 #[cfg(test)]

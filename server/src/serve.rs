@@ -5,6 +5,7 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -203,6 +204,7 @@ pub fn run(config: Config) -> Result<(), String> {
                     io_backend: backend.clone(),
                     status: Some(Arc::new(RelayStatus(relay.clone()))),
                     archive_index: archive_index.clone(),
+                    tls: http_tls(addr, &tls),
                 },
             )
             .map_err(|e| format!("http listener {addr}: {e}"))?,
@@ -210,7 +212,12 @@ pub fn run(config: Config) -> Result<(), String> {
         None => None,
     };
     if let Some(web) = &web {
-        tracing::info!(listener = "http", addr = %web.local_addr(), "listening");
+        let scheme = if serves_https(web.local_addr()) {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(listener = "http", addr = %web.local_addr(), scheme, "listening");
     }
     tracing::info!(
         data_dir = %data_dir.display(),
@@ -259,6 +266,22 @@ pub fn run(config: Config) -> Result<(), String> {
     tracing::info!(batches = stats.batches, "store closed; lifeboat stopped");
     drop(lock);
     Ok(())
+}
+
+/// Whether the http listener at `addr` speaks HTTPS: everywhere but on loopback, where
+/// local trials and a reverse proxy on the same host talk plain HTTP.
+pub fn serves_https(addr: SocketAddr) -> bool {
+    !addr.ip().is_loopback()
+}
+
+/// The TLS configuration of the http listener at `addr` (the protocols' certificate,
+/// offering HTTP/1.1 by ALPN), or `None` for plain HTTP.
+fn http_tls(addr: SocketAddr, tls: &TlsAcceptor) -> Option<Arc<rustls::ServerConfig>> {
+    serves_https(addr).then(|| {
+        let mut config = (**tls.config()).clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    })
 }
 
 /// Applies `[limits]` to a listener.

@@ -42,6 +42,8 @@ pub struct WebConfig {
     pub status: Option<Arc<dyn StatusSource>>,
     /// The archive's full-text index; without it, text searches scan the archive.
     pub archive_index: Option<Arc<ArchiveIndex>>,
+    /// Serve HTTPS with this configuration (plain HTTP without).
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 /// The shared state of every request.
@@ -52,6 +54,87 @@ pub struct AppState {
     pub(crate) io_backend: String,
     pub(crate) status: Option<Arc<dyn StatusSource>>,
     pub(crate) archive_index: Option<Arc<ArchiveIndex>>,
+}
+
+/// Time a client gets for a request's header (and an idle keep-alive connection for
+/// the next request's).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a client gets for the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait in the listen backlog.
+const CONNECTIONS_MAX: usize = 1024;
+
+/// Accepts connections until `stopped` fires, each served on a task of its own (TLS
+/// first, when configured), then asks every open connection to close after its
+/// current request.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore stays open"),
+            _ = &mut stopped => break,
+        };
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!("http accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut stopped => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let served = match tls {
+                None => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(tcp), service))
+                        .await
+                }
+                Some(acceptor) => {
+                    let stream =
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, "https handshake failed: {e}");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "https handshake timed out");
+                                return;
+                            }
+                        };
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+            };
+            if let Err(e) = served {
+                tracing::debug!(%peer, "http connection: {e}");
+            }
+        });
+    }
+    graceful.shutdown().await;
 }
 
 /// A running HTTP server.
@@ -69,11 +152,11 @@ impl WebServer {
         let local_addr = listener.local_addr()?;
         let state = Arc::new(AppState {
             store,
-            token: config.admin_token,
+            token: config.admin_token.clone(),
             started: Instant::now(),
-            io_backend: config.io_backend,
-            status: config.status,
-            archive_index: config.archive_index,
+            io_backend: config.io_backend.clone(),
+            status: config.status.clone(),
+            archive_index: config.archive_index.clone(),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -90,13 +173,8 @@ impl WebServer {
                             return;
                         }
                     };
-                    let app = api::router(state);
-                    let served = axum::serve(listener, app).with_graceful_shutdown(async {
-                        let _ = stopped.await;
-                    });
-                    if let Err(e) = served.await {
-                        tracing::error!("http server: {e}");
-                    }
+                    let tls = config.tls.map(tokio_rustls::TlsAcceptor::from);
+                    serve(listener, api::router(state), tls, stopped).await;
                 });
             })?;
         Ok(WebServer {

@@ -37,6 +37,7 @@ fn healthz_reports_a_poisoned_store() {
             io_backend: "test".into(),
             status: None,
             archive_index: None,
+            tls: None,
         },
     )
     .unwrap();

@@ -25,6 +25,8 @@ pub struct Lifeboat {
     pub config: PathBuf,
     pub child: Option<Child>,
     pub ports: Ports,
+    /// The http listener is on every address, so it speaks HTTPS.
+    pub https: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -64,6 +66,15 @@ impl Lifeboat {
     /// Writes a configuration (listeners on free loopback ports, data in a temp dir,
     /// `extra` appended) and starts the server; waits until its API answers.
     pub fn start(io: &str, extra: &str) -> Lifeboat {
+        Lifeboat::start_with(io, extra, false)
+    }
+
+    /// As [`Lifeboat::start`], with the http listener on 0.0.0.0: HTTPS.
+    pub fn start_https(io: &str, extra: &str) -> Lifeboat {
+        Lifeboat::start_with(io, extra, true)
+    }
+
+    fn start_with(io: &str, extra: &str, https: bool) -> Lifeboat {
         let dir = tempfile::tempdir().unwrap();
         let ports = Ports::new();
         let config = dir.path().join("lifeboat.toml");
@@ -71,7 +82,7 @@ impl Lifeboat {
             "[server]\ndata_dir = \"{data}\"\nthreads = 2\nio = \"{io}\"\n\n[listen]\n\
              smtp = \"127.0.0.1:{}\"\nsubmission = \"127.0.0.1:{}\"\nsubmissions = \"127.0.0.1:{}\"\n\
              imap = \"127.0.0.1:{}\"\nimaps = \"127.0.0.1:{}\"\npop3 = \"127.0.0.1:{}\"\n\
-             pop3s = \"127.0.0.1:{}\"\nhttp = \"127.0.0.1:{}\"\n{extra}\n",
+             pop3s = \"127.0.0.1:{}\"\nhttp = \"{http_ip}:{}\"\n{extra}\n",
             ports.smtp,
             ports.submission,
             ports.submissions,
@@ -81,6 +92,7 @@ impl Lifeboat {
             ports.pop3s,
             ports.http,
             data = dir.path().join("data").display(),
+            http_ip = if https { "0.0.0.0" } else { "127.0.0.1" },
         );
         std::fs::write(&config, text).unwrap();
         let mut lifeboat = Lifeboat {
@@ -88,6 +100,7 @@ impl Lifeboat {
             config,
             child: None,
             ports,
+            https,
         };
         lifeboat.spawn();
         lifeboat
@@ -108,7 +121,7 @@ impl Lifeboat {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if self.http_get("/healthz").is_some() {
+            if self.healthy() {
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
@@ -134,7 +147,21 @@ impl Lifeboat {
             .to_string()
     }
 
-    fn http_get(&self, path: &str) -> Option<String> {
+    /// Whether `/healthz` answers `ok` (with curl over HTTPS).
+    fn healthy(&self) -> bool {
+        if !self.https {
+            return self
+                .http_get("/healthz")
+                .is_some_and(|r| r.starts_with("HTTP/1.1 "));
+        }
+        Command::new("curl")
+            .args(["-sk", "--max-time", "5"])
+            .arg(format!("https://127.0.0.1:{}/healthz", self.ports.http))
+            .output()
+            .is_ok_and(|o| o.stdout == b"ok\n")
+    }
+
+    pub fn http_get(&self, path: &str) -> Option<String> {
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.ports.http)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         write!(
