@@ -21,7 +21,7 @@ use lifeboat_smtp::relay::{Listener, Relay, RelayConfig};
 use lifeboat_smtp::{SmtpConfig, SmtpService};
 use lifeboat_store::auth::Authenticator;
 use lifeboat_store::{ArchiveIndex, Options, Store};
-use lifeboat_web::{StatusSource, WebConfig, WebServer};
+use lifeboat_web::{Scope, StatusSource, WebConfig, WebServer};
 
 use lifeboat::config::{Config, LogFormat};
 
@@ -115,12 +115,18 @@ impl StatusSource for RelayStatus {
         ]
     }
 
-    fn redeliver(
-        &self,
+    fn redeliver<'a>(
+        &'a self,
         id: lifeboat_store::ArchiveId,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, String>> + Send + '_>>
+        scope: &'a Scope,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, String>> + Send + 'a>>
     {
-        Box::pin(async move { self.0.redeliver(id).await.map_err(|r| r.text) })
+        Box::pin(async move {
+            self.0
+                .redeliver(id, |a| scope.admits(a))
+                .await
+                .map_err(|r| r.text)
+        })
     }
 }
 
@@ -205,6 +211,8 @@ pub fn run(config: Config) -> Result<(), String> {
                     status: Some(Arc::new(RelayStatus(relay.clone()))),
                     archive_index: archive_index.clone(),
                     tls: http_tls(addr, &tls),
+                    auth: Some(auth.clone()),
+                    allow_plaintext_loopback: config.auth.allow_plaintext_loopback,
                 },
             )
             .map_err(|e| format!("http listener {addr}: {e}"))?,

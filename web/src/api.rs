@@ -21,7 +21,7 @@ use mail_parser::MimeHeaders;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::AppState;
+use crate::{AppState, Scope};
 
 type Shared = Arc<AppState>;
 
@@ -33,7 +33,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             message: message.into(),
@@ -63,7 +63,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+pub(crate) type ApiResult<T = Json<Value>> = Result<T, ApiError>;
 
 /// The API's routes.
 pub fn router(state: Shared) -> Router {
@@ -93,6 +93,7 @@ pub fn router(state: Shared) -> Router {
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
+        .nest("/api/v1/me", crate::user::routes(state.clone()))
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
         .with_state(state)
@@ -760,7 +761,7 @@ fn parse_date(field: &str, value: &str) -> ApiResult<i64> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ArchiveFilter {
+pub(crate) struct ArchiveFilter {
     from: Option<String>,
     to: Option<String>,
     subject: Option<String>,
@@ -791,7 +792,12 @@ fn archive_json(e: &ArchiveEntry) -> Value {
 }
 
 async fn search_archive(State(state): State<Shared>, Query(f): Query<ArchiveFilter>) -> ApiResult {
-    let query = ArchiveQuery {
+    search_scoped(&state, f, &Scope::All).await
+}
+
+/// An archive search limited to what `scope` may see.
+pub(crate) async fn search_scoped(state: &Shared, f: ArchiveFilter, scope: &Scope) -> ApiResult {
+    let mut query = ArchiveQuery {
         from: f.from,
         to: f.to,
         subject: f.subject,
@@ -819,6 +825,7 @@ async fn search_archive(State(state): State<Shared>, Query(f): Query<ArchiveFilt
         limit: f.limit.unwrap_or(100).clamp(1, ARCHIVE_RESULTS_MAX),
         ..ArchiveQuery::default()
     };
+    scope.restrict(&mut query);
     let store = state.store.clone();
     let index = state.archive_index.clone();
     let hits = tokio::task::spawn_blocking(move || match index {
@@ -837,18 +844,25 @@ const VIEW_TEXT_BYTES_MAX: usize = 256 * 1024;
 /// stack).
 const VIEW_NESTED_MESSAGES_MAX: usize = 64;
 
-fn find_archived(state: &AppState, id: &str) -> ApiResult<ArchiveEntry> {
+/// The archived message `id`, if `scope` may see it (otherwise it does not exist).
+fn find_archived(state: &AppState, id: &str, scope: &Scope) -> ApiResult<ArchiveEntry> {
     let id: u64 = id
         .parse()
         .map_err(|_| ApiError::bad(format!("archive id must be a number, not {id:?}")))?;
     state
         .store
         .read(|s| s.archive_entry(ArchiveId(id)).cloned())
+        .filter(|e| scope.sees(e))
         .ok_or_else(|| ApiError::not_found(format!("no archived message {id}")))
 }
 
 async fn show_archive(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult {
-    let entry = find_archived(&state, &id)?;
+    show_scoped(&state, &id, &Scope::All)
+}
+
+/// The view of an archived message `scope` may see.
+pub(crate) fn show_scoped(state: &AppState, id: &str, scope: &Scope) -> ApiResult {
+    let entry = find_archived(state, id, scope)?;
     let bytes = state.store.body(entry.body)?;
     let mut view = archive_json(&entry);
     let nested = memchr_count(&bytes, b"message/");
@@ -912,7 +926,12 @@ fn memchr_count(hay: &[u8], needle: &[u8]) -> usize {
 }
 
 async fn redeliver_archive(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult {
-    let entry = find_archived(&state, &id)?;
+    redeliver_scoped(&state, &id, &Scope::All).await
+}
+
+/// Re-delivers an archived message `scope` may see, to the mailboxes it admits.
+pub(crate) async fn redeliver_scoped(state: &AppState, id: &str, scope: &Scope) -> ApiResult {
+    let entry = find_archived(state, id, scope)?;
     let Some(status) = &state.status else {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -920,7 +939,7 @@ async fn redeliver_archive(State(state): State<Shared>, Path(id): Path<String>) 
         ));
     };
     let to = status
-        .redeliver(entry.id)
+        .redeliver(entry.id, scope)
         .await
         .map_err(ApiError::conflict)?;
     Ok(Json(json!({ "id": entry.id.0, "redelivered_to": to })))

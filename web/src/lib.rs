@@ -10,9 +10,14 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use lifeboat_store::{ArchiveIndex, Store};
+use lifeboat_store::auth::Authenticator;
+use lifeboat_store::{
+    address_domain, normalize_address, Account, ArchiveEntry, ArchiveIndex, ArchiveQuery, Role,
+    Store,
+};
 
 pub mod api;
+mod user;
 
 /// Live figures from the parts of the server this crate cannot see (the relay's
 /// router and counters): the binary supplies them.
@@ -22,11 +27,63 @@ pub trait StatusSource: Send + Sync {
     fn upstream_health(&self, upstream: &str) -> (String, i64);
     /// Counters for status and `/metrics`, as (name, value).
     fn counters(&self) -> Vec<(&'static str, u64)>;
-    /// Re-delivers an archived message; the addresses it went to, or why not.
-    fn redeliver(
-        &self,
+    /// Re-delivers an archived message to those of its mailboxes `scope` admits; the
+    /// addresses it went to, or why not.
+    fn redeliver<'a>(
+        &'a self,
         id: lifeboat_store::ArchiveId,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, String>> + Send + '_>>;
+        scope: &'a Scope,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, String>> + Send + 'a>>;
+}
+
+/// Whose mail a caller may see and re-deliver (SPEC §4, §5): an admin all of it, a
+/// domain admin the mail of their domain, a user the mail they sent or received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything (the admin token, or an account with the `admin` role).
+    All,
+    /// Mail from or to addresses of this domain.
+    Domain(String),
+    /// Mail from or to this address.
+    Address(String),
+}
+
+impl Scope {
+    /// The scope of an account's role.
+    pub fn of(account: &Account) -> Scope {
+        match account.role {
+            Role::Admin => Scope::All,
+            Role::DomainAdmin => {
+                Scope::Domain(address_domain(&account.address).to_ascii_lowercase())
+            }
+            Role::User => Scope::Address(account.address.clone()),
+        }
+    }
+
+    /// Whether mail from or to `address` is in scope.
+    pub fn admits(&self, address: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Domain(domain) => address_domain(address).eq_ignore_ascii_case(domain),
+            Scope::Address(own) => normalize_address(address) == normalize_address(own),
+        }
+    }
+
+    /// Whether an archived message is in scope: its sender or a recipient is.
+    pub fn sees(&self, entry: &ArchiveEntry) -> bool {
+        std::iter::once(&entry.mail_from)
+            .chain(&entry.rcpt_to)
+            .any(|a| self.admits(a))
+    }
+
+    /// Narrows an archive search to the scope.
+    pub fn restrict(&self, query: &mut ArchiveQuery) {
+        match self {
+            Scope::All => {}
+            Scope::Domain(domain) => query.domains = Some(vec![domain.clone()]),
+            Scope::Address(own) => query.participant = Some(own.clone()),
+        }
+    }
 }
 
 /// What the HTTP server needs.
@@ -44,6 +101,12 @@ pub struct WebConfig {
     pub archive_index: Option<Arc<ArchiveIndex>>,
     /// Serve HTTPS with this configuration (plain HTTP without).
     pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// Checks users' passwords for their own API (`/api/v1/me`); without it, only the
+    /// admin token works.
+    pub auth: Option<Arc<Authenticator>>,
+    /// Accept passwords over plain HTTP (the listener is then on loopback): SPEC §6's
+    /// `auth.allow_plaintext_loopback`.
+    pub allow_plaintext_loopback: bool,
 }
 
 /// The shared state of every request.
@@ -54,7 +117,15 @@ pub struct AppState {
     pub(crate) io_backend: String,
     pub(crate) status: Option<Arc<dyn StatusSource>>,
     pub(crate) archive_index: Option<Arc<ArchiveIndex>>,
+    pub(crate) auth: Option<Arc<Authenticator>>,
+    /// Whether passwords may be checked on this listener (TLS, or plain HTTP on
+    /// loopback when allowed).
+    pub(crate) password_logins: bool,
 }
+
+/// The client's address, in every request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub(crate) SocketAddr);
 
 /// Time a client gets for a request's header (and an idle keep-alive connection for
 /// the next request's).
@@ -74,7 +145,6 @@ async fn serve(
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::service::TowerToHyperService;
 
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
@@ -99,7 +169,11 @@ async fn serve(
             _ = &mut stopped => break,
         };
         let _ = tcp.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            request.extensions_mut().insert(Peer(peer));
+            tower::ServiceExt::oneshot(app.clone(), request)
+        });
         let http = http.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
@@ -157,6 +231,8 @@ impl WebServer {
             io_backend: config.io_backend.clone(),
             status: config.status.clone(),
             archive_index: config.archive_index.clone(),
+            auth: config.auth.clone(),
+            password_logins: config.tls.is_some() || config.allow_plaintext_loopback,
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -38,6 +38,8 @@ fn healthz_reports_a_poisoned_store() {
             status: None,
             archive_index: None,
             tls: None,
+            auth: None,
+            allow_plaintext_loopback: false,
         },
     )
     .unwrap();

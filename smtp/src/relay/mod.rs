@@ -426,8 +426,13 @@ impl Relay {
     /// Re-delivers an archived message (SPEC §4): inbound mail to its recipients'
     /// mailboxes, outbound mail to its sender's, each placed as new mail would be
     /// now (the upstream in normal mode, the portal INBOX in emergency). Only
-    /// addresses of protected domains are delivered to; returns them.
-    pub async fn redeliver(&self, id: lifeboat_store::ArchiveId) -> Result<Vec<String>, Refusal> {
+    /// addresses of protected domains that `admit` accepts (the caller's scope) are
+    /// delivered to; returns them.
+    pub async fn redeliver(
+        &self,
+        id: lifeboat_store::ArchiveId,
+        admit: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, Refusal> {
         let entry = self
             .inner
             .store
@@ -440,17 +445,19 @@ impl Relay {
         let targets: Vec<String> = candidates
             .into_iter()
             .filter(|a| {
-                self.inner
-                    .router
-                    .policy(&address_domain(a).to_ascii_lowercase())
-                    .is_some()
+                admit(a)
+                    && self
+                        .inner
+                        .router
+                        .policy(&address_domain(a).to_ascii_lowercase())
+                        .is_some()
             })
             .collect();
         if targets.is_empty() {
             return Err(Refusal::new(
                 550,
                 "5.1.1",
-                format!("archived message {id} has no mailbox of a protected domain to go back to"),
+                format!("archived message {id} has no mailbox of a protected domain (that you may deliver to) to go back to"),
             ));
         }
         let now = lifeboat_store::now();
