@@ -128,6 +128,21 @@ impl StatusSource for RelayStatus {
                 .map_err(|r| r.text)
         })
     }
+
+    fn send_notice<'a>(
+        &'a self,
+        rcpt: &'a str,
+        subject: &'a str,
+        text: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            self.0
+                .send_notice(rcpt, subject, text)
+                .await
+                .map(|_| ())
+                .map_err(|r| r.text)
+        })
+    }
 }
 
 fn relay_config(config: &Config) -> RelayConfig {

@@ -44,17 +44,6 @@ fn status(lifeboat: &Lifeboat) -> Value {
 }
 
 #[track_caller]
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
-
 /// Sends one message with smtplib from an outside-looking sender; returns the reply.
 fn send(lifeboat: &Lifeboat, rcpt: &str, subject: &str) -> String {
     let script = r#"

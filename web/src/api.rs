@@ -94,6 +94,7 @@ pub fn router(state: Shared) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
         .nest("/api/v1/me", crate::user::routes(state.clone()))
+        .nest("/api/v1/password-reset", crate::reset::routes())
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
         .with_state(state)

@@ -17,6 +17,7 @@ use lifeboat_store::{
 };
 
 pub mod api;
+mod reset;
 mod user;
 
 /// Live figures from the parts of the server this crate cannot see (the relay's
@@ -34,6 +35,14 @@ pub trait StatusSource: Send + Sync {
         id: lifeboat_store::ArchiveId,
         scope: &'a Scope,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, String>> + Send + 'a>>;
+    /// Sends a plain-text notice from this server to `rcpt` (a password reset code),
+    /// durably queued or placed when it returns `Ok`.
+    fn send_notice<'a>(
+        &'a self,
+        rcpt: &'a str,
+        subject: &'a str,
+        text: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
 }
 
 /// Whose mail a caller may see and re-deliver (SPEC §4, §5): an admin all of it, a
@@ -121,6 +130,7 @@ pub struct AppState {
     /// Whether passwords may be checked on this listener (TLS, or plain HTTP on
     /// loopback when allowed).
     pub(crate) password_logins: bool,
+    pub(crate) resets: reset::Resets,
 }
 
 /// The client's address, in every request's extensions.
@@ -233,6 +243,7 @@ impl WebServer {
             archive_index: config.archive_index.clone(),
             auth: config.auth.clone(),
             password_logins: config.tls.is_some() || config.allow_plaintext_loopback,
+            resets: reset::Resets::default(),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -331,6 +331,43 @@ impl Relay {
         }
     }
 
+    /// Sends a plain-text notice Lifeboat writes itself (a password reset) to `rcpt`,
+    /// from `postmaster@` this host with the null envelope sender (nothing bounces
+    /// back to it): archived as outbound, and placed like any mail for `rcpt` (out to
+    /// another domain; the upstream or the portal INBOX for a protected one).
+    pub async fn send_notice(
+        &self,
+        rcpt: &str,
+        subject: &str,
+        text: &str,
+    ) -> Result<String, Refusal> {
+        let hostname = &self.inner.config.hostname;
+        let now = lifeboat_store::now();
+        let nonce: u64 = rand::random();
+        let body = text.replace("\r\n", "\n").replace('\n', "\r\n");
+        let message = format!(
+            "From: Lifeboat <postmaster@{hostname}>\r\n\
+             To: <{rcpt}>\r\n\
+             Subject: {subject}\r\n\
+             Date: {date}\r\n\
+             Message-ID: <notice.{now}.{nonce:016x}@{hostname}>\r\n\
+             Auto-Submitted: auto-generated\r\n\
+             MIME-Version: 1.0\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\
+             Content-Transfer-Encoding: 8bit\r\n\r\n{body}",
+            date = dsn::rfc5322_date(now),
+        );
+        let client = ClientInfo {
+            ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            helo: hostname.clone(),
+            tls: true,
+            listener: Listener::Submission,
+            authenticated: None,
+        };
+        self.accept(&client, "", &[rcpt.to_string()], message.into_bytes())
+            .await
+    }
+
     /// Archives the message and places every recipient in one durable commit.
     /// Returns the archive id to quote in the 250 reply.
     pub async fn accept(

@@ -1,0 +1,231 @@
+//! Password resets (SPEC §5): an account's owner asks for a reset code, which goes by
+//! mail to the account's recovery address (on another domain), or to the account's
+//! own address when it has none; with the code they choose a new password.
+//!
+//! - The request answers the same whether the account exists or not, so it cannot be
+//!   used to find out which addresses have accounts.
+//! - A code is 32 random bytes, kept only as its SHA-256 (in memory: a restart
+//!   forgets open resets, and the owner asks again), valid for one hour and once.
+//!   Asking again replaces the account's previous code.
+//! - Requests are limited per client address and per account, so the endpoint cannot
+//!   be used to flood a mailbox.
+//! - Without a recovery address during an emergency, the code lands in the portal
+//!   INBOX, which the owner cannot open without the password: the answer says so, and
+//!   an administrator has to set the password.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Extension, Json, Router};
+use lifeboat_store::password::hash_password;
+use lifeboat_store::{Op, OpResult};
+use parking_lot::Mutex;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::api::{ApiError, ApiResult};
+use crate::{AppState, Peer};
+
+type Shared = Arc<AppState>;
+
+/// How long a reset code is valid.
+const CODE_LIFETIME: Duration = Duration::from_secs(3600);
+/// Reset requests one client address may make per window.
+const REQUESTS_PER_CLIENT: usize = 10;
+/// Shortest time between two codes mailed for one account.
+const ACCOUNT_INTERVAL: Duration = Duration::from_secs(60);
+/// The window of the per-client limit.
+const CLIENT_WINDOW: Duration = Duration::from_secs(600);
+/// Open codes and rate-limit entries kept at most (oldest dropped first).
+const ENTRIES_MAX: usize = 10_000;
+
+/// Open reset codes and request counts.
+#[derive(Default)]
+pub(crate) struct Resets {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// SHA-256 of a code → (account, expiry).
+    codes: HashMap<[u8; 32], (String, Instant)>,
+    /// Account → when its last code was mailed.
+    mailed: HashMap<String, Instant>,
+    /// Client address → times of its recent requests.
+    clients: HashMap<IpAddr, Vec<Instant>>,
+}
+
+impl Inner {
+    fn prune(&mut self, now: Instant) {
+        self.codes.retain(|_, (_, expires)| *expires > now);
+        self.mailed
+            .retain(|_, at| now.duration_since(*at) < ACCOUNT_INTERVAL);
+        self.clients.retain(|_, times| {
+            times.retain(|t| now.duration_since(*t) < CLIENT_WINDOW);
+            !times.is_empty()
+        });
+    }
+}
+
+fn digest(code: &str) -> [u8; 32] {
+    Sha256::digest(code.trim().as_bytes()).into()
+}
+
+/// The routes under `/api/v1/password-reset` (no token, no password).
+pub(crate) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/", post(request))
+        .route("/confirm", post(confirm))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetRequest {
+    address: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetConfirm {
+    code: String,
+    password: String,
+}
+
+const ANSWER: &str = "If this address has an account, a reset code is on its way to the \
+account's recovery address, or to the address itself when it has none. While the \
+address's domain is in an emergency that mail lands in the portal mailbox, which cannot \
+be opened without the password: then ask an administrator to set a new password.";
+
+async fn request(
+    State(state): State<Shared>,
+    Extension(peer): Extension<Peer>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let req: ResetRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))?;
+    let now = Instant::now();
+    let account = state.store.read(|s| s.account(&req.address).cloned());
+    let code = {
+        let mut inner = state.resets.inner.lock();
+        inner.prune(now);
+        let times = inner.clients.entry(peer.0.ip()).or_default();
+        if times.len() >= REQUESTS_PER_CLIENT {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many reset requests from this address, try again later",
+            ));
+        }
+        times.push(now);
+        match &account {
+            Some(account) if !inner.mailed.contains_key(&account.address) => {
+                if inner.codes.len() >= ENTRIES_MAX {
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "too many open resets, try again later",
+                    ));
+                }
+                inner.mailed.insert(account.address.clone(), now);
+                // One open code per account: a new one replaces the old.
+                inner
+                    .codes
+                    .retain(|_, (address, _)| *address != account.address);
+                let bytes: [u8; 32] = rand::random();
+                let code: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                inner.codes.insert(
+                    digest(&code),
+                    (account.address.clone(), now + CODE_LIFETIME),
+                );
+                Some(code)
+            }
+            _ => None,
+        }
+    };
+    if let (Some(account), Some(code)) = (account, code) {
+        let to = account.recovery.clone().unwrap_or(account.address.clone());
+        let text = format!(
+            "Someone, hopefully you, asked to reset the password of {address} at Lifeboat.\n\
+             \n\
+             Reset code: {code}\n\
+             \n\
+             It is valid once, for one hour. To choose a new password, send it with the\n\
+             code to the server (your administrator can tell you its address):\n\
+             \n\
+             \x20 curl -X POST https://SERVER/api/v1/password-reset/confirm \\\n\
+             \x20      -H 'Content-Type: application/json' \\\n\
+             \x20      -d '{{\"code\": \"{code}\", \"password\": \"...\"}}'\n\
+             \n\
+             If you did not ask for this, ignore this message: the password stays as it is.\n",
+            address = account.address,
+        );
+        match &state.status {
+            Some(status) => {
+                let subject = format!("Password reset for {}", account.address);
+                if let Err(e) = status.send_notice(&to, &subject, &text).await {
+                    tracing::error!(account = %account.address, to, "password reset mail failed: {e}");
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the reset mail could not be sent, try again later",
+                    ));
+                }
+                tracing::info!(account = %account.address, to, client = %peer.0.ip(), "password reset code mailed");
+            }
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no relay is running to send the reset mail",
+                ))
+            }
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({ "message": ANSWER }))))
+}
+
+async fn confirm(State(state): State<Shared>, body: Bytes) -> ApiResult {
+    let req: ResetConfirm = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))?;
+    let now = Instant::now();
+    let key = digest(&req.code);
+    let address = {
+        let inner = state.resets.inner.lock();
+        match inner.codes.get(&key) {
+            Some((address, expires)) if *expires > now => address.clone(),
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid or expired reset code: ask for a new one",
+                ))
+            }
+        }
+    };
+    // The password is checked (and hashed) before the code is spent, so a password
+    // that is too short costs no new code.
+    let password = req.password;
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    if state.resets.inner.lock().codes.remove(&key).is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid or expired reset code: ask for a new one",
+        ));
+    }
+    let mut batch = lifeboat_store::Batch::new();
+    batch.push(Op::SetPassword {
+        address: address.clone(),
+        password_hash,
+    });
+    let results = state.store.commit_async(batch).await?;
+    if let Some(OpResult::Failed(why)) = results.first() {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, why.clone()));
+    }
+    tracing::info!(account = %address, "password reset");
+    Ok(Json(json!({ "address": address, "password": "changed" })))
+}
