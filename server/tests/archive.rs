@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::process::Command;
-
 use serde_json::Value;
 use support::*;
 
@@ -44,15 +42,7 @@ s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
 s.send_message(m, from_addr="carol@remote.test", to_addrs=["alice@example.test"])
 s.quit()
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script, &lifeboat.ports.smtp.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    python(script, &[&lifeboat.ports.smtp.to_string()]);
 
     let search = |args: &[&str]| -> Value {
         let mut all = vec!["archive", "search", "--json"];
@@ -139,15 +129,7 @@ s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=10)
 s.send_message(m, from_addr="dieter@remote.test", to_addrs=["alice@example.test"])
 s.quit()
 "#;
-    let out = Command::new("python3")
-        .args(["-c", script, &lifeboat.ports.smtp.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    python(script, &[&lifeboat.ports.smtp.to_string()]);
     for words in ["münchen", "MUNCHEN rechnung", "rechn", "grüße"] {
         let hits = search(&["--text", words]);
         assert_eq!(hits.as_array().unwrap().len(), 1, "{words}: {hits}");

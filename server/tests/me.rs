@@ -45,21 +45,9 @@ s.sendmail(sys.argv[2], [sys.argv[3]],
            "From: %s\r\nTo: %s\r\nSubject: %s\r\n\r\nhello\r\n" % (sys.argv[2], sys.argv[3], sys.argv[4]))
 s.quit()
 "#;
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            script,
-            &lifeboat.ports.smtp.to_string(),
-            from,
-            to,
-            subject,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    python(
+        script,
+        &[&lifeboat.ports.smtp.to_string(), from, to, subject],
     );
 }
 
@@ -239,9 +227,7 @@ fn accounts_see_what_their_role_allows() {
     assert!(codes.contains(&429), "{codes:?}");
 }
 
-#[test]
-fn passwords_need_tls_unless_loopback_is_allowed() {
-    let lifeboat = Lifeboat::start("auto", "[auth]\nallow_plaintext_loopback = false\n");
+fn add_alice(lifeboat: &Lifeboat) {
     ok(lifeboat.cli(
         &["domain", "add", "example.test", "--upstream", "127.0.0.1:9"],
         None,
@@ -250,6 +236,12 @@ fn passwords_need_tls_unless_loopback_is_allowed() {
         &["user", "add", "alice@example.test", "--password-stdin"],
         Some(&format!("{PASSWORD}\n")),
     ));
+}
+
+#[test]
+fn passwords_need_tls_unless_loopback_is_allowed() {
+    let lifeboat = Lifeboat::start("auto", "[auth]\nallow_plaintext_loopback = false\n");
+    add_alice(&lifeboat);
     let base = format!("http://127.0.0.1:{}", lifeboat.ports.http);
     let (body, code) = as_user(&base, "alice@example.test", "", &[]);
     assert_eq!(code, 403, "{body}");
@@ -257,14 +249,7 @@ fn passwords_need_tls_unless_loopback_is_allowed() {
     drop(lifeboat);
 
     let lifeboat = Lifeboat::start_https("auto", "[auth]\nallow_plaintext_loopback = false\n");
-    ok(lifeboat.cli(
-        &["domain", "add", "example.test", "--upstream", "127.0.0.1:9"],
-        None,
-    ));
-    ok(lifeboat.cli(
-        &["user", "add", "alice@example.test", "--password-stdin"],
-        Some(&format!("{PASSWORD}\n")),
-    ));
+    add_alice(&lifeboat);
     let base = format!("https://127.0.0.1:{}", lifeboat.ports.http);
     let (body, code) = as_user(&base, "alice@example.test", "", &[]);
     assert_eq!(code, 200, "{body}");

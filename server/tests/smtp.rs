@@ -89,19 +89,11 @@ for i in range(1, p.stat()[0] + 1):
         p.dele(i)
 p.quit()
 "#;
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(lifeboat.ports.pop3.to_string())
-        .args(delete)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    let port = lifeboat.ports.pop3.to_string();
+    let args: Vec<&str> = std::iter::once(port.as_str())
+        .chain(delete.iter().copied())
+        .collect();
+    python(script, &args)
         .lines()
         .filter_map(|l| l.strip_prefix("SUBJECT ").map(str::to_string))
         .collect()
