@@ -1,5 +1,6 @@
 //! Recovery time of a 1 GiB store (10 KiB messages, each archived and in a mailbox),
-//! opened with its checkpoint and without one (full replay of the log).
+//! opened with its checkpoint and without one (full replay of the log), the time to
+//! write a checkpoint of it, and how long a commit made meanwhile waits.
 //!
 //! Run: `cargo bench -p lifeboat-store --bench recovery`. Under `cargo test` it runs
 //! once on a 16 MiB store as a smoke test. The page cache is warm (the store was just
@@ -124,5 +125,44 @@ fn main() {
         );
         println!("  with checkpoint: {with_t:?} ({with_replayed} records replayed)");
         println!("  full replay:     {without_t:?} ({without_replayed} records replayed)");
+    }
+    // A checkpoint is encoded on the writer thread (commits wait meanwhile) and
+    // written on a thread of its own: the whole checkpoint, and a commit made while
+    // one is under way.
+    let (checkpoint_time, stalled_commit) = {
+        let store = Store::open(&with, Options::default()).unwrap();
+        let start = Instant::now();
+        store.checkpoint().unwrap();
+        let whole = start.elapsed();
+        let mut stalls = Vec::new();
+        for _ in 0..5 {
+            std::thread::scope(|scope| {
+                let background = store.clone();
+                scope.spawn(move || background.checkpoint().unwrap());
+                std::thread::sleep(Duration::from_millis(2));
+                let mut batch = Batch::new();
+                batch.push(Op::SetMode {
+                    domain: "example.test".into(),
+                    mode: Mode::Normal,
+                    forced: None,
+                    reason: "bench".into(),
+                    at: 0,
+                });
+                let start = Instant::now();
+                store.commit(batch).unwrap();
+                stalls.push(start.elapsed());
+            });
+        }
+        stalls.sort();
+        std::mem::forget(store);
+        (whole, stalls)
+    };
+    if bench {
+        println!("  writing a checkpoint: {checkpoint_time:?}");
+        println!(
+            "  a commit made during a checkpoint: median {:?}, max {:?}",
+            stalled_commit[stalled_commit.len() / 2],
+            stalled_commit[stalled_commit.len() - 1]
+        );
     }
 }

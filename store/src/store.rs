@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
@@ -853,14 +853,17 @@ impl Store {
 
 fn writer_loop(shared: Arc<Shared>, rx: Receiver<Msg>, mut tail: Tail) {
     let mut since_checkpoint: u64 = 0;
+    let mut checkpointer = Checkpointer::start(shared.clone());
     loop {
         let Ok(first) = rx.recv() else {
             // Every handle is gone: leave a checkpoint so the next open is fast.
             if shared.poisoned.lock().is_none() {
-                if let Err(e) = write_checkpoint(&shared, tail.pos) {
-                    tracing::error!("checkpoint at close failed: {e}");
+                match encode_checkpoint(&shared, tail.pos) {
+                    Ok(bytes) => checkpointer.submit(bytes, tail.pos, Vec::new()),
+                    Err(e) => tracing::error!("checkpoint at close failed: {e}"),
                 }
             }
+            checkpointer.finish();
             return;
         };
         let mut commits = Vec::new();
@@ -883,23 +886,124 @@ fn writer_loop(shared: Arc<Shared>, rx: Receiver<Msg>, mut tail: Tail) {
         if !commits.is_empty() {
             since_checkpoint += write_group(&shared, &mut tail, commits);
         }
-        if !checkpoints.is_empty() || since_checkpoint >= shared.options.checkpoint_every_bytes {
-            let result = match &*shared.poisoned.lock() {
+        if checkpointer.failed.swap(false, Ordering::AcqRel) {
+            since_checkpoint = since_checkpoint.max(shared.options.checkpoint_every_bytes);
+        }
+        // An automatic checkpoint waits while the previous one is still being written;
+        // one asked for is always taken.
+        let due = since_checkpoint >= shared.options.checkpoint_every_bytes && checkpointer.idle();
+        if !checkpoints.is_empty() || due {
+            let encoded = match &*shared.poisoned.lock() {
                 Some(why) => Err(Error::Poisoned(why.clone())),
-                None => write_checkpoint(&shared, tail.pos),
+                None => encode_checkpoint(&shared, tail.pos),
             };
-            if let Err(e) = &result {
-                tracing::error!("checkpoint failed: {e}");
-            } else {
-                since_checkpoint = 0;
-            }
-            for done in checkpoints {
-                done.complete(match &result {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(Error::Invalid(format!("checkpoint failed: {e}"))),
-                });
+            match encoded {
+                Ok(bytes) => {
+                    checkpointer.submit(bytes, tail.pos, checkpoints);
+                    since_checkpoint = 0;
+                }
+                Err(e) => {
+                    tracing::error!("checkpoint failed: {e}");
+                    for done in checkpoints {
+                        done.complete(Err(Error::Invalid(format!("checkpoint failed: {e}"))));
+                    }
+                }
             }
         }
+    }
+}
+
+/// A checkpoint encoded at a log position, to be written, and who waits for it.
+struct CheckpointJob {
+    bytes: Vec<u8>,
+    pos: LogPos,
+    done: Vec<Arc<Completion<Result<()>>>>,
+}
+
+/// Writes checkpoints on a thread of its own: the writer pauses its commits only to
+/// encode the state (under the read lock), not for the file's write and syncs. Jobs
+/// are written in order, so a later checkpoint never lands before an earlier one.
+struct Checkpointer {
+    shared: Arc<Shared>,
+    jobs: Option<crossbeam_channel::Sender<CheckpointJob>>,
+    thread: Option<JoinHandle<()>>,
+    /// Jobs submitted and not yet written.
+    pending: Arc<AtomicU64>,
+    /// Set when a write failed, so the writer tries again soon.
+    failed: Arc<AtomicBool>,
+}
+
+impl Checkpointer {
+    fn start(shared: Arc<Shared>) -> Checkpointer {
+        let (tx, rx) = crossbeam_channel::unbounded::<CheckpointJob>();
+        let pending = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicBool::new(false));
+        let (on_thread, count, fail) = (shared.clone(), pending.clone(), failed.clone());
+        let thread = std::thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || {
+                for job in rx {
+                    write_job(&on_thread, job, &fail);
+                    count.fetch_sub(1, Ordering::AcqRel);
+                }
+            });
+        let thread = match thread {
+            Ok(thread) => Some(thread),
+            Err(e) => {
+                tracing::error!(
+                    "cannot start the checkpoint thread ({e}): checkpoints are written inline"
+                );
+                None
+            }
+        };
+        Checkpointer {
+            shared,
+            jobs: thread.is_some().then_some(tx),
+            thread,
+            pending,
+            failed,
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.pending.load(Ordering::Acquire) == 0
+    }
+
+    fn submit(&self, bytes: Vec<u8>, pos: LogPos, done: Vec<Arc<Completion<Result<()>>>>) {
+        let mut job = CheckpointJob { bytes, pos, done };
+        if let Some(jobs) = &self.jobs {
+            self.pending.fetch_add(1, Ordering::AcqRel);
+            match jobs.send(job) {
+                Ok(()) => return,
+                Err(crossbeam_channel::SendError(back)) => {
+                    self.pending.fetch_sub(1, Ordering::AcqRel);
+                    job = back;
+                }
+            }
+        }
+        write_job(&self.shared, job, &self.failed);
+    }
+
+    /// Waits until every submitted checkpoint is written.
+    fn finish(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn write_job(shared: &Shared, job: CheckpointJob, failed: &AtomicBool) {
+    let result = store_checkpoint(shared, &job.bytes, job.pos);
+    if let Err(e) = &result {
+        tracing::error!("checkpoint failed: {e}");
+        failed.store(true, Ordering::Release);
+    }
+    for done in job.done {
+        done.complete(match &result {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Error::Invalid(format!("checkpoint failed: {e}"))),
+        });
     }
 }
 
@@ -1019,7 +1123,8 @@ fn write_group(shared: &Shared, tail: &mut Tail, commits: Vec<Request>) -> u64 {
     buf.len() as u64
 }
 
-fn write_checkpoint(shared: &Shared, pos: LogPos) -> Result<()> {
+/// The state at `pos`, encoded as a checkpoint file's contents.
+fn encode_checkpoint(shared: &Shared, pos: LogPos) -> Result<Vec<u8>> {
     let body = {
         let state = shared.state.read();
         postcard::to_allocvec(&(pos, &*state))
@@ -1030,11 +1135,17 @@ fn write_checkpoint(shared: &Shared, pos: LogPos) -> Result<()> {
     bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
     bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
     bytes.extend_from_slice(&body);
+    Ok(bytes)
+}
+
+/// Writes an encoded checkpoint durably: a temporary file, synced, renamed over the
+/// checkpoint, and the directory synced.
+fn store_checkpoint(shared: &Shared, bytes: &[u8], pos: LogPos) -> Result<()> {
     let fs = &shared.fs;
     let what = || format!("writing {}", fs.describe(CHECKPOINT_TMP));
     let file = fs.open(CHECKPOINT_TMP, true).map_err(Error::io(what()))?;
     file.set_len(0).map_err(Error::io(what()))?;
-    file.write_at(0, &bytes).map_err(Error::io(what()))?;
+    file.write_at(0, bytes).map_err(Error::io(what()))?;
     file.sync_data().map_err(Error::io(what()))?;
     drop(file);
     fs.rename(CHECKPOINT_TMP, CHECKPOINT_NAME)
