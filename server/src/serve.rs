@@ -58,6 +58,35 @@ fn start_maintenance(store: Store, retention_days: u32) -> std::sync::mpsc::Send
     stop
 }
 
+/// How often the store's health is looked at.
+const POISON_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Raises SIGTERM once the store is poisoned (a write or fsync failed, so it
+/// acknowledges nothing more): the server then shuts down as on a signal and exits
+/// non-zero, for a supervisor to restart it, and the restart's recovery verifies the
+/// log (an fsync that failed once cannot be trusted to have kept anything). Dropping
+/// the returned sender stops it.
+fn watch_poison(store: Store) -> std::sync::mpsc::Sender<()> {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("store-watch".into())
+        .spawn(move || loop {
+            match stopped.recv_timeout(POISON_CHECK_INTERVAL) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+            if let Some(why) = store.poisoned() {
+                tracing::error!(
+                    "the store refuses writes ({why}): shutting down, so that a restart recovers it"
+                );
+                let _ = signal_hook::low_level::raise(signal_hook::consts::SIGTERM);
+                return;
+            }
+        })
+        .expect("starting the store watch thread");
+    stop
+}
+
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
@@ -255,10 +284,12 @@ pub fn run(config: Config) -> Result<(), String> {
         signal_hook::consts::SIGINT,
     ])
     .map_err(|e| format!("installing signal handlers: {e}"))?;
+    let poison_watch = watch_poison(store.clone());
     let signal = signals
         .forever()
         .next()
         .unwrap_or(signal_hook::consts::SIGTERM);
+    drop(poison_watch);
     tracing::info!(
         signal,
         "shutting down: no new connections, sessions get {SHUTDOWN_GRACE:?}"
@@ -281,13 +312,20 @@ pub fn run(config: Config) -> Result<(), String> {
     drop(maintenance);
     drop(auth);
     let stats = store.stats();
+    let poisoned = store.poisoned();
     // A checkpoint now, whoever still holds a handle: the next start replays nothing.
     if let Err(e) = store.checkpoint() {
         tracing::error!("checkpoint at shutdown failed: {e}");
     }
     drop(store);
-    tracing::info!(batches = stats.batches, "store closed; lifeboat stopped");
     drop(lock);
+    if let Some(why) = poisoned {
+        tracing::error!("lifeboat stopped: the store refused writes; restart it to recover");
+        return Err(format!(
+            "stopped because the store refused writes ({why}); every message acknowledged before is safe: restart to recover"
+        ));
+    }
+    tracing::info!(batches = stats.batches, "store closed; lifeboat stopped");
     Ok(())
 }
 

@@ -108,10 +108,28 @@ impl Lifeboat {
 
     /// Starts (again) the server with the same configuration.
     pub fn spawn(&mut self) {
+        let mut command = Command::new(BIN);
+        command.args(["serve", "--config"]).arg(&self.config);
+        self.spawn_command(command);
+    }
+
+    /// Starts (again) the server with no file allowed to grow beyond `kib` KiB: a
+    /// write past it fails (EFBIG), as on a full disk.
+    pub fn spawn_with_file_size_limit(&mut self, kib: u64) {
+        let mut command = Command::new("bash");
+        command
+            .arg("-c")
+            .arg(format!(
+                "trap '' XFSZ; ulimit -f {kib}; exec \"$0\" serve --config \"$1\""
+            ))
+            .arg(BIN)
+            .arg(&self.config);
+        self.spawn_command(command);
+    }
+
+    fn spawn_command(&mut self, mut command: Command) {
         let log = std::fs::File::create(self.dir.path().join("serve.log")).unwrap();
-        let child = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(&self.config)
+        let child = command
             .env("LIFEBOAT_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
