@@ -96,6 +96,7 @@ pub mod encode;
 pub mod fuzz_support;
 pub mod mime;
 pub mod parse;
+pub mod recent;
 pub mod server;
 pub mod session;
 pub mod types;

@@ -32,6 +32,7 @@ use lifeboat_store::{Signal, Store};
 use tracing::Instrument;
 
 use crate::parse::Limits;
+use crate::recent::RecentMarks;
 use crate::session::{Disconnected, Output, Progress, Session, SessionConfig};
 
 /// `limits.idle_timeout` default (SPEC §8).
@@ -89,6 +90,7 @@ struct Inner {
     auth: Arc<Authenticator>,
     tls: TlsAcceptor,
     config: ImapConfig,
+    recent: Arc<RecentMarks>,
 }
 
 impl std::fmt::Debug for ImapService {
@@ -168,12 +170,14 @@ impl ImapService {
     ) -> ImapService {
         let mut config = config;
         config.idle_command_timeout = config.idle_command_timeout.min(IDLE_COMMAND_TIMEOUT_MAX);
+        let recent = Arc::new(store.read(RecentMarks::new));
         ImapService {
             inner: Arc::new(Inner {
                 store,
                 auth,
                 tls,
                 config,
+                recent,
             }),
         }
     }
@@ -225,6 +229,7 @@ impl ImapService {
             client: peer.ip(),
             limits: config.limits,
             clock: lifeboat_store::now,
+            recent: self.inner.recent.clone(),
         };
         let mut session = Session::new(
             session_config,

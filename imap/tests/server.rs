@@ -438,8 +438,10 @@ fn imaplib_reads_searches_and_changes_a_mailbox() {
             fixture.uidvalidity.to_string()
         );
         let flags = data_text(ok(&results[3]));
+        // Delivered since the server started, and this is the first session to
+        // select the mailbox: recent (RFC 3501 §2.3.2).
         assert!(
-            flags.starts_with("1 (UID 1 FLAGS () RFC822.SIZE 173)"),
+            flags.starts_with("1 (UID 1 FLAGS (\\Recent) RFC822.SIZE 173)"),
             "{flags}"
         );
         let envelope = data_text(ok(&results[4]));
@@ -469,11 +471,11 @@ fn imaplib_reads_searches_and_changes_a_mailbox() {
         );
         assert_eq!(ok(&results[8])["data"][0], "1");
         assert_eq!(ok(&results[9])["data"][0], "2");
-        assert!(data_text(ok(&results[10])).contains("FLAGS (\\Flagged)"));
+        assert!(data_text(ok(&results[10])).contains("FLAGS (\\Flagged \\Recent)"));
         // BODY[TEXT] sets \Seen, and says so.
         let text = ok(&results[11]);
         assert!(
-            data_text(text).contains("FLAGS (\\Flagged \\Seen)"),
+            data_text(text).contains("FLAGS (\\Flagged \\Seen \\Recent)"),
             "{text}"
         );
         assert_eq!(ok(&results[12])["data"][0], "2 3 4 5");
@@ -554,13 +556,14 @@ fn append_status_and_uidplus() {
     let fetched = ok(&results[5]);
     assert_eq!(literals(fetched), vec![message.to_vec()]);
     let head = data_text(fetched);
-    assert!(head.contains("FLAGS (\\Draft $Later)"), "{head}");
+    assert!(head.contains("FLAGS (\\Draft $Later \\Recent)"), "{head}");
     assert!(
         head.contains("INTERNALDATE \"01-Feb-2024 11:00:00 +0000\""),
         "{head}"
     );
-    // EXAMINE is read-only: BODY[] did not set \Seen, STORE is refused.
-    assert!(data_text(ok(&results[6])).contains("FLAGS (\\Draft $Later)"));
+    // EXAMINE is read-only: BODY[] did not set \Seen, STORE is refused. The message
+    // stays \Recent: EXAMINE looks without taking it (RFC 3501 §6.3.2).
+    assert!(data_text(ok(&results[6])).contains("FLAGS (\\Draft $Later \\Recent)"));
     assert!(
         results[7].to_string().contains("READ-ONLY") || results[7]["typ"] == "NO",
         "{}",
@@ -842,11 +845,19 @@ fn uids_uidvalidity_and_flags_persist_across_a_store_reopen() {
         after[2]["untagged"]["UIDVALIDITY"][0],
         fixture.uidvalidity.to_string()
     );
-    assert_eq!(data_text(&after[3]), flags_before);
+    // Flags persist; \Recent does not: the mail was recent for the first session
+    // (it arrived after the server started), and after the restart it is old.
+    assert_eq!(
+        data_text(&after[3]),
+        flags_before
+            .replace(" \\Recent", "")
+            .replace("\\Recent", "")
+    );
     assert!(
-        flags_before.contains("UID 2 FLAGS (\\Answered $Label1)"),
+        flags_before.contains("UID 2 FLAGS (\\Answered $Label1 \\Recent)"),
         "{flags_before}"
     );
+    assert!(!data_text(&after[3]).contains("Recent"));
     running.stop();
 }
 

@@ -328,6 +328,7 @@ fn run_transcript(path: &Path, bless: bool, chunk_bytes: Option<usize>) -> Resul
         client: IpAddr::V4(Ipv4Addr::LOCALHOST),
         limits: Limits::with_literal_bytes_max(64 * 1024),
         clock,
+        recent: std::sync::Arc::new(store.read(lifeboat_imap::recent::RecentMarks::new)),
     };
     let session = Session::new(config, store.clone(), auth, tls);
     let mut replay = Replay {
@@ -483,4 +484,79 @@ fn transcripts() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Sends `lines` to `session`; what it answered.
+fn converse(session: &mut Session, lines: &str) -> String {
+    let mut out = Vec::new();
+    session.receive(lines.replace('\n', "\r\n").as_bytes());
+    let progress = block_on(session.advance(&mut out)).unwrap();
+    assert_eq!(progress, Progress::NeedInput);
+    String::from_utf8(out).unwrap()
+}
+
+/// RFC 3501 §2.3.2 across sessions sharing one server's marks: a message is recent in
+/// exactly one session, the first to see it; EXAMINE and STATUS look without taking;
+/// what was in the store when the server started is not recent.
+#[test]
+fn recent_belongs_to_one_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    populate(&store);
+    let auth = Authenticator::new(store.clone());
+    let recent = Arc::new(store.read(lifeboat_imap::recent::RecentMarks::new));
+    let session = || {
+        let config = SessionConfig {
+            hostname: "imap.example.test".into(),
+            tls_available: false,
+            plaintext_login_allowed: true,
+            client: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            limits: Limits::with_literal_bytes_max(64 * 1024),
+            clock,
+            recent: recent.clone(),
+        };
+        let mut session = Session::new(config, store.clone(), auth.clone(), false);
+        converse(
+            &mut session,
+            "l LOGIN alice@example.test \"alice password\"\n",
+        );
+        session
+    };
+    let (mut first, mut second, mut third) = (session(), session(), session());
+    // Mail from before the start is old.
+    assert!(converse(&mut first, "a SELECT INBOX\n").contains("* 0 RECENT\r\n"));
+    // Two deliveries while `first` has INBOX selected and `second` has not.
+    append(&store, ALICE, PLAIN, SystemFlags::default(), NOW);
+    append(&store, ALICE, PLAIN, SystemFlags::default(), NOW);
+    let status = converse(&mut second, "b STATUS INBOX (RECENT)\n");
+    assert!(status.contains("(RECENT 2)"), "{status}");
+    let examined = converse(&mut second, "c EXAMINE INBOX\n");
+    assert!(examined.contains("* 2 RECENT\r\n"), "{examined}");
+    // `first` notices them first and takes them...
+    let noticed = converse(&mut first, "d NOOP\n");
+    assert!(
+        noticed.contains("* 5 EXISTS\r\n* 2 RECENT\r\n"),
+        "{noticed}"
+    );
+    let flags = converse(&mut first, "e FETCH 4:5 (FLAGS)\n");
+    assert!(flags.contains("* 4 FETCH (FLAGS (\\Recent))"), "{flags}");
+    // ... so they are recent nowhere else.
+    let selected = converse(&mut second, "f SELECT INBOX\n");
+    assert!(selected.contains("* 0 RECENT\r\n"), "{selected}");
+    let status = converse(&mut third, "g STATUS INBOX (RECENT)\n");
+    assert!(status.contains("(RECENT 0)"), "{status}");
+    // The next one: `second` (selected, read-write) sees it first this time.
+    append(&store, ALICE, PLAIN, SystemFlags::default(), NOW);
+    let noticed = converse(&mut second, "h NOOP\n");
+    assert!(
+        noticed.contains("* 6 EXISTS\r\n* 1 RECENT\r\n"),
+        "{noticed}"
+    );
+    let noticed = converse(&mut first, "i NOOP\n");
+    assert!(
+        noticed.contains("* 6 EXISTS\r\n* 2 RECENT\r\n"),
+        "{noticed}"
+    );
+    let flags = converse(&mut first, "j FETCH 6 (FLAGS)\n");
+    assert!(flags.contains("* 6 FETCH (FLAGS ())"), "{flags}");
 }

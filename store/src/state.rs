@@ -771,6 +771,11 @@ impl State {
         self.folders.get(&id)
     }
 
+    /// Every folder of every account, in no particular order.
+    pub fn all_folders(&self) -> impl Iterator<Item = &Folder> {
+        self.folders.values()
+    }
+
     /// A folder by owner and name.
     pub fn folder_by_name(&self, account: &str, name: &str) -> Option<&Folder> {
         let account = self.account(account)?;

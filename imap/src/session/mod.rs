@@ -45,6 +45,7 @@ use lifeboat_store::{Batch, OpResult, Store, UnixTime};
 use crate::encode::CONTINUE_LITERAL;
 use crate::parse::framer::{Frame, Framer};
 use crate::parse::{self, DecodeError, Limits, Reason};
+use crate::recent::RecentMarks;
 use crate::types::{
     Capability, Code, Command, CommandBody, Condition, LiteralMode, Response, Status, Tag, Text,
 };
@@ -89,6 +90,8 @@ pub struct SessionConfig {
     pub limits: Limits,
     /// Now, in seconds since the Unix epoch (APPEND without a date).
     pub clock: fn() -> UnixTime,
+    /// Which messages are `\Recent`, shared by every session of the server.
+    pub recent: Arc<RecentMarks>,
 }
 
 /// The client went away while a long response was being sent.
@@ -775,9 +778,13 @@ impl Core {
         let condstore = self.condstore;
         let store = self.store.clone();
         if let State::Selected(selected) = &mut self.state {
-            selected
-                .view
-                .sync(&store, updates == Updates::All, condstore, out);
+            selected.view.sync(
+                &store,
+                &self.config.recent,
+                updates == Updates::All,
+                condstore,
+                out,
+            );
         }
     }
 

@@ -22,6 +22,8 @@ use std::ops::RangeInclusive;
 
 use lifeboat_store::{FolderId, Store};
 
+use crate::recent::RecentMarks;
+
 use super::flags::{defined_flags, fetch_flags, permanent_flags};
 use super::text_of;
 use crate::types::{
@@ -32,7 +34,7 @@ use crate::types::{
 struct Slot {
     uid: u32,
     modseq: u64,
-    /// `\Recent` for this session: the message arrived while the mailbox was selected.
+    /// `\Recent` for this session (see [`crate::recent`]).
     recent: bool,
     /// Removed from the folder; the client has not been told yet.
     expunged: bool,
@@ -81,13 +83,21 @@ pub(crate) struct Current {
 }
 
 impl MailboxView {
-    /// Opens folder `id` of the state: every message in it, none recent.
+    /// Opens folder `id` of the state: every message in it; those no session has
+    /// seen are recent, and taken for this session unless it is `read_only` (EXAMINE).
     pub(crate) fn open(
         state: &lifeboat_store::State,
         id: FolderId,
         read_only: bool,
+        recent: &RecentMarks,
     ) -> Option<Opened> {
         let folder = state.folder(id)?;
+        let last_uid = folder.uidnext.saturating_sub(1);
+        let old_up_to = if read_only {
+            recent.peek(folder)
+        } else {
+            recent.take(folder, last_uid)
+        };
         let mut keywords: Vec<String> = Vec::new();
         let mut first_unseen = None;
         let mut slots = Vec::with_capacity(folder.messages.len());
@@ -95,7 +105,7 @@ impl MailboxView {
             slots.push(Slot {
                 uid: message.uid,
                 modseq: message.modseq,
-                recent: false,
+                recent: message.uid > old_up_to,
                 expunged: false,
             });
             if first_unseen.is_none()
@@ -117,7 +127,6 @@ impl MailboxView {
         }
         keywords.sort();
         let exists = u32::try_from(slots.len()).unwrap_or(u32::MAX);
-        let last_uid = folder.uidnext.saturating_sub(1);
         Some(Opened {
             view: MailboxView {
                 folder: id,
@@ -268,6 +277,7 @@ impl MailboxView {
     pub(crate) fn sync(
         &mut self,
         store: &Store,
+        recent: &RecentMarks,
         allow_expunge: bool,
         condstore: bool,
         out: &mut Vec<u8>,
@@ -277,6 +287,8 @@ impl MailboxView {
             expunged: Vec<usize>,
             flags: Vec<(u32, lifeboat_store::Flags, u64)>,
             new: Vec<(u32, u64)>,
+            /// New messages above this UID are recent for this session.
+            old_up_to: u32,
         }
         let known_highest = self.highest_modseq;
         let changes = store.read(|state| {
@@ -287,6 +299,7 @@ impl MailboxView {
                     expunged: (0..self.slots.len()).collect(),
                     flags: Vec::new(),
                     new: Vec::new(),
+                    old_up_to: u32::MAX,
                 });
             };
             if folder.highest_modseq == known_highest {
@@ -306,16 +319,22 @@ impl MailboxView {
                     Some(_) => {}
                 }
             }
-            let new = folder
+            let new: Vec<(u32, u64)> = folder
                 .messages
                 .range(self.last_uid.saturating_add(1)..)
                 .map(|(uid, message)| (*uid, message.modseq))
                 .collect();
+            let old_up_to = match new.last() {
+                None => u32::MAX,
+                Some(_) if self.read_only => recent.peek(folder),
+                Some(&(last, _)) => recent.take(folder, last),
+            };
             Some(Changes {
                 highest_modseq: folder.highest_modseq,
                 expunged,
                 flags,
                 new,
+                old_up_to,
             })
         });
         if let Some(changes) = changes {
@@ -368,7 +387,7 @@ impl MailboxView {
                     self.slots.push(Slot {
                         uid,
                         modseq,
-                        recent: true,
+                        recent: uid > changes.old_up_to,
                         expunged: false,
                     });
                 }

@@ -148,11 +148,10 @@ pub(crate) async fn list(
         }))
         .encode(out.buffer());
         if let (Some(attributes), Some(folder)) = (&status_attributes, entry.folder) {
-            let recent = status::recent_of(core, folder);
             let items = core.store.read(|state| {
-                state
-                    .folder(folder)
-                    .map(|folder| status::items(folder, attributes, recent))
+                state.folder(folder).map(|folder| {
+                    status::items(folder, attributes, status::recent_of(core, folder))
+                })
             });
             if let Some(items) = items {
                 Response::Data(Data::Status {

@@ -34,7 +34,7 @@ pub(crate) fn run(
     };
     let Some(opened) = core
         .store
-        .read(|state| MailboxView::open(state, folder, read_only))
+        .read(|state| MailboxView::open(state, folder, read_only, &core.config.recent))
     else {
         return Reply::no(Some(Code::NonExistent), "No such mailbox");
     };
@@ -50,7 +50,7 @@ pub(crate) fn run(
         "Flags permitted",
     );
     Response::Data(Data::Exists(opened.exists)).encode(out);
-    Response::Data(Data::Recent(0)).encode(out);
+    Response::Data(Data::Recent(opened.view.recent_count())).encode(out);
     if let Some(first) = opened.first_unseen {
         untagged_ok(out, Some(Code::Unseen(first)), "First unseen");
     }

@@ -3,7 +3,7 @@
 
 use std::num::NonZeroU32;
 
-use lifeboat_store::{Folder, FolderId, SystemFlags};
+use lifeboat_store::{Folder, SystemFlags};
 
 use super::super::{Core, Reply, State};
 use crate::types::{Data, Mailbox, Response, StatusAttribute, StatusItem};
@@ -21,11 +21,10 @@ pub(crate) fn run(
         Ok(found) => found,
         Err(reply) => return reply,
     };
-    let recent = recent_of(core, folder);
     let items = core.store.read(|state| {
         state
             .folder(folder)
-            .map(|folder| items(folder, attributes, recent))
+            .map(|folder| items(folder, attributes, recent_of(core, folder)))
     });
     let Some(items) = items else {
         return Reply::no(Some(crate::types::Code::NonExistent), "No such mailbox");
@@ -38,11 +37,14 @@ pub(crate) fn run(
     Reply::ok("STATUS completed")
 }
 
-/// `\Recent` messages of a folder for this session: only the selected mailbox has any.
-pub(crate) fn recent_of(core: &Core, folder: FolderId) -> u32 {
+/// `\Recent` messages of a folder: this session's, if it has the folder selected;
+/// otherwise those no session has taken yet (what a SELECT now would show).
+pub(crate) fn recent_of(core: &Core, folder: &Folder) -> u32 {
     match &core.state {
-        State::Selected(selected) if selected.view.folder == folder => selected.view.recent_count(),
-        _ => 0,
+        State::Selected(selected) if selected.view.folder == folder.id => {
+            selected.view.recent_count()
+        }
+        _ => core.config.recent.untaken(folder),
     }
 }
 
