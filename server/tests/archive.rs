@@ -136,4 +136,26 @@ s.quit()
         assert_eq!(hits[0]["mail_from"], "dieter@remote.test");
     }
     assert_eq!(search(&["--text", "VmllbGU"]).as_array().unwrap().len(), 0);
+
+    // Status and metrics show the index catching up with the archive.
+    wait_for("the index to catch up", || {
+        let status: Value =
+            serde_json::from_str(&ok(lifeboat.cli(&["status", "--json"], None))).unwrap();
+        status["archive_index"]["pending"] == 0
+            && status["archive_index"]["indexed_through"].as_u64() > Some(0)
+    });
+    let token = lifeboat.token();
+    let metrics = std::process::Command::new("curl")
+        .args(["-sS", "-H", &format!("Authorization: Bearer {token}")])
+        .arg(format!(
+            "http://127.0.0.1:{}/api/v1/metrics",
+            lifeboat.ports.http
+        ))
+        .output()
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics.stdout);
+    assert!(
+        metrics.contains("lifeboat_archive_index_pending 0\n"),
+        "{metrics}"
+    );
 }

@@ -349,7 +349,21 @@ async fn status(State(state): State<Shared>) -> ApiResult {
             "group_commits": stats.groups,
             "poisoned": state.store.poisoned(),
         },
+        "archive_index": archive_index_lag(&state).map(|(indexed, pending)| json!({
+            "indexed_through": indexed,
+            "pending": pending,
+        })),
     })))
+}
+
+/// The archive index's progress: the newest archive id it covers, and how many
+/// archived messages it does not cover yet. `None` without an index.
+fn archive_index_lag(state: &AppState) -> Option<(u64, u64)> {
+    let indexed = state.archive_index.as_ref()?.indexed();
+    let pending = state
+        .store
+        .read(|s| s.archive_above(ArchiveId(indexed)).count());
+    Some((indexed, pending as u64))
 }
 
 /// Prometheus text format: relay counters, store sizes, per-domain gauges.
@@ -372,6 +386,14 @@ async fn metrics(State(state): State<Shared>) -> Response {
                 vec![(String::new(), value)],
             );
         }
+    }
+    if let Some((_, pending)) = archive_index_lag(&state) {
+        metric(
+            "archive_index_pending",
+            "gauge",
+            "archived messages the full-text index does not cover yet",
+            vec![(String::new(), pending)],
+        );
     }
     let stats = state.store.stats();
     metric(
