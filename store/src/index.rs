@@ -38,6 +38,8 @@ const BATCH_MAX: usize = 2000;
 const POLL: Duration = Duration::from_millis(500);
 /// Memory the index writer may use before it flushes a segment.
 const WRITER_HEAP_BYTES: usize = 32 << 20;
+/// The indexing thread's nice value.
+const INDEXER_NICE: libc::c_int = 10;
 /// Ids fetched from the index per round of a search.
 const PAGE: usize = 1000;
 
@@ -119,6 +121,9 @@ impl ArchiveIndex {
             .tokenizers()
             .register(TOKENIZER, crate::text::analyzer());
         let metas = index.load_metas().map_err(|e| fail("reading", e))?;
+        // This writer only checks that no one else writes the index and clears it if
+        // need be; the indexing thread opens its own, so that tantivy's worker thread
+        // inherits the indexer's lower priority.
         let mut writer: IndexWriter<TantivyDocument> = index
             .writer_with_num_threads(1, WRITER_HEAP_BYTES)
             .map_err(|e| fail("opening the writer", e))?;
@@ -146,6 +151,9 @@ impl ArchiveIndex {
                 0
             }
         };
+        writer
+            .wait_merging_threads()
+            .map_err(|e| fail("closing the writer", e))?;
         let newest = store.read(|s| s.archive().next_back().map_or(0, |e| e.id.0));
         let reader = index
             .reader_builder()
@@ -166,7 +174,16 @@ impl ArchiveIndex {
         let worker = shared.clone();
         let thread = std::thread::Builder::new()
             .name("archive-index".into())
-            .spawn(move || worker.run(writer))
+            .spawn(move || {
+                lower_priority();
+                match index.writer_with_num_threads(1, WRITER_HEAP_BYTES) {
+                    Ok(writer) => worker.run(writer),
+                    Err(e) => tracing::error!(
+                        dir = %worker.dir.display(),
+                        "archive indexing cannot start ({e}): text searches scan what it does not cover"
+                    ),
+                }
+            })
             .map_err(Error::io("starting the archive indexer"))?;
         Ok(ArchiveIndex {
             shared,
@@ -386,6 +403,25 @@ impl Mark {
             size: fields.next()?.parse().ok()?,
         };
         fields.next().is_none().then_some(mark)
+    }
+}
+
+/// Makes the calling thread yield the CPU to everything else of the process (nice
+/// 10): the index may lag, the protocols must not.
+fn lower_priority() {
+    // SAFETY: plain system calls on the calling thread; no memory is shared.
+    let result = unsafe {
+        libc::setpriority(
+            libc::PRIO_PROCESS,
+            libc::gettid() as libc::id_t,
+            INDEXER_NICE,
+        )
+    };
+    if result != 0 {
+        tracing::debug!(
+            "archive indexer keeps its priority: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
 
