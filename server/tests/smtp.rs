@@ -308,6 +308,30 @@ for t in threads: t.join()
     wait_for("an empty queue", || {
         status(&lifeboat)["domains"][0]["queue_depth"] == 0
     });
+    // The archive's text search (its index reopened after the kill, and catching up)
+    // finds acknowledged messages: a sample of 40, each by the words of its subject.
+    let step = (acked.len() / 40).max(1);
+    for subject in acked.iter().step_by(step) {
+        let words = subject.replace('-', "+");
+        let out = Command::new("curl")
+            .args(["-sS", "-H"])
+            .arg(format!("Authorization: Bearer {}", lifeboat.token()))
+            .arg(format!(
+                "http://127.0.0.1:{}/api/v1/archive?text={words}&limit=1000",
+                lifeboat.ports.http
+            ))
+            .output()
+            .unwrap();
+        let archived: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            archived
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["subject"] == subject.as_str()),
+            "{subject} not found by its words: {archived}"
+        );
+    }
     eprintln!(
         "{} acknowledged before kill -9, {} delivered (duplicates allowed: at-least-once)",
         acked.len(),
