@@ -1,9 +1,11 @@
-//! Lifeboat's HTTP side: the admin API (docs/api.md), later the control panel, webmail
-//! and metrics.
+//! Lifeboat's HTTP side (docs/api.md): the admin API with metrics, the accounts' own
+//! API (archive search scoped by role) and password resets; later the control panel
+//! and webmail pages.
 //!
 //! It runs on its own thread with its own tokio runtime, so nothing here can stall a
 //! protocol core; the store is shared (reads take a read lock briefly, writes are
-//! group-committed like any other).
+//! group-committed like any other). It speaks HTTPS when it is given a TLS
+//! configuration (the server does so for every address but loopback).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
