@@ -753,33 +753,20 @@ async fn set_password(
 
 // ---- Archive (SPEC §4) ---------------------------------------------------------
 
-/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `YYYY-MM-DD` (midnight UTC) or Unix seconds.
 fn parse_date(field: &str, value: &str) -> ApiResult<i64> {
     if let Ok(seconds) = value.parse::<i64>() {
         return Ok(seconds);
     }
-    let parts: Vec<&str> = value.split('-').collect();
-    let numbers: Option<Vec<i64>> = parts.iter().map(|p| p.parse().ok()).collect();
-    match numbers.as_deref() {
-        Some([y, m, d]) if (1..=12).contains(m) && (1..=31).contains(d) => {
-            Ok(days_from_civil(*y, *m, *d) * 86_400)
-        }
-        _ => Err(ApiError::bad(format!(
-            "{field} must be a date YYYY-MM-DD or Unix seconds, not {value:?}"
-        ))),
-    }
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(value, FORMAT)
+        .map(|date| date.midnight().assume_utc().unix_timestamp())
+        .map_err(|_| {
+            ApiError::bad(format!(
+                "{field} must be a date YYYY-MM-DD or Unix seconds, not {value:?}"
+            ))
+        })
 }
 
 #[derive(Deserialize)]
@@ -966,4 +953,20 @@ pub(crate) async fn redeliver_scoped(state: &AppState, id: &str, scope: &Scope) 
         .await
         .map_err(ApiError::conflict)?;
     Ok(Json(json!({ "id": entry.id.0, "redelivered_to": to })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_date;
+
+    #[test]
+    fn dates_are_days_or_unix_seconds() {
+        assert_eq!(parse_date("since", "1970-01-02").unwrap(), 86_400);
+        assert_eq!(parse_date("since", "2000-03-01").unwrap(), 951_868_800);
+        assert_eq!(parse_date("since", "1700000000").unwrap(), 1_700_000_000);
+        for bad in ["2026-02-30", "2026-13-01", "yesterday", "2026-1-5", ""] {
+            let e = parse_date("since", bad).unwrap_err();
+            assert!(e.message.contains("since must be a date"), "{bad}: {e:?}");
+        }
+    }
 }

@@ -97,43 +97,14 @@ fn address_literal(ip: IpAddr) -> String {
 
 /// `date-time` in UTC (RFC 5322 §3.3): `Thu, 26 Nov 2026 12:00:00 +0000`.
 pub fn date_time(unix_seconds: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = unix_seconds / 86_400;
-    let seconds_of_day = unix_seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{}, {day} {} {year} {:02}:{:02}:{:02} +0000",
-        // 1970-01-01 was a Thursday; both indexes are below the array lengths.
-        DAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
-        seconds_of_day / 3600,
-        seconds_of_day / 60 % 60,
-        seconds_of_day % 60,
-    )
-}
-
-/// Year, month (1–12) and day (1–31) of the proleptic Gregorian calendar, `days`
-/// after 1970-01-01 (Howard Hinnant's `civil_from_days`, for non-negative days).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    // Shift the epoch to 0000-03-01 so leap days fall at the end of each year.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[weekday repr:short], [day padding:none] [month repr:short] [year] [hour]:[minute]:[second] +0000"
+    );
+    i64::try_from(unix_seconds)
+        .ok()
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_else(|| "Thu, 1 Jan 1970 00:00:00 +0000".to_string())
 }
 
 /// How many `Received:` header fields `message` starts with, counting no further than
