@@ -10,25 +10,9 @@ use support::*;
 #[test]
 fn archive_search_show_and_redeliver() {
     let lifeboat = Lifeboat::start("auto", "");
-    ok(lifeboat.cli(
-        &[
-            "domain",
-            "add",
-            "example.test",
-            "--upstream",
-            "127.0.0.1:9",
-            "--failover",
-            "manual",
-        ],
-        None,
-    ));
-    ok(lifeboat.cli(
-        &["user", "add", "alice@example.test", "--password-stdin"],
-        Some("correct horse battery\n"),
-    ));
     // Emergency first, so nothing depends on an upstream: the message lands in the
     // portal, and the archive keeps its copy.
-    ok(lifeboat.cli(&["mode", "example.test", "emergency"], None));
+    alice_in_an_emergency(&lifeboat);
     let script = r#"
 import smtplib, sys
 from email.message import EmailMessage

@@ -39,23 +39,7 @@ fn portal_messages(lifeboat: &Lifeboat) -> u64 {
 #[test]
 fn a_failed_write_refuses_the_message_stops_the_server_and_loses_nothing() {
     let mut lifeboat = Lifeboat::start("auto", "");
-    ok(lifeboat.cli(
-        &[
-            "domain",
-            "add",
-            "example.test",
-            "--upstream",
-            "127.0.0.1:9",
-            "--failover",
-            "manual",
-        ],
-        None,
-    ));
-    ok(lifeboat.cli(&["mode", "example.test", "emergency"], None));
-    ok(lifeboat.cli(
-        &["user", "add", "alice@example.test", "--password-stdin"],
-        Some("correct horse battery\n"),
-    ));
+    alice_in_an_emergency(&lifeboat);
     assert_eq!(lifeboat.terminate(), Some(0));
 
     // No file may pass 4 MiB: the log's segment reaches it after a few messages.

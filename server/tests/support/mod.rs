@@ -316,3 +316,25 @@ pub fn python(script: &str, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Protects example.test (manual failover, upstream nowhere) in emergency, with the
+/// account alice@example.test: mail for her lands in her portal INBOX.
+pub fn alice_in_an_emergency(lifeboat: &Lifeboat) {
+    ok(lifeboat.cli(
+        &[
+            "domain",
+            "add",
+            "example.test",
+            "--upstream",
+            "127.0.0.1:9",
+            "--failover",
+            "manual",
+        ],
+        None,
+    ));
+    ok(lifeboat.cli(&["mode", "example.test", "emergency"], None));
+    ok(lifeboat.cli(
+        &["user", "add", "alice@example.test", "--password-stdin"],
+        Some("correct horse battery\n"),
+    ));
+}
