@@ -124,6 +124,31 @@ impl TlsAcceptor {
     }
 }
 
+/// A client configuration that trusts exactly the certificates in the PEM file
+/// `cert_path`: for clients of this server's own certificate (tests, tools), whether
+/// it is self-signed or not.
+pub fn client_config_trusting(cert_path: &Path) -> Result<rustls::ClientConfig, TlsSetupError> {
+    let pem_error = |error: rustls::pki_types::pem::Error| TlsSetupError::Pem {
+        path: cert_path.to_path_buf(),
+        reason: error.to_string(),
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(cert_path).map_err(pem_error)? {
+        roots.add(cert.map_err(pem_error)?)?;
+    }
+    if roots.is_empty() {
+        return Err(TlsSetupError::NoCertificate {
+            path: cert_path.to_path_buf(),
+        });
+    }
+    Ok(
+        rustls::ClientConfig::builder_with_provider(crypto_provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
 /// Where the certificate and key are, and whether they were just generated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertPaths {

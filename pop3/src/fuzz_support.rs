@@ -20,7 +20,7 @@ use crate::session::{
 
 /// Decoding results of a stream, the way a server decodes it: line after line,
 /// dropping a line that is too long through its LF.
-fn decode_stream<T>(
+pub fn decode_stream<T>(
     chunks: &mut dyn Iterator<Item = &[u8]>,
     decode: impl Fn(&[u8]) -> Result<(T, usize), DecodeError>,
 ) -> Vec<Result<T, DecodeError>> {

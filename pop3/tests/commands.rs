@@ -249,43 +249,9 @@ fn incomplete_and_too_long() {
 /// Decodes a stream the way a server does: line after line, resynchronising after a
 /// line that is too long.
 fn decode_stream(chunks: &mut dyn Iterator<Item = &[u8]>) -> Vec<Result<Command, DecodeError>> {
-    let mut results = Vec::new();
-    let mut buffer: Vec<u8> = Vec::new();
-    let mut skipping = false;
-    for chunk in chunks {
-        buffer.extend_from_slice(chunk);
-        loop {
-            if skipping {
-                match skip_line(&buffer) {
-                    Some(n) => {
-                        buffer.drain(..n);
-                        skipping = false;
-                    }
-                    None => {
-                        buffer.clear();
-                        break;
-                    }
-                }
-            }
-            match decode_command(&buffer, COMMAND_LINE_BYTES_MAX) {
-                Ok((command, consumed)) => {
-                    buffer.drain(..consumed);
-                    results.push(Ok(command));
-                }
-                Err(DecodeError::Incomplete) => break,
-                Err(DecodeError::LineTooLong) => {
-                    results.push(Err(DecodeError::LineTooLong));
-                    skipping = true;
-                }
-                Err(error @ DecodeError::Failed { line_bytes, .. }) => {
-                    buffer.drain(..line_bytes);
-                    results.push(Err(error));
-                }
-                Err(other) => panic!("unexpected {other:?}"),
-            }
-        }
-    }
-    results
+    lifeboat_pop3::fuzz_support::decode_stream(chunks, |buffer| {
+        decode_command(buffer, COMMAND_LINE_BYTES_MAX)
+    })
 }
 
 #[test]
