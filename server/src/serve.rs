@@ -87,9 +87,33 @@ fn watch_poison(store: Store) -> std::sync::mpsc::Sender<()> {
     stop
 }
 
+/// Crates whose INFO lines say nothing an operator needs (tantivy reports every index
+/// commit and garbage collection): kept at WARN unless the filter names them.
+const QUIET_CRATES: [&str; 1] = ["tantivy"];
+
+/// The tracing filter for a configured level or filter: the same, with
+/// [`QUIET_CRATES`] at WARN unless it says otherwise about them.
+pub fn log_filter(spec: &str) -> String {
+    let mut filter = spec.trim().to_string();
+    for quiet in QUIET_CRATES {
+        let named = filter
+            .split(',')
+            .any(|directive| directive.trim().split(['=', ':', '[']).next() == Some(quiet));
+        if !named {
+            if !filter.is_empty() {
+                filter.push(',');
+            }
+            filter.push_str(quiet);
+            filter.push_str("=warn");
+        }
+    }
+    filter
+}
+
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let spec = std::env::var("LIFEBOAT_LOG").unwrap_or_else(|_| config.log.level.clone());
+    let filter = tracing_subscriber::EnvFilter::try_new(log_filter(&spec))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log_filter(&config.log.level)));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -128,8 +152,10 @@ struct RelayStatus(Relay);
 
 impl StatusSource for RelayStatus {
     fn upstream_health(&self, upstream: &str) -> (String, i64) {
-        let health = self.0.router().health(upstream);
-        (health.state().as_str().to_string(), health.since())
+        match self.0.router().upstream(upstream) {
+            Some(u) => (u.health.as_str().to_string(), u.since_ms / 1000),
+            None => ("unknown".to_string(), 0),
+        }
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
@@ -469,4 +495,29 @@ fn start_protocols(
     }
     let backend = server.backend_choice().to_string();
     Ok((Some(server), backend))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+
+    #[test]
+    fn third_party_info_stays_out_unless_asked_for() {
+        let cases = [
+            ("info", "info,tantivy=warn"),
+            ("debug", "debug,tantivy=warn"),
+            ("", "tantivy=warn"),
+            (
+                "lifeboat_smtp=debug,info",
+                "lifeboat_smtp=debug,info,tantivy=warn",
+            ),
+            ("info,tantivy=debug", "info,tantivy=debug"),
+            ("tantivy::indexer=info", "tantivy::indexer=info"),
+            ("tantivy", "tantivy"),
+            ("info,tantivyx=debug", "info,tantivyx=debug,tantivy=warn"),
+        ];
+        for (spec, expected) in cases {
+            assert_eq!(log_filter(spec), expected, "{spec:?}");
+        }
+    }
 }

@@ -46,6 +46,9 @@ s.quit()
         1
     );
     assert_eq!(search(&["--text", "PELICAN"]).as_array().unwrap().len(), 1);
+    // The index's own chatter (commits, garbage collection) stays out of the log.
+    let log = lifeboat.log();
+    assert!(!log.contains("tantivy"), "{log}");
     assert_eq!(
         search(&["--text", "albatross"]).as_array().unwrap().len(),
         0

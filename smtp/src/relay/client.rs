@@ -3,8 +3,8 @@
 //!
 //! Every wait has a limit: the connect timeout, and the command timeout for each reply.
 //! Failures are sorted the way the router needs them (SPEC §1): a timeout, a refused or
-//! reset connection, or a 4xx reply is [`Failure::Temporary`] — the upstream's fault; a
-//! 5xx reply is [`Failure::Permanent`] — the message's.
+//! reset connection, or a 4xx reply is [`Failure::Temporary`] — the upstream's fault,
+//! with its [`Kind`]; a 5xx reply is [`Failure::Permanent`] — the message's.
 
 use std::time::Duration;
 
@@ -65,16 +65,37 @@ fn is_enhanced(s: &str) -> bool {
 /// Why an exchange failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// Timeout, refused or reset connection, protocol garbage, or a 4xx reply.
-    Temporary(String),
-    /// A 5xx reply.
+    /// The server's or the network's fault (it counts against an upstream): what
+    /// kind, and a line for logs and DSNs.
+    Temporary(Kind, String),
+    /// A 5xx reply: the message's fault.
     Permanent(Reply),
+}
+
+/// What kind of temporary failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// Connecting failed (refused, unreachable) or timed out.
+    Connect,
+    /// A name or MX lookup failed.
+    Lookup,
+    /// No reply (or a write did not finish) within the command timeout.
+    Timeout,
+    /// The connection was closed or reset.
+    Closed,
+    /// The TLS handshake failed, or the server broke STARTTLS's rules.
+    Tls,
+    /// The server answered with something that is not SMTP.
+    Protocol,
+    /// A 4xx reply.
+    Deferred,
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Temporary(why) => f.write_str(why),
+            Failure::Temporary(_, why) => f.write_str(why),
             Failure::Permanent(reply) => f.write_str(&reply.text()),
         }
     }
@@ -195,7 +216,7 @@ impl Client {
         command_timeout: Duration,
     ) -> Result<Client, Failure> {
         match Client::connect_with(addr, helo, connect_timeout, command_timeout, true).await {
-            Err(Failure::Temporary(why)) if why.contains("TLS handshake") => {
+            Err(Failure::Temporary(Kind::Tls, why)) => {
                 tracing::info!(addr, "{why}; delivering without TLS");
                 Client::connect_with(addr, helo, connect_timeout, command_timeout, false).await
             }
@@ -211,8 +232,18 @@ impl Client {
         try_tls: bool,
     ) -> Result<Client, Failure> {
         let stream = match tokio::time::timeout(connect_timeout, TcpStream::connect(addr)).await {
-            Err(_) => return Err(Failure::Temporary(format!("{addr}: connect timed out"))),
-            Ok(Err(e)) => return Err(Failure::Temporary(format!("{addr}: connect: {e}"))),
+            Err(_) => {
+                return Err(Failure::Temporary(
+                    Kind::Connect,
+                    format!("{addr}: connect timed out"),
+                ))
+            }
+            Ok(Err(e)) => {
+                return Err(Failure::Temporary(
+                    Kind::Connect,
+                    format!("{addr}: connect: {e}"),
+                ))
+            }
             Ok(Ok(s)) => s,
         };
         let _ = stream.set_nodelay(true);
@@ -262,9 +293,10 @@ impl Client {
         // RFC 3207 §4.2: nothing may follow the 220; bytes already here were sent
         // before the handshake and would be trusted as if protected.
         if !self.stream.buffer().is_empty() {
-            return Err(Failure::Temporary(format!(
-                "{addr}: data after the STARTTLS reply"
-            )));
+            return Err(Failure::Temporary(
+                Kind::Tls,
+                format!("{addr}: data after the STARTTLS reply"),
+            ));
         }
         let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
         let name = rustls::pki_types::ServerName::try_from(
@@ -279,11 +311,17 @@ impl Client {
         let handshake = tls_connector().connect(name, inner);
         let tls = match tokio::time::timeout(handshake_timeout, handshake).await {
             Err(_) => {
-                return Err(Failure::Temporary(format!(
-                    "{addr}: TLS handshake timed out"
-                )))
+                return Err(Failure::Temporary(
+                    Kind::Tls,
+                    format!("{addr}: TLS handshake timed out"),
+                ))
             }
-            Ok(Err(e)) => return Err(Failure::Temporary(format!("{addr}: TLS handshake: {e}"))),
+            Ok(Err(e)) => {
+                return Err(Failure::Temporary(
+                    Kind::Tls,
+                    format!("{addr}: TLS handshake: {e}"),
+                ))
+            }
             Ok(Ok(tls)) => tls,
         };
         Ok(Client {
@@ -301,22 +339,24 @@ impl Client {
         } else if reply.code >= 500 {
             Err(Failure::Permanent(reply.clone()))
         } else {
-            Err(Failure::Temporary(format!(
-                "{}: {}",
-                self.peer,
-                reply.text()
-            )))
+            Err(Failure::Temporary(
+                Kind::Deferred,
+                format!("{}: {}", self.peer, reply.text()),
+            ))
         }
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), Failure> {
         let write = self.stream.get_mut().write_all(bytes);
         match tokio::time::timeout(self.command_timeout, write).await {
-            Err(_) => Err(Failure::Temporary(format!(
-                "{}: write timed out",
-                self.peer
-            ))),
-            Ok(Err(e)) => Err(Failure::Temporary(format!("{}: write: {e}", self.peer))),
+            Err(_) => Err(Failure::Temporary(
+                Kind::Timeout,
+                format!("{}: write timed out", self.peer),
+            )),
+            Ok(Err(e)) => Err(Failure::Temporary(
+                Kind::Closed,
+                format!("{}: write: {e}", self.peer),
+            )),
             Ok(Ok(())) => Ok(()),
         }
     }
@@ -325,10 +365,10 @@ impl Client {
     pub async fn reply(&mut self) -> Result<Reply, Failure> {
         let timeout = self.command_timeout;
         match tokio::time::timeout(timeout, self.read_reply()).await {
-            Err(_) => Err(Failure::Temporary(format!(
-                "{}: no reply within {timeout:?}",
-                self.peer
-            ))),
+            Err(_) => Err(Failure::Temporary(
+                Kind::Timeout,
+                format!("{}: no reply within {timeout:?}", self.peer),
+            )),
             Ok(r) => r,
         }
     }
@@ -341,18 +381,20 @@ impl Client {
                 .take(REPLY_LINE_BYTES_MAX as u64)
                 .read_until(b'\n', &mut line)
                 .await
-                .map_err(|e| Failure::Temporary(format!("{}: read: {e}", self.peer)))?;
+                .map_err(|e| {
+                    Failure::Temporary(Kind::Closed, format!("{}: read: {e}", self.peer))
+                })?;
             if n == 0 {
-                return Err(Failure::Temporary(format!(
-                    "{}: connection closed",
-                    self.peer
-                )));
+                return Err(Failure::Temporary(
+                    Kind::Closed,
+                    format!("{}: connection closed", self.peer),
+                ));
             }
             if line.last() != Some(&b'\n') {
-                return Err(Failure::Temporary(format!(
-                    "{}: reply line too long",
-                    self.peer
-                )));
+                return Err(Failure::Temporary(
+                    Kind::Protocol,
+                    format!("{}: reply line too long", self.peer),
+                ));
             }
             let text = String::from_utf8_lossy(&line);
             let text = text.trim_end_matches(['\r', '\n']);
@@ -361,7 +403,10 @@ impl Client {
                 .and_then(|c| c.parse().ok())
                 .filter(|c| (200..600).contains(c))
                 .ok_or_else(|| {
-                    Failure::Temporary(format!("{}: malformed reply {text:?}", self.peer))
+                    Failure::Temporary(
+                        Kind::Protocol,
+                        format!("{}: malformed reply {text:?}", self.peer),
+                    )
                 })?;
             let more = text.as_bytes().get(3) == Some(&b'-');
             lines.push(text.get(4..).unwrap_or("").to_string());
@@ -369,7 +414,10 @@ impl Client {
                 return Ok(Reply { code, lines });
             }
             if lines.len() >= REPLY_LINES_MAX {
-                return Err(Failure::Temporary(format!("{}: reply too long", self.peer)));
+                return Err(Failure::Temporary(
+                    Kind::Protocol,
+                    format!("{}: reply too long", self.peer),
+                ));
             }
         }
     }
@@ -448,7 +496,7 @@ impl Client {
         if reply.code >= 500 {
             Failure::Permanent(reply.clone())
         } else {
-            Failure::Temporary(format!("{}: {}", self.peer, reply.text()))
+            Failure::Temporary(Kind::Deferred, format!("{}: {}", self.peer, reply.text()))
         }
     }
 
@@ -506,16 +554,51 @@ pub async fn verify(
     })
 }
 
-/// Is the upstream back? SPEC §1's probe: connect, EHLO (after a 220 greeting), QUIT.
-/// A server that greets but still defers deliveries passes; its next 4xx marks it
-/// down again (`router.down_after`).
+/// Is the upstream back? SPEC §1's probe, a delivery attempt without the data:
+/// connect, EHLO, `MAIL FROM:<>`, `RCPT TO:<postmaster@DOMAIN>`, RSET, QUIT. A
+/// timeout or a 4xx at any step fails it; a 5xx to MAIL or RCPT does not (the server
+/// answers: it refuses the message, which is not the upstream's failure). A 5xx
+/// greeting is a server that refuses service: that fails too.
 pub async fn probe(
     upstream: &str,
     helo: &str,
+    domain: &str,
     connect_timeout: Duration,
     command_timeout: Duration,
 ) -> Result<(), Failure> {
-    let client = Client::connect(upstream, helo, connect_timeout, command_timeout).await?;
+    let refused_service = |f: Failure| match f {
+        Failure::Permanent(reply) => Failure::Temporary(
+            Kind::Deferred,
+            format!("{upstream}: refuses service: {}", reply.text()),
+        ),
+        other => other,
+    };
+    let mut client = Client::connect(upstream, helo, connect_timeout, command_timeout)
+        .await
+        .map_err(refused_service)?;
+    let answered = |client: &Client, step: &str, reply: &Reply| -> Result<(), Failure> {
+        if reply.code / 100 == 4 {
+            Err(Failure::Temporary(
+                Kind::Deferred,
+                format!("{}: {step}: {}", client.peer, reply.text()),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    client.send(b"MAIL FROM:<>\r\n").await?;
+    let mail = client.reply().await?;
+    answered(&client, "MAIL", &mail)?;
+    if mail.code / 100 == 2 {
+        client
+            .send(format!("RCPT TO:<postmaster@{domain}>\r\n").as_bytes())
+            .await?;
+        let rcpt = client.reply().await?;
+        answered(&client, "RCPT", &rcpt)?;
+    }
+    client.send(b"RSET\r\n").await?;
+    let rset = client.reply().await?;
+    answered(&client, "RSET", &rset)?;
     client.quit().await;
     Ok(())
 }

@@ -38,9 +38,10 @@ use lifeboat_store::{
     Op, PortalRef, QueueEntry, QueueId, QueueState, State, INBOX,
 };
 
-use super::client::{self, Client, Failure, RcptOutcome};
+use super::client::{Client, Failure, Kind, RcptOutcome};
 use super::dsn::{self, BounceReason};
 use super::mx::MxResolver;
+use super::router::ProbeRequest;
 use super::{header_fields, Relay};
 
 /// Connections open at once to one destination.
@@ -159,8 +160,9 @@ struct Worker {
     in_flight: RefCell<HashSet<QueueId>>,
     pending: RefCell<HashMap<Target, Pending>>,
     work: tokio::sync::Notify,
-    probes: RefCell<HashMap<String, Instant>>,
     probing: RefCell<HashSet<String>>,
+    /// Wakes the planner when a probe finishes (the next one may be due soon).
+    probed: tokio::sync::Notify,
     last_drain_scan: Cell<Option<Instant>>,
 }
 
@@ -187,8 +189,8 @@ impl Worker {
             in_flight: RefCell::new(HashSet::new()),
             pending: RefCell::new(HashMap::new()),
             work: tokio::sync::Notify::new(),
-            probes: RefCell::new(HashMap::new()),
             probing: RefCell::new(HashSet::new()),
+            probed: tokio::sync::Notify::new(),
             last_drain_scan: Cell::new(None),
         }
     }
@@ -206,7 +208,7 @@ impl Worker {
                 directory_seen = directory_now;
                 // Decide with the modes just committed, not the watcher's last copy,
                 // over the whole queue: a mode change concerns every entry.
-                self.relay.router().refresh();
+                self.relay.router().refresh_async().await;
                 self.watch.borrow_mut().full_scan = None;
                 // A mode change may start a drain: scan now.
                 self.last_drain_scan.set(None);
@@ -219,7 +221,8 @@ impl Worker {
             tokio::select! {
                 _ = queue_signal.changed(queue_seen) => {}
                 _ = directory_signal.changed(directory_seen) => {}
-                _ = tokio::time::sleep(TICK_MAX) => {}
+                _ = self.probed.notified() => {}
+                _ = tokio::time::sleep(self.relay.router().idle_for(TICK_MAX)) => {}
             }
         }
     }
@@ -281,7 +284,8 @@ impl Worker {
             self.expire(expired, now).await;
         }
         self.start_workers();
-        self.start_probes();
+        let probes = self.relay.router().tick().await;
+        self.start_probes(probes);
     }
 
     /// Decides what to do with the entries that need a look (see the module docs).
@@ -589,7 +593,8 @@ impl Worker {
         let Target::Mx(domain) = target else {
             return Client::connect(target.addr(), hostname, connect, command).await;
         };
-        let mut last = Failure::Temporary(format!("{domain}: no mail server answered"));
+        let mut last =
+            Failure::Temporary(Kind::Connect, format!("{domain}: no mail server answered"));
         for addr in self.mx.targets(domain).await? {
             match Client::connect(&addr.to_string(), hostname, connect, command).await {
                 Ok(client) => return Ok(client),
@@ -598,7 +603,9 @@ impl Worker {
             }
         }
         Err(match last {
-            Failure::Permanent(reply) => Failure::Temporary(format!("{domain}: {}", reply.text())),
+            Failure::Permanent(reply) => {
+                Failure::Temporary(Kind::Deferred, format!("{domain}: {}", reply.text()))
+            }
             other => other,
         })
     }
@@ -677,7 +684,7 @@ impl Worker {
         }
         if delivered {
             if let Target::Upstream(upstream) = target {
-                self.relay.router().record_success(upstream);
+                self.relay.router().record_success(upstream).await;
             }
         }
         self.commit(batch, group.iter().map(|e| e.id)).await;
@@ -690,7 +697,7 @@ impl Worker {
         let now = lifeboat_store::now();
         let mut batch = Batch::new();
         match &failure {
-            Failure::Temporary(why) => {
+            Failure::Temporary(_, why) => {
                 tracing::warn!(
                     target = target.addr(),
                     entries = group.len(),
@@ -731,7 +738,7 @@ impl Worker {
             }
         }
         self.commit(batch, group.iter().map(|e| e.id)).await;
-        if let (Failure::Temporary(why), Target::Upstream(upstream)) = (&failure, target) {
+        if let (Failure::Temporary(_, why), Target::Upstream(upstream)) = (&failure, target) {
             self.relay.router().record_failure(upstream, why).await;
         }
     }
@@ -871,45 +878,17 @@ impl Worker {
         }
     }
 
-    fn start_probes(self: &Rc<Self>) {
-        let router = self.relay.router();
-        let interval = self.relay.config().probe_interval;
-        for upstream in router.down_upstreams() {
-            if self.probing.borrow().contains(&upstream) {
+    /// Runs the probes the router wants, each once at a time.
+    fn start_probes(self: &Rc<Self>, probes: Vec<ProbeRequest>) {
+        for request in probes {
+            if !self.probing.borrow_mut().insert(request.upstream.clone()) {
                 continue;
             }
-            let due = self
-                .probes
-                .borrow()
-                .get(&upstream)
-                .is_none_or(|t| t.elapsed() >= interval);
-            if !due {
-                continue;
-            }
-            self.probes
-                .borrow_mut()
-                .insert(upstream.clone(), Instant::now());
-            self.probing.borrow_mut().insert(upstream.clone());
             let worker = self.clone();
             tokio::task::spawn_local(async move {
-                let config = worker.relay.config();
-                let result = client::probe(
-                    &upstream,
-                    &config.hostname,
-                    config.connect_timeout,
-                    config.command_timeout,
-                )
-                .await;
-                let detail = match &result {
-                    Ok(()) => String::new(),
-                    Err(f) => f.to_string(),
-                };
-                worker
-                    .relay
-                    .router()
-                    .record_probe(&upstream, result.is_ok(), &detail)
-                    .await;
-                worker.probing.borrow_mut().remove(&upstream);
+                worker.relay.router().probe(&request).await;
+                worker.probing.borrow_mut().remove(&request.upstream);
+                worker.probed.notify_one();
             });
         }
     }

@@ -26,6 +26,7 @@ use lifeboat_store::{
 pub mod client;
 pub mod deliver;
 pub mod dsn;
+pub mod failover;
 pub mod mx;
 pub mod router;
 

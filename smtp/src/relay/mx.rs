@@ -11,7 +11,7 @@ use hickory_resolver::error::{ResolveError, ResolveErrorKind};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::TokioAsyncResolver;
 
-use super::client::{Failure, Reply};
+use super::client::{Failure, Kind, Reply};
 
 /// MX hosts tried per domain.
 const MX_HOSTS_MAX: usize = 10;
@@ -100,7 +100,12 @@ impl MxResolver {
             }
             // RFC 5321 §5.1: no MX records, the domain itself is the mail server.
             Err(e) if no_records(&e) => vec![fqdn.clone()],
-            Err(e) => return Err(Failure::Temporary(format!("MX lookup for {domain}: {e}"))),
+            Err(e) => {
+                return Err(Failure::Temporary(
+                    Kind::Lookup,
+                    format!("MX lookup for {domain}: {e}"),
+                ))
+            }
         };
         let mut addrs = Vec::new();
         let mut last_error = None;
@@ -119,7 +124,9 @@ impl MxResolver {
                 Some(e) if no_records(&e) => {
                     permanent(format!("5.1.2 no address for the mail servers of {domain}"))
                 }
-                Some(e) => Failure::Temporary(format!("address lookup for {domain}: {e}")),
+                Some(e) => {
+                    Failure::Temporary(Kind::Lookup, format!("address lookup for {domain}: {e}"))
+                }
                 None => permanent(format!("5.1.2 no mail servers for {domain}")),
             });
         }

@@ -1,27 +1,31 @@
-//! The failover router (ARCHITECTURE §5).
+//! The failover router (ARCHITECTURE §5): the glue around [`failover::Machine`].
 //!
-//! - Per-upstream health lives in atomics (state, consecutive failures, consecutive
-//!   good probes, since), read by every core without locks.
-//! - The domain → policy map is an immutable snapshot, replaced whole whenever the
-//!   store's directory changes (a watcher thread follows the store's directory
-//!   signal), so a session reads it without locks either.
-//! - Transitions are logged, counted, and recorded in the store as the domain's mode
-//!   (for `failover = auto` domains without a forced mode), so a restart resumes the
-//!   same mode.
+//! - Every rule of SPEC §1 is in the pure state machine; the router feeds it events
+//!   (delivery outcomes, probe results, the store's domains, clock ticks) under a
+//!   mutex held only for the call, and carries out its decisions: mode changes are
+//!   committed to the store (and so reach the mode history), probes are handed to
+//!   the queue worker, which runs them.
+//! - After every event the upstreams' state is published whole (arc-swap), and the
+//!   domain → policy map is an immutable snapshot replaced whenever the store's
+//!   directory changes (a watcher thread follows the store's directory signal):
+//!   sessions read both without locks.
+//! - Transitions are logged and counted, and the mode is recorded in the store, so a
+//!   restart resumes the same mode.
 //!
 //! A failure is a connect or command timeout, a refused or reset connection, or a
 //! 4xx reply to a delivery attempt; a 5xx is the message's failure, never the
 //! upstream's (SPEC §1).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Weak};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use lifeboat_store::{Batch, Coverage, Failover, Mode, Op, Store};
 
 use super::client::{self, Verdict};
+use super::failover::{Decision, DomainView, Event, Health, Machine, Settings, UpstreamStatus};
 use super::RelayConfig;
 
 /// What the relay needs to know of a domain, copied out of the store.
@@ -41,56 +45,6 @@ pub struct DomainPolicy {
     pub forced: Option<Mode>,
 }
 
-/// An upstream's health.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    /// Nothing known yet (after a start): deliveries are tried.
-    Unknown = 0,
-    /// Delivering.
-    Up = 1,
-    /// Failing; probes decide when it is back.
-    Down = 2,
-}
-
-impl Health {
-    fn from_u8(v: u8) -> Health {
-        match v {
-            1 => Health::Up,
-            2 => Health::Down,
-            _ => Health::Unknown,
-        }
-    }
-
-    /// Lowercase name for status output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Unknown => "unknown",
-            Health::Up => "up",
-            Health::Down => "down",
-        }
-    }
-}
-
-/// Health of one upstream, in atomics.
-#[derive(Debug, Default)]
-pub struct UpstreamHealth {
-    state: AtomicU8,
-    failures: AtomicU32,
-    good_probes: AtomicU32,
-    since: AtomicI64,
-}
-
-impl UpstreamHealth {
-    /// Current state.
-    pub fn state(&self) -> Health {
-        Health::from_u8(self.state.load(Ordering::Acquire))
-    }
-    /// When the state last changed (Unix seconds; 0 = never).
-    pub fn since(&self) -> i64 {
-        self.since.load(Ordering::Acquire)
-    }
-}
-
 /// Relay counters, for status and metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -104,18 +58,42 @@ pub struct Metrics {
     pub drained: AtomicU64,
     /// DSN bounces generated.
     pub bounced: AtomicU64,
+    /// Upstreams marked down.
+    pub upstreams_down: AtomicU64,
+    /// Upstreams marked up again.
+    pub upstreams_up: AtomicU64,
+    /// Domain modes switched by the router.
+    pub mode_changes: AtomicU64,
+    /// Probes run.
+    pub probes: AtomicU64,
 }
 
 type Snapshot = HashMap<String, DomainPolicy>;
+
+/// Now, in Unix milliseconds: the machine's clock.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A probe the machine wants run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeRequest {
+    /// `host:port`.
+    pub upstream: String,
+    /// The domain whose postmaster the probe asks for.
+    pub domain: String,
+}
 
 /// The router.
 pub struct Router {
     store: Store,
     snapshot: ArcSwap<Snapshot>,
-    health: ArcSwap<HashMap<String, Arc<UpstreamHealth>>>,
+    machine: Mutex<Machine>,
+    upstreams: ArcSwap<BTreeMap<String, UpstreamStatus>>,
     verify_cache: parking_lot_free::Cache,
-    down_after: u32,
-    up_after: u32,
     connect_timeout: Duration,
     command_timeout: Duration,
     verify_cache_ttl: Duration,
@@ -185,12 +163,16 @@ fn load_snapshot(store: &Store) -> Snapshot {
 impl Router {
     /// A router over the store's domains; a watcher thread keeps its snapshot fresh.
     pub fn new(store: Store, config: &RelayConfig) -> Arc<Router> {
-        let router = Arc::new(Router {
-            snapshot: ArcSwap::from_pointee(load_snapshot(&store)),
-            health: ArcSwap::from_pointee(HashMap::new()),
-            verify_cache: Default::default(),
+        let machine = Machine::new(Settings {
             down_after: config.down_after,
             up_after: config.up_after,
+            probe_interval_ms: config.probe_interval.as_millis() as i64,
+        });
+        let router = Arc::new(Router {
+            snapshot: ArcSwap::from_pointee(HashMap::new()),
+            machine: Mutex::new(machine),
+            upstreams: ArcSwap::from_pointee(BTreeMap::new()),
+            verify_cache: Default::default(),
             connect_timeout: config.connect_timeout,
             command_timeout: config.command_timeout,
             verify_cache_ttl: config.verify_cache_ttl,
@@ -217,17 +199,102 @@ impl Router {
         router
     }
 
-    /// Reloads the policy snapshot from the store.
-    pub fn refresh(&self) {
-        let snapshot = load_snapshot(&self.store);
-        let health = self.health.load();
-        if snapshot.values().any(|p| !health.contains_key(&p.upstream)) {
-            let mut next = (**health).clone();
-            for p in snapshot.values() {
-                next.entry(p.upstream.clone()).or_default();
+    /// Feeds one event to the machine, publishes the upstreams' new state, and logs
+    /// and counts health transitions; returns the decisions.
+    fn feed(&self, event: Event) -> Vec<Decision> {
+        let mut machine = self.machine.lock().unwrap_or_else(|p| p.into_inner());
+        self.feed_locked(&mut machine, event)
+    }
+
+    fn feed_locked(&self, machine: &mut Machine, event: Event) -> Vec<Decision> {
+        let decisions = machine.handle(now_ms(), event);
+        let before = self.upstreams.load();
+        for (upstream, after) in machine.upstreams() {
+            let was = before.get(upstream).map(|u| u.health);
+            if was == Some(after.health) {
+                continue;
             }
-            self.health.store(Arc::new(next));
+            match after.health {
+                Health::Down => {
+                    self.metrics.upstreams_down.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        upstream,
+                        reason = after.down_reason.as_deref().unwrap_or(""),
+                        probes_needed = after.probes_needed,
+                        "upstream down"
+                    );
+                }
+                Health::Up if was == Some(Health::Down) => {
+                    self.metrics.upstreams_up.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(upstream, "upstream up");
+                }
+                Health::Up | Health::Unknown => {
+                    tracing::debug!(upstream, health = after.health.as_str(), "upstream health")
+                }
+            }
         }
+        self.upstreams.store(Arc::new(machine.upstreams().clone()));
+        decisions
+    }
+
+    /// The mode changes among `decisions` as one batch, and the probes.
+    fn split(decisions: Vec<Decision>) -> (Batch, Vec<String>, Vec<ProbeRequest>) {
+        let mut batch = Batch::new();
+        let mut names = Vec::new();
+        let mut probes = Vec::new();
+        for decision in decisions {
+            match decision {
+                Decision::SetMode {
+                    domain,
+                    mode,
+                    reason,
+                } => {
+                    tracing::warn!(domain, mode = mode.as_str(), %reason, "mode transition");
+                    batch.push(Op::SetMode {
+                        domain: domain.clone(),
+                        mode,
+                        forced: None,
+                        reason,
+                        at: lifeboat_store::now(),
+                    });
+                    names.push(domain);
+                }
+                Decision::Probe { upstream, domain } => {
+                    probes.push(ProbeRequest { upstream, domain })
+                }
+            }
+        }
+        (batch, names, probes)
+    }
+
+    /// Carries out decisions from async code: commits the mode changes, returns the
+    /// probes to run.
+    async fn carry_out(&self, decisions: Vec<Decision>) -> Vec<ProbeRequest> {
+        let (batch, names, probes) = Router::split(decisions);
+        if !batch.is_empty() {
+            match self.store.commit_async(batch).await {
+                Ok(_) => self.committed(&names),
+                Err(e) => {
+                    tracing::error!(domains = ?names, "recording a mode transition failed: {e}")
+                }
+            }
+        }
+        probes
+    }
+
+    fn committed(&self, names: &[String]) {
+        self.metrics
+            .mode_changes
+            .fetch_add(names.len() as u64, Ordering::Relaxed);
+        self.reload();
+    }
+
+    /// Reloads the policy snapshot from the store and shows it to the machine. The
+    /// machine's lock is held throughout, so that of two reloads racing the later one
+    /// read the store later: a stale snapshot never replaces a fresh one.
+    fn reload(&self) -> Vec<Decision> {
+        let mut machine = self.machine.lock().unwrap_or_else(|p| p.into_inner());
+        let snapshot = load_snapshot(&self.store);
         let old = self.snapshot.load();
         if snapshot
             .iter()
@@ -236,7 +303,60 @@ impl Router {
             // An upstream changed: verification answers of the old one mean nothing.
             self.verify_cache.clear();
         }
+        let domains = snapshot
+            .values()
+            .map(|p| DomainView {
+                name: p.name.clone(),
+                upstream: p.upstream.clone(),
+                failover: p.failover,
+                mode: p.mode,
+                forced: p.forced,
+            })
+            .collect();
         self.snapshot.store(Arc::new(snapshot));
+        self.feed_locked(&mut machine, Event::Directory(domains))
+    }
+
+    /// Reloads the policy snapshot from the store and records, blocking, any mode
+    /// change it calls for (an admin released a domain, a new upstream, …).
+    pub fn refresh(&self) {
+        let (batch, names, _) = Router::split(self.reload());
+        if !batch.is_empty() {
+            match self.store.commit(batch) {
+                Ok(_) => self.committed(&names),
+                Err(e) => {
+                    tracing::error!(domains = ?names, "recording a mode transition failed: {e}")
+                }
+            }
+        }
+    }
+
+    /// [`Router::refresh`] for async callers.
+    pub async fn refresh_async(&self) {
+        let decisions = self.reload();
+        self.carry_out(decisions).await;
+    }
+
+    /// Lets time pass: commits mode changes that are due again, returns the probes
+    /// that are due (the queue worker runs them and reports with
+    /// [`Router::record_probe`]).
+    pub async fn tick(&self) -> Vec<ProbeRequest> {
+        let decisions = self.feed(Event::Tick);
+        self.carry_out(decisions).await
+    }
+
+    /// How long until the machine has something to do without being asked (the next
+    /// probe due), at most `max`.
+    pub fn idle_for(&self, max: Duration) -> Duration {
+        let now = now_ms();
+        self.upstreams
+            .load()
+            .values()
+            .filter(|u| !u.probing)
+            .filter_map(|u| u.next_probe_ms)
+            .map(|at| Duration::from_millis((at - now).max(0) as u64))
+            .min()
+            .map_or(max, |d| d.min(max))
     }
 
     /// The policy of a protected domain.
@@ -249,120 +369,87 @@ impl Router {
         self.snapshot.load().values().cloned().collect()
     }
 
-    /// The health of an upstream.
-    pub fn health(&self, upstream: &str) -> Arc<UpstreamHealth> {
-        if let Some(h) = self.health.load().get(upstream) {
-            return h.clone();
-        }
-        let mut next = (**self.health.load()).clone();
-        let h = next.entry(upstream.to_string()).or_default().clone();
-        self.health.store(Arc::new(next));
-        h
+    /// The state of an upstream, if any domain uses it.
+    pub fn upstream(&self, upstream: &str) -> Option<UpstreamStatus> {
+        self.upstreams.load().get(upstream).cloned()
     }
 
-    /// Upstreams that are down.
-    pub fn down_upstreams(&self) -> Vec<String> {
-        self.health
+    /// The health of an upstream (`Unknown` for one no domain uses).
+    pub fn health(&self, upstream: &str) -> Health {
+        self.upstreams
             .load()
-            .iter()
-            .filter(|(_, h)| h.state() == Health::Down)
-            .map(|(u, _)| u.clone())
-            .collect()
+            .get(upstream)
+            .map(|u| u.health)
+            .unwrap_or(Health::Unknown)
     }
 
-    /// Records a failure of `upstream`; at `down_after` in a row it is down and its
-    /// auto-failover domains go to emergency.
+    /// Every upstream's state, by `host:port`.
+    pub fn upstreams(&self) -> Arc<BTreeMap<String, UpstreamStatus>> {
+        self.upstreams.load_full()
+    }
+
+    /// The router's settings (`[router]`).
+    pub fn settings(&self) -> Settings {
+        *self
+            .machine
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .settings()
+    }
+
+    /// Records a failure of `upstream` (timeout, refused or reset, 4xx); at
+    /// `down_after` in a row it is down and its automatic domains go to emergency.
     pub async fn record_failure(&self, upstream: &str, reason: &str) {
-        let h = self.health(upstream);
-        h.good_probes.store(0, Ordering::Release);
-        let failures = h.failures.fetch_add(1, Ordering::AcqRel) + 1;
-        if failures >= self.down_after
-            && h.state.swap(Health::Down as u8, Ordering::AcqRel) != Health::Down as u8
-        {
-            h.since.store(lifeboat_store::now(), Ordering::Release);
-            tracing::warn!(upstream, failures, reason, "upstream down");
-            self.set_modes(
-                upstream,
-                Mode::Emergency,
-                format!("upstream {upstream} down: {reason}"),
-            )
-            .await;
-        }
+        let decisions = self.feed(Event::DeliveryFailed {
+            upstream: upstream.to_string(),
+            reason: reason.to_string(),
+        });
+        self.carry_out(decisions).await;
     }
 
-    /// Records a successful delivery: failures reset; an unknown upstream is up.
-    pub fn record_success(&self, upstream: &str) {
-        let h = self.health(upstream);
-        h.failures.store(0, Ordering::Release);
-        if h.state
-            .compare_exchange(
-                Health::Unknown as u8,
-                Health::Up as u8,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
+    /// Records a delivery the upstream accepted.
+    pub async fn record_success(&self, upstream: &str) {
+        // The common case changes nothing: no lock.
+        if self
+            .upstreams
+            .load()
+            .get(upstream)
+            .is_some_and(|u| u.health == Health::Up && u.failures == 0)
         {
-            h.since.store(lifeboat_store::now(), Ordering::Release);
-        }
-    }
-
-    /// Records a probe; `up_after` good ones in a row bring a down upstream back and
-    /// its auto-failover domains to normal.
-    pub async fn record_probe(&self, upstream: &str, ok: bool, detail: &str) {
-        let h = self.health(upstream);
-        if !ok {
-            h.good_probes.store(0, Ordering::Release);
-            tracing::debug!(upstream, detail, "probe failed");
             return;
         }
-        let good = h.good_probes.fetch_add(1, Ordering::AcqRel) + 1;
-        if good >= self.up_after
-            && h.state.swap(Health::Up as u8, Ordering::AcqRel) == Health::Down as u8
-        {
-            h.failures.store(0, Ordering::Release);
-            h.since.store(lifeboat_store::now(), Ordering::Release);
-            tracing::info!(upstream, probes = good, "upstream up");
-            self.set_modes(
-                upstream,
-                Mode::Normal,
-                format!("upstream {upstream} back up"),
-            )
-            .await;
-        }
+        let decisions = self.feed(Event::Delivered {
+            upstream: upstream.to_string(),
+        });
+        self.carry_out(decisions).await;
     }
 
-    /// Records the mode of every `failover = auto` domain of `upstream` that no admin
-    /// holds in a forced mode.
-    async fn set_modes(&self, upstream: &str, mode: Mode, reason: String) {
-        let mut batch = Batch::new();
-        let mut names = Vec::new();
-        for p in self.snapshot.load().values() {
-            if p.upstream == upstream
-                && p.failover == Failover::Auto
-                && p.forced.is_none()
-                && p.mode != mode
-            {
-                batch.push(Op::SetMode {
-                    domain: p.name.clone(),
-                    mode,
-                    forced: None,
-                    reason: reason.clone(),
-                    at: lifeboat_store::now(),
-                });
-                names.push(p.name.clone());
-            }
+    /// Records a probe's result; enough good ones bring a down upstream back and its
+    /// automatic domains to normal.
+    pub async fn record_probe(&self, upstream: &str, result: Result<(), String>) {
+        self.metrics.probes.fetch_add(1, Ordering::Relaxed);
+        if let Err(why) = &result {
+            tracing::debug!(upstream, "probe failed: {why}");
         }
-        if batch.is_empty() {
-            return;
-        }
-        match self.store.commit_async(batch).await {
-            Ok(_) => {
-                tracing::warn!(domains = ?names, mode = mode.as_str(), %reason, "mode transition");
-                self.refresh();
-            }
-            Err(e) => tracing::error!("recording the mode transition failed: {e}"),
-        }
+        let decisions = self.feed(Event::ProbeDone {
+            upstream: upstream.to_string(),
+            result,
+        });
+        self.carry_out(decisions).await;
+    }
+
+    /// Runs a probe of `request.upstream` (SPEC §1) and records its result.
+    pub async fn probe(&self, request: &ProbeRequest) {
+        let result = client::probe(
+            &request.upstream,
+            &self.hostname,
+            &request.domain,
+            self.connect_timeout,
+            self.command_timeout,
+        )
+        .await
+        .map_err(|f| f.to_string());
+        self.record_probe(&request.upstream, result).await;
     }
 
     /// Normal-mode recipient verification against the upstream, cached (SPEC §2).
@@ -376,7 +463,7 @@ impl Router {
         if let Some(v) = self.verify_cache.get(&key, self.verify_cache_ttl) {
             return v;
         }
-        if self.health(&policy.upstream).state() == Health::Down {
+        if self.health(&policy.upstream) == Health::Down {
             // The mail will be queued; the upstream decides when it is back.
             return Verdict::Unknown;
         }
@@ -392,7 +479,7 @@ impl Router {
         .await;
         match &verdict {
             Ok(v @ (Verdict::Accepted | Verdict::Rejected(_))) => {
-                self.record_success(&policy.upstream);
+                self.record_success(&policy.upstream).await;
                 self.verify_cache.put(key, v.clone(), self.verify_cache_ttl);
                 tracing::debug!(rcpt, upstream = %policy.upstream, elapsed = ?started.elapsed(), ?v, "verified");
                 v.clone()
