@@ -307,7 +307,7 @@ fn domain_row(d: &Value) -> Vec<String> {
 pub fn run(config: &Config, server: Option<&str>, command: Command) -> Result<(), String> {
     let client = Client::new(config, server)?;
     match command {
-        Command::Serve => unreachable!("handled by main"),
+        Command::Serve | Command::Demo { .. } => unreachable!("handled by main"),
         Command::Domain(DomainCommand::Add {
             domain,
             upstream,

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cli;
+mod demo;
 mod serve;
 
 use lifeboat::config;
@@ -57,6 +58,14 @@ pub enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+    },
+    /// Shows the continuity loop on this machine: a server and a demo upstream in a
+    /// temporary directory, relay, failover, the portal over IMAP, recovery and the
+    /// drain; then keeps running with URLs and credentials until Ctrl-C.
+    Demo {
+        /// Exit after the steps instead of staying up.
+        #[arg(long)]
+        exit: bool,
     },
 }
 
@@ -227,6 +236,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve => serve::run(config),
+        Command::Demo { exit } => demo::run(!exit),
         command => cli::run(&config, cli.server.as_deref(), command),
     };
     match result {
