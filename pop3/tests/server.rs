@@ -303,7 +303,7 @@ fn alice() -> Option<(&'static str, &'static str, &'static str)> {
 
 fn decode_body(result: &Value) -> Vec<u8> {
     let text = result["body"].as_str().unwrap();
-    lifeboat_pop3::parse::decode_base64(text.as_bytes()).unwrap()
+    lifeboat_net::wire::base64_decode(text.as_bytes()).unwrap()
 }
 
 // ---- Raw sockets ---------------------------------------------------------------
