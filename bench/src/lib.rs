@@ -11,8 +11,6 @@
 //! - [`message`], [`pattern`], [`units`]: generated messages and maildirs, address
 //!   patterns, values with units.
 
-#![forbid(unsafe_code)]
-
 pub mod conn;
 pub mod error;
 pub mod imap;

@@ -5,8 +5,6 @@
 //! and the report (table or `--json`) on stdout. Exit status: 0 when the run
 //! completed (errors are in the report), 2 for a usage or set-up error.
 
-#![forbid(unsafe_code)]
-
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lifeboat_bench::conn::{Security, Timeouts};
 use lifeboat_bench::imap::{self, ImapConfig, Mix};

@@ -3,7 +3,8 @@
 mod support;
 
 use std::process::Command;
-use support::smtp_server::{self, SmtpBehavior, SmtpCounters};
+use support::get;
+use support::smtp_server::{self, SmtpBehavior};
 
 fn bench() -> Command {
     Command::new(env!("CARGO_BIN_EXE_lifeboat-bench"))
@@ -42,7 +43,7 @@ async fn smtp_json_report() {
     assert_eq!(report["messages"], 27);
     assert_eq!(report["bytes"], 27 * 1024);
     assert_eq!(report["errors_by_kind"]["5xx"], 6);
-    assert_eq!(SmtpCounters::get(&counters.accepted), 27);
+    assert_eq!(get(&counters.accepted), 27);
 }
 
 #[test]

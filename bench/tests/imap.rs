@@ -11,7 +11,8 @@ use lifeboat_bench::stats::{Operation, Progress};
 use lifeboat_bench::tls::{TlsClient, Verification};
 use std::sync::Arc;
 use std::time::Duration;
-use support::imap_server::{self, get, ImapBehavior, BODY, HEADER};
+use support::get;
+use support::imap_server::{self, ImapBehavior, BODY, HEADER};
 
 fn config(server: std::net::SocketAddr, mix: &str) -> ImapConfig {
     let mut config = ImapConfig::new(server);

@@ -9,7 +9,8 @@ use lifeboat_bench::pop3::{self, Pop3Config};
 use lifeboat_bench::stats::{Operation, Progress};
 use lifeboat_bench::tls::{TlsClient, Verification};
 use std::sync::Arc;
-use support::pop3_server::{self, get, sample_messages, stuffed, Pop3Behavior};
+use support::get;
+use support::pop3_server::{self, sample_messages, stuffed, Pop3Behavior};
 
 fn config(server: std::net::SocketAddr) -> Pop3Config {
     let mut config = Pop3Config::new(server);

@@ -11,6 +11,7 @@ use lifeboat_bench::stats::{Operation, Progress};
 use lifeboat_bench::tls::{TlsClient, Verification};
 use std::sync::Arc;
 use std::time::Duration;
+use support::get;
 use support::smtp_server::{self, SmtpBehavior, SmtpCounters};
 
 const SIZE_BYTES: usize = 2048;
@@ -62,8 +63,8 @@ fn assert_ninety_accepted_ten_451(result: &RunResult, counters: &SmtpCounters) {
     assert_eq!(stats.error_total(Operation::Connect), 0);
     assert_eq!(stats.messages, 90);
     assert_eq!(stats.bytes, 90 * SIZE_BYTES as u64);
-    assert_eq!(SmtpCounters::get(&counters.accepted), 90);
-    assert_eq!(SmtpCounters::get(&counters.data_received), 90);
+    assert_eq!(get(&counters.accepted), 90);
+    assert_eq!(get(&counters.data_received), 90);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,8 +74,8 @@ async fn pipelined_new_connections_count_451_as_4xx() {
     assert_ninety_accepted_ten_451(&result, &counters);
     // One connection per message, each ended with QUIT.
     assert_eq!(result.stats.ok(Operation::Connect), 100);
-    assert_eq!(SmtpCounters::get(&counters.connections), 100);
-    assert_eq!(SmtpCounters::get(&counters.quits), 100);
+    assert_eq!(get(&counters.connections), 100);
+    assert_eq!(get(&counters.quits), 100);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,8 +90,8 @@ async fn lockstep_reused_connections_count_451_as_4xx() {
     // and every one of them ends with QUIT.
     let connects = result.stats.ok(Operation::Connect);
     assert!((1..=4).contains(&connects), "{connects} connections");
-    assert_eq!(SmtpCounters::get(&counters.connections), connects);
-    assert_eq!(SmtpCounters::get(&counters.quits), connects);
+    assert_eq!(get(&counters.connections), connects);
+    assert_eq!(get(&counters.quits), connects);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,7 +132,7 @@ async fn partial_and_total_recipient_refusals() {
         assert_eq!(stats.ok(Operation::Recipient), 140);
         assert_eq!(stats.errors(Operation::Recipient, ErrorKind::Permanent), 40);
         assert_eq!(stats.errors(Operation::Recipient, ErrorKind::Transient), 20);
-        assert_eq!(SmtpCounters::get(&counters.accepted), 80);
+        assert_eq!(get(&counters.accepted), 80);
     }
 }
 
@@ -151,7 +152,7 @@ async fn dropped_connections_are_counted_as_closed() {
         assert_eq!(stats.errors(Operation::Message, ErrorKind::Closed), 10);
         assert_eq!(stats.error_total(Operation::Message), 10);
         assert_eq!(stats.messages, 40);
-        assert_eq!(SmtpCounters::get(&counters.data_received), 50);
+        assert_eq!(get(&counters.data_received), 50);
     }
 }
 
@@ -176,7 +177,7 @@ async fn reply_421_is_transient_and_drops_the_connection() {
         assert_eq!(stats.error_total(Operation::Message), 10);
         // Reuse is asked for, but after a 421 every message needs a new connection.
         assert_eq!(stats.ok(Operation::Connect), 10);
-        assert_eq!(SmtpCounters::get(&counters.connections), 10);
+        assert_eq!(get(&counters.connections), 10);
         // A refused MAIL says nothing about the recipients.
         assert_eq!(stats.ok(Operation::Recipient), 0);
         assert_eq!(stats.error_total(Operation::Recipient), 0);
@@ -260,8 +261,8 @@ async fn starttls_sessions_deliver() {
     let result = run(config, 3, 20).await;
     assert_eq!(result.stats.ok(Operation::Message), 20);
     assert_eq!(result.stats.error_total(Operation::Message), 0);
-    assert_eq!(SmtpCounters::get(&counters.tls_sessions), 20);
-    assert_eq!(SmtpCounters::get(&counters.accepted), 20);
+    assert_eq!(get(&counters.tls_sessions), 20);
+    assert_eq!(get(&counters.accepted), 20);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,7 +287,7 @@ async fn untrusted_certificate_is_a_tls_error() {
     std::fs::remove_file(&ca_file).expect("remove CA file");
     assert_eq!(result.stats.errors(Operation::Connect, ErrorKind::Tls), 5);
     assert_eq!(result.stats.error_total(Operation::Connect), 5);
-    assert_eq!(SmtpCounters::get(&counters.accepted), 0);
+    assert_eq!(get(&counters.accepted), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,7 +90,6 @@
 //! [`Authenticator`]: lifeboat_store::auth::Authenticator
 //! [`TlsAcceptor`]: lifeboat_net::TlsAcceptor
 
-mod base64;
 pub mod encode;
 #[doc(hidden)]
 pub mod fuzz_support;

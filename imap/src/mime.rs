@@ -599,7 +599,7 @@ fn encode_word(name: &str) -> IString<'static> {
         return istring(name);
     }
     let mut encoded = b"=?UTF-8?B?".to_vec();
-    crate::base64::encode(name.as_bytes(), &mut encoded);
+    lifeboat_net::wire::base64_encode(name.as_bytes(), &mut encoded);
     encoded.extend_from_slice(b"?=");
     istring(&String::from_utf8_lossy(&encoded))
 }

@@ -8,31 +8,27 @@
 //! returns only when the tool cannot be run at all.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lifeboat_imap::parse::Limits;
 use lifeboat_imap::{ImapConfig, ImapService};
-use lifeboat_net::{
-    ensure_self_signed, probe_uring, Backend, IoMode, Server, ServerBuilder, ServerConfig,
-    TlsAcceptor,
-};
+use lifeboat_net::{ensure_self_signed, Backend, Server, ServerBuilder, ServerConfig, TlsAcceptor};
 use lifeboat_store::auth::Authenticator;
 use lifeboat_store::password::hash_password;
 use lifeboat_store::{
     Batch, BodyRef, Coverage, Destination, DomainSettings, Failover, Flags, FolderId,
     NewQueueEntry, Op, OpResult, Options, PortalRef, QueueId, Role, Store, SystemFlags, INBOX,
 };
+use lifeboat_testkit::{backends, io_mode, peers, tls_client, Client};
 use serde_json::{json, Value};
 
 const ALICE: &str = "alice@example.test";
 const ALICE_PASSWORD: &str = "alice password";
 const BOB: &str = "bob@example.test";
 const BOB_PASSWORD: &str = "bob password";
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 
 const PLAIN: &[u8] = b"From: Carol <carol@example.test>\r\nTo: alice@example.test\r\nSubject: Lunch\r\nDate: Tue, 14 Nov 2023 10:00:00 +0100\r\nMessage-ID: <lunch@example.test>\r\n\r\nShall we meet at noon?\r\n";
 const MULTIPART: &[u8] = b"From: Dave <dave@example.test>\r\nTo: alice@example.test\r\nSubject: Report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe numbers are attached.\r\n--b1\r\nContent-Type: application/pdf; name=\"report.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b1--\r\n";
@@ -45,15 +41,6 @@ const DRAINING_TOO: &[u8] =
 const BOBS: &[u8] =
     b"From: carol@example.test\r\nTo: bob@example.test\r\nSubject: For Bob only\r\n\r\nprivate\r\n";
 const DELIVERED: &[u8] = b"From: grace@example.test\r\nTo: alice@example.test\r\nSubject: Just arrived\r\n\r\nNew mail.\r\n";
-
-fn backends() -> Vec<Backend> {
-    let mut backends = vec![Backend::Epoll];
-    match probe_uring() {
-        Ok(()) => backends.push(Backend::Uring),
-        Err(reason) => println!("note: skipping the io_uring run: {reason}"),
-    }
-    backends
-}
 
 /// Alice's messages as stored, in UID order.
 fn alice_messages() -> Vec<&'static [u8]> {
@@ -159,15 +146,14 @@ impl Running {
         let tls = TlsAcceptor::from_pem_files(&paths.cert, &paths.key).unwrap();
         let service = ImapService::new(store.clone(), auth, tls, config);
         let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let io = match backend {
-            Backend::Uring => IoMode::Uring,
-            Backend::Epoll => IoMode::Epoll,
-        };
-        let server = ServerBuilder::new(ServerConfig { threads: 2, io })
-            .listener(service.listener("imap", loopback, false), service.handler())
-            .listener(service.listener("imaps", loopback, true), service.handler())
-            .start()
-            .unwrap();
+        let server = ServerBuilder::new(ServerConfig {
+            threads: 2,
+            io: io_mode(backend),
+        })
+        .listener(service.listener("imap", loopback, false), service.handler())
+        .listener(service.listener("imaps", loopback, true), service.handler())
+        .start()
+        .unwrap();
         assert_eq!(server.backend(), backend);
         Running {
             imap: server.local_addr("imap").unwrap(),
@@ -210,26 +196,6 @@ fn fresh(backend: Backend, config: ImapConfig) -> (tempfile::TempDir, Running, F
 }
 
 // ---- Python --------------------------------------------------------------------
-
-fn python_available() -> bool {
-    match Process::new("python3")
-        .args(["-c", "import imaplib, ssl"])
-        .output()
-    {
-        Ok(output) if output.status.success() => true,
-        Ok(output) => {
-            println!(
-                "SKIP: python3 cannot import imaplib/ssl: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            false
-        }
-        Err(error) => {
-            println!("SKIP: python3 is not available: {error}");
-            false
-        }
-    }
-}
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/imap_client.py")
@@ -326,65 +292,29 @@ fn alice_login() -> Value {
 
 // ---- Raw sockets ---------------------------------------------------------------
 
-struct Raw {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+/// A client greeted with `* OK`.
+fn connect(addr: SocketAddr) -> Client {
+    Client::greeted(addr, "* OK ")
 }
 
-impl Raw {
-    fn connect(addr: SocketAddr) -> Raw {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
-        let mut raw = Raw {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-        };
-        let greeting = raw.line();
-        assert!(greeting.starts_with("* OK "), "{greeting}");
-        raw
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).unwrap();
-    }
-
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).unwrap();
-        line
-    }
-
+/// IMAP over a raw socket.
+trait Imap {
     /// Sends a tagged command and returns every line up to its tagged answer.
+    fn command(&mut self, tag: &str, command: &str) -> Vec<String>;
+}
+
+impl Imap for Client {
     fn command(&mut self, tag: &str, command: &str) -> Vec<String> {
         self.send(format!("{tag} {command}\r\n").as_bytes());
-        let mut lines = Vec::new();
-        loop {
-            let line = self.line();
-            assert!(!line.is_empty(), "connection closed; got {lines:?}");
-            let done = line.starts_with(&format!("{tag} "));
-            lines.push(line);
-            if done {
-                return lines;
-            }
-        }
+        self.lines_through(|line| line.starts_with(&format!("{tag} ")))
     }
-}
-
-fn tls_client(
-    cert: &Path,
-    tcp: TcpStream,
-) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let config = lifeboat_net::tls::client_config_trusting(cert).unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    rustls::StreamOwned::new(connection, tcp)
 }
 
 // ---- Tests ---------------------------------------------------------------------
 
 #[test]
 fn imaplib_reads_searches_and_changes_a_mailbox() {
-    if !python_available() {
+    if !peers::python_with("imaplib, ssl") {
         return;
     }
     for backend in backends() {
@@ -501,7 +431,7 @@ fn imaplib_reads_searches_and_changes_a_mailbox() {
 
 #[test]
 fn append_status_and_uidplus() {
-    if !python_available() {
+    if !peers::python_with("imaplib, ssl") {
         return;
     }
     let (_dir, running, _fixture) = fresh(Backend::Epoll, config());
@@ -564,7 +494,7 @@ fn append_status_and_uidplus() {
 
 #[test]
 fn expunge_and_move_out_of_inbox_cancel_drain_entries() {
-    if !python_available() {
+    if !peers::python_with("imaplib, ssl") {
         return;
     }
     for backend in backends() {
@@ -600,7 +530,7 @@ fn expunge_and_move_out_of_inbox_cancel_drain_entries() {
 
 #[test]
 fn idle_reports_a_delivery_within_a_second() {
-    if !python_available() {
+    if !peers::python_with("imaplib, ssl") {
         return;
     }
     for backend in backends() {
@@ -654,7 +584,7 @@ fn idle_reports_a_delivery_within_a_second() {
 
 #[test]
 fn starttls_and_implicit_tls_with_imaplib() {
-    if !python_available() {
+    if !peers::python_with("imaplib, ssl") {
         return;
     }
     for backend in backends() {
@@ -664,7 +594,7 @@ fn starttls_and_implicit_tls_with_imaplib() {
         };
         let (_dir, running, _fixture) = fresh(backend, config);
         // Plaintext: LOGINDISABLED, and LOGIN is refused without checking.
-        let mut raw = Raw::connect(running.imap);
+        let mut raw = connect(running.imap);
         let capability = raw.command("a1", "CAPABILITY");
         assert!(capability[0].contains("STARTTLS") && capability[0].contains("LOGINDISABLED"));
         let login = raw.command("a2", &format!("LOGIN {ALICE} \"{ALICE_PASSWORD}\""));
@@ -708,28 +638,15 @@ fn starttls_and_implicit_tls_with_imaplib() {
 fn commands_pipelined_after_starttls_are_not_executed() {
     for backend in backends() {
         let (_dir, running, _fixture) = fresh(backend, config());
-        let mut raw = Raw::connect(running.imap);
+        let mut raw = connect(running.imap);
         // One write: the LOGIN arrives in the same segment as the STARTTLS.
         raw.send(format!("a1 STARTTLS\r\na2 LOGIN {ALICE} \"{ALICE_PASSWORD}\"\r\n").as_bytes());
         assert_eq!(raw.line(), "a1 OK Begin TLS negotiation now\r\n");
         // No plaintext answer to the LOGIN: the server waits for a TLS handshake.
-        raw.writer
-            .set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        let mut byte = [0u8; 1];
-        match raw.reader.read(&mut byte) {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            other => panic!("expected silence after STARTTLS, got {other:?}"),
-        }
-        raw.writer.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+        raw.assert_silent(Duration::from_millis(500));
         // The handshake succeeds and the session is not logged in: the LOGIN was
         // discarded, not run after the upgrade.
-        let tcp = raw.writer.try_clone().unwrap();
-        let mut tls = tls_client(&running.cert, tcp);
+        let mut tls = tls_client(&running.cert, raw.tcp());
         tls.write_all(b"a3 SELECT INBOX\r\n").unwrap();
         let mut reader = BufReader::new(tls);
         let mut line = String::new();
@@ -742,7 +659,7 @@ fn commands_pipelined_after_starttls_are_not_executed() {
 #[test]
 fn nul_in_a_quoted_string_is_refused() {
     let (_dir, running, _fixture) = fresh(Backend::Epoll, config());
-    let mut raw = Raw::connect(running.imap);
+    let mut raw = connect(running.imap);
     let answer = raw.command("a1", "LOGIN \"alice@example.test\0\" \"alice password\"");
     assert_eq!(answer, vec!["a1 BAD NUL octet not allowed in strings\r\n"]);
     let answer = raw.command("a2", &format!("LOGIN {ALICE} \"{ALICE_PASSWORD}\""));
@@ -754,7 +671,7 @@ fn nul_in_a_quoted_string_is_refused() {
 
 #[test]
 fn users_see_only_their_own_mailboxes() {
-    if !python_available() {
+    if !peers::python_with("imaplib, ssl") {
         return;
     }
     let (_dir, running, _fixture) = fresh(Backend::Epoll, config());
@@ -789,7 +706,7 @@ fn users_see_only_their_own_mailboxes() {
 
 #[test]
 fn uids_uidvalidity_and_flags_persist_across_a_store_reopen() {
-    if !python_available() {
+    if !peers::python_with("imaplib, ssl") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -859,7 +776,7 @@ fn idle_timeout_and_pipelining() {
     };
     for backend in backends() {
         let (_dir, running, _fixture) = fresh(backend, config.clone());
-        let mut raw = Raw::connect(running.imap);
+        let mut raw = connect(running.imap);
         // Three commands in one write, answered in order.
         raw.send(
             format!(
@@ -867,15 +784,7 @@ fn idle_timeout_and_pipelining() {
             )
             .as_bytes(),
         );
-        let mut lines = Vec::new();
-        loop {
-            let line = raw.line();
-            let done = line.starts_with("a3 ");
-            lines.push(line);
-            if done {
-                break;
-            }
-        }
+        let lines = raw.lines_through(|line| line.starts_with("a3 "));
         assert!(lines[0].starts_with("a1 OK"));
         assert!(lines
             .iter()
@@ -892,8 +801,8 @@ fn idle_timeout_and_pipelining() {
 fn shutdown_says_bye_even_during_idle() {
     for backend in backends() {
         let (_dir, running, _fixture) = fresh(backend, config());
-        let mut waiting = Raw::connect(running.imap);
-        let mut idling = Raw::connect(running.imap);
+        let mut waiting = connect(running.imap);
+        let mut idling = connect(running.imap);
         let login = idling.command("a1", &format!("LOGIN {ALICE} \"{ALICE_PASSWORD}\""));
         assert!(login[0].starts_with("a1 OK"));
         idling.send(b"a2 IDLE\r\n");
@@ -908,16 +817,6 @@ fn shutdown_says_bye_even_during_idle() {
 
 // ---- Real mail programs --------------------------------------------------------
 
-fn tool_available(name: &str, args: &[&str], hint: &str) -> bool {
-    match Process::new(name).args(args).output() {
-        Ok(_) => true,
-        Err(_) => {
-            println!("SKIP: {name} is not available ({hint})");
-            false
-        }
-    }
-}
-
 /// A message as mbsync keeps it in a maildir: LF line ends, without its X-TUID.
 fn as_in_maildir(message: &[u8]) -> Vec<u8> {
     let text = String::from_utf8_lossy(message).replace("\r\n", "\n");
@@ -929,7 +828,7 @@ fn as_in_maildir(message: &[u8]) -> Vec<u8> {
 
 #[test]
 fn mbsync_mirrors_a_mailbox_both_ways() {
-    if !tool_available("mbsync", &["--version"], "apt-get install -y isync") {
+    if !peers::available("mbsync", &["--version"], "apt-get install -y isync") {
         return;
     }
     for backend in backends() {
@@ -1019,33 +918,20 @@ fn mbsync_mirrors_a_mailbox_both_ways() {
 
 #[test]
 fn curl_fetches_and_lists() {
-    if !tool_available("curl", &["--version"], "apt-get install -y curl") {
+    if !peers::available("curl", &["--version"], "apt-get install -y curl") {
         return;
     }
     let (_dir, running, _fixture) = fresh(Backend::Epoll, config());
     let credentials = format!("{ALICE}:{ALICE_PASSWORD}");
-    let curl = |args: &[&str]| {
-        let output = Process::new("curl")
-            .args(["--silent", "--show-error", "--max-time", "20"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "curl {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output.stdout
-    };
     let base = format!("imap://{}", running.imap);
-    let message = curl(&["-u", &credentials, &format!("{base}/INBOX;UID=2")]);
+    let message = peers::curl(&["-u", &credentials, &format!("{base}/INBOX;UID=2")]);
     assert_eq!(message, MULTIPART);
-    let list = String::from_utf8(curl(&["-u", &credentials, &format!("{base}/")])).unwrap();
+    let list = String::from_utf8(peers::curl(&["-u", &credentials, &format!("{base}/")])).unwrap();
     assert!(
         list.contains("\"/\" INBOX") && list.contains("\"/\" Trash"),
         "{list}"
     );
-    let search = String::from_utf8(curl(&[
+    let search = String::from_utf8(peers::curl(&[
         "-u",
         &credentials,
         "-X",
@@ -1054,7 +940,7 @@ fn curl_fetches_and_lists() {
     ]))
     .unwrap();
     assert_eq!(search.trim(), "* SEARCH 1");
-    let secure = curl(&[
+    let secure = peers::curl(&[
         "-k",
         "--ssl-reqd",
         "-u",
@@ -1062,7 +948,7 @@ fn curl_fetches_and_lists() {
         &format!("{base}/INBOX;UID=1"),
     ]);
     assert_eq!(secure, PLAIN);
-    let implicit = curl(&[
+    let implicit = peers::curl(&[
         "-k",
         "-u",
         &credentials,

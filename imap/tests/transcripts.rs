@@ -34,11 +34,9 @@
 //! (then review the diff).
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 
 use lifeboat_imap::parse::Limits;
 use lifeboat_imap::session::{Progress, Session, SessionConfig};
@@ -48,6 +46,8 @@ use lifeboat_store::{
     Batch, Coverage, DomainSettings, Failover, FlagAction, Flags, Op, Options, Role, Store,
     SystemFlags, UnixTime, INBOX,
 };
+use lifeboat_testkit::block_on;
+use lifeboat_testkit::transcript::{self, check_all, lines, unescape, Backslash::Literal};
 
 const ALICE: &str = "alice@example.test";
 const BOB: &str = "bob@example.test";
@@ -60,26 +60,6 @@ pub const DELIVERED: &[u8] = b"From: frank@example.test\r\nTo: alice@example.tes
 
 fn clock() -> UnixTime {
     NOW
-}
-
-/// Runs a future to completion on this thread (the store and the authenticator wake
-/// it from their own threads).
-fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        if let Poll::Ready(value) = future.as_mut().poll(&mut context) {
-            return value;
-        }
-        std::thread::park();
-    }
 }
 
 fn append(store: &Store, account: &str, body: &[u8], system: SystemFlags, date: UnixTime) {
@@ -120,63 +100,6 @@ fn populate(store: &Store) {
     append(store, ALICE, MULTIPART, SystemFlags::default(), NOW);
     append(store, ALICE, SEEN, SystemFlags::SEEN, 978_307_200);
     append(store, BOB, PLAIN, SystemFlags::default(), NOW);
-}
-
-fn unescape(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 1 < bytes.len() {
-            match bytes[i + 1] {
-                b'r' => out.push(b'\r'),
-                b'n' => out.push(b'\n'),
-                b'0' => out.push(0),
-                b'x' => {
-                    let hex = std::str::from_utf8(&bytes[i + 2..i + 4]).unwrap();
-                    out.push(u8::from_str_radix(hex, 16).unwrap());
-                    i += 2;
-                }
-                // Any other backslash is itself (IMAP flags start with one).
-                _ => {
-                    out.push(b'\\');
-                    i += 1;
-                    continue;
-                }
-            }
-            i += 2;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-/// Server bytes as `S:` lines: CRLF-separated, with non-printable octets escaped.
-fn as_lines(bytes: &[u8]) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let end = rest
-            .windows(2)
-            .position(|pair| pair == b"\r\n")
-            .map_or(rest.len(), |position| position + 2);
-        let line = &rest[..end];
-        let line = line.strip_suffix(b"\r\n").unwrap_or(line);
-        let mut text = String::new();
-        for &byte in line {
-            match byte {
-                b'\r' => text.push_str("\\r"),
-                b'\n' => text.push_str("\\n"),
-                0x20..=0x7e => text.push(byte as char),
-                other => text.push_str(&format!("\\x{other:02x}")),
-            }
-        }
-        lines.push(text);
-        rest = &rest[end..];
-    }
-    lines
 }
 
 enum Item {
@@ -302,7 +225,7 @@ impl Replay {
 
 /// Replays one transcript; with `chunk_bytes`, the client's bytes arrive in pieces of
 /// that size, which must not change what the server says.
-fn run_transcript(path: &Path, bless: bool, chunk_bytes: Option<usize>) -> Result<(), String> {
+fn run_transcript(path: &Path, chunk_bytes: Option<usize>) -> (String, Option<String>) {
     let items = read_items(path);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Options::default()).unwrap();
@@ -355,7 +278,7 @@ fn run_transcript(path: &Path, bless: bool, chunk_bytes: Option<usize>) -> Resul
                  blessed: &mut Vec<String>,
                  failures: &mut Vec<String>| {
         replay.learn_uidvalidities();
-        let actual: Vec<String> = as_lines(out)
+        let actual: Vec<String> = lines(out, Literal)
             .into_iter()
             .map(|line| replay.normalize(line))
             .collect();
@@ -401,7 +324,7 @@ fn run_transcript(path: &Path, bless: bool, chunk_bytes: Option<usize>) -> Resul
                         // Gather this block of pipelined client lines.
                         while let Some(Item::Client(line)) = items.get(index) {
                             blessed.push(format!("C: {line}"));
-                            pending_client.extend(unescape(line));
+                            pending_client.extend(unescape(line, Literal));
                             pending_client.extend_from_slice(b"\r\n");
                             index += 1;
                         }
@@ -445,45 +368,29 @@ fn run_transcript(path: &Path, bless: bool, chunk_bytes: Option<usize>) -> Resul
         &mut failures,
     );
     blessed.append(&mut stash);
-    if bless {
-        let mut text = blessed.join("\n");
-        text.push('\n');
-        std::fs::write(path, text).unwrap();
-        return Ok(());
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("{}:\n{}", path.display(), failures.join("\n---\n")))
-    }
+    let mut text = blessed.join("\n");
+    text.push('\n');
+    let failure = (!failures.is_empty())
+        .then(|| format!("{}:\n{}", path.display(), failures.join("\n---\n")));
+    (text, failure)
 }
 
 #[test]
 fn transcripts() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/transcripts");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "txt"))
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty(), "no transcripts in {}", dir.display());
-    let bless = std::env::var_os("IMAP_TRANSCRIPTS_BLESS").is_some();
-    let mut failures = Vec::new();
-    for path in &paths {
-        if let Err(failure) = run_transcript(path, bless, None) {
-            failures.push(failure);
-        }
-        if bless {
-            continue;
-        }
-        for chunk_bytes in [1, 7] {
-            if let Err(failure) = run_transcript(path, false, Some(chunk_bytes)) {
-                failures.push(format!("in pieces of {chunk_bytes} bytes: {failure}"));
+    check_all(
+        env!("CARGO_MANIFEST_DIR"),
+        "IMAP_TRANSCRIPTS_BLESS",
+        |path| {
+            let (actual, failure) = run_transcript(path, None);
+            let mut failures: Vec<String> = failure.into_iter().collect();
+            for chunk_bytes in [1, 7] {
+                if let (_, Some(failure)) = run_transcript(path, Some(chunk_bytes)) {
+                    failures.push(format!("in pieces of {chunk_bytes} bytes: {failure}"));
+                }
             }
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+            transcript::Replay { actual, failures }
+        },
+    );
 }
 
 /// Sends `lines` to `session`; what it answered.

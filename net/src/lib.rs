@@ -17,6 +17,8 @@
 //! - [`shutdown`]: the shared shutdown signal.
 //! - [`server`]: the thread-per-core runtime: N threads, each with its own
 //!   single-threaded runtime and its own `SO_REUSEPORT` socket for every listener.
+//! - [`wire`]: what the protocol crates' parsers share: the nom error type, CRLF line
+//!   framing, SASL's base64, the set of session states a command is legal in.
 //!
 //! A protocol server is an async function over a [`Framed`] connection, started on
 //! every I/O thread by a per-thread factory:
@@ -107,7 +109,6 @@
 //!   TLS input, where injected plaintext can only make the handshake fail.
 //! - Every buffer, count and wait has a limit, as a named constant or a configuration
 //!   value.
-#![forbid(unsafe_code)]
 
 pub mod backend;
 pub mod conn;
@@ -117,6 +118,7 @@ pub mod limits;
 pub mod server;
 pub mod shutdown;
 pub mod tls;
+pub mod wire;
 
 pub use backend::{probe_uring, select_backend, Backend, BackendChoice, IoMode};
 pub use conn::{Conn, Stream, TcpConn, READ_CHUNK_BYTES};

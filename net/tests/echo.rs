@@ -13,21 +13,13 @@ use lifeboat_net::{
     ensure_self_signed, probe_uring, Backend, FrameConfig, Framed, IoMode, ListenerConfig,
     NetError, Server, ServerBuilder, ServerConfig, Stream, TlsAcceptor,
 };
+use lifeboat_testkit::{backends, io_mode};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
 const REFUSAL: &[u8] = b"421 too many connections\r\n";
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 const THREADS: usize = 2;
-
-fn backends() -> Vec<Backend> {
-    let mut backends = vec![Backend::Epoll];
-    match probe_uring() {
-        Ok(()) => backends.push(Backend::Uring),
-        Err(reason) => println!("note: skipping the io_uring run: {reason}"),
-    }
-    backends
-}
 
 /// What the echo sessions did, shared by all threads of one server.
 #[derive(Default)]
@@ -71,13 +63,9 @@ impl Harness {
         customize(&mut implicit);
 
         let journal = Arc::new(Mutex::new(Journal::default()));
-        let io = match backend {
-            Backend::Uring => IoMode::Uring,
-            Backend::Epoll => IoMode::Epoll,
-        };
         let mut builder = ServerBuilder::new(ServerConfig {
             threads: THREADS,
-            io,
+            io: io_mode(backend),
         });
         for listener in [plain, implicit] {
             let journal = Arc::clone(&journal);

@@ -79,7 +79,7 @@ pub fn err(out: &mut Vec<u8>, code: Option<ResponseCode>, message: &str) {
 /// Appends `continue-req = "+" SP [base64] CRLF` — RFC 5034 §6.
 pub fn continue_req(out: &mut Vec<u8>, challenge: &[u8]) {
     out.extend_from_slice(b"+ ");
-    crate::parse::encode_base64(challenge, out);
+    lifeboat_net::wire::base64_encode(challenge, out);
     out.extend_from_slice(b"\r\n");
 }
 

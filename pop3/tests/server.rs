@@ -6,17 +6,13 @@
 //! works here. A test that needs python3 or curl prints a skip note and returns only
 //! when the tool cannot be run at all.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lifeboat_net::{
-    ensure_self_signed, probe_uring, Backend, IoMode, Server, ServerBuilder, ServerConfig,
-    TlsAcceptor,
-};
+use lifeboat_net::{ensure_self_signed, Backend, Server, ServerBuilder, ServerConfig, TlsAcceptor};
 use lifeboat_pop3::{Pop3Config, Pop3Service};
 use lifeboat_store::auth::{Authenticator, Limits};
 use lifeboat_store::password::hash_password;
@@ -24,13 +20,13 @@ use lifeboat_store::{
     Batch, Coverage, Destination, DomainSettings, Failover, FolderId, NewQueueEntry, Op, OpResult,
     Options, PortalRef, QueueId, Role, Store, INBOX,
 };
+use lifeboat_testkit::{backends, io_mode, peers, tls_client, Client, CLIENT_TIMEOUT};
 use serde_json::{json, Value};
 
 const ALICE: &str = "alice@example.test";
 const ALICE_PASSWORD: &str = "alice password";
 const BOB: &str = "bob@example.test";
 const BOB_PASSWORD: &str = "bob password";
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Alice's messages, in UID order.
 const FIRST: &[u8] = b"From: carol@example.test\r\nTo: alice@example.test\r\nSubject: first\r\n\r\nHello Alice,\r\n.a line that starts with a dot\r\n..and one with two\r\n.\r\nBye\r\n";
@@ -65,15 +61,6 @@ fn as_received(message: &[u8]) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     out
-}
-
-fn backends() -> Vec<Backend> {
-    let mut backends = vec![Backend::Epoll];
-    match probe_uring() {
-        Ok(()) => backends.push(Backend::Uring),
-        Err(reason) => println!("note: skipping the io_uring run: {reason}"),
-    }
-    backends
 }
 
 /// The store's facts about Alice's INBOX that the tests check against.
@@ -181,15 +168,14 @@ impl Running {
         let tls = TlsAcceptor::from_pem_files(&paths.cert, &paths.key).unwrap();
         let service = Pop3Service::new(store.clone(), auth, tls, config);
         let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let io = match backend {
-            Backend::Uring => IoMode::Uring,
-            Backend::Epoll => IoMode::Epoll,
-        };
-        let server = ServerBuilder::new(ServerConfig { threads: 2, io })
-            .listener(service.listener("pop3", loopback, false), service.handler())
-            .listener(service.listener("pop3s", loopback, true), service.handler())
-            .start()
-            .unwrap();
+        let server = ServerBuilder::new(ServerConfig {
+            threads: 2,
+            io: io_mode(backend),
+        })
+        .listener(service.listener("pop3", loopback, false), service.handler())
+        .listener(service.listener("pop3s", loopback, true), service.handler())
+        .start()
+        .unwrap();
         assert_eq!(server.backend(), backend);
         Running {
             pop3: server.local_addr("pop3").unwrap(),
@@ -247,26 +233,6 @@ fn fresh(
 
 // ---- Python --------------------------------------------------------------------
 
-fn python_available() -> bool {
-    match Process::new("python3")
-        .args(["-c", "import poplib, ssl"])
-        .output()
-    {
-        Ok(output) if output.status.success() => true,
-        Ok(output) => {
-            println!(
-                "SKIP: python3 cannot import poplib/ssl: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            false
-        }
-        Err(error) => {
-            println!("SKIP: python3 is not available: {error}");
-            false
-        }
-    }
-}
-
 /// Runs the poplib client with `plan` and returns what it printed.
 fn poplib(plan: Value) -> Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/pop3_client.py");
@@ -303,58 +269,36 @@ fn alice() -> Option<(&'static str, &'static str, &'static str)> {
 
 fn decode_body(result: &Value) -> Vec<u8> {
     let text = result["body"].as_str().unwrap();
-    lifeboat_pop3::parse::decode_base64(text.as_bytes()).unwrap()
+    lifeboat_net::wire::base64_decode(text.as_bytes()).unwrap()
 }
 
 // ---- Raw sockets ---------------------------------------------------------------
 
-struct Raw {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+/// A client greeted with `+OK`.
+fn connect(addr: SocketAddr) -> Client {
+    Client::greeted(addr, "+OK ")
 }
 
-impl Raw {
-    fn connect(addr: SocketAddr) -> Raw {
-        let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
-        let mut raw = Raw {
-            reader: BufReader::new(stream.try_clone().unwrap()),
-            writer: stream,
-        };
-        let greeting = raw.line();
-        assert!(greeting.starts_with("+OK "), "{greeting}");
-        raw
-    }
+/// POP3 over a raw socket.
+trait Pop3 {
+    /// Sends a command; its status line.
+    fn command(&mut self, command: &str) -> String;
+    /// Reads a multi-line response's lines after its status line.
+    fn multiline(&mut self) -> Vec<String>;
+    /// USER and PASS; the answer to PASS.
+    fn login(&mut self, user: &str, password: &str) -> String;
+}
 
-    fn send(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).unwrap();
-    }
-
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).unwrap();
-        line
-    }
-
+impl Pop3 for Client {
     fn command(&mut self, command: &str) -> String {
         self.send(format!("{command}\r\n").as_bytes());
         self.line()
     }
 
-    /// Reads a multi-line response's lines after its status line.
     fn multiline(&mut self) -> Vec<String> {
-        let mut lines = Vec::new();
-        loop {
-            let line = self.line();
-            if line == ".\r\n" {
-                return lines;
-            }
-            assert!(
-                !line.is_empty(),
-                "connection closed inside a multi-line response"
-            );
-            lines.push(line);
-        }
+        let mut lines = self.lines_through(|line| line == ".\r\n");
+        lines.pop();
+        lines
     }
 
     fn login(&mut self, user: &str, password: &str) -> String {
@@ -368,7 +312,7 @@ impl Raw {
 
 #[test]
 fn poplib_reads_lists_and_retrieves_exactly() {
-    if !python_available() {
+    if !peers::python_with("poplib, ssl") {
         return;
     }
     for backend in backends() {
@@ -485,7 +429,7 @@ fn poplib_reads_lists_and_retrieves_exactly() {
 
 #[test]
 fn dele_and_quit_expunge_and_cancel_the_drain_entry() {
-    if !python_available() {
+    if !peers::python_with("poplib, ssl") {
         return;
     }
     for backend in backends() {
@@ -538,7 +482,7 @@ fn dele_and_quit_expunge_and_cancel_the_drain_entry() {
 
 #[test]
 fn a_dropped_connection_deletes_nothing() {
-    if !python_available() {
+    if !peers::python_with("poplib, ssl") {
         return;
     }
     for backend in backends() {
@@ -574,7 +518,7 @@ fn a_dropped_connection_deletes_nothing() {
 
 #[test]
 fn uidl_is_stable_across_a_restart() {
-    if !python_available() {
+    if !peers::python_with("poplib, ssl") {
         return;
     }
     for backend in backends() {
@@ -598,12 +542,12 @@ fn uidl_is_stable_across_a_restart() {
 
 #[test]
 fn a_second_session_on_the_same_maildrop_is_refused_in_use() {
-    if !python_available() {
+    if !peers::python_with("poplib, ssl") {
         return;
     }
     for backend in backends() {
         let (_dir, running, _mailbox) = fresh(backend, loopback_config(), default_limits());
-        let mut first = Raw::connect(running.pop3);
+        let mut first = connect(running.pop3);
         assert!(first
             .login(ALICE, ALICE_PASSWORD)
             .starts_with("+OK Logged in"));
@@ -642,7 +586,7 @@ fn a_second_session_on_the_same_maildrop_is_refused_in_use() {
 
 #[test]
 fn stls_with_poplib_and_implicit_tls() {
-    if !python_available() {
+    if !peers::python_with("poplib, ssl") {
         return;
     }
     for backend in backends() {
@@ -716,28 +660,15 @@ fn stls_with_poplib_and_implicit_tls() {
 fn commands_pipelined_after_stls_are_not_executed() {
     for backend in backends() {
         let (_dir, running, _mailbox) = fresh(backend, loopback_config(), default_limits());
-        let mut raw = Raw::connect(running.pop3);
+        let mut raw = connect(running.pop3);
         // One write: the QUIT arrives in the same segment as the STLS.
         raw.send(b"STLS\r\nQUIT\r\n");
         assert_eq!(raw.line(), "+OK Begin TLS negotiation\r\n");
         // No plaintext answer to the QUIT: the server now waits for a TLS handshake.
-        raw.writer
-            .set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        let mut byte = [0u8; 1];
-        match raw.reader.read(&mut byte) {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            other => panic!("expected silence after STLS, got {other:?}"),
-        }
-        raw.writer.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+        raw.assert_silent(Duration::from_millis(500));
         // The handshake succeeds and the session is alive: the QUIT was discarded,
         // not run after the upgrade.
-        let tcp = raw.writer.try_clone().unwrap();
-        let mut tls = tls_client(&running.cert, tcp);
+        let mut tls = tls_client(&running.cert, raw.tcp());
         tls.write_all(b"CAPA\r\n").unwrap();
         let mut reader = BufReader::new(tls);
         let mut line = String::new();
@@ -747,19 +678,9 @@ fn commands_pipelined_after_stls_are_not_executed() {
     }
 }
 
-fn tls_client(
-    cert: &Path,
-    tcp: TcpStream,
-) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let config = lifeboat_net::tls::client_config_trusting(cert).unwrap();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-    rustls::StreamOwned::new(connection, tcp)
-}
-
 #[test]
 fn repeated_bad_passwords_are_rate_limited() {
-    if !python_available() {
+    if !peers::python_with("poplib, ssl") {
         return;
     }
     for backend in backends() {
@@ -795,7 +716,7 @@ fn repeated_bad_passwords_are_rate_limited() {
         ));
         assert!(bob["login"].as_str().unwrap().starts_with("+OK"), "{bob}");
         // One connection gets three tries before it is closed.
-        let mut raw = Raw::connect(running.pop3);
+        let mut raw = connect(running.pop3);
         for _ in 0..3 {
             assert!(raw.login(BOB, "wrong").starts_with("-ERR [AUTH]"));
         }
@@ -812,7 +733,7 @@ fn pipelined_commands_long_lines_and_idle_timeout() {
             ..loopback_config()
         };
         let (_dir, running, _mailbox) = fresh(backend, config, default_limits());
-        let mut raw = Raw::connect(running.pop3);
+        let mut raw = connect(running.pop3);
         // A line longer than the listener reads, then the session goes on.
         raw.send(&[b'A'; 6000]);
         raw.send(b"\r\n");
@@ -850,7 +771,7 @@ fn pipelined_commands_long_lines_and_idle_timeout() {
         running.wait_unlocked();
 
         // Idle: the server closes without a word (RFC 1939 §3) and without UPDATE.
-        let mut idle = Raw::connect(running.pop3);
+        let mut idle = connect(running.pop3);
         assert!(idle.login(ALICE, ALICE_PASSWORD).starts_with("+OK"));
         assert!(idle.command("DELE 1").starts_with("+OK"));
         let started = Instant::now();
@@ -882,20 +803,6 @@ fn curl_available() -> bool {
     }
 }
 
-fn curl(args: &[&str]) -> Vec<u8> {
-    let output = Process::new("curl")
-        .args(["--silent", "--show-error", "--max-time", "20"])
-        .args(args)
-        .output()
-        .expect("running curl");
-    assert!(
-        output.status.success(),
-        "curl {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
-}
-
 #[test]
 fn curl_lists_and_retrieves() {
     if !curl_available() {
@@ -911,7 +818,7 @@ fn curl_lists_and_retrieves() {
             .map(|m| as_received(m).len())
             .collect();
         // LIST (curl logs in with AUTH PLAIN, as CAPA offers SASL PLAIN).
-        let list = curl(&["-u", &credentials, &format!("{base}/")]);
+        let list = peers::curl(&["-u", &credentials, &format!("{base}/")]);
         let expected: String = sizes
             .iter()
             .enumerate()
@@ -920,28 +827,28 @@ fn curl_lists_and_retrieves() {
         assert_eq!(String::from_utf8(list).unwrap(), expected);
         running.wait_unlocked();
         // RETR: curl removes the byte-stuffing.
-        let first = curl(&["-u", &credentials, &format!("{base}/1")]);
+        let first = peers::curl(&["-u", &credentials, &format!("{base}/1")]);
         assert_eq!(first, as_received(FIRST));
         running.wait_unlocked();
-        let third = curl(&["-u", &credentials, &format!("{base}/3")]);
+        let third = peers::curl(&["-u", &credentials, &format!("{base}/3")]);
         assert_eq!(third, as_received(&large));
         running.wait_unlocked();
         // UIDL as a custom command.
-        let uidl = curl(&["-u", &credentials, "-X", "UIDL", &format!("{base}/")]);
+        let uidl = peers::curl(&["-u", &credentials, "-X", "UIDL", &format!("{base}/")]);
         assert!(String::from_utf8(uidl).unwrap().starts_with(&format!(
             "1 {}.{}\r\n",
             mailbox.uidvalidity, mailbox.uids[0]
         )),);
         running.wait_unlocked();
         // AUTH PLAIN with an initial response.
-        let second = curl(&["--sasl-ir", "-u", &credentials, &format!("{base}/2")]);
+        let second = peers::curl(&["--sasl-ir", "-u", &credentials, &format!("{base}/2")]);
         assert_eq!(second, as_received(SECOND));
         running.wait_unlocked();
         // STLS and implicit TLS.
-        let upgraded = curl(&["-k", "--ssl-reqd", "-u", &credentials, &format!("{base}/2")]);
+        let upgraded = peers::curl(&["-k", "--ssl-reqd", "-u", &credentials, &format!("{base}/2")]);
         assert_eq!(upgraded, as_received(SECOND));
         running.wait_unlocked();
-        let implicit = curl(&[
+        let implicit = peers::curl(&[
             "-k",
             "-u",
             &credentials,
@@ -950,7 +857,7 @@ fn curl_lists_and_retrieves() {
         assert_eq!(implicit, as_received(SECOND));
         running.wait_unlocked();
         // DELE through curl (no body, -I), then the message is gone.
-        curl(&["-u", &credentials, "-X", "DELE", "-I", &format!("{base}/1")]);
+        peers::curl(&["-u", &credentials, "-X", "DELE", "-I", &format!("{base}/1")]);
         running.wait_unlocked();
         assert_eq!(running.inbox_uids(mailbox.folder), mailbox.uids[1..]);
         running.stop();

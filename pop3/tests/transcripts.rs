@@ -27,13 +27,14 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use lifeboat_pop3::encode::message_size;
 use lifeboat_pop3::session::{
     Effect, LoginOutcome, LoginRequest, Maildrop, MaildropMessage, Session, SessionConfig,
 };
 use lifeboat_store::{BodyId, FolderId};
+use lifeboat_testkit::transcript::{check_all, lines, unescape, Backslash::Escaped, Replay};
 
 const LINE_TOO_LONG: &str = "<line too long>";
 const UIDVALIDITY: u32 = 1_700_000_000;
@@ -91,64 +92,6 @@ fn fixture_login(request: &LoginRequest, bodies: &HashMap<BodyId, &[u8]>) -> Log
     }
 }
 
-fn unescape(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 1 < bytes.len() {
-            match bytes[i + 1] {
-                b'r' => out.push(b'\r'),
-                b'n' => out.push(b'\n'),
-                b'0' => out.push(0),
-                b'\\' => out.push(b'\\'),
-                b'x' => {
-                    let hex = std::str::from_utf8(&bytes[i + 2..i + 4]).unwrap();
-                    out.push(u8::from_str_radix(hex, 16).unwrap());
-                    i += 2;
-                }
-                other => panic!("unknown escape \\{}", other as char),
-            }
-            i += 2;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-fn escape(line: &[u8]) -> String {
-    let mut out = String::new();
-    for chunk in line.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '\r' => out.push_str("\\r"),
-                '\n' => out.push_str("\\n"),
-                '\0' => out.push_str("\\0"),
-                c if c.is_control() => write!(out, "\\x{:02x}", c as u32).unwrap(),
-                c => out.push(c),
-            }
-        }
-        for byte in chunk.invalid() {
-            write!(out, "\\x{byte:02x}").unwrap();
-        }
-    }
-    out
-}
-
-/// Server output as `S:` lines (each line ends in CRLF; anything else is escaped).
-fn output_lines(output: &[u8]) -> Vec<String> {
-    output
-        .split_inclusive(|&b| b == b'\n')
-        .map(|line| match line.strip_suffix(b"\r\n") {
-            Some(line) => escape(line),
-            None => format!("{}<no CRLF>", escape(line)),
-        })
-        .collect()
-}
-
 struct Harness {
     session: Session,
     commit_fails: bool,
@@ -185,7 +128,7 @@ impl Harness {
     fn greeting(&self) -> Vec<String> {
         let mut out = Vec::new();
         self.session.greeting(&mut out);
-        output_lines(&out)
+        lines(&out, Escaped)
     }
 
     /// Feeds one client line and carries out the effects as a server would.
@@ -195,7 +138,7 @@ impl Harness {
         let mut effect = if line == LINE_TOO_LONG {
             self.session.line_too_long(&mut out)
         } else {
-            let mut bytes = unescape(line);
+            let mut bytes = unescape(line, Escaped);
             bytes.extend_from_slice(b"\r\n");
             self.session.receive_line(&bytes, &mut out)
         };
@@ -243,7 +186,7 @@ impl Harness {
                 }
             }
         }
-        (output_lines(&out), effects)
+        (lines(&out, Escaped), effects)
     }
 }
 
@@ -332,36 +275,17 @@ fn replay(path: &Path) -> (String, Vec<String>) {
     (actual, failures)
 }
 
-fn transcripts() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/transcripts");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    paths.sort();
-    paths
-}
-
 #[test]
 fn transcripts_replay() {
-    let bless = std::env::var_os("POP3_TRANSCRIPTS_BLESS").is_some();
-    let paths = transcripts();
-    assert!(
-        paths.len() >= 8,
-        "expected the transcripts, found {}",
-        paths.len()
+    let replayed = check_all(
+        env!("CARGO_MANIFEST_DIR"),
+        "POP3_TRANSCRIPTS_BLESS",
+        |path| {
+            let (actual, failures) = replay(path);
+            Replay { actual, failures }
+        },
     );
-    let mut failures = Vec::new();
-    for path in paths {
-        let (actual, mut failed) = replay(&path);
-        if bless {
-            std::fs::write(&path, actual).unwrap();
-        } else {
-            failures.append(&mut failed);
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(replayed >= 8, "expected the transcripts, found {replayed}");
 }
 
 #[test]

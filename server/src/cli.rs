@@ -14,7 +14,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde_json::{json, Value};
 
 use crate::serve::serves_https;
-use crate::{ArchiveCommand, Command, DomainCommand, UserCommand};
+use crate::{ArchiveCommand, ArchiveSearch, Command, DomainCommand, UserCommand};
 use lifeboat::config::Config;
 
 /// How long a management request may take (adding a user hashes a password).
@@ -313,238 +313,299 @@ pub fn run(config: &Config, server: Option<&str>, command: Command) -> Result<()
             upstream,
             coverage,
             failover,
-        }) => {
-            let v = client.call(
-                "POST",
-                "/domains",
-                Some(json!({ "name": domain, "upstream": upstream, "coverage": coverage, "failover": failover })),
-            )?;
-            println!(
-                "added {} (upstream {}, coverage {}, failover {})",
-                s(&v["name"]),
-                s(&v["upstream"]),
-                s(&v["coverage"]),
-                s(&v["failover"])
-            );
-        }
+        }) => domain_add(&client, domain, upstream, coverage, failover),
         Command::Domain(DomainCommand::Set {
             domain,
             upstream,
             coverage,
             failover,
-        }) => {
-            if upstream.is_none() && coverage.is_none() && failover.is_none() {
-                return Err("nothing to change: give --upstream, --coverage or --failover".into());
-            }
-            let mut body = serde_json::Map::new();
-            for (key, value) in [
-                ("upstream", upstream),
-                ("coverage", coverage),
-                ("failover", failover),
-            ] {
-                if let Some(value) = value {
-                    body.insert(key.into(), Value::String(value));
-                }
-            }
-            let v = client.call(
-                "PATCH",
-                &format!("/domains/{}", segment(&domain)),
-                Some(Value::Object(body)),
-            )?;
-            println!(
-                "{}: upstream {}, coverage {}, failover {}",
-                s(&v["name"]),
-                s(&v["upstream"]),
-                s(&v["coverage"]),
-                s(&v["failover"])
-            );
-        }
-        Command::Domain(DomainCommand::List { json }) => {
-            let v = client.call("GET", "/domains", None)?;
-            print_list(
-                &v,
-                json,
-                &["DOMAIN", "UPSTREAM", "COVERAGE", "FAILOVER", "MODE"],
-                domain_row,
-            );
-        }
+        }) => domain_set(&client, &domain, upstream, coverage, failover),
+        Command::Domain(DomainCommand::List { json }) => domain_list(&client, json),
         Command::User(UserCommand::Add {
             address,
             password_stdin,
             role,
             covered,
             recovery,
-        }) => {
-            let password = password(&address, password_stdin)?;
-            let v = client.call(
-                "POST",
-                "/accounts",
-                Some(json!({
-                    "address": address, "password": password, "role": role,
-                    "covered": covered, "recovery": recovery,
-                })),
-            )?;
-            println!("added {} ({})", s(&v["address"]), s(&v["role"]));
-        }
+        }) => user_add(&client, address, password_stdin, role, covered, recovery),
         Command::User(UserCommand::Passwd {
             address,
             password_stdin,
-        }) => {
-            let password = password(&address, password_stdin)?;
-            let v = client.call(
-                "PUT",
-                &format!("/accounts/{}/password", segment(&address)),
-                Some(json!({ "password": password })),
-            )?;
-            println!("password of {} changed", s(&v["address"]));
-        }
-        Command::User(UserCommand::List { domain, json }) => {
-            let path = match &domain {
-                Some(d) => format!("/accounts?domain={}", segment(d)),
-                None => "/accounts".to_string(),
-            };
-            let v = client.call("GET", &path, None)?;
-            print_list(&v, json, &["ADDRESS", "ROLE", "COVERED", "RECOVERY"], |a| {
-                let covered = if a["covered"].as_bool() == Some(true) {
-                    "yes"
-                } else {
-                    "no"
-                };
-                vec![
-                    s(&a["address"]),
-                    s(&a["role"]),
-                    covered.to_string(),
-                    s(&a["recovery"]),
-                ]
-            });
-        }
-        Command::User(UserCommand::Del { address }) => {
-            let v = client.call("DELETE", &format!("/accounts/{}", segment(&address)), None)?;
-            println!("removed {}", s(&v["deleted"]));
-        }
-        Command::Mode { domain, mode } => {
-            let v = client.call(
-                "PUT",
-                &format!("/domains/{}/mode", segment(&domain)),
-                Some(json!({ "mode": mode })),
-            )?;
-            let forced = if v["forced"].is_null() {
-                ""
-            } else {
-                " (forced)"
-            };
-            println!("{}: {}{forced}", s(&v["name"]), s(&v["mode"]));
-        }
-        Command::Archive(ArchiveCommand::Search {
-            from,
-            to,
-            subject,
-            text,
-            since,
-            until,
-            direction,
-            limit,
-            json,
-        }) => {
-            let mut query = vec![format!("limit={limit}")];
-            for (key, value) in [
-                ("from", from),
-                ("to", to),
-                ("subject", subject),
-                ("text", text),
-                ("since", since),
-                ("until", until),
-                ("direction", direction),
-            ] {
-                if let Some(value) = value {
-                    query.push(format!("{key}={}", segment(&value)));
-                }
-            }
-            let v = client.call("GET", &format!("/archive?{}", query.join("&")), None)?;
-            print_list(
-                &v,
-                json,
-                &["ID", "WHEN", "DIR", "FROM", "TO", "SUBJECT"],
-                |e| {
-                    let to = e["rcpt_to"].as_array().into_iter().flatten().map(s);
-                    vec![
-                        s(&e["id"]),
-                        ago(&e["date"]),
-                        s(&e["direction"]),
-                        s(&e["mail_from"]),
-                        to.collect::<Vec<_>>().join(","),
-                        s(&e["subject"]),
-                    ]
-                },
-            );
-        }
-        Command::Archive(ArchiveCommand::Show { id, json }) => {
-            let v = client.call("GET", &format!("/archive/{}", segment(&id)), None)?;
-            if json {
-                print_json(&v);
-            } else {
-                print!("{}", v["header"].as_str().unwrap_or_default());
-                println!();
-                println!("{}", v["text"].as_str().unwrap_or_default());
-                for a in v["attachments"].as_array().into_iter().flatten() {
-                    println!(
-                        "[attachment] {} ({}, {} bytes)",
-                        a["name"].as_str().unwrap_or("unnamed"),
-                        s(&a["type"]),
-                        s(&a["size"])
-                    );
-                }
-            }
-        }
-        Command::Archive(ArchiveCommand::Redeliver { id }) => {
-            let v = client.call(
-                "POST",
-                &format!("/archive/{}/redeliver", segment(&id)),
-                None,
-            )?;
-            let to: Vec<String> = v["redelivered_to"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(s)
-                .collect();
-            println!(
-                "archived message {} re-delivered to {}",
-                s(&v["id"]),
-                to.join(", ")
-            );
-        }
-        Command::Status { json } => {
-            let v = client.call("GET", "/status", None)?;
-            if json {
-                print_json(&v);
-            } else {
-                println!(
-                    "lifeboat {} up {}s, io {}",
-                    s(&v["version"]),
-                    s(&v["uptime_seconds"]),
-                    s(&v["io_backend"])
-                );
-                let headers = [
-                    "DOMAIN",
-                    "MODE",
-                    "UPSTREAM",
-                    "QUEUE",
-                    "PORTAL INBOX",
-                    "LAST CHANGE",
-                ];
-                list(&v["domains"], &headers, |d| {
-                    vec![
-                        s(&d["name"]),
-                        mode_text(d),
-                        s(&d["upstream_health"]),
-                        s(&d["queue_depth"]),
-                        s(&d["portal_inbox_messages"]),
-                        format!("{} ({})", ago(&d["mode_since"]), s(&d["mode_reason"])),
-                    ]
-                });
-            }
+        }) => user_passwd(&client, &address, password_stdin),
+        Command::User(UserCommand::List { domain, json }) => user_list(&client, domain, json),
+        Command::User(UserCommand::Del { address }) => user_del(&client, &address),
+        Command::Mode { domain, mode } => set_mode(&client, &domain, &mode),
+        Command::Archive(ArchiveCommand::Search(search)) => archive_search(&client, search),
+        Command::Archive(ArchiveCommand::Show { id, json }) => archive_show(&client, &id, json),
+        Command::Archive(ArchiveCommand::Redeliver { id }) => archive_redeliver(&client, &id),
+        Command::Status { json } => status(&client, json),
+    }
+}
+
+/// `lifeboat domain add`
+fn domain_add(
+    client: &Client,
+    domain: String,
+    upstream: String,
+    coverage: Option<String>,
+    failover: Option<String>,
+) -> Result<(), String> {
+    let v = client.call(
+        "POST",
+        "/domains",
+        Some(json!({ "name": domain, "upstream": upstream, "coverage": coverage, "failover": failover })),
+    )?;
+    println!("added {} ({})", s(&v["name"]), domain_settings(&v));
+    Ok(())
+}
+
+/// `lifeboat domain set`
+fn domain_set(
+    client: &Client,
+    domain: &str,
+    upstream: Option<String>,
+    coverage: Option<String>,
+    failover: Option<String>,
+) -> Result<(), String> {
+    if upstream.is_none() && coverage.is_none() && failover.is_none() {
+        return Err("nothing to change: give --upstream, --coverage or --failover".into());
+    }
+    let mut body = serde_json::Map::new();
+    for (key, value) in [
+        ("upstream", upstream),
+        ("coverage", coverage),
+        ("failover", failover),
+    ] {
+        if let Some(value) = value {
+            body.insert(key.into(), Value::String(value));
         }
     }
+    let v = client.call(
+        "PATCH",
+        &format!("/domains/{}", segment(domain)),
+        Some(Value::Object(body)),
+    )?;
+    println!("{}: {}", s(&v["name"]), domain_settings(&v));
+    Ok(())
+}
+
+/// `upstream U, coverage C, failover F`
+fn domain_settings(v: &Value) -> String {
+    format!(
+        "upstream {}, coverage {}, failover {}",
+        s(&v["upstream"]),
+        s(&v["coverage"]),
+        s(&v["failover"])
+    )
+}
+
+/// `lifeboat domain list`
+fn domain_list(client: &Client, json: bool) -> Result<(), String> {
+    let v = client.call("GET", "/domains", None)?;
+    print_list(
+        &v,
+        json,
+        &["DOMAIN", "UPSTREAM", "COVERAGE", "FAILOVER", "MODE"],
+        domain_row,
+    );
+    Ok(())
+}
+
+/// `lifeboat user add`
+fn user_add(
+    client: &Client,
+    address: String,
+    password_stdin: bool,
+    role: Option<String>,
+    covered: bool,
+    recovery: Option<String>,
+) -> Result<(), String> {
+    let password = password(&address, password_stdin)?;
+    let v = client.call(
+        "POST",
+        "/accounts",
+        Some(json!({
+            "address": address, "password": password, "role": role,
+            "covered": covered, "recovery": recovery,
+        })),
+    )?;
+    println!("added {} ({})", s(&v["address"]), s(&v["role"]));
+    Ok(())
+}
+
+/// `lifeboat user passwd`
+fn user_passwd(client: &Client, address: &str, password_stdin: bool) -> Result<(), String> {
+    let password = password(address, password_stdin)?;
+    let v = client.call(
+        "PUT",
+        &format!("/accounts/{}/password", segment(address)),
+        Some(json!({ "password": password })),
+    )?;
+    println!("password of {} changed", s(&v["address"]));
+    Ok(())
+}
+
+/// `lifeboat user list`
+fn user_list(client: &Client, domain: Option<String>, json: bool) -> Result<(), String> {
+    let path = match &domain {
+        Some(d) => format!("/accounts?domain={}", segment(d)),
+        None => "/accounts".to_string(),
+    };
+    let v = client.call("GET", &path, None)?;
+    print_list(&v, json, &["ADDRESS", "ROLE", "COVERED", "RECOVERY"], |a| {
+        let covered = if a["covered"].as_bool() == Some(true) {
+            "yes"
+        } else {
+            "no"
+        };
+        vec![
+            s(&a["address"]),
+            s(&a["role"]),
+            covered.to_string(),
+            s(&a["recovery"]),
+        ]
+    });
+    Ok(())
+}
+
+/// `lifeboat user del`
+fn user_del(client: &Client, address: &str) -> Result<(), String> {
+    let v = client.call("DELETE", &format!("/accounts/{}", segment(address)), None)?;
+    println!("removed {}", s(&v["deleted"]));
+    Ok(())
+}
+
+/// `lifeboat mode`
+fn set_mode(client: &Client, domain: &str, mode: &str) -> Result<(), String> {
+    let v = client.call(
+        "PUT",
+        &format!("/domains/{}/mode", segment(domain)),
+        Some(json!({ "mode": mode })),
+    )?;
+    let forced = if v["forced"].is_null() {
+        ""
+    } else {
+        " (forced)"
+    };
+    println!("{}: {}{forced}", s(&v["name"]), s(&v["mode"]));
+    Ok(())
+}
+
+/// `lifeboat archive search`
+fn archive_search(client: &Client, search: ArchiveSearch) -> Result<(), String> {
+    let ArchiveSearch {
+        from,
+        to,
+        subject,
+        text,
+        since,
+        until,
+        direction,
+        limit,
+        json,
+    } = search;
+    let mut query = vec![format!("limit={limit}")];
+    for (key, value) in [
+        ("from", from),
+        ("to", to),
+        ("subject", subject),
+        ("text", text),
+        ("since", since),
+        ("until", until),
+        ("direction", direction),
+    ] {
+        if let Some(value) = value {
+            query.push(format!("{key}={}", segment(&value)));
+        }
+    }
+    let v = client.call("GET", &format!("/archive?{}", query.join("&")), None)?;
+    print_list(
+        &v,
+        json,
+        &["ID", "WHEN", "DIR", "FROM", "TO", "SUBJECT"],
+        |e| {
+            let to = e["rcpt_to"].as_array().into_iter().flatten().map(s);
+            vec![
+                s(&e["id"]),
+                ago(&e["date"]),
+                s(&e["direction"]),
+                s(&e["mail_from"]),
+                to.collect::<Vec<_>>().join(","),
+                s(&e["subject"]),
+            ]
+        },
+    );
+    Ok(())
+}
+
+/// `lifeboat archive show`
+fn archive_show(client: &Client, id: &str, json: bool) -> Result<(), String> {
+    let v = client.call("GET", &format!("/archive/{}", segment(id)), None)?;
+    if json {
+        print_json(&v);
+        return Ok(());
+    }
+    print!("{}", v["header"].as_str().unwrap_or_default());
+    println!();
+    println!("{}", v["text"].as_str().unwrap_or_default());
+    for a in v["attachments"].as_array().into_iter().flatten() {
+        println!(
+            "[attachment] {} ({}, {} bytes)",
+            a["name"].as_str().unwrap_or("unnamed"),
+            s(&a["type"]),
+            s(&a["size"])
+        );
+    }
+    Ok(())
+}
+
+/// `lifeboat archive redeliver`
+fn archive_redeliver(client: &Client, id: &str) -> Result<(), String> {
+    let v = client.call("POST", &format!("/archive/{}/redeliver", segment(id)), None)?;
+    let to: Vec<String> = v["redelivered_to"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(s)
+        .collect();
+    println!(
+        "archived message {} re-delivered to {}",
+        s(&v["id"]),
+        to.join(", ")
+    );
+    Ok(())
+}
+
+/// `lifeboat status`
+fn status(client: &Client, json: bool) -> Result<(), String> {
+    let v = client.call("GET", "/status", None)?;
+    if json {
+        print_json(&v);
+        return Ok(());
+    }
+    println!(
+        "lifeboat {} up {}s, io {}",
+        s(&v["version"]),
+        s(&v["uptime_seconds"]),
+        s(&v["io_backend"])
+    );
+    let headers = [
+        "DOMAIN",
+        "MODE",
+        "UPSTREAM",
+        "QUEUE",
+        "PORTAL INBOX",
+        "LAST CHANGE",
+    ];
+    list(&v["domains"], &headers, |d| {
+        vec![
+            s(&d["name"]),
+            mode_text(d),
+            s(&d["upstream_health"]),
+            s(&d["queue_depth"]),
+            s(&d["portal_inbox_messages"]),
+            format!("{} ({})", ago(&d["mode_since"]), s(&d["mode_reason"])),
+        ]
+    });
     Ok(())
 }

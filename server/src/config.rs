@@ -1,21 +1,28 @@
-//! Configuration (SPEC §8): TOML, every key with an embedded default, unknown keys and
-//! bad values rejected with an error naming the file and the key.
+//! Configuration (SPEC §8, §8.1): TOML, every key with an embedded default, unknown keys
+//! and bad values rejected with an error naming the file and the key.
 //!
-//! The embedded defaults are `default.toml`, which is exactly SPEC §8's file, plus
-//! `extensions.toml` (the `[log]` section, which SPEC §8 does not list). A user
-//! file is merged over them key by key, so it only needs the keys it changes.
+//! The embedded defaults are `default.toml`, which is exactly SPEC §8's file, followed
+//! by `extensions.toml`, exactly §8.1's. A user file is merged over them key by key, so
+//! it only needs the keys it changes; the merged table is then deserialized into
+//! [`Config`], whose types say what each key holds and check it (durations and sizes
+//! with units, ranges, addresses). The types are also the reference: their doc comments
+//! and the embedded defaults make README's configuration table ([`markdown_table`]).
 
+use std::fmt::Display;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use documented::DocumentedFields;
 use ipnet::IpNet;
 use lifeboat_net::IoMode;
+use serde::de::{Deserializer, Error as _};
+use serde::Deserialize;
 
-/// The embedded defaults.
+/// SPEC §8's file: the embedded defaults of its keys.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
 
-/// Sections beyond SPEC §8's file (`[log]`), with their defaults; a user file may set
+/// SPEC §8.1's file: the keys added after §8, with their defaults; a user file may set
 /// them like any other key.
 pub const EXTENSIONS_TOML: &str = include_str!("extensions.toml");
 
@@ -30,111 +37,155 @@ pub struct ConfigError {
 }
 
 /// `[server]`
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize, DocumentedFields)]
+#[serde(deny_unknown_fields)]
 pub struct ServerSection {
-    /// Name in greetings and Received headers.
+    /// Name in greetings, Received headers and bounces.
+    #[serde(deserialize_with = "host_name")]
     pub hostname: String,
-    /// Store, certificate and admin token live here.
+    /// Store, archive text index, certificate, admin token.
+    #[serde(deserialize_with = "directory")]
     pub data_dir: PathBuf,
     /// I/O threads; 0 = one per core.
+    #[serde(deserialize_with = "int::<_, _, 0, 1024>")]
     pub threads: usize,
-    /// I/O backend.
+    /// `auto` (io_uring, falling back to epoll where it is blocked), `uring`, `epoll`.
+    #[serde(deserialize_with = "io_mode")]
     pub io: IoMode,
 }
 
-/// `[listen]`: `None` = disabled.
-#[derive(Debug, Clone)]
+/// `[listen]`: each `IP:PORT`, or `None` (`""`) for a disabled listener.
+#[derive(Debug, Clone, Deserialize, DocumentedFields)]
+#[serde(deny_unknown_fields)]
 pub struct ListenSection {
-    /// MX, inbound and smart host.
+    /// MX: inbound mail and smart host (STARTTLS); `""` disables any listener.
+    #[serde(deserialize_with = "listener")]
     pub smtp: Option<SocketAddr>,
-    /// Submission with STARTTLS.
+    /// Submission with STARTTLS, AUTH required.
+    #[serde(deserialize_with = "listener")]
     pub submission: Option<SocketAddr>,
     /// Submission with implicit TLS.
+    #[serde(deserialize_with = "listener")]
     pub submissions: Option<SocketAddr>,
     /// IMAP with STARTTLS.
+    #[serde(deserialize_with = "listener")]
     pub imap: Option<SocketAddr>,
     /// IMAP with implicit TLS.
+    #[serde(deserialize_with = "listener")]
     pub imaps: Option<SocketAddr>,
     /// POP3 with STLS.
+    #[serde(deserialize_with = "listener")]
     pub pop3: Option<SocketAddr>,
     /// POP3 with implicit TLS.
+    #[serde(deserialize_with = "listener")]
     pub pop3s: Option<SocketAddr>,
-    /// Control panel, webmail, API, metrics.
+    /// Control panel, webmail and API; plain HTTP on loopback, HTTPS (the `[tls]`
+    /// certificate) on any other address.
+    #[serde(deserialize_with = "listener")]
     pub http: Option<SocketAddr>,
 }
 
 /// `[tls]`
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize, DocumentedFields)]
+#[serde(deny_unknown_fields)]
 pub struct TlsSection {
-    /// PEM certificate chain; `None` = self-signed in data_dir.
+    /// PEM certificate chain, set together with `tls.key`; empty = a self-signed
+    /// certificate generated into data_dir.
+    #[serde(deserialize_with = "optional_path")]
     pub cert: Option<PathBuf>,
-    /// PEM private key.
+    /// PEM private key of `tls.cert`.
+    #[serde(deserialize_with = "optional_path")]
     pub key: Option<PathBuf>,
 }
 
 /// `[auth]`
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize, DocumentedFields)]
+#[serde(deny_unknown_fields)]
 pub struct AuthSection {
-    /// Allow plaintext logins before TLS from loopback clients.
+    /// Allow password logins before TLS from loopback clients.
+    #[serde(deserialize_with = "boolean")]
     pub allow_plaintext_loopback: bool,
 }
 
 /// `[limits]`
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize, DocumentedFields)]
+#[serde(deny_unknown_fields)]
 pub struct LimitsSection {
-    /// Largest message accepted, bytes.
+    /// Largest message accepted.
+    #[serde(deserialize_with = "size")]
     pub message_size_max: u64,
     /// Recipients per message.
+    #[serde(deserialize_with = "int::<_, _, 1, 100_000>")]
     pub recipients_max: usize,
-    /// Longest protocol line, bytes.
+    /// Longest SMTP/POP3 command line (IMAP accepts at least 8192, RFC 7162).
+    #[serde(deserialize_with = "int::<_, _, 512, 1_048_576>")]
     pub line_bytes_max: usize,
     /// Connections per listener.
+    #[serde(deserialize_with = "int::<_, _, 1, 10_000_000>")]
     pub connections_max: usize,
-    /// Connections per client address.
+    /// Connections per client address (IPv6: per /64).
+    #[serde(deserialize_with = "int::<_, _, 1, 10_000_000>")]
     pub connections_per_ip_max: usize,
     /// Idle connections are closed after this.
+    #[serde(deserialize_with = "duration")]
     pub idle_timeout: Duration,
 }
 
 /// `[router]`
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize, DocumentedFields)]
+#[serde(deny_unknown_fields)]
 pub struct RouterSection {
-    /// Consecutive failures that mark an upstream down.
+    /// Consecutive failures (timeout, refused, reset, 4xx) that mark an upstream down.
+    #[serde(deserialize_with = "int::<_, _, 1, 1000>")]
     pub down_after: u32,
     /// Consecutive good probes that mark it up.
+    #[serde(deserialize_with = "int::<_, _, 1, 1000>")]
     pub up_after: u32,
-    /// Time between probes.
+    /// Time between probes of a down upstream.
+    #[serde(deserialize_with = "duration")]
     pub probe_interval: Duration,
-    /// Connect timeout to upstreams.
+    /// Connecting to upstreams.
+    #[serde(deserialize_with = "duration")]
     pub connect_timeout: Duration,
-    /// Per-command timeout to upstreams.
+    /// Each reply from upstreams.
+    #[serde(deserialize_with = "duration")]
     pub command_timeout: Duration,
-    /// Normal-mode recipient verification cache lifetime.
+    /// Normal-mode recipient verification cache.
+    #[serde(deserialize_with = "duration")]
     pub verify_cache_ttl: Duration,
 }
 
 /// `[queue]`
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize, DocumentedFields)]
+#[serde(deny_unknown_fields)]
 pub struct QueueSection {
     /// Retry intervals; the last repeats.
+    #[serde(deserialize_with = "durations")]
     pub retry: Vec<Duration>,
-    /// Undelivered mail bounces after this.
+    /// Undeliverable mail bounces after this.
+    #[serde(deserialize_with = "duration")]
     pub lifetime: Duration,
 }
 
 /// `[archive]`
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize, DocumentedFields)]
+#[serde(deny_unknown_fields)]
 pub struct ArchiveSection {
-    /// Days archived mail is kept.
+    /// Archived mail is removed after this many days (checked hourly).
+    #[serde(deserialize_with = "int::<_, _, 1, 36_500>")]
     pub retention_days: u32,
 }
 
 /// `[outbound]`
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize, DocumentedFields)]
+#[serde(deny_unknown_fields)]
 pub struct OutboundSection {
-    /// Client networks that may relay through the smtp listener.
+    /// Client networks that may use the smtp listener as smart host.
+    #[serde(deserialize_with = "networks")]
     pub relay_networks: Vec<IpNet>,
-    /// `host:port` for all outbound mail; `None` = MX lookup.
+    /// `host:port` for all outbound mail; empty = MX lookup (the system's resolver),
+    /// port 25.
+    #[serde(deserialize_with = "next_hop")]
     pub next_hop: Option<String>,
 }
 
@@ -148,18 +199,53 @@ pub enum LogFormat {
 }
 
 /// `[log]`
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize, DocumentedFields)]
+#[serde(deny_unknown_fields)]
 pub struct LogSection {
-    /// Format.
+    /// `human` or `json` (one object per line, on stderr).
+    #[serde(deserialize_with = "log_format")]
     pub format: LogFormat,
-    /// A tracing filter (`info`, `lifeboat=debug,info`, ...).
+    /// A level or tracing filter (`info`, `lifeboat=debug,info`); the `LIFEBOAT_LOG`
+    /// variable overrides it.
+    #[serde(deserialize_with = "log_level")]
     pub level: String,
 }
 
+/// `[web]`
+#[derive(Debug, Clone, Deserialize, DocumentedFields)]
+#[serde(deny_unknown_fields)]
+pub struct WebSection {
+    /// Control panel and webmail sessions end after this idle time.
+    #[serde(deserialize_with = "duration")]
+    pub session_idle: Duration,
+    /// And after this in any case (not shorter than `web.session_idle`).
+    #[serde(deserialize_with = "duration")]
+    pub session_max: Duration,
+}
+
+/// `[cluster]`. Parsing resolves an empty `node` to `server.hostname`.
+#[derive(Debug, Clone, Deserialize, DocumentedFields)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// NATS JetStream server URLs (`nats://host:port`); empty = a single node. Cluster
+    /// mode is not in this version: `serve` refuses a non-empty list.
+    #[serde(deserialize_with = "nats_urls")]
+    pub nats: Vec<String>,
+    /// This node's name in the cluster (letters, digits, `.`, `-`, `_`); empty =
+    /// `server.hostname`.
+    #[serde(deserialize_with = "node_name")]
+    pub node: String,
+    /// JetStream replicas of the mail log: 1, 3 or 5.
+    #[serde(deserialize_with = "replicas")]
+    pub replicas: u8,
+}
+
 /// The whole configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize, DocumentedFields)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where it came from, for messages.
+    #[serde(skip)]
     pub origin: String,
     /// `[server]`
     pub server: ServerSection,
@@ -181,6 +267,10 @@ pub struct Config {
     pub outbound: OutboundSection,
     /// `[log]`
     pub log: LogSection,
+    /// `[web]`
+    pub web: WebSection,
+    /// `[cluster]`
+    pub cluster: ClusterSection,
 }
 
 /// Parses `"500ms"`, `"15s"`, `"5m"`, `"2h"`, `"5d"`.
@@ -219,86 +309,220 @@ pub fn parse_size(s: &str) -> Option<u64> {
     n.checked_mul(factor)
 }
 
-struct Reader<'a> {
-    origin: &'a str,
-    table: &'a toml::Table,
+// The field deserializers. Each reads the TOML value and checks it, so that an error
+// says what was expected and what the file holds; `Config::parse` adds the key.
+
+/// Reads a TOML value and turns it into `T` with `convert`, or fails with "expected
+/// `expected`, got VALUE".
+fn checked<'de, D, T>(
+    deserializer: D,
+    expected: impl Display,
+    convert: impl FnOnce(&toml::Value) -> Option<T>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let value = toml::Value::deserialize(deserializer)?;
+    convert(&value).ok_or_else(|| D::Error::custom(format!("expected {expected}, got {value}")))
 }
 
-impl Reader<'_> {
-    fn err(&self, key: &str, expected: &str, got: &toml::Value) -> ConfigError {
-        ConfigError {
-            origin: self.origin.to_string(),
-            message: format!("invalid value for `{key}`: expected {expected}, got {got}"),
-        }
-    }
+fn int<'de, D, T, const MIN: i64, const MAX: i64>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    checked(
+        deserializer,
+        format_args!("an integer from {MIN} to {MAX}"),
+        |value| {
+            value
+                .as_integer()
+                .filter(|n| (MIN..=MAX).contains(n))
+                .and_then(|n| T::try_from(n).ok())
+        },
+    )
+}
 
-    fn value(&self, key: &str) -> &toml::Value {
-        let (section, name) = key.split_once('.').expect("section.key");
-        &self.table[section][name]
-    }
+fn boolean<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    checked(deserializer, "true or false", toml::Value::as_bool)
+}
 
-    fn string(&self, key: &str) -> Result<String, ConfigError> {
-        let v = self.value(key);
-        v.as_str()
-            .map(str::to_string)
-            .ok_or_else(|| self.err(key, "a string", v))
-    }
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    checked(
+        deserializer,
+        "a duration such as \"500ms\", \"15s\", \"5m\", \"2h\" or \"5d\"",
+        |value| {
+            value
+                .as_str()
+                .and_then(parse_duration)
+                .filter(|d| !d.is_zero())
+        },
+    )
+}
 
-    fn bool(&self, key: &str) -> Result<bool, ConfigError> {
-        let v = self.value(key);
-        v.as_bool().ok_or_else(|| self.err(key, "true or false", v))
-    }
-
-    fn int(&self, key: &str, min: i64, max: i64) -> Result<i64, ConfigError> {
-        let v = self.value(key);
-        match v.as_integer() {
-            Some(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(self.err(key, &format!("an integer from {min} to {max}"), v)),
-        }
-    }
-
-    fn duration(&self, key: &str) -> Result<Duration, ConfigError> {
-        let v = self.value(key);
-        v.as_str()
-            .and_then(parse_duration)
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                self.err(
-                    key,
-                    "a duration such as \"500ms\", \"15s\", \"5m\", \"2h\" or \"5d\"",
-                    v,
-                )
+fn durations<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Duration>, D::Error> {
+    checked(
+        deserializer,
+        "a non-empty list of durations such as [\"1m\", \"5m\"]",
+        |value| {
+            value.as_array().filter(|a| !a.is_empty()).and_then(|a| {
+                a.iter()
+                    .map(|v| v.as_str().and_then(parse_duration))
+                    .collect()
             })
-    }
+        },
+    )
+}
 
-    fn size(&self, key: &str) -> Result<u64, ConfigError> {
-        let v = self.value(key);
-        let size = match v {
-            toml::Value::Integer(n) if *n > 0 => Some(*n as u64),
+fn size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    checked(
+        deserializer,
+        "a size in bytes or with a unit, such as \"50MiB\"",
+        |value| match value {
+            toml::Value::Integer(n) => u64::try_from(*n).ok().filter(|n| *n > 0),
             toml::Value::String(s) => parse_size(s).filter(|n| *n > 0),
             _ => None,
-        };
-        size.ok_or_else(|| self.err(key, "a size in bytes or with a unit, such as \"50MiB\"", v))
-    }
+        },
+    )
+}
 
-    fn listener(&self, key: &str) -> Result<Option<SocketAddr>, ConfigError> {
-        let s = self.string(key)?;
-        if s.is_empty() {
-            return Ok(None);
+fn host_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    checked(deserializer, "a host name", |value| {
+        value
+            .as_str()
+            .filter(|s| !s.is_empty() && !s.contains(|c: char| c.is_whitespace() || c.is_control()))
+            .map(str::to_string)
+    })
+}
+
+fn directory<'de, D: Deserializer<'de>>(deserializer: D) -> Result<PathBuf, D::Error> {
+    checked(deserializer, "a directory", |value| {
+        value.as_str().filter(|s| !s.is_empty()).map(PathBuf::from)
+    })
+}
+
+fn optional_path<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<PathBuf>, D::Error> {
+    checked(deserializer, "a string", |value| {
+        value
+            .as_str()
+            .map(|s| (!s.is_empty()).then(|| PathBuf::from(s)))
+    })
+}
+
+fn io_mode<'de, D: Deserializer<'de>>(deserializer: D) -> Result<IoMode, D::Error> {
+    checked(
+        deserializer,
+        "\"auto\", \"uring\" or \"epoll\"",
+        |value| match value.as_str()? {
+            "auto" => Some(IoMode::Auto),
+            "uring" => Some(IoMode::Uring),
+            "epoll" => Some(IoMode::Epoll),
+            _ => None,
+        },
+    )
+}
+
+fn listener<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SocketAddr>, D::Error> {
+    checked(
+        deserializer,
+        "\"IP:PORT\" (e.g. \"0.0.0.0:25\") or \"\" to disable",
+        |value| match value.as_str()? {
+            "" => Some(None),
+            s => s.parse().ok().map(Some),
+        },
+    )
+}
+
+fn networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    checked(
+        deserializer,
+        "a list of networks such as [\"10.0.0.0/8\"]",
+        |value| {
+            value
+                .as_array()?
+                .iter()
+                .map(|v| {
+                    let s = v.as_str()?;
+                    s.parse::<IpNet>()
+                        .ok()
+                        .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
+                })
+                .collect()
+        },
+    )
+}
+
+fn next_hop<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    checked(deserializer, "\"host:port\" or \"\"", |value| {
+        match value.as_str()? {
+            "" => Some(None),
+            s => is_host_port(s).then(|| Some(s.to_string())),
         }
-        s.parse().map(Some).map_err(|_| {
-            self.err(
-                key,
-                "\"IP:PORT\" (e.g. \"0.0.0.0:25\") or \"\" to disable",
-                self.value(key),
-            )
-        })
-    }
+    })
+}
 
-    fn path(&self, key: &str) -> Result<Option<PathBuf>, ConfigError> {
-        let s = self.string(key)?;
-        Ok((!s.is_empty()).then(|| PathBuf::from(s)))
-    }
+fn log_format<'de, D: Deserializer<'de>>(deserializer: D) -> Result<LogFormat, D::Error> {
+    checked(deserializer, "\"human\" or \"json\"", |value| {
+        match value.as_str()? {
+            "human" => Some(LogFormat::Human),
+            "json" => Some(LogFormat::Json),
+            _ => None,
+        }
+    })
+}
+
+fn log_level<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    checked(
+        deserializer,
+        "a level or tracing filter such as \"info\"",
+        |value| {
+            value
+                .as_str()
+                .filter(|s| tracing_subscriber::EnvFilter::try_new(s).is_ok())
+                .map(str::to_string)
+        },
+    )
+}
+
+fn nats_urls<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    checked(
+        deserializer,
+        "a list of NATS server URLs such as [\"nats://10.0.0.1:4222\"]",
+        |value| {
+            value
+                .as_array()?
+                .iter()
+                .map(|v| v.as_str().filter(|s| is_nats_url(s)).map(str::to_string))
+                .collect()
+        },
+    )
+}
+
+fn node_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    checked(
+        deserializer,
+        "a name of letters, digits, \".\", \"-\" and \"_\", or \"\"",
+        |value| {
+            value
+                .as_str()
+                .filter(|s| {
+                    s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                })
+                .map(str::to_string)
+        },
+    )
+}
+
+fn replicas<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u8, D::Error> {
+    checked(deserializer, "1, 3 or 5", |value| {
+        match value.as_integer()? {
+            1 => Some(1),
+            3 => Some(3),
+            5 => Some(5),
+            _ => None,
+        }
+    })
 }
 
 fn is_host_port(s: &str) -> bool {
@@ -308,10 +532,33 @@ fn is_host_port(s: &str) -> bool {
     }
 }
 
+/// `[nats://|tls://|ws://|wss://][user[:password]@]host[:port]`, as NATS clients take
+/// server URLs.
+fn is_nats_url(s: &str) -> bool {
+    let rest = match s.split_once("://") {
+        Some(("nats" | "tls" | "ws" | "wss", rest)) => rest,
+        Some(_) => return false,
+        None => s,
+    };
+    let host_port = rest
+        .rsplit_once('@')
+        .map_or(rest, |(_, host_port)| host_port);
+    if host_port.is_empty() || host_port.contains(|c: char| c.is_whitespace() || c == '/') {
+        return false;
+    }
+    if host_port.ends_with(']') {
+        return host_port.starts_with('[');
+    }
+    match host_port.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
+        None => true,
+    }
+}
+
 impl Config {
     /// The embedded defaults.
     pub fn embedded() -> Config {
-        Config::parse(DEFAULT_TOML, "embedded defaults").expect("the embedded defaults are valid")
+        Config::parse("", "embedded defaults").expect("the embedded defaults are valid")
     }
 
     /// Reads a configuration file.
@@ -333,13 +580,7 @@ impl Config {
         let user: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             fail(format!("not valid TOML: {}", e.to_string().trim_end()))
         })?;
-        let mut merged: toml::Table = DEFAULT_TOML
-            .parse()
-            .expect("the embedded defaults are TOML");
-        let extensions: toml::Table = EXTENSIONS_TOML
-            .parse()
-            .expect("the embedded extension defaults are TOML");
-        merged.extend(extensions);
+        let mut merged = defaults();
         for (section, values) in user {
             let Some(defaults) = merged.get_mut(&section).and_then(|v| v.as_table_mut()) else {
                 return Err(fail(format!("unknown section [{section}]")));
@@ -358,163 +599,30 @@ impl Config {
                 defaults.insert(key, value);
             }
         }
-        let r = Reader {
-            origin,
-            table: &merged,
-        };
-
-        let io = match r.string("server.io")?.as_str() {
-            "auto" => IoMode::Auto,
-            "uring" => IoMode::Uring,
-            "epoll" => IoMode::Epoll,
-            _ => {
-                return Err(r.err(
-                    "server.io",
-                    "\"auto\", \"uring\" or \"epoll\"",
-                    r.value("server.io"),
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(merged))
+            .map_err(|e| {
+                fail(format!(
+                    "invalid value for `{}`: {}",
+                    e.path(),
+                    e.inner().message()
                 ))
-            }
-        };
-        let hostname = r.string("server.hostname")?;
-        if hostname.is_empty() || hostname.contains(|c: char| c.is_whitespace() || c.is_control()) {
-            return Err(r.err("server.hostname", "a host name", r.value("server.hostname")));
-        }
-        let data_dir = r.string("server.data_dir")?;
-        if data_dir.is_empty() {
-            return Err(r.err("server.data_dir", "a directory", r.value("server.data_dir")));
-        }
-        let server = ServerSection {
-            hostname,
-            data_dir: PathBuf::from(data_dir),
-            threads: r.int("server.threads", 0, 1024)? as usize,
-            io,
-        };
-        let listen = ListenSection {
-            smtp: r.listener("listen.smtp")?,
-            submission: r.listener("listen.submission")?,
-            submissions: r.listener("listen.submissions")?,
-            imap: r.listener("listen.imap")?,
-            imaps: r.listener("listen.imaps")?,
-            pop3: r.listener("listen.pop3")?,
-            pop3s: r.listener("listen.pop3s")?,
-            http: r.listener("listen.http")?,
-        };
-        let tls = TlsSection {
-            cert: r.path("tls.cert")?,
-            key: r.path("tls.key")?,
-        };
-        if tls.cert.is_some() != tls.key.is_some() {
+            })?;
+        config.origin = origin.to_string();
+        if config.tls.cert.is_some() != config.tls.key.is_some() {
             return Err(fail(
                 "`tls.cert` and `tls.key` must be set together (or both left empty for a self-signed certificate)"
                     .into(),
             ));
         }
-        let limits = LimitsSection {
-            message_size_max: r.size("limits.message_size_max")?,
-            recipients_max: r.int("limits.recipients_max", 1, 100_000)? as usize,
-            line_bytes_max: r.int("limits.line_bytes_max", 512, 1 << 20)? as usize,
-            connections_max: r.int("limits.connections_max", 1, 10_000_000)? as usize,
-            connections_per_ip_max: r.int("limits.connections_per_ip_max", 1, 10_000_000)? as usize,
-            idle_timeout: r.duration("limits.idle_timeout")?,
-        };
-        let router = RouterSection {
-            down_after: r.int("router.down_after", 1, 1000)? as u32,
-            up_after: r.int("router.up_after", 1, 1000)? as u32,
-            probe_interval: r.duration("router.probe_interval")?,
-            connect_timeout: r.duration("router.connect_timeout")?,
-            command_timeout: r.duration("router.command_timeout")?,
-            verify_cache_ttl: r.duration("router.verify_cache_ttl")?,
-        };
-        let retry_value = r.value("queue.retry");
-        let retry: Vec<Duration> = retry_value
-            .as_array()
-            .filter(|a| !a.is_empty())
-            .and_then(|a| {
-                a.iter()
-                    .map(|v| v.as_str().and_then(parse_duration))
-                    .collect()
-            })
-            .ok_or_else(|| {
-                r.err(
-                    "queue.retry",
-                    "a non-empty list of durations such as [\"1m\", \"5m\"]",
-                    retry_value,
-                )
-            })?;
-        let queue = QueueSection {
-            retry,
-            lifetime: r.duration("queue.lifetime")?,
-        };
-        let archive = ArchiveSection {
-            retention_days: r.int("archive.retention_days", 1, 36_500)? as u32,
-        };
-        let networks_value = r.value("outbound.relay_networks");
-        let relay_networks: Vec<IpNet> = networks_value
-            .as_array()
-            .and_then(|a| {
-                a.iter()
-                    .map(|v| {
-                        let s = v.as_str()?;
-                        s.parse::<IpNet>()
-                            .ok()
-                            .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
-                    })
-                    .collect()
-            })
-            .ok_or_else(|| {
-                r.err(
-                    "outbound.relay_networks",
-                    "a list of networks such as [\"10.0.0.0/8\"]",
-                    networks_value,
-                )
-            })?;
-        let next_hop = r.string("outbound.next_hop")?;
-        if !next_hop.is_empty() && !is_host_port(&next_hop) {
-            return Err(r.err(
-                "outbound.next_hop",
-                "\"host:port\" or \"\"",
-                r.value("outbound.next_hop"),
+        if config.web.session_idle > config.web.session_max {
+            return Err(fail(
+                "`web.session_idle` must not be longer than `web.session_max`".into(),
             ));
         }
-        let outbound = OutboundSection {
-            relay_networks,
-            next_hop: (!next_hop.is_empty()).then_some(next_hop),
-        };
-        let log = LogSection {
-            format: match r.string("log.format")?.as_str() {
-                "human" => LogFormat::Human,
-                "json" => LogFormat::Json,
-                _ => {
-                    return Err(r.err("log.format", "\"human\" or \"json\"", r.value("log.format")))
-                }
-            },
-            level: {
-                let level = r.string("log.level")?;
-                if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
-                    return Err(r.err(
-                        "log.level",
-                        "a level or tracing filter such as \"info\"",
-                        r.value("log.level"),
-                    ));
-                }
-                level
-            },
-        };
-        Ok(Config {
-            origin: origin.to_string(),
-            server,
-            listen,
-            tls,
-            auth: AuthSection {
-                allow_plaintext_loopback: r.bool("auth.allow_plaintext_loopback")?,
-            },
-            limits,
-            router,
-            queue,
-            archive,
-            outbound,
-            log,
-        })
+        if config.cluster.node.is_empty() {
+            config.cluster.node = config.server.hostname.clone();
+        }
+        Ok(config)
     }
 
     /// Where the admin token is.
@@ -529,6 +637,84 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.server.data_dir.join(lifeboat_net::tls::CERT_FILE_NAME))
     }
+
+    /// Why `lifeboat serve` cannot run this configuration in this version, if it
+    /// cannot: cluster mode (SPEC §10) is not built yet.
+    pub fn unsupported(&self) -> Option<String> {
+        (!self.cluster.nats.is_empty()).then(|| {
+            format!(
+                "{}: `cluster.nats` is set, but cluster mode is not available in this version of Lifeboat; leave it empty to run a single node",
+                self.origin
+            )
+        })
+    }
+}
+
+/// The embedded defaults as one table: §8's file, then §8.1's.
+fn defaults() -> toml::Table {
+    let mut table: toml::Table = DEFAULT_TOML
+        .parse()
+        .expect("the embedded defaults are TOML");
+    let extensions: toml::Table = EXTENSIONS_TOML
+        .parse()
+        .expect("the embedded extension defaults are TOML");
+    table.extend(extensions);
+    table
+}
+
+/// README's configuration table: a row per key, in the order of the types, with its
+/// embedded default and the doc comment of its field.
+pub fn markdown_table() -> String {
+    let defaults = defaults();
+    let mut table = String::from("| key | default | meaning |\n|---|---|---|\n");
+    let mut section = |name: &str, fields: &[&str], docs: &[&str]| {
+        for (field, doc) in fields.iter().zip(docs) {
+            let default = &defaults[name][*field];
+            let doc = doc.replace('\n', " ").replace('|', "\\|");
+            table.push_str(&format!("| `{name}.{field}` | `{default}` | {doc} |\n"));
+        }
+    };
+    section(
+        "server",
+        ServerSection::FIELD_NAMES,
+        ServerSection::FIELD_DOCS,
+    );
+    section(
+        "listen",
+        ListenSection::FIELD_NAMES,
+        ListenSection::FIELD_DOCS,
+    );
+    section("tls", TlsSection::FIELD_NAMES, TlsSection::FIELD_DOCS);
+    section("auth", AuthSection::FIELD_NAMES, AuthSection::FIELD_DOCS);
+    section(
+        "limits",
+        LimitsSection::FIELD_NAMES,
+        LimitsSection::FIELD_DOCS,
+    );
+    section(
+        "router",
+        RouterSection::FIELD_NAMES,
+        RouterSection::FIELD_DOCS,
+    );
+    section("queue", QueueSection::FIELD_NAMES, QueueSection::FIELD_DOCS);
+    section(
+        "archive",
+        ArchiveSection::FIELD_NAMES,
+        ArchiveSection::FIELD_DOCS,
+    );
+    section(
+        "outbound",
+        OutboundSection::FIELD_NAMES,
+        OutboundSection::FIELD_DOCS,
+    );
+    section("log", LogSection::FIELD_NAMES, LogSection::FIELD_DOCS);
+    section("web", WebSection::FIELD_NAMES, WebSection::FIELD_DOCS);
+    section(
+        "cluster",
+        ClusterSection::FIELD_NAMES,
+        ClusterSection::FIELD_DOCS,
+    );
+    table
 }
 
 #[cfg(test)]
@@ -545,9 +731,16 @@ mod tests {
         assert_eq!(c.queue.lifetime, Duration::from_secs(5 * 86400));
         assert!(c.auth.allow_plaintext_loopback);
         assert_eq!(c.outbound.next_hop, None);
+        assert_eq!(c.log.format, LogFormat::Human);
+        assert_eq!(c.web.session_idle, Duration::from_secs(30 * 60));
+        assert_eq!(c.web.session_max, Duration::from_secs(12 * 3600));
+        assert!(c.cluster.nats.is_empty());
+        assert_eq!(c.cluster.node, "localhost", "empty = server.hostname");
+        assert_eq!(c.cluster.replicas, 3);
+        assert_eq!(c.unsupported(), None);
     }
 
-    /// The embedded defaults are exactly SPEC §8's file.
+    /// The embedded defaults are exactly SPEC §8's file followed by §8.1's.
     #[test]
     fn embedded_defaults_match_the_spec() {
         let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/SPEC.md");
@@ -555,11 +748,44 @@ mod tests {
             eprintln!("SPEC.md not beside the checkout; skipped");
             return;
         };
-        let section = &spec[spec.find("## 8.").expect("SPEC has §8")..];
-        let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
-        let block = &section[start..];
-        let block = &block[..block.find("```").expect("block ends")];
-        assert_eq!(block, DEFAULT_TOML);
+        let first_block = |heading: &str| {
+            let section = &spec[spec.find(heading).expect("SPEC has the section")..];
+            let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+            let block = &section[start..];
+            block[..block.find("```").expect("block ends")].to_string()
+        };
+        assert_eq!(first_block("## 8."), DEFAULT_TOML);
+        assert_eq!(first_block("### 8.1"), EXTENSIONS_TOML);
+    }
+
+    #[test]
+    fn web_and_cluster_keys() {
+        let c = Config::parse(
+            "[server]\nhostname = \"mx1.example.com\"\n[web]\nsession_idle = \"10m\"\nsession_max = \"1d\"\n\
+             [cluster]\nnats = [\"nats://10.0.0.1:4222\", \"tls://nats.example.com\", \"[::1]:4222\"]\nreplicas = 5\n",
+            "test.toml",
+        )
+        .unwrap();
+        assert_eq!(c.web.session_idle, Duration::from_secs(600));
+        assert_eq!(c.web.session_max, Duration::from_secs(86_400));
+        assert_eq!(c.cluster.nats.len(), 3);
+        assert_eq!(c.cluster.node, "mx1.example.com");
+        assert_eq!(c.cluster.replicas, 5);
+        let named = Config::parse("[cluster]\nnode = \"node-2\"\n", "test.toml").unwrap();
+        assert_eq!(named.cluster.node, "node-2");
+    }
+
+    /// Cluster mode is not built yet: a configuration that asks for it cannot serve.
+    #[test]
+    fn cluster_nats_is_refused_by_this_version() {
+        let c = Config::parse(
+            "[cluster]\nnats = [\"nats://127.0.0.1:4222\"]\n",
+            "test.toml",
+        )
+        .unwrap();
+        let why = c.unsupported().expect("cluster mode is refused");
+        assert!(why.starts_with("test.toml: `cluster.nats`"), "{why}");
+        assert!(why.contains("not available in this version"), "{why}");
     }
 
     #[test]
@@ -617,11 +843,30 @@ mod tests {
             ("[log]\nformat = \"xml\"\n", "`log.format`"),
             ("server = 1\n", "`server` must be a section"),
             ("[limits\n", "test.toml: not valid TOML"),
+            ("[web]\nsession_idle = \"0s\"\n", "`web.session_idle`"),
+            ("[web]\nsession_max = 30\n", "`web.session_max`"),
+            (
+                "[web]\nsession_idle = \"2d\"\n",
+                "`web.session_idle` must not be longer than `web.session_max`",
+            ),
+            (
+                "[cluster]\nreplicas = 2\n",
+                "invalid value for `cluster.replicas`",
+            ),
+            ("[cluster]\nreplicas = 7\n", "expected 1, 3 or 5, got 7"),
+            ("[cluster]\nnats = \"nats://a:4222\"\n", "`cluster.nats`"),
+            ("[cluster]\nnats = [\"http://a:4222\"]\n", "`cluster.nats`"),
+            ("[cluster]\nnats = [\"nats://a:99999\"]\n", "`cluster.nats`"),
+            ("[cluster]\nnode = \"two words\"\n", "`cluster.node`"),
+            ("[cluster]\nleader = true\n", "unknown key `cluster.leader`"),
         ];
         for (text, expected) in cases {
             let err = Config::parse(text, "test.toml").unwrap_err().to_string();
             assert!(err.contains(expected), "{text:?}: {err}");
             assert!(err.starts_with("test.toml: "), "{err}");
+            if !expected.contains("not valid TOML") {
+                assert_eq!(err.lines().count(), 1, "{err}");
+            }
         }
     }
 
@@ -636,5 +881,68 @@ mod tests {
         assert_eq!(parse_size("10KB"), Some(10_000));
         assert_eq!(parse_size("123"), Some(123));
         assert_eq!(parse_size("1TiB"), None);
+    }
+
+    /// README.md's configuration table is the one [`markdown_table`] makes from the
+    /// types. To rewrite it after changing them (then review the diff):
+    /// `CONFIG_TABLE_BLESS=1 cargo test -p lifeboat --lib readme`.
+    #[test]
+    fn readme_configuration_table_is_generated_from_the_types() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let start = readme
+            .find("| key | default | meaning |\n")
+            .expect("README has the configuration table");
+        let length: usize = readme[start..]
+            .split_inclusive('\n')
+            .take_while(|line| line.starts_with('|'))
+            .map(str::len)
+            .sum();
+        let generated = markdown_table();
+        if std::env::var_os("CONFIG_TABLE_BLESS").is_some() {
+            let rewritten = format!(
+                "{}{generated}{}",
+                &readme[..start],
+                &readme[start + length..]
+            );
+            std::fs::write(&path, rewritten).unwrap();
+            return;
+        }
+        assert!(
+            readme[start..start + length] == generated,
+            "README.md's configuration table differs from the configuration types; \
+             rewrite it with CONFIG_TABLE_BLESS=1 cargo test -p lifeboat --lib readme\n\
+             generated:\n{generated}"
+        );
+    }
+
+    /// The table has every section of [`Config`] and every key of the embedded
+    /// defaults, once.
+    #[test]
+    fn the_table_covers_every_key() {
+        let table = markdown_table();
+        let sections: Vec<&str> = Config::FIELD_NAMES
+            .iter()
+            .copied()
+            .filter(|name| *name != "origin")
+            .collect();
+        let defaults = defaults();
+        let mut keys = Vec::new();
+        for section in &sections {
+            for key in defaults[*section].as_table().unwrap().keys() {
+                keys.push(format!("`{section}.{key}`"));
+            }
+        }
+        assert_eq!(
+            keys.len(),
+            defaults
+                .values()
+                .map(|v| v.as_table().unwrap().len())
+                .sum::<usize>()
+        );
+        assert_eq!(table.lines().count(), 2 + keys.len(), "{table}");
+        for key in keys {
+            assert_eq!(table.matches(&format!("| {key} |")).count(), 1, "{key}");
+        }
     }
 }

@@ -390,6 +390,7 @@ impl DemoServer {
             .stderr(log_file);
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent; it
         // only asks the kernel to stop the server if the demo itself dies.
+        #[allow(unsafe_code)]
         unsafe {
             command.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
@@ -434,10 +435,10 @@ impl DemoServer {
 
 impl Drop for DemoServer {
     fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid, which we have not reaped yet.
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
+        // A clean stop (SIGTERM), as a supervisor would ask.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 mod cli;
 mod demo;
@@ -107,38 +107,42 @@ pub enum DomainCommand {
     },
 }
 
+/// `lifeboat archive search`: every filter is optional.
+#[derive(Args, Debug)]
+pub struct ArchiveSearch {
+    /// Sender (From header or envelope), substring.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Recipient (To/Cc or envelope), substring.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Subject, substring.
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Text anywhere in the message.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Accepted on or after this date (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Accepted before this date (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// in or out.
+    #[arg(long, value_parser = ["in", "out"])]
+    pub direction: Option<String>,
+    /// Most results.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum ArchiveCommand {
     /// Searches archived mail, newest first.
-    Search {
-        /// Sender (From header or envelope), substring.
-        #[arg(long)]
-        from: Option<String>,
-        /// Recipient (To/Cc or envelope), substring.
-        #[arg(long)]
-        to: Option<String>,
-        /// Subject, substring.
-        #[arg(long)]
-        subject: Option<String>,
-        /// Text anywhere in the message.
-        #[arg(long)]
-        text: Option<String>,
-        /// Accepted on or after this date (YYYY-MM-DD).
-        #[arg(long, value_name = "DATE")]
-        since: Option<String>,
-        /// Accepted before this date (YYYY-MM-DD).
-        #[arg(long, value_name = "DATE")]
-        until: Option<String>,
-        /// in or out.
-        #[arg(long, value_parser = ["in", "out"])]
-        direction: Option<String>,
-        /// Most results.
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
-    },
+    Search(ArchiveSearch),
     /// Shows one archived message: header, text, attachments.
     Show {
         /// Archive id (from search).

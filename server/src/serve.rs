@@ -219,6 +219,9 @@ fn relay_config(config: &Config) -> RelayConfig {
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(config: Config) -> Result<(), String> {
+    if let Some(why) = config.unsupported() {
+        return Err(why);
+    }
     init_logging(&config);
     let data_dir = &config.server.data_dir;
     std::fs::create_dir_all(data_dir)

@@ -82,10 +82,10 @@ fn left_running_it_prints_credentials_and_stops_on_ctrl_c() {
     let server_pid = server_pid.expect("the server's pid is printed");
     assert!(std::path::Path::new(&format!("/proc/{server_pid}")).exists());
     // Ctrl-C.
-    // SAFETY: (test) signalling our own child.
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
     let gone = Instant::now() + Duration::from_secs(10);

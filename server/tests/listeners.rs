@@ -4,11 +4,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use lifeboat_testkit::Client;
 use support::*;
 
 fn python(script: &str, args: &[String]) -> (bool, String) {
@@ -150,39 +151,31 @@ fn pipelined_plaintext_is_discarded_with_epoll() {
     pipelined_plaintext_is_discarded("epoll");
 }
 
-fn read_line(stream: &mut BufReader<TcpStream>) -> String {
-    let mut line = String::new();
-    let _ = stream.read_line(&mut line);
-    line
-}
-
 fn connection_limits(io: &str) {
     let lifeboat = Lifeboat::start(io, "[limits]\nconnections_per_ip_max = 2\n");
     let connect = || {
-        let s = TcpStream::connect(("127.0.0.1", lifeboat.ports.pop3)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        BufReader::new(s)
+        let client = Client::connect(("127.0.0.1", lifeboat.ports.pop3));
+        client.set_read_timeout(Duration::from_secs(10));
+        client
     };
     let mut first = connect();
     let mut second = connect();
-    assert!(read_line(&mut first).starts_with("+OK"));
-    assert!(read_line(&mut second).starts_with("+OK"));
+    assert!(first.line().starts_with("+OK"));
+    assert!(second.line().starts_with("+OK"));
     let mut third = connect();
-    let refusal = read_line(&mut third);
+    let refusal = third.line();
     assert!(refusal.starts_with("-ERR"), "{refusal:?}");
-    let mut rest = String::new();
-    assert_eq!(
-        third.read_to_string(&mut rest).unwrap_or(0),
-        0,
-        "closed after the refusal"
-    );
+    assert_eq!(third.rest(), "", "closed after the refusal");
     // A slot frees when a session ends.
-    first.get_mut().write_all(b"QUIT\r\n").unwrap();
-    assert!(read_line(&mut first).starts_with("+OK"));
+    first.send(b"QUIT\r\n");
+    assert!(first.line().starts_with("+OK"));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let mut again = connect();
-        if read_line(&mut again).starts_with("+OK") {
+        if again
+            .try_line(Duration::from_secs(10))
+            .is_some_and(|line| line.starts_with("+OK"))
+        {
             break;
         }
         assert!(Instant::now() < deadline, "the slot never freed");
@@ -203,10 +196,9 @@ fn connection_limits_with_epoll() {
 fn graceful_shutdown(io: &str) {
     let mut lifeboat = Lifeboat::start(io, "");
     with_user(&lifeboat);
-    let s = TcpStream::connect(("127.0.0.1", lifeboat.ports.pop3)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    let mut session = BufReader::new(s);
-    assert!(read_line(&mut session).starts_with("+OK"));
+    let mut session = Client::connect(("127.0.0.1", lifeboat.ports.pop3));
+    session.set_read_timeout(Duration::from_secs(15));
+    assert!(session.line().starts_with("+OK"));
     let started = Instant::now();
     assert_eq!(lifeboat.terminate(), Some(0));
     assert!(
@@ -215,8 +207,7 @@ fn graceful_shutdown(io: &str) {
         started.elapsed()
     );
     // The open session was ended, not cut mid-reply.
-    let mut rest = String::new();
-    let _ = session.read_to_string(&mut rest);
+    let rest = session.rest();
     assert!(rest.is_empty() || rest.starts_with("-ERR"), "{rest:?}");
     assert!(
         TcpStream::connect(("127.0.0.1", lifeboat.ports.pop3)).is_err(),

@@ -10,8 +10,8 @@ use lifeboat_smtp::parse::check::{
 use lifeboat_smtp::parse::limits::COMMAND_LINE_BYTES_MAX;
 use lifeboat_smtp::parse::{
     decode_command, Address, AddressLiteral, AuthIdentity, Body, Command, DecodeError, Domain,
-    EnvelopeId, ForwardPath, Host, MailAuth, MailParameters, Mechanism, Notify, NotifyWhen,
-    OriginalRecipient, RcptParameters, Reason, Ret, ReversePath, Text,
+    EnvelopeId, ErrorReply, ForwardPath, Host, MailAuth, MailParameters, Mechanism, Notify,
+    NotifyWhen, OriginalRecipient, RcptParameters, Reason, Ret, ReversePath, Text,
 };
 
 fn domain(text: &str) -> Host {

@@ -2,51 +2,16 @@
 //! target fail (`fuzz/regressions/<target>/`) through the same checks the fuzz targets
 //! run, so they are exercised on stable Rust by every test run.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
 use lifeboat_smtp::parse::check::{check_command_stream, check_data_stream};
-
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
-}
-
-/// The files of `fuzz/<kind>/<target>/`, hidden files left out (libFuzzer keeps state
-/// there). Missing folders give no files.
-fn inputs(kind: &str, target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = fuzz_dir().join(kind).join(target);
-    let Ok(entries) = fs::read_dir(&dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<(PathBuf, Vec<u8>)> = entries
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.is_file())
-        .filter(|path| {
-            !path
-                .file_name()
-                .and_then(|name| name.to_str())
-                .is_some_and(|name| name.starts_with('.'))
-        })
-        .map(|path| {
-            let bytes = fs::read(&path).unwrap();
-            (path, bytes)
-        })
-        .collect();
-    files.sort();
-    files
-}
+use lifeboat_testkit::fuzz;
 
 fn replay(target: &str, check: fn(&[u8])) {
-    let corpus = inputs("corpus", target);
+    let replayed = fuzz::replay(target, check);
     assert!(
-        corpus.len() >= 10,
+        replayed.corpus >= 10,
         "expected a seed corpus in fuzz/corpus/{target}, found {} files",
-        corpus.len()
+        replayed.corpus
     );
-    for (path, bytes) in corpus.iter().chain(inputs("regressions", target).iter()) {
-        let result = std::panic::catch_unwind(|| check(bytes));
-        assert!(result.is_ok(), "{} fails its check", path.display());
-    }
 }
 
 #[test]

@@ -10,16 +10,12 @@
 //! `alice password`. No client network may relay, so loopback clients are treated
 //! like outside senders unless they authenticate.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lifeboat_net::{
-    ensure_self_signed, probe_uring, Backend, IoMode, Server, ServerBuilder, ServerConfig,
-    TlsAcceptor,
-};
+use lifeboat_net::{ensure_self_signed, Backend, Server, ServerBuilder, ServerConfig, TlsAcceptor};
 use lifeboat_smtp::parse::Domain;
 use lifeboat_smtp::relay::{Listener, Relay, RelayConfig};
 use lifeboat_smtp::{SmtpConfig, SmtpService};
@@ -28,19 +24,10 @@ use lifeboat_store::{
     ArchiveEntry, Batch, Coverage, Destination, DomainSettings, Failover, Mode, Op, Options, Role,
     Store,
 };
+use lifeboat_testkit::{backends, io_mode, peers, Client};
 
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
 const ALICE: &str = "alice@example.test";
 const ALICE_PASSWORD: &str = "alice password";
-
-fn backends() -> Vec<Backend> {
-    let mut backends = vec![Backend::Epoll];
-    match probe_uring() {
-        Ok(()) => backends.push(Backend::Uring),
-        Err(reason) => println!("note: skipping the io_uring run: {reason}"),
-    }
-    backends
-}
 
 struct Harness {
     server: Option<Server>,
@@ -112,22 +99,21 @@ impl Harness {
             },
         );
         let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let io = match backend {
-            Backend::Uring => IoMode::Uring,
-            Backend::Epoll => IoMode::Epoll,
-        };
-        let server = ServerBuilder::new(ServerConfig { threads: 2, io })
-            .listener(mx.listener("smtp", loopback, false), mx.handler())
-            .listener(
-                submission.listener("submission", loopback, false),
-                submission.handler(),
-            )
-            .listener(
-                submission.listener("submissions", loopback, true),
-                submission.handler(),
-            )
-            .start()
-            .unwrap();
+        let server = ServerBuilder::new(ServerConfig {
+            threads: 2,
+            io: io_mode(backend),
+        })
+        .listener(mx.listener("smtp", loopback, false), mx.handler())
+        .listener(
+            submission.listener("submission", loopback, false),
+            submission.handler(),
+        )
+        .listener(
+            submission.listener("submissions", loopback, true),
+            submission.handler(),
+        )
+        .start()
+        .unwrap();
         assert_eq!(server.backend(), backend);
         Harness {
             server: Some(server),
@@ -145,12 +131,8 @@ impl Harness {
             .port()
     }
 
-    fn connect(&self, listener: &str) -> Raw {
-        let stream = TcpStream::connect(("127.0.0.1", self.port(listener))).unwrap();
-        stream.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
-        Raw {
-            reader: BufReader::new(stream),
-        }
+    fn connect(&self, listener: &str) -> Client {
+        Client::connect(("127.0.0.1", self.port(listener)))
     }
 
     fn archive(&self) -> Vec<ArchiveEntry> {
@@ -183,81 +165,29 @@ impl Harness {
     }
 }
 
-/// A plaintext client over a raw socket.
-struct Raw {
-    reader: BufReader<TcpStream>,
+/// SMTP replies over a raw socket.
+trait Replies {
+    /// The next reply, all its lines, without CRLF.
+    fn reply(&mut self) -> Vec<String>;
+    /// The last line of the next reply.
+    fn reply_line(&mut self) -> String;
 }
 
-impl Raw {
-    fn send(&mut self, bytes: &[u8]) {
-        self.reader.get_mut().write_all(bytes).unwrap();
-    }
-
-    /// The next reply, all its lines, without CRLF.
+impl Replies for Client {
     fn reply(&mut self) -> Vec<String> {
-        let mut lines = Vec::new();
-        loop {
-            let mut line = String::new();
-            let read = self.reader.read_line(&mut line).unwrap();
-            assert!(read > 0, "connection closed; reply so far {lines:?}");
-            assert!(line.ends_with("\r\n"), "unterminated reply line {line:?}");
-            let line = line.trim_end().to_string();
-            let last = line.as_bytes().get(3) != Some(&b'-');
-            lines.push(line);
-            if last {
-                return lines;
-            }
-        }
+        let lines = self.lines_through(|line| line.as_bytes().get(3) != Some(&b'-'));
+        lines
+            .into_iter()
+            .map(|line| {
+                assert!(line.ends_with("\r\n"), "unterminated reply line {line:?}");
+                line.trim_end().to_string()
+            })
+            .collect()
     }
 
-    /// The last line of the next reply.
-    fn line(&mut self) -> String {
+    fn reply_line(&mut self) -> String {
         self.reply().pop().unwrap()
     }
-
-    /// A reply line if one arrives within 50 ms.
-    fn try_line(&mut self) -> Option<String> {
-        let stream = self.reader.get_ref();
-        let before = stream.read_timeout().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let mut line = String::new();
-        let got = std::io::BufRead::read_line(&mut self.reader, &mut line);
-        self.reader.get_ref().set_read_timeout(before).unwrap();
-        match got {
-            Ok(n) if n > 0 => Some(line.trim_end().to_string()),
-            _ => None,
-        }
-    }
-
-    /// Whether the server closed the connection (after reading what was left).
-    fn closed(&mut self) -> bool {
-        let mut rest = Vec::new();
-        match self.reader.read_to_end(&mut rest) {
-            Ok(_) => rest.is_empty(),
-            Err(_) => false,
-        }
-    }
-}
-
-/// Runs a Python script with arguments; returns its standard output.
-fn python(script: &str, args: &[&str]) -> String {
-    let output = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("python3");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "python failed: {}\nstdout:\n{stdout}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
 }
 
 /// Prints the EHLO keywords (`key` or `key=value`, sorted), before and after STARTTLS
@@ -367,7 +297,7 @@ fn ehlo_keywords_and_starttls_with_smtplib() {
     for backend in backends() {
         // A loopback client with allow_plaintext_loopback: AUTH offered in plaintext.
         let h = Harness::start(backend, |_| {});
-        let output = python(EHLO_SCRIPT, &[&h.port("smtp").to_string(), "starttls"]);
+        let output = peers::python(EHLO_SCRIPT, &[&h.port("smtp").to_string(), "starttls"]);
         assert_eq!(
             lines(&output),
             [
@@ -377,7 +307,7 @@ fn ehlo_keywords_and_starttls_with_smtplib() {
             ],
             "{backend}"
         );
-        let output = python(
+        let output = peers::python(
             EHLO_SCRIPT,
             &[&h.port("submissions").to_string(), "implicit"],
         );
@@ -389,7 +319,7 @@ fn ehlo_keywords_and_starttls_with_smtplib() {
 
         // Without it, AUTH appears only after STARTTLS.
         let h = Harness::start(backend, |config| config.allow_plaintext_loopback = false);
-        let output = python(
+        let output = peers::python(
             EHLO_SCRIPT,
             &[&h.port("submission").to_string(), "starttls"],
         );
@@ -409,7 +339,7 @@ fn ehlo_keywords_and_starttls_with_smtplib() {
 fn message_accepted_end_to_end_is_in_the_store() {
     for backend in backends() {
         let h = Harness::start(backend, |_| {});
-        let output = python(
+        let output = peers::python(
             SEND_SCRIPT,
             &[
                 "plain",
@@ -459,7 +389,7 @@ fn message_accepted_end_to_end_is_in_the_store() {
 fn pipelined_commands_after_starttls_are_not_executed() {
     for backend in backends() {
         let h = Harness::start(backend, |_| {});
-        let output = python(STARTTLS_INJECTION_SCRIPT, &[&h.port("smtp").to_string()]);
+        let output = peers::python(STARTTLS_INJECTION_SCRIPT, &[&h.port("smtp").to_string()]);
         assert_eq!(
             lines(&output),
             [
@@ -479,7 +409,7 @@ fn auth_over_tls_on_submission() {
     for backend in backends() {
         let h = Harness::start(backend, |config| config.allow_plaintext_loopback = false);
         // Implicit TLS, PLAIN; an authenticated client may send anywhere (outbound).
-        let output = python(
+        let output = peers::python(
             SEND_SCRIPT,
             &[
                 "implicit",
@@ -518,7 +448,7 @@ fn auth_over_tls_on_submission() {
         assert_eq!(outbound, ["friend@elsewhere.example"], "{backend}");
 
         // STARTTLS, LOGIN, a wrong password.
-        let output = python(
+        let output = peers::python(
             SEND_SCRIPT,
             &[
                 "starttls",
@@ -540,7 +470,7 @@ fn auth_over_tls_on_submission() {
             "{backend}"
         );
         // STARTTLS, LOGIN, the right password.
-        let output = python(
+        let output = peers::python(
             SEND_SCRIPT,
             &[
                 "starttls",
@@ -567,21 +497,21 @@ fn plaintext_auth_refused_when_not_allowed() {
     for backend in backends() {
         let h = Harness::start(backend, |config| config.allow_plaintext_loopback = false);
         let mut client = h.connect("submission");
-        assert_eq!(client.line(), "220 mx.lifeboat.test ESMTP Lifeboat");
+        assert_eq!(client.reply_line(), "220 mx.lifeboat.test ESMTP Lifeboat");
         client.send(b"EHLO client.example\r\n");
         let ehlo = client.reply();
         assert!(!ehlo.iter().any(|line| line.contains("AUTH")), "{ehlo:?}");
         // PLAIN for alice: the password must not even be checked.
         client.send(b"AUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABhbGljZSBwYXNzd29yZA==\r\n");
         assert_eq!(
-            client.line(),
+            client.reply_line(),
             "538 5.7.11 Encryption required for requested authentication mechanism"
         );
         client.send(b"MAIL FROM:<alice@example.test>\r\n");
-        assert_eq!(client.line(), "530 5.7.0 Authentication required");
+        assert_eq!(client.reply_line(), "530 5.7.0 Authentication required");
         client.send(b"QUIT\r\n");
         assert_eq!(
-            client.line(),
+            client.reply_line(),
             "221 2.0.0 mx.lifeboat.test closing connection"
         );
         assert!(client.closed());
@@ -589,12 +519,12 @@ fn plaintext_auth_refused_when_not_allowed() {
         // With plaintext allowed on loopback, the same AUTH works.
         let h = Harness::start(backend, |_| {});
         let mut client = h.connect("submission");
-        client.line();
+        client.reply_line();
         client.send(
             b"EHLO client.example\r\nAUTH PLAIN AGFsaWNlQGV4YW1wbGUudGVzdABhbGljZSBwYXNzd29yZA==\r\n",
         );
         assert!(client.reply().contains(&"250 AUTH PLAIN LOGIN".to_string()));
-        assert_eq!(client.line(), "235 2.7.0 Authentication successful");
+        assert_eq!(client.reply_line(), "235 2.7.0 Authentication successful");
     }
 }
 
@@ -603,20 +533,20 @@ fn pipelining_bdat_and_smuggling_over_a_raw_socket() {
     for backend in backends() {
         let h = Harness::start(backend, |_| {});
         let mut client = h.connect("smtp");
-        client.line();
+        client.reply_line();
         // One write: EHLO, a whole envelope, DATA (RFC 2920).
         client.send(
             b"EHLO client.example\r\nMAIL FROM:<bob@sender.example>\r\n\
               RCPT TO:<nobody@example.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n",
         );
         assert_eq!(client.reply().last().unwrap(), "250 AUTH PLAIN LOGIN");
-        assert_eq!(client.line(), "250 2.1.0 Ok");
+        assert_eq!(client.reply_line(), "250 2.1.0 Ok");
         assert_eq!(
-            client.line(),
+            client.reply_line(),
             "550 5.1.1 <nobody@example.test>: no such mailbox"
         );
-        assert_eq!(client.line(), "250 2.1.5 Ok");
-        assert_eq!(client.line(), "354 End data with <CR><LF>.<CR><LF>");
+        assert_eq!(client.reply_line(), "250 2.1.5 Ok");
+        assert_eq!(client.reply_line(), "354 End data with <CR><LF>.<CR><LF>");
         // A smuggling payload: the fake end of data and the commands behind it stay
         // inside the refused message; the NOOP after the real end runs.
         client.send(
@@ -624,10 +554,10 @@ fn pipelining_bdat_and_smuggling_over_a_raw_socket() {
               RCPT TO:<alice@example.test>\r\nDATA\r\nSubject: smuggled\r\n\r\n.\r\nNOOP\r\n",
         );
         assert_eq!(
-            client.line(),
+            client.reply_line(),
             "554 5.6.0 Message refused: bare CR or LF; lines must end with CRLF"
         );
-        assert_eq!(client.line(), "250 2.0.0 Ok");
+        assert_eq!(client.reply_line(), "250 2.0.0 Ok");
         assert!(h.archive().is_empty(), "{backend}: nothing was accepted");
 
         // BDAT, pipelined, the last chunk split over two writes.
@@ -635,13 +565,13 @@ fn pipelining_bdat_and_smuggling_over_a_raw_socket() {
             b"MAIL FROM:<bob@sender.example>\r\nRCPT TO:<alice@example.test>\r\n\
               BDAT 21\r\nSubject: chunks\r\n\r\nab",
         );
-        assert_eq!(client.line(), "250 2.1.0 Ok");
-        assert_eq!(client.line(), "250 2.1.5 Ok");
-        assert_eq!(client.line(), "250 2.0.0 21 octets received");
+        assert_eq!(client.reply_line(), "250 2.1.0 Ok");
+        assert_eq!(client.reply_line(), "250 2.1.5 Ok");
+        assert_eq!(client.reply_line(), "250 2.0.0 21 octets received");
         client.send(b"BDAT 8 LAST\r\ncd\r\n");
         std::thread::sleep(Duration::from_millis(50));
         client.send(b"ef\r\n");
-        let line = client.line();
+        let line = client.reply_line();
         let id = line
             .strip_prefix("250 2.0.0 Ok: queued as ")
             .unwrap_or_else(|| panic!("{backend}: {line}"));
@@ -652,7 +582,7 @@ fn pipelining_bdat_and_smuggling_over_a_raw_socket() {
         );
         client.send(b"QUIT\r\n");
         assert_eq!(
-            client.line(),
+            client.reply_line(),
             "221 2.0.0 mx.lifeboat.test closing connection"
         );
         assert!(client.closed());
@@ -708,16 +638,16 @@ fn idle_timeout_and_line_limit() {
             config.line_bytes_max = 1000;
         });
         let mut client = h.connect("smtp");
-        client.line();
+        client.reply_line();
         let mut long = b"NOOP ".to_vec();
         long.extend(std::iter::repeat_n(b'x', 5000));
         long.extend_from_slice(b"\r\nNOOP\r\n");
         client.send(&long);
-        assert_eq!(client.line(), "500 5.5.2 Line too long");
-        assert_eq!(client.line(), "250 2.0.0 Ok");
+        assert_eq!(client.reply_line(), "500 5.5.2 Line too long");
+        assert_eq!(client.reply_line(), "250 2.0.0 Ok");
         let started = Instant::now();
         assert_eq!(
-            client.line(),
+            client.reply_line(),
             "421 4.4.2 mx.lifeboat.test Timeout exceeded, closing connection"
         );
         assert!(started.elapsed() >= Duration::from_millis(400));
@@ -730,13 +660,13 @@ fn shutdown_says_goodbye() {
     for backend in backends() {
         let mut h = Harness::start(backend, |_| {});
         let mut client = h.connect("smtp");
-        client.line();
+        client.reply_line();
         client.send(b"EHLO client.example\r\n");
         client.reply();
         let server = h.server.take().unwrap();
         let stopper = std::thread::spawn(move || server.shutdown(Duration::from_secs(5)));
         assert_eq!(
-            client.line(),
+            client.reply_line(),
             "421 4.3.2 mx.lifeboat.test Service shutting down"
         );
         assert!(client.closed());
@@ -753,24 +683,24 @@ fn a_trickled_message_meets_the_message_timeout() {
             config.message_timeout = Duration::from_secs(1);
         });
         let mut client = h.connect("smtp");
-        client.line();
+        client.reply_line();
         client.send(b"EHLO client.test\r\n");
         client.reply();
         client.send(b"MAIL FROM:<a@remote.test>\r\n");
-        assert_eq!(client.line(), "250 2.1.0 Ok");
+        assert_eq!(client.reply_line(), "250 2.1.0 Ok");
         client.send(format!("RCPT TO:<{ALICE}>\r\n").as_bytes());
-        let rcpt = client.line();
+        let rcpt = client.reply_line();
         assert!(rcpt.starts_with("250"), "{backend}: {rcpt}");
         client.send(b"DATA\r\n");
-        assert!(client.line().starts_with("354"));
+        assert!(client.reply_line().starts_with("354"));
         // One byte every 200 ms: never idle for long, but never done either.
         let started = Instant::now();
         let mut answer = String::new();
         for _ in 0..40 {
             // Look for the answer before each byte: after the server closes, a write
             // draws a reset that could discard its last reply.
-            if let Some(line) = client.try_line() {
-                answer = line;
+            if let Some(line) = client.try_line(Duration::from_millis(50)) {
+                answer = line.trim_end().to_string();
                 break;
             }
             client.send(b"x");

@@ -33,13 +33,11 @@
 //! Set `SMTP_TRANSCRIPTS_BLESS=1` to rewrite the files from what the session does
 //! (then review the diff).
 
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-
 use lifeboat_smtp::parse::{Domain, EnhancedCode, ReplyCode};
 use lifeboat_smtp::session::{
     AuthOutcome, Effect, Limits, Rejection, Session, SessionConfig, StateName,
 };
+use lifeboat_testkit::transcript::{check_all, escape, unescape, Backslash::Escaped, Replay};
 
 const NOW_UNIX_SECONDS: u64 = 1_700_000_000;
 
@@ -52,63 +50,6 @@ enum Item {
     Server(String),
 }
 
-fn unescape(text: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 1 < bytes.len() {
-            match bytes[i + 1] {
-                b'r' => out.push(b'\r'),
-                b'n' => out.push(b'\n'),
-                b't' => out.push(b'\t'),
-                b'0' => out.push(0),
-                b'\\' => out.push(b'\\'),
-                b'x' => {
-                    let hex = std::str::from_utf8(&bytes[i + 2..i + 4]).unwrap();
-                    out.push(u8::from_str_radix(hex, 16).unwrap());
-                    i += 2;
-                }
-                other => panic!("unknown escape \\{}", other as char),
-            }
-            i += 2;
-        } else if let Some(repeat) = bytes[i..]
-            .starts_with(b"<repeat ")
-            .then(|| &text[i + "<repeat ".len()..])
-        {
-            let (count_text, rest) = repeat.split_once('>').expect("<repeat N>");
-            let (inner, _) = rest.split_once("</repeat>").expect("unterminated <repeat>");
-            let count: usize = count_text.parse().unwrap();
-            let inner_bytes = unescape(inner);
-            for _ in 0..count {
-                out.extend_from_slice(&inner_bytes);
-            }
-            i += "<repeat ".len() + count_text.len() + 1 + inner.len() + "</repeat>".len();
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-/// Writes `bytes` as transcript text: printable ASCII as is, the rest escaped.
-fn escape(bytes: &[u8]) -> String {
-    let mut text = String::new();
-    for &byte in bytes {
-        match byte {
-            b'\\' => text.push_str("\\\\"),
-            b'\r' => text.push_str("\\r"),
-            b'\n' => text.push_str("\\n"),
-            b'\t' => text.push_str("\\t"),
-            0 => text.push_str("\\0"),
-            0x20..=0x7e => text.push(byte as char),
-            _ => write!(text, "\\x{byte:02x}").unwrap(),
-        }
-    }
-    text
-}
-
 fn parse(text: &str) -> Vec<Item> {
     text.lines()
         .map(|line| {
@@ -117,11 +58,11 @@ fn parse(text: &str) -> Vec<Item> {
             } else if let Some(directive) = line.strip_prefix('@') {
                 Item::Directive(directive.to_string())
             } else if let Some(client) = line.strip_prefix("C: ") {
-                let mut bytes = unescape(client);
+                let mut bytes = unescape(client, Escaped);
                 bytes.extend_from_slice(b"\r\n");
                 Item::Client(bytes, line.to_string())
             } else if let Some(raw) = line.strip_prefix("R: ") {
-                Item::Client(unescape(raw), line.to_string())
+                Item::Client(unescape(raw, Escaped), line.to_string())
             } else if line.starts_with("S: ") || line.starts_with("E: ") || line.starts_with("M: ")
             {
                 Item::Server(line.to_string())
@@ -216,7 +157,7 @@ fn record_replies(out: &mut Vec<u8>, transcript: &mut Vec<String>) {
     );
     for line in text.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
         let line = line.strip_suffix(b"\r").expect("reply line without CR");
-        transcript.push(format!("S: {}", escape(line)));
+        transcript.push(format!("S: {}", escape(line, Escaped)));
     }
 }
 
@@ -280,8 +221,8 @@ fn replay(items: &[Item], chunk_bytes: usize) -> (Vec<String>, Vec<Vec<String>>)
                     Effect::CheckRecipient(check) => {
                         transcript.push(format!(
                             "E: check {} from={}",
-                            escape(check.recipient.as_bytes()),
-                            escape(check.mail_from.as_bytes())
+                            escape(check.recipient.as_bytes(), Escaped),
+                            escape(check.mail_from.as_bytes(), Escaped)
                         ));
                         session.recipient_checked(fixture_recipient(&check.recipient), &mut out);
                     }
@@ -289,8 +230,8 @@ fn replay(items: &[Item], chunk_bytes: usize) -> (Vec<String>, Vec<Vec<String>>)
                         transcript.push(format!(
                             "E: accept id={} from={} to={} data={}",
                             delivery.transaction_id,
-                            escape(delivery.mail_from.as_bytes()),
-                            escape(delivery.recipients.join(",").as_bytes()),
+                            escape(delivery.mail_from.as_bytes(), Escaped),
+                            escape(delivery.recipients.join(",").as_bytes(), Escaped),
                             delivery.data_bytes
                         ));
                         let mut message = delivery.message.as_slice();
@@ -301,7 +242,7 @@ fn replay(items: &[Item], chunk_bytes: usize) -> (Vec<String>, Vec<Vec<String>>)
                                 .map_or(message.len(), |at| at + 2);
                             let line = &message[..line_end];
                             let line = line.strip_suffix(b"\r\n").unwrap_or(line);
-                            transcript.push(format!("M: {}", escape(line)));
+                            transcript.push(format!("M: {}", escape(line, Escaped)));
                             message = &message[line_end..];
                         }
                         let result = if delivery.recipients.iter().any(|r| r == "fail@example.test")
@@ -316,7 +257,7 @@ fn replay(items: &[Item], chunk_bytes: usize) -> (Vec<String>, Vec<Vec<String>>)
                     Effect::Authenticate(credentials) => {
                         transcript.push(format!(
                             "E: auth {} {}",
-                            escape(credentials.username.as_bytes()),
+                            escape(credentials.username.as_bytes(), Escaped),
                             credentials.mechanism
                         ));
                         let outcome = fixture_login(&credentials.username, &credentials.password);
@@ -409,68 +350,51 @@ fn bless(items: &[Item], greeting: &[String], per_write: &[Vec<String>]) -> Stri
     text
 }
 
-fn transcript_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/transcripts");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no transcripts in {}", dir.display());
-    files
-}
-
 #[test]
 fn transcripts() {
-    let bless_files = std::env::var_os("SMTP_TRANSCRIPTS_BLESS").is_some();
-    let mut failures = Vec::new();
-    for path in transcript_files() {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let items = parse(&std::fs::read_to_string(&path).unwrap());
-        let (actual, per_write) = replay(&items, 0);
-        if bless_files {
+    check_all(
+        env!("CARGO_MANIFEST_DIR"),
+        "SMTP_TRANSCRIPTS_BLESS",
+        |path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let items = parse(&std::fs::read_to_string(path).unwrap());
+            let (actual, per_write) = replay(&items, 0);
             let greeting_lines = actual.len() - per_write.iter().map(Vec::len).sum::<usize>();
-            let text = bless(&items, &actual[..greeting_lines], &per_write);
-            std::fs::write(&path, text).unwrap();
-            continue;
-        }
-        let expected = expected(&items);
-        if actual != expected {
-            let position = actual
-                .iter()
-                .zip(&expected)
-                .position(|(a, e)| a != e)
-                .unwrap_or(actual.len().min(expected.len()));
-            failures.push(format!(
+            let blessed = bless(&items, &actual[..greeting_lines], &per_write);
+            let expected = expected(&items);
+            let mut failures = Vec::new();
+            if actual != expected {
+                let position = actual
+                    .iter()
+                    .zip(&expected)
+                    .position(|(a, e)| a != e)
+                    .unwrap_or(actual.len().min(expected.len()));
+                failures.push(format!(
                 "{name}: first difference at server line {position}\n  expected: {:?}\n  actual:   {:?}\n  actual transcript:\n{}",
                 expected.get(position),
                 actual.get(position),
                 actual.join("\n")
             ));
-            continue;
-        }
-        let mut chunk_bytes = 1;
-        while chunk_bytes <= 512 {
-            let (chunked, _) = replay(&items, chunk_bytes);
-            if chunked != expected {
-                failures.push(format!(
-                    "{name}: differs when writes are cut into {chunk_bytes}-byte chunks:\n{}",
-                    chunked.join("\n")
-                ));
-                break;
+            } else {
+                let mut chunk_bytes = 1;
+                while chunk_bytes <= 512 {
+                    let (chunked, _) = replay(&items, chunk_bytes);
+                    if chunked != expected {
+                        failures.push(format!(
+                        "{name}: differs when writes are cut into {chunk_bytes}-byte chunks:\n{}",
+                        chunked.join("\n")
+                    ));
+                        break;
+                    }
+                    chunk_bytes *= 2;
+                }
             }
-            chunk_bytes *= 2;
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-}
-
-#[test]
-fn escapes_round_trip() {
-    let bytes = b"a\\b\r\n\t\0\xff<";
-    assert_eq!(unescape(&escape(bytes)), bytes);
-    assert_eq!(unescape("x<repeat 3>y\\n</repeat>z"), b"xy\ny\ny\nz");
+            Replay {
+                actual: blessed,
+                failures,
+            }
+        },
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! fixed password, and switches to refuse SEARCH or STORE, drop the connection on a
 //! body FETCH, notify IDLE clients, and offer LITERAL+ and STARTTLS.
 
-use super::{read_line, serve_forever, upgrade, write, write_bytes, Stream};
+use super::{read_line, upgrade, write, write_bytes, Stream};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -55,22 +55,17 @@ pub struct ImapCounters {
     pub tls_sessions: AtomicU64,
 }
 
-pub fn get(counter: &AtomicU64) -> u64 {
-    counter.load(Ordering::SeqCst)
+pub async fn start(behavior: ImapBehavior) -> (SocketAddr, Arc<ImapCounters>) {
+    super::start(behavior, |stream, behavior, counters| async move {
+        session(stream, &behavior, &counters).await
+    })
+    .await
 }
 
-pub async fn start(behavior: ImapBehavior) -> (SocketAddr, Arc<ImapCounters>) {
-    let (listener, address) = super::listener().await;
-    let counters = Arc::new(ImapCounters::default());
-    let shared = (Arc::new(behavior), counters.clone());
-    serve_forever(listener, move |stream| {
-        let (behavior, counters) = shared.clone();
-        async move {
-            counters.connections.fetch_add(1, Ordering::SeqCst);
-            let _ = session(stream, &behavior, &counters).await;
-        }
-    });
-    (address, counters)
+impl super::Counters for ImapCounters {
+    fn connections(&self) -> &AtomicU64 {
+        &self.connections
+    }
 }
 
 fn capabilities(behavior: &ImapBehavior, tls: bool) -> String {

@@ -9,6 +9,7 @@ pub mod smtp_server;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -55,6 +56,40 @@ pub async fn listener() -> (TcpListener, SocketAddr) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("local address");
     (listener, address)
+}
+
+/// What a test server counts: at least its connections.
+pub trait Counters: Default + Send + Sync + 'static {
+    /// Connections accepted.
+    fn connections(&self) -> &AtomicU64;
+}
+
+/// Reads a counter.
+pub fn get(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::SeqCst)
+}
+
+/// Starts a test server on a free loopback port: each connection is counted, then
+/// served by `session` with the behavior and the counters, on its own task.
+pub async fn start<B, C, F, Fut>(behavior: B, session: F) -> (SocketAddr, Arc<C>)
+where
+    B: Send + Sync + 'static,
+    C: Counters,
+    F: Fn(Stream, Arc<B>, Arc<C>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = io::Result<()>> + Send + 'static,
+{
+    let (listener, address) = listener().await;
+    let counters = Arc::new(C::default());
+    let shared = (Arc::new(behavior), counters.clone());
+    serve_forever(listener, move |stream| {
+        let (behavior, counters) = shared.clone();
+        counters.connections().fetch_add(1, Ordering::SeqCst);
+        let served = session(stream, behavior, counters);
+        async move {
+            let _ = served.await;
+        }
+    });
+    (address, counters)
 }
 
 /// Accepts connections forever, serving each with `serve` on its own task.

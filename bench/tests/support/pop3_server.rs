@@ -2,7 +2,7 @@
 //! that needs dot-stuffing); switches refuse one RETR, drop the connection half-way
 //! through every k-th RETR, and offer STLS.
 
-use super::{read_line, serve_forever, upgrade, write, write_bytes, Stream};
+use super::{read_line, upgrade, write, write_bytes, Stream};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -68,22 +68,17 @@ pub struct Pop3Counters {
     pub tls_sessions: AtomicU64,
 }
 
-pub fn get(counter: &AtomicU64) -> u64 {
-    counter.load(Ordering::SeqCst)
+pub async fn start(behavior: Pop3Behavior) -> (SocketAddr, Arc<Pop3Counters>) {
+    super::start(behavior, |stream, behavior, counters| async move {
+        session(stream, &behavior, &counters).await
+    })
+    .await
 }
 
-pub async fn start(behavior: Pop3Behavior) -> (SocketAddr, Arc<Pop3Counters>) {
-    let (listener, address) = super::listener().await;
-    let counters = Arc::new(Pop3Counters::default());
-    let shared = (Arc::new(behavior), counters.clone());
-    serve_forever(listener, move |stream| {
-        let (behavior, counters) = shared.clone();
-        async move {
-            counters.connections.fetch_add(1, Ordering::SeqCst);
-            let _ = session(stream, &behavior, &counters).await;
-        }
-    });
-    (address, counters)
+impl super::Counters for Pop3Counters {
+    fn connections(&self) -> &AtomicU64 {
+        &self.connections
+    }
 }
 
 async fn session(

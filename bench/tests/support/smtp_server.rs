@@ -1,7 +1,7 @@
 //! A test SMTP server: replies to RCPT as a rule says, can drop the connection after
 //! the data of every k-th message, can stay silent, can offer STARTTLS and botch it.
 
-use super::{read_line, serve_forever, upgrade, write, Stream};
+use super::{read_line, upgrade, write, Stream};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -55,24 +55,17 @@ pub struct SmtpCounters {
     pub quits: AtomicU64,
 }
 
-impl SmtpCounters {
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::SeqCst)
-    }
+pub async fn start(behavior: SmtpBehavior) -> (SocketAddr, Arc<SmtpCounters>) {
+    super::start(behavior, |stream, behavior, counters| async move {
+        session(stream, &behavior, &counters).await
+    })
+    .await
 }
 
-pub async fn start(behavior: SmtpBehavior) -> (SocketAddr, Arc<SmtpCounters>) {
-    let (listener, address) = super::listener().await;
-    let counters = Arc::new(SmtpCounters::default());
-    let shared = (Arc::new(behavior), counters.clone());
-    serve_forever(listener, move |stream| {
-        let (behavior, counters) = shared.clone();
-        async move {
-            counters.connections.fetch_add(1, Ordering::SeqCst);
-            let _ = session(stream, &behavior, &counters).await;
-        }
-    });
-    (address, counters)
+impl super::Counters for SmtpCounters {
+    fn connections(&self) -> &AtomicU64 {
+        &self.connections
+    }
 }
 
 async fn session(

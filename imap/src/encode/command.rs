@@ -1,11 +1,11 @@
 //! Client commands to bytes, the inverse of `parse::command` (RFC 3501 §9).
 
 use super::core::Out;
-use crate::base64;
 use crate::types::{
     Capability, Command, CommandBody, EntryType, FetchAttribute, FetchItems, ListReturnOption,
     ListSelectOption, SearchKey, StatusAttribute, StoreKind,
 };
+use lifeboat_net::wire::base64_encode;
 
 pub(crate) fn command(out: &mut Out<'_>, command: &Command<'_>) {
     out.str(command.tag.as_str()).sp();
@@ -61,7 +61,7 @@ fn body(out: &mut Out<'_>, body: &CommandBody<'_>) {
                     out.byte(b'=');
                 } else {
                     let mut text = Vec::new();
-                    base64::encode(response.expose(), &mut text);
+                    base64_encode(response.expose(), &mut text);
                     out.raw(&text);
                 }
             }

@@ -2,11 +2,11 @@
 
 use super::body::{body_structure, envelope};
 use super::core::Out;
-use crate::base64;
 use crate::types::{
     Code, Condition, Continue, Data, ESearchItem, FetchData, FlagFetch, FlagPerm, ListItem,
     NamespaceDescription, Response, Section, Status, StatusItem, Text, BODY_NESTING_MAX,
 };
+use lifeboat_net::wire::base64_encode;
 
 pub(crate) fn response(out: &mut Out<'_>, response: &Response<'_>) {
     match response {
@@ -21,7 +21,7 @@ pub(crate) fn response(out: &mut Out<'_>, response: &Response<'_>) {
         }
         Response::Continue(Continue::Base64(bytes)) => {
             let mut text = Vec::new();
-            base64::encode(bytes, &mut text);
+            base64_encode(bytes, &mut text);
             out.raw(b"+ ").raw(&text);
         }
     }

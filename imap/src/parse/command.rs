@@ -13,11 +13,11 @@ use super::error::{failure, syntax, PResult};
 use super::fetch::fetch_items;
 use super::search::{search_key, search_return_options};
 use super::Reason;
-use crate::base64;
 use crate::types::{
     AuthMechanism, AuthenticateData, Capability, Command, CommandBody, Flag, ListReturnOption,
     ListSelectOption, Secret, StatusAttribute, StoreKind,
 };
+use lifeboat_net::wire::{base64_decode, is_base64_text};
 
 /// Most `field value` pairs in an ID command — RFC 2971 §3.3: "Implementations MUST
 /// NOT send more than 30 field-value pairs".
@@ -178,11 +178,11 @@ fn authenticate(input: &[u8]) -> PResult<'_, CommandBody<'_>> {
             },
         ));
     }
-    let (rest, text) = take_while1(base64::is_base64_char)(&rest[1..])?;
+    let (rest, text) = take_while1(is_base64_text)(&rest[1..])?;
     let decoded = if text == b"=" {
         Vec::new()
     } else {
-        match base64::decode(text) {
+        match base64_decode(text) {
             Some(decoded) => decoded,
             None => return syntax(),
         }
@@ -554,9 +554,9 @@ pub(crate) fn authenticate_data(input: &[u8]) -> PResult<'_, AuthenticateData> {
         let (rest, ()) = crlf(&input[1..])?;
         return Ok((rest, AuthenticateData::Cancel));
     }
-    let (rest, text) = nom::bytes::streaming::take_while(base64::is_base64_char)(input)?;
+    let (rest, text) = nom::bytes::streaming::take_while(is_base64_text)(input)?;
     let (rest, ()) = crlf(rest)?;
-    match base64::decode(text) {
+    match base64_decode(text) {
         Some(decoded) => Ok((rest, AuthenticateData::Response(Secret::new(decoded)))),
         None => syntax(),
     }

@@ -142,71 +142,64 @@ pub enum StateName {
     Logout,
 }
 
-/// A set of states.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct States(u8);
+/// A set of states. Logout is in no set.
+pub type States = lifeboat_net::wire::States<StateName>;
 
-impl States {
-    pub const NOT_AUTHENTICATED: States = States(1);
-    pub const AUTHENTICATED: States = States(2);
-    pub const SELECTED: States = States(4);
-    /// Authenticated or selected (RFC 3501 §6.3 commands).
-    pub const LOGGED_IN: States = States(2 | 4);
-    /// Any state but Logout (RFC 3501 §6.1 commands).
-    pub const ANY: States = States(1 | 2 | 4);
-
-    pub fn contains(self, state: StateName) -> bool {
-        let bit = match state {
-            StateName::NotAuthenticated => 1,
-            StateName::Authenticated => 2,
-            StateName::Selected => 4,
-            StateName::Logout => 0,
-        };
-        self.0 & bit != 0
+impl lifeboat_net::wire::StateIndex for StateName {
+    fn index(self) -> u32 {
+        self as u32
     }
 }
+
+const NOT_AUTHENTICATED: States = States::of(&[StateName::NotAuthenticated as u32]);
+const AUTHENTICATED: States = States::of(&[StateName::Authenticated as u32]);
+const SELECTED: States = States::of(&[StateName::Selected as u32]);
+/// Authenticated or selected (RFC 3501 §6.3 commands).
+const LOGGED_IN: States = AUTHENTICATED.or(SELECTED);
+/// Any state but Logout (RFC 3501 §6.1 commands).
+const ANY: States = NOT_AUTHENTICATED.or(LOGGED_IN);
 
 /// Which commands are legal in which state: RFC 3501 §6.1–§6.4, RFC 2177 (IDLE),
 /// RFC 2342 (NAMESPACE), RFC 2971 (ID, any state), RFC 3691 (UNSELECT), RFC 4315
 /// (UID EXPUNGE), RFC 5161 §3.1 (ENABLE only in the authenticated state), RFC 6851
 /// (MOVE). Names are [`CommandBody::name`].
 pub const COMMAND_STATES: [(&str, States); 36] = [
-    ("CAPABILITY", States::ANY),
-    ("NOOP", States::ANY),
-    ("LOGOUT", States::ANY),
-    ("ID", States::ANY),
-    ("STARTTLS", States::NOT_AUTHENTICATED),
-    ("AUTHENTICATE", States::NOT_AUTHENTICATED),
-    ("LOGIN", States::NOT_AUTHENTICATED),
-    ("SELECT", States::LOGGED_IN),
-    ("EXAMINE", States::LOGGED_IN),
-    ("CREATE", States::LOGGED_IN),
-    ("DELETE", States::LOGGED_IN),
-    ("RENAME", States::LOGGED_IN),
-    ("SUBSCRIBE", States::LOGGED_IN),
-    ("UNSUBSCRIBE", States::LOGGED_IN),
-    ("LIST", States::LOGGED_IN),
-    ("LSUB", States::LOGGED_IN),
-    ("STATUS", States::LOGGED_IN),
-    ("APPEND", States::LOGGED_IN),
-    ("IDLE", States::LOGGED_IN),
-    ("NAMESPACE", States::LOGGED_IN),
-    ("ENABLE", States::AUTHENTICATED),
-    ("CHECK", States::SELECTED),
-    ("CLOSE", States::SELECTED),
-    ("UNSELECT", States::SELECTED),
-    ("EXPUNGE", States::SELECTED),
-    ("UID EXPUNGE", States::SELECTED),
-    ("SEARCH", States::SELECTED),
-    ("UID SEARCH", States::SELECTED),
-    ("FETCH", States::SELECTED),
-    ("UID FETCH", States::SELECTED),
-    ("STORE", States::SELECTED),
-    ("UID STORE", States::SELECTED),
-    ("COPY", States::SELECTED),
-    ("UID COPY", States::SELECTED),
-    ("MOVE", States::SELECTED),
-    ("UID MOVE", States::SELECTED),
+    ("CAPABILITY", ANY),
+    ("NOOP", ANY),
+    ("LOGOUT", ANY),
+    ("ID", ANY),
+    ("STARTTLS", NOT_AUTHENTICATED),
+    ("AUTHENTICATE", NOT_AUTHENTICATED),
+    ("LOGIN", NOT_AUTHENTICATED),
+    ("SELECT", LOGGED_IN),
+    ("EXAMINE", LOGGED_IN),
+    ("CREATE", LOGGED_IN),
+    ("DELETE", LOGGED_IN),
+    ("RENAME", LOGGED_IN),
+    ("SUBSCRIBE", LOGGED_IN),
+    ("UNSUBSCRIBE", LOGGED_IN),
+    ("LIST", LOGGED_IN),
+    ("LSUB", LOGGED_IN),
+    ("STATUS", LOGGED_IN),
+    ("APPEND", LOGGED_IN),
+    ("IDLE", LOGGED_IN),
+    ("NAMESPACE", LOGGED_IN),
+    ("ENABLE", AUTHENTICATED),
+    ("CHECK", SELECTED),
+    ("CLOSE", SELECTED),
+    ("UNSELECT", SELECTED),
+    ("EXPUNGE", SELECTED),
+    ("UID EXPUNGE", SELECTED),
+    ("SEARCH", SELECTED),
+    ("UID SEARCH", SELECTED),
+    ("FETCH", SELECTED),
+    ("UID FETCH", SELECTED),
+    ("STORE", SELECTED),
+    ("UID STORE", SELECTED),
+    ("COPY", SELECTED),
+    ("UID COPY", SELECTED),
+    ("MOVE", SELECTED),
+    ("UID MOVE", SELECTED),
 ];
 
 /// Whether the command called `name` is legal in `state`, from [`COMMAND_STATES`].

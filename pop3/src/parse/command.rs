@@ -2,17 +2,15 @@
 //! [`Command`] value, its decoder [`decode_command`] and its encoder
 //! [`Command::encode`].
 
+use lifeboat_net::wire::{base64_decode, base64_encode, decode_line, is_base64_text};
 use nom::bytes::streaming::{tag, take_while1};
 use nom::combinator::opt;
 use nom::sequence::preceded;
 use nom::Parser;
 
-use super::base64::{self, is_base64_text};
 use super::error::{DecodeError, Reason};
 use super::limits::{LINE_COUNT_DIGITS_MAX, MESSAGE_NUMBER_DIGITS_MAX};
-use super::primitives::{
-    crlf, failure, frame_line, is_name_char, is_vchar, number, param, parse_line, sp, Failure, Res,
-};
+use super::primitives::{crlf, failure, is_name_char, is_vchar, number, param, sp, Failure, Res};
 use super::types::{ApopDigest, Mechanism, MessageNumber, Password, UserName};
 
 /// One POP3 command.
@@ -219,7 +217,7 @@ impl Command {
                     Some(response) if response.is_empty() => arg("="),
                     Some(response) => {
                         out.push(b' ');
-                        base64::encode(response, out);
+                        base64_encode(response, out);
                     }
                     None => {}
                 }
@@ -256,8 +254,7 @@ pub fn decode_command(
     input: &[u8],
     line_bytes_max: usize,
 ) -> Result<(Command, usize), DecodeError> {
-    let line = frame_line(input, line_bytes_max)?;
-    parse_line(line, command)
+    decode_line(input, line_bytes_max, command)
 }
 
 /// `command = keyword *(SP param) CRLF` — RFC 2449 §3, with the arguments of each
@@ -286,7 +283,7 @@ fn command(input: &[u8]) -> Res<'_, Command> {
 /// `keyword = 3*4VCHAR` — RFC 2449 §3; case-insensitive (RFC 1939 §3). A keyword
 /// that is not a known command fails with [`Reason::UnknownCommand`].
 fn keyword(input: &[u8]) -> Res<'_, Verb> {
-    match take_while1::<_, _, Failure>(is_vchar).parse(input) {
+    match take_while1::<_, _, Failure<Reason>>(is_vchar).parse(input) {
         Ok((rest, word)) => match Verb::from_keyword(word) {
             Some(verb) => Ok((rest, verb)),
             None => failure(Reason::UnknownCommand),
@@ -391,9 +388,9 @@ fn initial_response(input: &[u8]) -> Res<'_, Vec<u8>> {
     if text == b"=" {
         return Ok((rest, Vec::new()));
     }
-    match base64::decode(text) {
-        Ok(bytes) => Ok((rest, bytes)),
-        Err(reason) => failure(reason),
+    match base64_decode(text) {
+        Some(bytes) => Ok((rest, bytes)),
+        None => failure(Reason::InvalidBase64),
     }
 }
 

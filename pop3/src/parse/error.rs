@@ -1,28 +1,11 @@
 //! Decode errors of the `parse` layer: small, `Copy`, no strings, so that they cost
 //! nothing on the hot path. The session maps them to `-ERR` replies.
 
-/// Why input could not be decoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The input holds no complete line yet; nothing was consumed. Read more and call
-    /// again with the same bytes plus the new ones.
-    #[error("incomplete line")]
-    Incomplete,
-    /// No line end within the line length limit. The session answers once and drops
-    /// the input through the next LF ([`skip_line`](super::skip_line)).
-    #[error("line too long")]
-    LineTooLong,
-    /// A complete line of `line_bytes` bytes (through its LF) that is not valid: the
-    /// session answers and drops those bytes.
-    #[error("{reason} ({line_bytes} bytes)")]
-    Failed {
-        /// What was wrong with it.
-        reason: Reason,
-        /// Length of the rejected line including its line ending.
-        line_bytes: usize,
-    },
-}
+/// Why input could not be decoded: [`Incomplete`](DecodeError::Incomplete) (read
+/// more), [`LineTooLong`](DecodeError::LineTooLong) (answer once and drop the input
+/// through the next LF with [`skip_line`](super::skip_line)), or
+/// [`Failed`](DecodeError::Failed) (answer and drop the line's bytes).
+pub type DecodeError = lifeboat_net::wire::DecodeError<Reason>;
 
 /// What made a complete line invalid. Also the error of the `TryFrom` constructors of
 /// the validated types, which run the same checks.
@@ -62,4 +45,10 @@ pub enum Reason {
     /// A PLAIN message that is not `[authzid] NUL authcid NUL passwd` (RFC 4616 §2).
     #[error("invalid PLAIN message")]
     InvalidPlainMessage,
+}
+
+impl lifeboat_net::wire::Reason for Reason {
+    const SYNTAX: Self = Reason::Syntax;
+    const BARE_LINE_FEED: Self = Reason::BareLineFeed;
+    const CONTROL_CHARACTER: Self = Reason::ControlCharacter;
 }

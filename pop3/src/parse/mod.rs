@@ -28,7 +28,6 @@
 
 #![forbid(unsafe_code)]
 
-mod base64;
 mod command;
 mod error;
 mod primitives;
@@ -37,19 +36,9 @@ mod types;
 
 pub use command::{decode_command, Command, Verb};
 pub use error::{DecodeError, Reason};
-pub use primitives::skip_line;
+pub use lifeboat_net::wire::skip_line;
 pub use sasl::{decode_plain, decode_sasl_response, encode_plain, PlainCredentials, SaslResponse};
 pub use types::{ApopDigest, Mechanism, MessageNumber, Password, UserName};
-
-/// Decodes base64 text (RFC 4648 §4, canonical with padding), as SASL exchanges use it.
-pub fn decode_base64(text: &[u8]) -> Result<Vec<u8>, Reason> {
-    base64::decode(text)
-}
-
-/// Appends the base64 encoding of `bytes` (RFC 4648 §4, padded).
-pub fn encode_base64(bytes: &[u8], out: &mut Vec<u8>) {
-    base64::encode(bytes, out)
-}
 
 /// Size limits of the protocol. Each names the rule it comes from.
 pub mod limits {

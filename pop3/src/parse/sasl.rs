@@ -1,14 +1,14 @@
 //! The lines of a SASL exchange after `AUTH` (RFC 5034 §4) and the PLAIN message
 //! (RFC 4616 §2).
 
+use lifeboat_net::wire::{base64_decode, base64_encode, decode_line, is_base64_text};
 use memchr::memchr;
 use nom::bytes::streaming::{tag, take_while};
 use nom::Parser;
 
-use super::base64::{self, is_base64_text};
 use super::error::{DecodeError, Reason};
 use super::limits::USER_NAME_BYTES_MAX;
-use super::primitives::{crlf, failure, frame_line, parse_line, Res};
+use super::primitives::{crlf, failure, Failure, Res};
 use super::types::{Password, UserName};
 
 /// A client's answer to a server challenge (`continue-req`).
@@ -24,7 +24,7 @@ impl SaslResponse {
     /// Appends the line, CRLF included. Decoding it gives back an equal value.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
-            SaslResponse::Data(bytes) => base64::encode(bytes, out),
+            SaslResponse::Data(bytes) => base64_encode(bytes, out),
             SaslResponse::Cancel => out.push(b'*'),
         }
         out.extend_from_slice(b"\r\n");
@@ -40,20 +40,19 @@ pub fn decode_sasl_response(
     input: &[u8],
     line_bytes_max: usize,
 ) -> Result<(SaslResponse, usize), DecodeError> {
-    let line = frame_line(input, line_bytes_max)?;
-    parse_line(line, client_response)
+    decode_line(input, line_bytes_max, client_response)
 }
 
 /// `cancel-response = "*"` or `[base64]` — RFC 5034 §6, then `CRLF`.
 fn client_response(input: &[u8]) -> Res<'_, SaslResponse> {
-    if let Ok((rest, _)) = (tag::<_, _, super::primitives::Failure>(&b"*"[..]), crlf).parse(input) {
+    if let Ok((rest, _)) = (tag::<_, _, Failure<Reason>>(&b"*"[..]), crlf).parse(input) {
         return Ok((rest, SaslResponse::Cancel));
     }
     let (rest, text) = take_while(is_base64_text).parse(input)?;
     let (rest, ()) = crlf(rest)?;
-    match base64::decode(text) {
-        Ok(bytes) => Ok((rest, SaslResponse::Data(bytes))),
-        Err(reason) => failure(reason),
+    match base64_decode(text) {
+        Some(bytes) => Ok((rest, SaslResponse::Data(bytes))),
+        None => failure(Reason::InvalidBase64),
     }
 }
 

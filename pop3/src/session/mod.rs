@@ -73,48 +73,42 @@ pub enum StateName {
     Closed,
 }
 
-/// The states in which a command is legal, as a set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct States(u8);
+/// The states in which a command is legal, as a set. UPDATE and the closed session
+/// are in no set.
+pub type States = lifeboat_net::wire::States<StateName>;
 
-impl States {
-    /// AUTHORIZATION only.
-    pub const AUTHORIZATION: States = States(1);
-    /// TRANSACTION only.
-    pub const TRANSACTION: States = States(2);
-    /// Both.
-    pub const BOTH: States = States(3);
-
-    /// Whether `state` is in the set.
-    pub fn contains(self, state: StateName) -> bool {
-        let bit = match state {
-            StateName::Authorization => 1,
-            StateName::Transaction => 2,
-            StateName::Update | StateName::Closed => 0,
-        };
-        self.0 & bit != 0
+impl lifeboat_net::wire::StateIndex for StateName {
+    fn index(self) -> u32 {
+        self as u32
     }
 }
+
+/// AUTHORIZATION only.
+const AUTHORIZATION: States = States::of(&[StateName::Authorization as u32]);
+/// TRANSACTION only.
+const TRANSACTION: States = States::of(&[StateName::Transaction as u32]);
+/// Both.
+const BOTH: States = AUTHORIZATION.or(TRANSACTION);
 
 /// Which commands are legal in which state: RFC 1939 §9 (summary), RFC 2449 §5 (CAPA
 /// in both), RFC 2595 §4 (STLS in AUTHORIZATION), RFC 5034 §4 (AUTH in
 /// AUTHORIZATION). No command is legal in UPDATE: the session ends there.
 pub const COMMAND_STATES: [(Verb, States); 15] = [
-    (Verb::User, States::AUTHORIZATION),
-    (Verb::Pass, States::AUTHORIZATION),
-    (Verb::Apop, States::AUTHORIZATION),
-    (Verb::Auth, States::AUTHORIZATION),
-    (Verb::Stls, States::AUTHORIZATION),
-    (Verb::Capa, States::BOTH),
-    (Verb::Quit, States::BOTH),
-    (Verb::Stat, States::TRANSACTION),
-    (Verb::List, States::TRANSACTION),
-    (Verb::Retr, States::TRANSACTION),
-    (Verb::Dele, States::TRANSACTION),
-    (Verb::Noop, States::TRANSACTION),
-    (Verb::Rset, States::TRANSACTION),
-    (Verb::Top, States::TRANSACTION),
-    (Verb::Uidl, States::TRANSACTION),
+    (Verb::User, AUTHORIZATION),
+    (Verb::Pass, AUTHORIZATION),
+    (Verb::Apop, AUTHORIZATION),
+    (Verb::Auth, AUTHORIZATION),
+    (Verb::Stls, AUTHORIZATION),
+    (Verb::Capa, BOTH),
+    (Verb::Quit, BOTH),
+    (Verb::Stat, TRANSACTION),
+    (Verb::List, TRANSACTION),
+    (Verb::Retr, TRANSACTION),
+    (Verb::Dele, TRANSACTION),
+    (Verb::Noop, TRANSACTION),
+    (Verb::Rset, TRANSACTION),
+    (Verb::Top, TRANSACTION),
+    (Verb::Uidl, TRANSACTION),
 ];
 
 /// Whether `verb` is legal in `state`, from [`COMMAND_STATES`].

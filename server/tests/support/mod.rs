@@ -1,12 +1,15 @@
-//! Starting the real `lifeboat` binary on free ports for integration tests.
+//! Starting the real `lifeboat` binary on free ports for integration tests. Each test
+//! binary uses part of this module.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+pub use lifeboat_testkit::peers::python;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lifeboat");
 
@@ -297,24 +300,6 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("timed out waiting for {what}");
-}
-
-/// Runs a Python script with `args`; asserts that it succeeded and returns its output.
-#[track_caller]
-pub fn python(script: &str, args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("python3 (scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Protects example.test (manual failover, upstream nowhere) in emergency, with the

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use lifeboat_net::wire::{base64_decode, base64_encode, decode_line};
 use nom::branch::alt;
 use nom::bytes::streaming::{tag, take_while, take_while1};
 use nom::combinator::{recognize, value};
@@ -10,7 +11,7 @@ use nom::Parser;
 
 use super::error::{DecodeError, Reason};
 use super::limits::MECHANISM_BYTES_MAX;
-use super::primitives::{failure, frame_line, parse_all, parse_line, Failure, Res};
+use super::primitives::{failure, parse_all, Failure, Res};
 
 /// A SASL mechanism name (RFC 4422 §3.1): 1 to 20 of `A-Z 0-9 - _`. Held in upper
 /// case; clients that send lower case are accepted (names compare case-insensitively
@@ -76,65 +77,9 @@ fn is_base64_char(byte: u8) -> bool {
 pub(crate) fn base64(input: &[u8]) -> Res<'_, Vec<u8>> {
     let (rest, text) =
         recognize((take_while(is_base64_char), take_while(|b| b == b'='))).parse(input)?;
-    match decode_base64(text) {
+    match base64_decode(text) {
         Some(decoded) => Ok((rest, decoded)),
         None => failure(Reason::InvalidBase64),
-    }
-}
-
-fn base64_value(byte: u8) -> Option<u32> {
-    let value = match byte {
-        b'A'..=b'Z' => byte - b'A',
-        b'a'..=b'z' => byte - b'a' + 26,
-        b'0'..=b'9' => byte - b'0' + 52,
-        b'+' => 62,
-        b'/' => 63,
-        _ => return None,
-    };
-    Some(u32::from(value))
-}
-
-/// Decode padded base64 (RFC 4648 §4). Returns `None` unless the text is a whole
-/// number of quanta with padding only at the end.
-fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let quanta = text.len() / 4;
-    for (index, quantum) in text.chunks_exact(4).enumerate() {
-        let padding = quantum.iter().rev().take_while(|&&b| b == b'=').count();
-        if padding > 2 || (padding > 0 && index + 1 != quanta) {
-            return None;
-        }
-        let mut bits = 0u32;
-        for &byte in &quantum[..4 - padding] {
-            bits = bits << 6 | base64_value(byte)?;
-        }
-        bits <<= 6 * padding;
-        let bytes = bits.to_be_bytes();
-        out.extend_from_slice(&bytes[1..4 - padding]);
-    }
-    Some(out)
-}
-
-/// Append `bytes` as padded base64 (RFC 4648 §4).
-pub(crate) fn encode_base64(bytes: &[u8], out: &mut Vec<u8>) {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for chunk in bytes.chunks(3) {
-        let mut bits = 0u32;
-        for (index, &byte) in chunk.iter().enumerate() {
-            bits |= u32::from(byte) << (16 - 8 * index);
-        }
-        for index in 0..4 {
-            if index <= chunk.len() {
-                let sextet = (bits >> (18 - 6 * index)) & 63;
-                // A sextet is below 64, the alphabet's length.
-                out.push(ALPHABET[sextet as usize]);
-            } else {
-                out.push(b'=');
-            }
-        }
     }
 }
 
@@ -152,7 +97,7 @@ impl AuthResponse {
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             AuthResponse::Cancel => out.push(b'*'),
-            AuthResponse::Response(bytes) => encode_base64(bytes, out),
+            AuthResponse::Response(bytes) => base64_encode(bytes, out),
         }
         out.extend_from_slice(b"\r\n");
     }
@@ -168,7 +113,9 @@ fn auth_response(input: &[u8]) -> Res<'_, AuthResponse> {
     // No trailing white space here: it would be part of a base64 string.
     let (rest, _) = tag(&b"\r\n"[..])
         .parse(rest)
-        .map_err(|_: nom::Err<Failure>| nom::Err::Failure(Failure(Reason::InvalidBase64)))?;
+        .map_err(|_: nom::Err<Failure<Reason>>| {
+            nom::Err::Failure(Failure(Reason::InvalidBase64))
+        })?;
     Ok((rest, response))
 }
 
@@ -180,37 +127,12 @@ pub fn decode_auth_response(
     input: &[u8],
     line_bytes_max: usize,
 ) -> Result<(AuthResponse, usize), DecodeError> {
-    let line = frame_line(input, line_bytes_max)?;
-    parse_line(line, auth_response)
+    decode_line(input, line_bytes_max, auth_response)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_known_values() {
-        // RFC 4648 §10 test vectors.
-        let vectors: [(&[u8], &[u8]); 7] = [
-            (b"", b""),
-            (b"f", b"Zg=="),
-            (b"fo", b"Zm8="),
-            (b"foo", b"Zm9v"),
-            (b"foob", b"Zm9vYg=="),
-            (b"fooba", b"Zm9vYmE="),
-            (b"foobar", b"Zm9vYmFy"),
-        ];
-        for (plain, encoded) in vectors {
-            let mut out = Vec::new();
-            encode_base64(plain, &mut out);
-            assert_eq!(out, encoded);
-            assert_eq!(decode_base64(encoded).as_deref(), Some(plain));
-        }
-        assert_eq!(decode_base64(b"Zg="), None);
-        assert_eq!(decode_base64(b"Z==="), None);
-        assert_eq!(decode_base64(b"Zg==Zg=="), None);
-        assert_eq!(decode_base64(b"Zm9v!A=="), None);
-    }
 
     #[test]
     fn continuation_lines() {

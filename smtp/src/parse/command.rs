@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use memchr::memchr;
+use lifeboat_net::wire::{base64_encode, decode_line};
 use nom::branch::alt;
 use nom::bytes::streaming::{tag, tag_no_case, take_while, take_while1};
 use nom::combinator::{opt, peek, verify};
@@ -13,13 +13,12 @@ use nom::sequence::preceded;
 use nom::Parser;
 
 use super::address::{forward_path, host, reverse_path, ForwardPath, Host, ReversePath};
-use super::auth::{base64, encode_base64, sasl_mech, Mechanism};
+use super::auth::{base64, sasl_mech, Mechanism};
 use super::error::{DecodeError, Reason};
 use super::limits::CHUNK_SIZE_DIGITS_MAX;
 use super::parameters::{mail_parameters, rcpt_parameters, MailParameters, RcptParameters};
 use super::primitives::{
-    end_of_line, failure, frame_line, is_alpha, is_digit, is_text_char, parse_all, parse_line, sp,
-    utf8, Failure, Res,
+    end_of_line, failure, is_alpha, is_digit, is_text_char, parse_all, sp, utf8, Failure, Res,
 };
 
 /// The free text argument of NOOP, HELP, VRFY and EXPN: non-empty, visible characters,
@@ -185,7 +184,7 @@ impl Command {
                     Some(response) if response.is_empty() => out.extend_from_slice(b" ="),
                     Some(response) => {
                         out.push(b' ');
-                        encode_base64(response, out);
+                        base64_encode(response, out);
                     }
                     None => {}
                 }
@@ -212,22 +211,14 @@ pub fn decode_command(
     input: &[u8],
     line_bytes_max: usize,
 ) -> Result<(Command, usize), DecodeError> {
-    let line = frame_line(input, line_bytes_max)?;
-    parse_line(line, command)
-}
-
-/// After [`DecodeError::LineTooLong`]: how many bytes of `input` to drop to reach the
-/// start of the next line, or `None` when all of it belongs to the long line (drop it
-/// and call again with the next input).
-pub fn skip_line(input: &[u8]) -> Option<usize> {
-    memchr(b'\n', input).map(|lf| lf + 1)
+    decode_line(input, line_bytes_max, command)
 }
 
 /// `command = ehlo / helo / mail / rcpt / data / rset / vrfy / expn / help / noop /
 /// quit` (RFC 5321 §4.1.1) plus `bdat-cmd` (RFC 3030 §2), `starttls` (RFC 3207 §4) and
 /// `auth-command` (RFC 4954 §4). Command words are case-insensitive (§2.4).
 fn command(input: &[u8]) -> Res<'_, Command> {
-    let verb = match take_while1::<_, _, Failure>(is_alpha).parse(input) {
+    let verb = match take_while1::<_, _, Failure<Reason>>(is_alpha).parse(input) {
         Ok((_, verb)) => verb,
         Err(_) => return failure(Reason::UnknownCommand),
     };

@@ -3,33 +3,21 @@
 
 use super::reply::{EnhancedCode, ReplyCode};
 
-/// Why a line could not be decoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The input holds no complete line yet; nothing was consumed. Read more and call
-    /// again with the same bytes plus the new ones.
-    #[error("incomplete line")]
-    Incomplete,
-    /// No LF within the line length limit. The session answers once and discards the
-    /// input through the next LF ([`skip_line`](super::skip_line)).
-    #[error("line too long")]
-    LineTooLong,
-    /// A complete line of `line_bytes` bytes (through its LF) that is not valid: the
-    /// session answers and drops those bytes.
-    #[error("{reason} ({line_bytes} bytes)")]
-    Failed {
-        /// What was wrong with it.
-        reason: Reason,
-        /// Length of the rejected line including its line ending.
-        line_bytes: usize,
-    },
+/// Why a line could not be decoded: [`Incomplete`](DecodeError::Incomplete) (read
+/// more), [`LineTooLong`](DecodeError::LineTooLong) (answer once and drop the input
+/// through the next LF with [`skip_line`](super::skip_line)), or
+/// [`Failed`](DecodeError::Failed) (answer and drop the line's bytes).
+pub type DecodeError = lifeboat_net::wire::DecodeError<Reason>;
+
+/// The reply a server sends for a decode error (RFC 5321 §4.2.2, RFC 3463 codes).
+pub trait ErrorReply {
+    /// Code, enhanced code and text. `Incomplete` is not an error to answer; it maps
+    /// to a generic syntax error.
+    fn reply(&self) -> (ReplyCode, EnhancedCode, &'static str);
 }
 
-impl DecodeError {
-    /// The reply a server sends for this error (RFC 5321 §4.2.2, RFC 3463 codes).
-    /// `Incomplete` is not an error to answer; it maps to a generic syntax error.
-    pub fn reply(&self) -> (ReplyCode, EnhancedCode, &'static str) {
+impl ErrorReply for DecodeError {
+    fn reply(&self) -> (ReplyCode, EnhancedCode, &'static str) {
         match self {
             DecodeError::Incomplete => Reason::Syntax.reply(),
             // RFC 5321 §4.5.3.1.10: "500 Line too long".
@@ -105,6 +93,12 @@ pub enum Reason {
     /// Malformed base64 in an AUTH command or response (RFC 4954 §4).
     #[error("invalid base64")]
     InvalidBase64,
+}
+
+impl lifeboat_net::wire::Reason for Reason {
+    const SYNTAX: Self = Reason::Syntax;
+    const BARE_LINE_FEED: Self = Reason::BareLineFeed;
+    const CONTROL_CHARACTER: Self = Reason::ControlCharacter;
 }
 
 impl Reason {

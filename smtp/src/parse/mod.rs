@@ -85,9 +85,10 @@ mod reply;
 
 pub use address::{Address, AddressLiteral, Domain, ForwardPath, Host, LocalPart, ReversePath};
 pub use auth::{decode_auth_response, AuthResponse, Mechanism};
-pub use command::{decode_command, skip_line, Command, Text};
+pub use command::{decode_command, Command, Text};
 pub use data::{encode_data, DataDecoder, DataError, DataStatus};
-pub use error::{DecodeError, Reason};
+pub use error::{DecodeError, ErrorReply, Reason};
+pub use lifeboat_net::wire::skip_line;
 pub use parameters::{
     AuthIdentity, Body, EnvelopeId, MailAuth, MailParameters, Notify, NotifyWhen,
     OriginalRecipient, RcptParameters, Ret,

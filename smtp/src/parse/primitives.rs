@@ -1,44 +1,15 @@
-//! Character classes of RFC 5321 §4.1.2 and RFC 5234 Appendix B.1, the nom error type
-//! that carries a [`Reason`], and the line framing shared by every line decoder.
+//! Character classes of RFC 5321 §4.1.2 and RFC 5234 Appendix B.1, and the nom error
+//! type that carries a [`Reason`] (from `lifeboat_net::wire`, as is the line framing).
 
-use memchr::{memchr, memchr2};
 use nom::bytes::streaming::{tag, take_while};
-use nom::error::{ErrorKind, ParseError};
-use nom::{IResult, Parser};
+use nom::Parser;
 
-use super::error::{DecodeError, Reason};
+use super::error::Reason;
 
-/// The error of every parser in this module tree. A recoverable `Err::Error` means
-/// "this alternative does not match"; `Err::Failure` means "this is the branch, and it
-/// is wrong for this reason", so `alt` does not hide the reason behind a generic one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Failure(pub(crate) Reason);
+pub(crate) use lifeboat_net::wire::{failure, Failure};
 
-impl<I> ParseError<I> for Failure {
-    fn from_error_kind(_input: I, _kind: ErrorKind) -> Self {
-        Failure(Reason::Syntax)
-    }
-
-    fn append(_input: I, _kind: ErrorKind, other: Self) -> Self {
-        other
-    }
-
-    fn or(self, other: Self) -> Self {
-        // Keep the more specific reason when `alt` runs out of alternatives.
-        if other.0 == Reason::Syntax {
-            self
-        } else {
-            other
-        }
-    }
-}
-
-pub(crate) type Res<'a, O> = IResult<&'a [u8], O, Failure>;
-
-/// Fail the current branch for good, with a reason.
-pub(crate) fn failure<'a, O>(reason: Reason) -> Res<'a, O> {
-    Err(nom::Err::Failure(Failure(reason)))
-}
+/// The result of every parser in this module tree; see [`Failure`].
+pub(crate) type Res<'a, O> = lifeboat_net::wire::Res<'a, O, Reason>;
 
 /// Turn any error of a branch that has been committed to into a failure with `reason`,
 /// keeping a more specific reason if the inner parser had one.
@@ -139,60 +110,8 @@ pub(crate) fn end_of_line(input: &[u8]) -> Res<'_, ()> {
 
 /// Validate a run of bytes as UTF-8 (RFC 3629), as RFC 6531 requires of every
 /// UTF8-non-ascii sequence.
-pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, Failure> {
+pub(crate) fn utf8(bytes: &[u8]) -> Result<&str, Failure<Reason>> {
     std::str::from_utf8(bytes).map_err(|_| Failure(Reason::InvalidUtf8))
-}
-
-/// Find the first complete line of `input`: the bytes through the first LF, if that LF
-/// lies within `line_bytes_max` bytes. The line must end with CRLF and hold no other CR
-/// and no NUL (RFC 5321 §2.3.8).
-pub(crate) fn frame_line(input: &[u8], line_bytes_max: usize) -> Result<&[u8], DecodeError> {
-    let window = &input[..input.len().min(line_bytes_max)];
-    let Some(lf) = memchr(b'\n', window) else {
-        return if !input.is_empty() && input.len() >= line_bytes_max {
-            Err(DecodeError::LineTooLong)
-        } else {
-            Err(DecodeError::Incomplete)
-        };
-    };
-    let line_bytes = lf + 1;
-    if lf == 0 || input[lf - 1] != b'\r' {
-        return Err(DecodeError::Failed {
-            reason: Reason::BareLineFeed,
-            line_bytes,
-        });
-    }
-    if memchr2(b'\r', 0, &input[..lf - 1]).is_some() {
-        return Err(DecodeError::Failed {
-            reason: Reason::ControlCharacter,
-            line_bytes,
-        });
-    }
-    Ok(&input[..line_bytes])
-}
-
-/// Run `parser` over one framed line, which it must consume entirely.
-pub(crate) fn parse_line<'a, O>(
-    line: &'a [u8],
-    mut parser: impl Parser<&'a [u8], Output = O, Error = Failure>,
-) -> Result<(O, usize), DecodeError> {
-    let line_bytes = line.len();
-    match parser.parse(line) {
-        Ok(([], value)) => Ok((value, line_bytes)),
-        Ok(_) => Err(DecodeError::Failed {
-            reason: Reason::Syntax,
-            line_bytes,
-        }),
-        Err(nom::Err::Error(Failure(reason))) | Err(nom::Err::Failure(Failure(reason))) => {
-            Err(DecodeError::Failed { reason, line_bytes })
-        }
-        // The line ends with CRLF, which no rule accepts inside itself, so a parser
-        // that wants more input has met a line that does not fit its grammar.
-        Err(nom::Err::Incomplete(_)) => Err(DecodeError::Failed {
-            reason: Reason::Syntax,
-            line_bytes,
-        }),
-    }
 }
 
 /// Parse all of `bytes` with `parser`, for the `TryFrom<&str>` constructors. The
@@ -200,7 +119,7 @@ pub(crate) fn parse_line<'a, O>(
 /// may contain, serves.
 pub(crate) fn parse_all<O>(
     bytes: &[u8],
-    mut parser: impl for<'a> Parser<&'a [u8], Output = O, Error = Failure>,
+    mut parser: impl for<'a> Parser<&'a [u8], Output = O, Error = Failure<Reason>>,
 ) -> Result<O, Reason> {
     let mut buffer = Vec::with_capacity(bytes.len() + 1);
     buffer.extend_from_slice(bytes);

@@ -6,7 +6,7 @@ use super::{
     Sasl, Session, State, AUTH_FAILURES_MAX,
 };
 use crate::parse::{
-    decode_auth_response, AuthResponse, DecodeError, EnhancedCode, Mechanism, ReplyCode,
+    decode_auth_response, AuthResponse, DecodeError, EnhancedCode, ErrorReply, Mechanism, ReplyCode,
 };
 
 /// The LOGIN mechanism's prompts, base64 of `Username:` and `Password:`.

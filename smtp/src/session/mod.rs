@@ -54,8 +54,8 @@ use std::net::IpAddr;
 
 use crate::parse::limits::AUTH_LINE_BYTES_MAX;
 use crate::parse::{
-    decode_command, skip_line, Command, DataDecoder, DecodeError, Domain, EnhancedCode, Host,
-    Reason, ReplyCode,
+    decode_command, skip_line, Command, DataDecoder, DecodeError, Domain, EnhancedCode, ErrorReply,
+    Host, Reason, ReplyCode,
 };
 
 pub use received::{date_time, received_header, Protocol};
@@ -140,51 +140,26 @@ pub enum StateName {
     Closed,
 }
 
-/// A set of [`StateName`]s in which a command is legal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct States(u8);
+/// A set of [`StateName`]s in which a command is legal. States that read no commands
+/// are in no set.
+pub type States = lifeboat_net::wire::States<StateName>;
 
-impl States {
-    /// Before EHLO/HELO.
-    pub const CONNECTED: States = States(1);
-    /// Greeted, outside a transaction.
-    pub const READY: States = States(2);
-    /// After MAIL.
-    pub const MAIL: States = States(4);
-    /// After an accepted RCPT.
-    pub const RCPT: States = States(8);
-    /// Between BDAT chunks.
-    pub const BDAT: States = States(16);
-    /// A transaction before its data.
-    pub const ENVELOPE: States = States::MAIL.or(States::RCPT);
-    /// Every state that reads commands.
-    pub const ALL: States = States::CONNECTED
-        .or(States::READY)
-        .or(States::ENVELOPE)
-        .or(States::BDAT);
-
-    /// The union of two sets.
-    pub const fn or(self, other: States) -> States {
-        States(self.0 | other.0)
-    }
-
-    /// Whether `state` is in the set. States that read no commands are in no set.
-    pub fn contains(self, state: StateName) -> bool {
-        let bit = match state {
-            StateName::Connected => States::CONNECTED.0,
-            StateName::Ready => States::READY.0,
-            StateName::Mail => States::MAIL.0,
-            StateName::Rcpt => States::RCPT.0,
-            StateName::Bdat => States::BDAT.0,
-            StateName::Data
-            | StateName::BdatChunk
-            | StateName::Sasl
-            | StateName::Waiting
-            | StateName::Closed => 0,
-        };
-        self.0 & bit != 0
+impl lifeboat_net::wire::StateIndex for StateName {
+    fn index(self) -> u32 {
+        self as u32
     }
 }
+
+/// Before EHLO/HELO.
+const CONNECTED: States = States::of(&[StateName::Connected as u32]);
+/// Greeted, outside a transaction.
+const READY: States = States::of(&[StateName::Ready as u32]);
+/// A transaction before its data: after MAIL, or after an accepted RCPT.
+const ENVELOPE: States = States::of(&[StateName::Mail as u32, StateName::Rcpt as u32]);
+/// Between BDAT chunks.
+const BDAT: States = States::of(&[StateName::Bdat as u32]);
+/// Every state that reads commands.
+const ALL: States = CONNECTED.or(READY).or(ENVELOPE).or(BDAT);
 
 /// The command words, as the command table names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -249,26 +224,20 @@ impl Verb {
 /// commands are legal — "DATA after BDAT" and a new EHLO are sequence errors. RFC 3207
 /// §4 and RFC 4954 §4: STARTTLS and AUTH only after EHLO and outside a transaction.
 pub const COMMAND_STATES: [(Verb, States); 14] = [
-    (
-        Verb::Ehlo,
-        States::CONNECTED.or(States::READY).or(States::ENVELOPE),
-    ),
-    (
-        Verb::Helo,
-        States::CONNECTED.or(States::READY).or(States::ENVELOPE),
-    ),
-    (Verb::Mail, States::READY),
-    (Verb::Rcpt, States::ENVELOPE),
-    (Verb::Data, States::ENVELOPE),
-    (Verb::Bdat, States::ENVELOPE.or(States::BDAT)),
-    (Verb::Rset, States::ALL),
-    (Verb::Noop, States::ALL),
-    (Verb::Quit, States::ALL),
-    (Verb::Vrfy, States::ALL),
-    (Verb::Expn, States::ALL),
-    (Verb::Help, States::ALL),
-    (Verb::StartTls, States::READY),
-    (Verb::Auth, States::READY),
+    (Verb::Ehlo, CONNECTED.or(READY).or(ENVELOPE)),
+    (Verb::Helo, CONNECTED.or(READY).or(ENVELOPE)),
+    (Verb::Mail, READY),
+    (Verb::Rcpt, ENVELOPE),
+    (Verb::Data, ENVELOPE),
+    (Verb::Bdat, ENVELOPE.or(BDAT)),
+    (Verb::Rset, ALL),
+    (Verb::Noop, ALL),
+    (Verb::Quit, ALL),
+    (Verb::Vrfy, ALL),
+    (Verb::Expn, ALL),
+    (Verb::Help, ALL),
+    (Verb::StartTls, READY),
+    (Verb::Auth, READY),
 ];
 
 /// Whether `verb` is legal in `state`, from [`COMMAND_STATES`].

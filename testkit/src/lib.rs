@@ -1,0 +1,69 @@
+//! What the test suites of the Lifeboat crates share, so that each suite holds only its
+//! protocol's fixtures and checks. A dev-dependency only: nothing here ships.
+//!
+//! - [`Client`]: a blocking line client over a raw socket, for driving servers byte by
+//!   byte (pipelining, STARTTLS injection, limits), and [`tls_client`] for after the
+//!   upgrade.
+//! - [`transcript`]: golden `C:`/`S:` transcripts: the files, their escapes, and the
+//!   replay-or-bless loop (ARCHITECTURE.md §6).
+//! - [`fuzz`]: the fuzz corpora replayed through the checks the fuzz targets run.
+//! - [`peers`]: the real programs some tests talk to (Python, curl), with skip notes
+//!   where one cannot run at all.
+//! - [`backends`] and [`block_on`]: running a test once per I/O backend, and a future
+//!   on the test's own thread.
+
+mod client;
+pub mod fuzz;
+pub mod peers;
+pub mod transcript;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use lifeboat_net::{probe_uring, Backend, IoMode};
+
+pub use client::{tls_client, Client};
+
+/// How long a test client waits for the server before it fails the test.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The I/O backends to run a test on: epoll, and `io_uring` when the probe says it
+/// works here (a note says why not otherwise).
+pub fn backends() -> Vec<Backend> {
+    let mut backends = vec![Backend::Epoll];
+    match probe_uring() {
+        Ok(()) => backends.push(Backend::Uring),
+        Err(reason) => println!("note: skipping the io_uring run: {reason}"),
+    }
+    backends
+}
+
+/// The configuration that selects `backend`.
+pub fn io_mode(backend: Backend) -> IoMode {
+    match backend {
+        Backend::Uring => IoMode::Uring,
+        Backend::Epoll => IoMode::Epoll,
+    }
+}
+
+/// Runs a future to completion on this thread; whatever it waits for (the store's
+/// writer, the authenticator) wakes it from its own thread.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut context) {
+            return value;
+        }
+        std::thread::park();
+    }
+}
