@@ -11,6 +11,7 @@
 //! The engine runs over the [`io::Vfs`] trait; [`io::SimFs`] injects torn writes,
 //! failed fsyncs and crashes for tests.
 
+pub mod address;
 pub mod auth;
 mod index;
 pub mod io;
@@ -22,11 +23,12 @@ mod state;
 mod store;
 pub mod text;
 
+pub use address::{Address, AddressError, DomainName};
 pub use index::ArchiveIndex;
 pub use log::{Bytes, LogPos, RECORD_PAYLOAD_MAX};
 pub use model::*;
 pub use notify::{Changed, Signal};
-pub use state::{address_domain, canonical_folder_name, normalize_address, BodyInfo, State};
+pub use state::{canonical_folder_name, BodyInfo, OpError, State};
 pub use store::{ArchiveQuery, Batch, CommitFuture, Options, Stats, Store};
 
 /// What can go wrong in the store.

@@ -671,6 +671,4 @@ pub enum OpResult {
     Queued(QueueId),
     /// An archive entry was created.
     Archived(ArchiveId),
-    /// The op could not be applied; the rest of the batch was.
-    Failed(String),
 }

@@ -23,11 +23,12 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex, RwLock};
 
+use crate::address::Address;
 use crate::io::{RealFs, Vfs};
 use crate::log::{self, Bytes, Kind, LogPos, Segment, Tail, RECORD_HEADER_LEN, RECORD_PAYLOAD_MAX};
 use crate::model::*;
 use crate::notify::Signal;
-use crate::state::{Ctx, State};
+use crate::state::{Ctx, OpError, State};
 use crate::text::{archive_text, TextQuery};
 use crate::{Error, Result};
 
@@ -204,7 +205,7 @@ impl<'q> ArchiveFilter<'q> {
                     .any(|a| {
                         domains
                             .iter()
-                            .any(|d| crate::address_domain(a).eq_ignore_ascii_case(d))
+                            .any(|d| Address::domain_of(a).eq_ignore_ascii_case(d))
                     })
             })
     }
@@ -268,7 +269,7 @@ impl<T> Completion<T> {
     }
 }
 
-type CommitResult = Result<Vec<OpResult>>;
+type CommitResult = Result<Vec<Result<OpResult, OpError>>>;
 
 /// Resolves when a batch is durable (or failed).
 pub struct CommitFuture {
@@ -545,7 +546,7 @@ impl Store {
 
     /// Commits a batch and blocks until it is durable. The results say, per op, what
     /// was assigned or why the op was not applied.
-    pub fn commit(&self, batch: Batch) -> Result<Vec<OpResult>> {
+    pub fn commit(&self, batch: Batch) -> CommitResult {
         self.submit(batch)?.wait()
     }
 
@@ -610,7 +611,9 @@ impl Store {
 
     /// The signal that moves whenever an account's folders change.
     pub fn account_signal(&self, address: &str) -> Arc<Signal> {
-        let key = crate::normalize_address(address).unwrap_or_else(|| address.to_string());
+        let key = Address::try_from(address)
+            .map(String::from)
+            .unwrap_or_else(|_| address.to_string());
         self.shared()
             .account_signals
             .lock()
