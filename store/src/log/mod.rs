@@ -3,7 +3,7 @@
 //! writer's tail; `recover` the checks and the repair run at open.
 //!
 //! Layout. A segment file `NNNNNNNNNNNNNNNN.seg` (hex number) starts with a 32-byte
-//! header (magic, segment number, CRC32C) followed by records. A record is a 32-byte
+//! header (magic, segment number, CRC32C, format version) followed by records. A record is a 32-byte
 //! header — CRC32C, payload length, sequence number, write time, kind — and a payload.
 //! The CRC covers the header after the CRC field and the whole payload. A batch is
 //! exactly one record, so a batch is atomic: its checksum either verifies or it does
@@ -20,7 +20,7 @@
 
 use crate::io::Vfs;
 use crate::model::{Loc, Op, UnixTime};
-use crate::Error;
+use crate::{Error, FORMAT_VERSION};
 
 mod recover;
 mod segment;
@@ -68,31 +68,52 @@ fn parse_segment_name(name: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
+/// A segment header: magic (8 bytes), segment number (8), CRC32C of every other byte
+/// of the header (4), format version (4), zeros (8). Every version keeps this layout.
 fn segment_header(id: u64) -> [u8; SEGMENT_HEADER_LEN as usize] {
     let mut h = [0u8; SEGMENT_HEADER_LEN as usize];
     h[0..8].copy_from_slice(SEGMENT_MAGIC);
     h[8..16].copy_from_slice(&id.to_le_bytes());
-    let crc = crc32c::crc32c(&h[0..16]);
+    h[20..24].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    let crc = segment_header_crc(&h);
     h[16..20].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
-fn check_segment_header(bytes: &[u8], id: u64) -> Result<(), String> {
-    if bytes.len() < SEGMENT_HEADER_LEN as usize {
+fn segment_header_crc(h: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&h[0..16]), &h[20..32])
+}
+
+/// Verifies a segment header; returns its format version. A header from before
+/// versions were recorded has zeros after the CRC, which covers only the bytes before
+/// it: it is version 1.
+fn check_segment_header(bytes: &[u8], id: u64) -> Result<u32, String> {
+    let Some(h) = bytes.get(..SEGMENT_HEADER_LEN as usize) else {
         return Err("segment header is short".into());
-    }
-    if &bytes[0..8] != SEGMENT_MAGIC {
+    };
+    if &h[0..8] != SEGMENT_MAGIC {
         return Err("bad segment magic".into());
     }
-    let crc = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
-    if crc != crc32c::crc32c(&bytes[0..16]) {
+    let crc = u32::from_le_bytes(h[16..20].try_into().expect("4 bytes"));
+    let version = u32::from_le_bytes(h[20..24].try_into().expect("4 bytes"));
+    let legacy = version == 0 && h[20..32] == [0; 12];
+    let expected = if legacy {
+        crc32c::crc32c(&h[0..16])
+    } else {
+        segment_header_crc(h)
+    };
+    if crc != expected {
         return Err("segment header checksum mismatch".into());
     }
-    let stored = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+    let stored = u64::from_le_bytes(h[8..16].try_into().expect("8 bytes"));
     if stored != id {
         return Err(format!("segment header says segment {stored}"));
     }
-    Ok(())
+    match version {
+        0 if legacy => Ok(1),
+        0 => Err("segment header names format version 0".into()),
+        version => Ok(version),
+    }
 }
 
 /// Appends one record to `buf`. `parts` are concatenated into the payload.
@@ -131,6 +152,7 @@ pub struct RecordView<'a> {
 
 /// Decodes the record at `offset`; `Err` says why it does not verify.
 pub fn decode_record(seg: &[u8], offset: u64) -> Result<RecordView<'_>, &'static str> {
+    debug_assert!(offset >= SEGMENT_HEADER_LEN);
     let off = offset as usize;
     let Some(header) = seg.get(off..off + RECORD_HEADER_LEN) else {
         return Err("record header cut short");
@@ -225,5 +247,42 @@ fn corrupt(fs: &dyn Vfs, id: u64, offset: u64, reason: impl Into<String>) -> Err
         file: fs.describe(&segment_name(id)),
         offset,
         reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_headers_carry_the_format_version() {
+        let header = segment_header(7);
+        assert_eq!(header[20..24], FORMAT_VERSION.to_le_bytes());
+        assert_eq!(check_segment_header(&header, 7), Ok(FORMAT_VERSION));
+        // Every byte is covered: the version, the padding.
+        for at in [0, 9, 17, 21, 30] {
+            let mut damaged = header;
+            damaged[at] ^= 1;
+            assert!(check_segment_header(&damaged, 7).is_err(), "byte {at}");
+        }
+        // Before versions were recorded: zeros after a CRC of the first 16 bytes.
+        let mut legacy = [0u8; 32];
+        legacy[0..8].copy_from_slice(SEGMENT_MAGIC);
+        legacy[8..16].copy_from_slice(&7u64.to_le_bytes());
+        let crc = crc32c::crc32c(&legacy[0..16]);
+        legacy[16..20].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(check_segment_header(&legacy, 7), Ok(1));
+        legacy[28] = 1;
+        assert!(check_segment_header(&legacy, 7).is_err());
+        // A newer version is reported as such (the caller refuses it).
+        let mut newer = header;
+        newer[20..24].copy_from_slice(&2u32.to_le_bytes());
+        let crc = segment_header_crc(&newer);
+        newer[16..20].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(check_segment_header(&newer, 7), Ok(2));
+        assert_eq!(
+            check_segment_header(&header, 8),
+            Err("segment header says segment 7".to_string())
+        );
     }
 }

@@ -7,8 +7,9 @@
 //!    segment must exist, or the first segment);
 //! 3. [`check_no_gap`]: from that segment on, no segment is missing (compaction only
 //!    removes segments before the checkpoint's);
-//! 4. [`open_segment`]: each header verifies, except that a last segment holding no
-//!    more than a damaged header is an interrupted creation and is removed;
+//! 4. [`open_segment`]: each header verifies and names a format version this build
+//!    reads, except that a last segment holding no more than a damaged header is an
+//!    interrupted creation and is removed;
 //! 5. [`replay_segment`]: records verify, their sequence numbers run on without a gap,
 //!    nothing follows a seal; each batch goes to `apply`;
 //! 6. [`check_damage`]: a record that does not verify is a torn tail only at the end of
@@ -24,7 +25,7 @@ use super::{
 };
 use crate::io::Vfs;
 use crate::model::{Loc, Op, UnixTime};
-use crate::Error;
+use crate::{Error, FORMAT_VERSION};
 
 /// How far past a bad record recovery looks for a later good one before it calls the
 /// bad record a torn tail.
@@ -84,6 +85,8 @@ pub fn recover(
             SEGMENT_HEADER_LEN
         };
         let scan = replay_segment(fs, &segment, from, pos.next_seq, &mut apply)?;
+        debug_assert_eq!(scan.next_seq, pos.next_seq + scan.records);
+        debug_assert!(scan.end >= from);
         if let Some(reason) = scan.bad {
             check_damage(fs, &segment, scan.end, reason, scan.next_seq, id == last)?;
             recovered.truncated = truncate(fs, &segment, scan.end)?;
@@ -172,8 +175,16 @@ fn open_segment(fs: &dyn Vfs, id: u64, may_be_unfinished: bool) -> Result<Option
         .current()
         .map_err(Error::io(format!("mapping {}", fs.describe(&name))))?;
     let bytes = (*map).as_ref();
-    let Err(reason) = check_segment_header(bytes, id) else {
-        return Ok(Some(segment));
+    let reason = match check_segment_header(bytes, id) {
+        Ok(version) if version > FORMAT_VERSION => {
+            return Err(Error::Version {
+                file: fs.describe(&name),
+                found: version,
+                supported: FORMAT_VERSION,
+            })
+        }
+        Ok(_) => return Ok(Some(segment)),
+        Err(reason) => reason,
     };
     if may_be_unfinished && bytes.len() as u64 <= SEGMENT_HEADER_LEN {
         fs.remove(&name)
@@ -232,6 +243,7 @@ fn replay_segment(
             }
         };
         debug_assert_eq!(record.payload_offset, offset + RECORD_HEADER_LEN as u64);
+        debug_assert!(record.end >= record.payload_offset && record.end <= len);
         if record.seq != next_seq {
             let reason = format!("sequence {} where {next_seq} was expected", record.seq);
             return Err(corrupt(fs, segment.id, offset, reason));
@@ -508,26 +520,21 @@ mod tests {
         assert_eq!(scan.end, fs.file_len(&segment_name(1)).unwrap() as u64);
     }
 
+    /// A sequence gap, and a record after a seal: damage at the second record.
     #[test]
-    fn a_sequence_gap_is_damage() {
-        let fs = SimFs::new();
-        let offsets = write_segment(&fs, 1, &[(1, B), (3, B)]);
-        let segment = open(&fs, 1);
-        let result = replay_segment(&fs, &segment, 32, 1, &mut |_, _, _, _| Ok(()));
-        let (_, offset, reason) = corrupt_reason(result);
-        assert_eq!(offset, offsets[1]);
-        assert_eq!(reason, "sequence 3 where 2 was expected");
-    }
-
-    #[test]
-    fn nothing_may_follow_a_seal() {
-        let fs = SimFs::new();
-        let offsets = write_segment(&fs, 1, &[(1, S), (2, B)]);
-        let segment = open(&fs, 1);
-        let result = replay_segment(&fs, &segment, 32, 1, &mut |_, _, _, _| Ok(()));
-        let (_, offset, reason) = corrupt_reason(result);
-        assert_eq!(offset, offsets[1]);
-        assert_eq!(reason, "data after the seal record");
+    fn sequence_gaps_and_data_after_a_seal_are_damage() {
+        let cases = [
+            ([(1, B), (3, B)], "sequence 3 where 2 was expected"),
+            ([(1, S), (2, B)], "data after the seal record"),
+        ];
+        for (records, expected) in cases {
+            let fs = SimFs::new();
+            let offsets = write_segment(&fs, 1, &records);
+            let segment = open(&fs, 1);
+            let result = replay_segment(&fs, &segment, 32, 1, &mut |_, _, _, _| Ok(()));
+            let (_, offset, reason) = corrupt_reason(result);
+            assert_eq!((offset, reason.as_str()), (offsets[1], expected));
+        }
     }
 
     #[test]

@@ -95,6 +95,9 @@ impl Segment {
 
     /// Bytes at `loc`.
     pub fn read(&self, loc: Loc) -> io::Result<Bytes> {
+        // A body lies in the payload of a record of this segment.
+        debug_assert_eq!(loc.segment, self.id);
+        debug_assert!(loc.offset >= SEGMENT_HEADER_LEN + RECORD_HEADER_LEN as u64);
         let map = self.map_to(loc.offset + loc.len)?;
         Ok(Bytes {
             map,
@@ -128,6 +131,14 @@ pub struct Tail {
 impl Tail {
     /// Writes `buf` (whole records) at the end and makes it durable.
     pub fn append_durable(&mut self, buf: &[u8]) -> io::Result<()> {
+        // Whole records, the first with the next sequence number, right at the end.
+        debug_assert!(buf.len() >= RECORD_HEADER_LEN);
+        debug_assert_eq!(
+            u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes")),
+            self.pos.next_seq
+        );
+        debug_assert!(self.pos.offset >= SEGMENT_HEADER_LEN);
+        debug_assert_eq!(self.segment.file.size().ok(), Some(self.pos.offset));
         self.segment.file.write_at(self.pos.offset, buf)?;
         self.segment.file.sync_data()?;
         self.pos.offset += buf.len() as u64;

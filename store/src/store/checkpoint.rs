@@ -1,10 +1,14 @@
 //! Checkpoints: the whole state at a log position, so that opening replays only the
 //! log after it.
 //!
-//! File: `LBCKPT01`, CRC32C of the body, body length, then the body (postcard of the
-//! position and the state). Invariants: a checkpoint is written to `checkpoint.tmp`,
-//! synced, renamed over `checkpoint` and the directory synced, so `checkpoint` is
-//! always whole; checkpoints are written in the order they were taken.
+//! File: a 24-byte header — `LBCHECKP`, the format version, a CRC32C of everything
+//! after the magic but the CRC itself, the body's length — then the body (postcard of
+//! the position and the state). A checkpoint from before versions were recorded has a
+//! 20-byte header — `LBCKPT01`, a CRC32C of the body, its length — and is version 1.
+//!
+//! Invariants: a checkpoint is written to `checkpoint.tmp`, synced, renamed over
+//! `checkpoint` and the directory synced, so `checkpoint` is always whole; checkpoints
+//! are written in the order they were taken.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,12 +18,15 @@ use super::{Completion, Shared};
 use crate::io::Vfs;
 use crate::log::LogPos;
 use crate::state::State;
-use crate::{Error, Result};
+use crate::{Error, Result, FORMAT_VERSION};
 
 pub(super) const CHECKPOINT_NAME: &str = "checkpoint";
 pub(super) const CHECKPOINT_TMP: &str = "checkpoint.tmp";
-const CHECKPOINT_MAGIC: &[u8; 8] = b"LBCKPT01";
-const CHECKPOINT_HEADER_LEN: usize = 20;
+const CHECKPOINT_MAGIC: &[u8; 8] = b"LBCHECKP";
+const CHECKPOINT_HEADER_LEN: usize = 24;
+/// Checkpoints from before versions were recorded.
+const LEGACY_MAGIC: &[u8; 8] = b"LBCKPT01";
+const LEGACY_HEADER_LEN: usize = 20;
 
 pub(super) fn read_checkpoint(fs: &dyn Vfs) -> Result<Option<(LogPos, State)>> {
     if !fs
@@ -43,25 +50,57 @@ pub(super) fn read_checkpoint(fs: &dyn Vfs) -> Result<Option<(LogPos, State)>> {
         "reading {}",
         fs.describe(CHECKPOINT_NAME)
     )))?;
-    let bytes = (*map).as_ref();
-    if bytes.len() < CHECKPOINT_HEADER_LEN || &bytes[0..8] != CHECKPOINT_MAGIC {
-        return Err(corrupt(0, "not a checkpoint file"));
+    let (version, body, at) =
+        checkpoint_body((*map).as_ref()).map_err(|(offset, reason)| corrupt(offset, reason))?;
+    if version > FORMAT_VERSION {
+        return Err(Error::Version {
+            file: fs.describe(CHECKPOINT_NAME),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
     }
-    let crc = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes")) as usize;
-    let body = bytes
-        .get(CHECKPOINT_HEADER_LEN..CHECKPOINT_HEADER_LEN + len)
-        .ok_or_else(|| corrupt(CHECKPOINT_HEADER_LEN as u64, "checkpoint is cut short"))?;
-    if crc32c::crc32c(body) != crc {
-        return Err(corrupt(
-            CHECKPOINT_HEADER_LEN as u64,
-            "checkpoint checksum mismatch",
-        ));
-    }
-    let (pos, mut state): (LogPos, State) = postcard::from_bytes(body)
-        .map_err(|e| corrupt(CHECKPOINT_HEADER_LEN as u64, &e.to_string()))?;
+    let (pos, mut state): (LogPos, State) =
+        postcard::from_bytes(body).map_err(|e| corrupt(at, &e.to_string()))?;
     state.rebuild_derived();
     Ok(Some((pos, state)))
+}
+
+/// A checkpoint file's format version, its verified body and the body's offset; or
+/// where and why it does not verify.
+fn checkpoint_body(bytes: &[u8]) -> Result<(u32, &[u8], u64), (u64, &'static str)> {
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let (version, crc, len, start) = match bytes.get(0..8) {
+        Some(magic) if magic == CHECKPOINT_MAGIC && bytes.len() >= CHECKPOINT_HEADER_LEN => {
+            (u32_at(8), u32_at(12), u64_at(16), CHECKPOINT_HEADER_LEN)
+        }
+        Some(magic) if magic == LEGACY_MAGIC && bytes.len() >= LEGACY_HEADER_LEN => {
+            (1, u32_at(8), u64_at(12), LEGACY_HEADER_LEN)
+        }
+        _ => return Err((0, "not a checkpoint file")),
+    };
+    let body = usize::try_from(len)
+        .ok()
+        .and_then(|len| bytes.get(start..start.checked_add(len)?))
+        .ok_or((start as u64, "checkpoint is cut short"))?;
+    let computed = if start == LEGACY_HEADER_LEN {
+        crc32c::crc32c(body)
+    } else {
+        checkpoint_crc(&bytes[..start], body)
+    };
+    if computed != crc {
+        return Err((start as u64, "checkpoint checksum mismatch"));
+    }
+    if version == 0 {
+        return Err((8, "checkpoint names format version 0"));
+    }
+    Ok((version, body, start as u64))
+}
+
+/// The CRC32C of a checkpoint: its version, length and body.
+fn checkpoint_crc(header: &[u8], body: &[u8]) -> u32 {
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[8..12]), &header[16..24]);
+    crc32c::crc32c_append(crc, body)
 }
 
 /// A checkpoint encoded at a log position, to be written, and who waits for it.
@@ -172,8 +211,11 @@ pub(super) fn encode_checkpoint(shared: &Shared, pos: LogPos) -> Result<Vec<u8>>
     };
     let mut bytes = Vec::with_capacity(CHECKPOINT_HEADER_LEN + body.len());
     bytes.extend_from_slice(CHECKPOINT_MAGIC);
-    bytes.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&[0; 4]);
     bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    let crc = checkpoint_crc(&bytes, &body);
+    bytes[12..16].copy_from_slice(&crc.to_le_bytes());
     bytes.extend_from_slice(&body);
     Ok(bytes)
 }

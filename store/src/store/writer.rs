@@ -133,6 +133,7 @@ fn write_group(shared: &Shared, tail: &mut Tail, commits: Vec<Request>) -> u64 {
         .iter()
         .map(|r| r.payload_len() + RECORD_HEADER_LEN as u64)
         .sum();
+    debug_assert!(tail.pos.offset >= log::SEGMENT_HEADER_LEN && tail.pos.next_seq >= 1);
     let mut buf = Vec::with_capacity(total as usize);
     let mut locs = Vec::with_capacity(commits.len());
     for (i, request) in commits.iter().enumerate() {
@@ -157,8 +158,11 @@ fn write_group(shared: &Shared, tail: &mut Tail, commits: Vec<Request>) -> u64 {
             });
             offset += blob.len() as u64;
         }
+        // The blobs end where the record does.
+        debug_assert_eq!(offset, tail.pos.offset + buf.len() as u64);
         locs.push(batch_locs);
     }
+    debug_assert_eq!(buf.len() as u64, total);
     if let Err(e) = tail.append_durable(&buf) {
         let why = poison(
             shared,
