@@ -67,7 +67,7 @@ fn append(store: &Store, folder: FolderId, body: &[u8]) -> u32 {
         internal_date: 1_700_000_000,
     });
     let results = store.commit(batch).unwrap();
-    let Some(OpResult::Appended { uid, .. }) = results.last() else {
+    let Some(Ok(OpResult::Appended { uid, .. })) = results.last() else {
         panic!("append failed: {results:?}");
     };
     *uid
@@ -114,7 +114,7 @@ fn populate(store: &Store) -> Fixture {
             portal: Some(PortalRef { folder: inbox, uid }),
         }));
         let results = store.commit(batch).unwrap();
-        let Some(OpResult::Queued(id)) = results.last() else {
+        let Some(Ok(OpResult::Queued(id))) = results.last() else {
             panic!("enqueue failed: {results:?}");
         };
         assert_eq!(store.read(|s| s.drain_entry(inbox, uid)), Some(*id));

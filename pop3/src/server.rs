@@ -482,7 +482,7 @@ impl Pop3Service {
             Ok(results) => {
                 for result in results {
                     match result {
-                        OpResult::Expunged(uids) => {
+                        Ok(OpResult::Expunged(uids)) => {
                             tracing::info!(
                                 %account,
                                 deleted = uids.len(),
@@ -491,7 +491,7 @@ impl Pop3Service {
                                 "pop3 deleted messages"
                             );
                         }
-                        OpResult::Failed(reason) => {
+                        Err(reason) => {
                             tracing::warn!(%account, %reason, "pop3 update op not applied");
                         }
                         _ => {}

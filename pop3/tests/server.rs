@@ -110,7 +110,7 @@ fn populate(store: &Store) -> Mailbox {
             internal_date: 1_700_000_000,
         });
         let results = store.commit(batch).unwrap();
-        let Some(OpResult::Appended { uid, .. }) = results.last() else {
+        let Some(Ok(OpResult::Appended { uid, .. })) = results.last() else {
             panic!("append failed: {results:?}");
         };
         uids.push(*uid);
@@ -134,7 +134,7 @@ fn populate(store: &Store) -> Mailbox {
         }),
     }));
     let results = store.commit(batch).unwrap();
-    let Some(OpResult::Queued(drain)) = results.last() else {
+    let Some(Ok(OpResult::Queued(drain))) = results.last() else {
         panic!("enqueue failed: {results:?}");
     };
     assert_eq!(

@@ -208,20 +208,15 @@ fn report() {
         let mut raw = Raw::new();
         let dir = bench_dir();
         let store = Store::open(dir.path(), store_options()).unwrap();
-        let mut raw_row = Row {
-            what: format!("raw fdatasync, groups of {committers}"),
+        let row = |what: String| Row {
+            what,
             messages: 0,
             elapsed: Duration::ZERO,
             fsyncs: 0,
             hist: Histogram::new(3).unwrap(),
         };
-        let mut store_row = Row {
-            what: format!("store, {committers} committers"),
-            messages: 0,
-            elapsed: Duration::ZERO,
-            fsyncs: 0,
-            hist: Histogram::new(3).unwrap(),
-        };
+        let mut raw_row = row(format!("raw fdatasync, groups of {committers}"));
+        let mut store_row = row(format!("store, {committers} committers"));
         for _ in 0..REPORT_SECONDS {
             let (messages, elapsed, hist) = run_raw(&mut raw, committers, u64::MAX, slice);
             raw_row.messages += messages;

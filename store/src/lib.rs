@@ -11,6 +11,7 @@
 //! The engine runs over the [`io::Vfs`] trait; [`io::SimFs`] injects torn writes,
 //! failed fsyncs and crashes for tests.
 
+pub mod address;
 pub mod auth;
 mod index;
 pub mod io;
@@ -20,17 +21,31 @@ mod notify;
 pub mod password;
 mod state;
 mod store;
+mod tags;
 pub mod text;
 
+pub use address::{Address, AddressError, DomainName};
 pub use index::ArchiveIndex;
 pub use log::{Bytes, LogPos, RECORD_PAYLOAD_MAX};
 pub use model::*;
 pub use notify::{Changed, Signal};
-pub use state::{address_domain, canonical_folder_name, normalize_address, BodyInfo, State};
+pub use state::{canonical_folder_name, BodyInfo, OpError, State};
 pub use store::{ArchiveQuery, Batch, CommitFuture, Options, Stats, Store};
+
+/// The on-disk format this build writes, and the newest it reads: the layout of
+/// segment headers, records, batch payloads and checkpoints, and the encoding of ops
+/// and of the state (postcard, with the enum tags of `tags.rs`). Every segment header
+/// and checkpoint header carries it. Files written before versions were recorded
+/// carry none and hold this layout: they are read as version 1, on purpose (see
+/// `tests/fixtures/legacy`).
+///
+/// A build that changes the format raises the version, reads every older version (or
+/// migrates it) and starts a new segment before it writes records in the new layout.
+pub const FORMAT_VERSION: u32 = 1;
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// An I/O call failed.
     #[error("{context}: {source}")]
@@ -50,6 +65,17 @@ pub enum Error {
         offset: u64,
         /// What is wrong.
         reason: String,
+    },
+    /// A file was written in a newer on-disk format than this build reads
+    /// ([`FORMAT_VERSION`]): the store was last opened by a newer Lifeboat.
+    #[error("{file}: written in store format version {found}; this build reads versions up to {supported}")]
+    Version {
+        /// The file.
+        file: String,
+        /// The version its header names.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
     },
     /// A write or fsync failed earlier; the store acknowledges nothing more until it
     /// is reopened (after a restart the log is verified again).

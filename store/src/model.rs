@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use crate::tags::stable_tags;
+
 /// Seconds since the Unix epoch.
 pub type UnixTime = i64;
 
@@ -62,13 +64,15 @@ pub struct Loc {
 }
 
 /// Whether a domain's inbound mail goes to the upstream or to the portal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Relay to the upstream.
     Normal,
     /// Deliver to portal mailboxes.
     Emergency,
 }
+
+stable_tags!(Mode { 0 => Normal, 1 => Emergency });
 
 impl Mode {
     /// The lowercase name used by the CLI and the API.
@@ -81,7 +85,7 @@ impl Mode {
 }
 
 /// Which mailboxes of a domain are protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Coverage {
     /// Every registered mailbox.
     All,
@@ -89,8 +93,10 @@ pub enum Coverage {
     Selected,
 }
 
+stable_tags!(Coverage { 0 => All, 1 => Selected });
+
 /// Who switches a domain's mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failover {
     /// The router, from upstream health.
     Auto,
@@ -98,8 +104,10 @@ pub enum Failover {
     Manual,
 }
 
+stable_tags!(Failover { 0 => Auto, 1 => Manual });
+
 /// What an account may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// Their own mailbox.
     User,
@@ -108,6 +116,8 @@ pub enum Role {
     /// Everything.
     Admin,
 }
+
+stable_tags!(Role { 0 => User, 1 => DomainAdmin, 2 => Admin });
 
 /// A protected domain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,7 +171,7 @@ pub struct Account {
 }
 
 /// The special-use role of a folder (RFC 6154).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpecialUse {
     /// `\Sent`
     Sent,
@@ -174,6 +184,8 @@ pub enum SpecialUse {
     /// `\Archive`
     Archive,
 }
+
+stable_tags!(SpecialUse { 0 => Sent, 1 => Drafts, 2 => Trash, 3 => Junk, 4 => Archive });
 
 impl SpecialUse {
     /// The RFC 6154 attribute.
@@ -289,13 +301,15 @@ pub struct Folder {
 }
 
 /// Which way an archived message went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     /// Received on the MX listener.
     In,
     /// Sent by a customer server or a portal user.
     Out,
 }
+
+stable_tags!(Direction { 0 => In, 1 => Out });
 
 /// Header fields kept for archive search.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -336,7 +350,7 @@ pub struct ArchiveEntry {
 }
 
 /// Where a queued message goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Destination {
     /// The upstream of this domain.
     Upstream(String),
@@ -344,8 +358,10 @@ pub enum Destination {
     Outbound,
 }
 
+stable_tags!(Destination { 0 => Upstream(domain), 1 => Outbound });
+
 /// A queue entry's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueState {
     /// Waiting for its next attempt.
     Queued,
@@ -354,6 +370,8 @@ pub enum QueueState {
     /// Not to be attempted until released (e.g. upstream down under manual failover).
     Held,
 }
+
+stable_tags!(QueueState { 0 => Queued, 1 => Deferred, 2 => Held });
 
 /// A portal message that a queue entry drains to the upstream.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -392,13 +410,15 @@ pub struct QueueEntry {
 }
 
 /// A reference to a body from an op: one put earlier in the same batch, or one stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyRef {
     /// The body of the `n`th [`Op::PutBody`] of this batch (counting only `PutBody`).
     New(u32),
     /// A stored body.
     Stored(BodyId),
 }
+
+stable_tags!(BodyRef { 0 => New(n), 1 => Stored(id) });
 
 /// A new queue entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -437,7 +457,7 @@ pub struct NewArchiveEntry {
 }
 
 /// How STORE changes flags (RFC 3501 §6.4.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlagAction {
     /// `FLAGS`
     Replace,
@@ -447,8 +467,10 @@ pub enum FlagAction {
     Remove,
 }
 
+stable_tags!(FlagAction { 0 => Replace, 1 => Add, 2 => Remove });
+
 /// One change. See the module docs: ops are resolved at apply time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// Adds a body; its bytes are carried in the batch's blob area.
     PutBody {
@@ -630,6 +652,34 @@ pub enum Op {
     Unarchive(Vec<ArchiveId>),
 }
 
+stable_tags!(Op {
+        0 => PutBody { len },
+        1 => RelocateBody { id, len },
+        2 => PutDomain(settings),
+        3 => DeleteDomain(name),
+        4 => SetMode { domain, mode, forced, reason, at },
+        5 => AddAccount { address, password_hash, role, covered, recovery },
+        6 => UpdateAccount { address, role, covered, recovery },
+        7 => SetPassword { address, password_hash },
+        8 => DeleteAccount(address),
+        9 => CreateFolder { account, name, special_use },
+        10 => RenameFolder { account, from, to },
+        11 => DeleteFolder { account, name },
+        12 => Subscribe { folder, subscribed },
+        13 => Append { folder, body, flags, internal_date },
+        14 => Copy { from, uids, to },
+        15 => Move { from, uids, to },
+        16 => StoreFlags { folder, uids, action, flags, unchanged_since },
+        17 => Expunge { folder, uids },
+        18 => Enqueue(entry),
+        19 => Defer { id, next_attempt, error },
+        20 => SetQueueState { id, state },
+        21 => Dequeue { id },
+        22 => QueueToPortal { id, folder },
+        23 => Archive(entry),
+        24 => Unarchive(ids),
+});
+
 /// What applying an op produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpResult {
@@ -671,6 +721,194 @@ pub enum OpResult {
     Queued(QueueId),
     /// An archive entry was created.
     Archived(ArchiveId),
-    /// The op could not be applied; the rest of the batch was.
-    Failed(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What postcard writes for `value`: its tag first (one byte below 128).
+    fn tag<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(
+        value: T,
+    ) -> u8 {
+        let bytes = postcard::to_allocvec(&value).unwrap();
+        assert_eq!(postcard::from_bytes::<T>(&bytes).unwrap(), value);
+        bytes[0]
+    }
+
+    /// The tags on disk. A failure here means stored data would change meaning: give
+    /// the variant back its tag (a new variant takes a new one).
+    #[test]
+    fn persisted_enum_tags_never_change() {
+        let units = [
+            (tag(Mode::Normal), 0),
+            (tag(Mode::Emergency), 1),
+            (tag(Coverage::All), 0),
+            (tag(Coverage::Selected), 1),
+            (tag(Failover::Auto), 0),
+            (tag(Failover::Manual), 1),
+            (tag(Role::User), 0),
+            (tag(Role::DomainAdmin), 1),
+            (tag(Role::Admin), 2),
+            (tag(SpecialUse::Sent), 0),
+            (tag(SpecialUse::Drafts), 1),
+            (tag(SpecialUse::Trash), 2),
+            (tag(SpecialUse::Junk), 3),
+            (tag(SpecialUse::Archive), 4),
+            (tag(Direction::In), 0),
+            (tag(Direction::Out), 1),
+            (tag(Destination::Upstream("a.test".into())), 0),
+            (tag(Destination::Outbound), 1),
+            (tag(QueueState::Queued), 0),
+            (tag(QueueState::Deferred), 1),
+            (tag(QueueState::Held), 2),
+            (tag(BodyRef::New(0)), 0),
+            (tag(BodyRef::Stored(BodyId(1))), 1),
+            (tag(FlagAction::Replace), 0),
+            (tag(FlagAction::Add), 1),
+            (tag(FlagAction::Remove), 2),
+        ];
+        for (i, (got, want)) in units.into_iter().enumerate() {
+            assert_eq!(got, want, "case {i}");
+        }
+        let (s, f) = (String::new, FolderId(1));
+        let queue_entry = NewQueueEntry {
+            body: BodyRef::New(0),
+            sender: s(),
+            recipient: s(),
+            destination: Destination::Outbound,
+            next_attempt: 0,
+            created: 0,
+            portal: Some(PortalRef { folder: f, uid: 1 }),
+        };
+        let ops = [
+            Op::PutBody { len: 1 },
+            Op::RelocateBody {
+                id: BodyId(1),
+                len: 1,
+            },
+            Op::PutDomain(DomainSettings {
+                name: s(),
+                upstream: s(),
+                coverage: Coverage::All,
+                failover: Failover::Auto,
+            }),
+            Op::DeleteDomain(s()),
+            Op::SetMode {
+                domain: s(),
+                mode: Mode::Normal,
+                forced: Some(Mode::Emergency),
+                reason: s(),
+                at: 1,
+            },
+            Op::AddAccount {
+                address: s(),
+                password_hash: s(),
+                role: Role::Admin,
+                covered: true,
+                recovery: Some(s()),
+            },
+            Op::UpdateAccount {
+                address: s(),
+                role: Some(Role::User),
+                covered: None,
+                recovery: Some(None),
+            },
+            Op::SetPassword {
+                address: s(),
+                password_hash: s(),
+            },
+            Op::DeleteAccount(s()),
+            Op::CreateFolder {
+                account: s(),
+                name: s(),
+                special_use: Some(SpecialUse::Junk),
+            },
+            Op::RenameFolder {
+                account: s(),
+                from: s(),
+                to: s(),
+            },
+            Op::DeleteFolder {
+                account: s(),
+                name: s(),
+            },
+            Op::Subscribe {
+                folder: f,
+                subscribed: true,
+            },
+            Op::Append {
+                folder: f,
+                body: BodyRef::New(0),
+                flags: Flags::default(),
+                internal_date: 1,
+            },
+            Op::Copy {
+                from: f,
+                uids: vec![1],
+                to: f,
+            },
+            Op::Move {
+                from: f,
+                uids: vec![1],
+                to: f,
+            },
+            Op::StoreFlags {
+                folder: f,
+                uids: vec![1],
+                action: FlagAction::Add,
+                flags: Flags::default(),
+                unchanged_since: Some(1),
+            },
+            Op::Expunge {
+                folder: f,
+                uids: vec![1],
+            },
+            Op::Enqueue(queue_entry),
+            Op::Defer {
+                id: QueueId(1),
+                next_attempt: 1,
+                error: s(),
+            },
+            Op::SetQueueState {
+                id: QueueId(1),
+                state: QueueState::Held,
+            },
+            Op::Dequeue { id: QueueId(1) },
+            Op::QueueToPortal {
+                id: QueueId(1),
+                folder: f,
+            },
+            Op::Archive(NewArchiveEntry {
+                body: BodyRef::Stored(BodyId(1)),
+                direction: Direction::Out,
+                mail_from: s(),
+                rcpt_to: vec![s()],
+                date: 1,
+                headers: HeaderFields::default(),
+            }),
+            Op::Unarchive(vec![ArchiveId(1)]),
+        ];
+        let tags: Vec<u8> = ops.into_iter().map(tag).collect();
+        assert_eq!(tags, (0..25).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn an_unknown_tag_does_not_decode() {
+        let error = postcard::from_bytes::<Op>(&[25]).unwrap_err();
+        assert!(matches!(error, postcard::Error::SerdeDeCustom), "{error:?}");
+        let error = postcard::from_bytes::<Mode>(&[2]).unwrap_err();
+        assert!(matches!(error, postcard::Error::SerdeDeCustom), "{error:?}");
+    }
+
+    /// The same bytes `derive` wrote before the tags were explicit (stores written
+    /// then are read unchanged): a struct variant is its tag and then its fields.
+    #[test]
+    fn struct_variants_are_their_fields_in_order() {
+        let op = Op::SetQueueState {
+            id: QueueId(300),
+            state: QueueState::Deferred,
+        };
+        assert_eq!(postcard::to_allocvec(&op).unwrap(), vec![20, 0xac, 0x02, 1]);
+    }
 }

@@ -214,10 +214,7 @@ fn run_until_crash(fs: &SimFs, case: &Case) -> (BTreeMap<u32, usize>, BTreeMap<u
                     let batch = mail_batch(&store, n as u32, *size);
                     match store.commit(batch) {
                         Ok(results) => {
-                            assert!(
-                                results.iter().all(|r| !matches!(r, OpResult::Failed(_))),
-                                "{results:?}"
-                            );
+                            assert!(results.iter().all(Result::is_ok), "{results:?}");
                             acked_m.lock().unwrap().insert(n as u32, *size);
                         }
                         Err(_) => return,

@@ -31,7 +31,7 @@ fn setup(store: &Store) {
         recovery: None,
     });
     let results = store.commit(batch).unwrap();
-    assert_eq!(results, vec![OpResult::Done, OpResult::Done]);
+    assert_eq!(results, vec![Ok(OpResult::Done), Ok(OpResult::Done)]);
 }
 
 fn inbox(store: &Store) -> FolderId {
@@ -49,10 +49,10 @@ fn deliver(store: &Store, body: &[u8]) -> (u32, BodyId) {
         internal_date: 1_700_000_000,
     });
     let results = store.commit(batch).unwrap();
-    let OpResult::Body(id) = results[0] else {
+    let Ok(OpResult::Body(id)) = results[0] else {
         panic!("{results:?}")
     };
-    let OpResult::Appended { uid, .. } = results[1] else {
+    let Ok(OpResult::Appended { uid, .. }) = results[1] else {
         panic!("{results:?}")
     };
     (uid, id)
@@ -90,8 +90,19 @@ fn accounts_start_with_special_use_folders() {
         recovery: None,
     });
     let results = store.commit(batch).unwrap();
-    assert!(matches!(&results[0], OpResult::Failed(m) if m.contains("already exists")));
-    assert!(matches!(&results[1], OpResult::Failed(m) if m.contains("no domain")));
+    assert_eq!(
+        results[0],
+        Err(OpError::AccountExists("alice@example.test".into()))
+    );
+    assert_eq!(results[1], Err(OpError::NoDomain("nowhere.test".into())));
+    assert_eq!(
+        results[0].as_ref().unwrap_err().to_string(),
+        "account alice@example.test already exists"
+    );
+    assert_eq!(
+        results[1].as_ref().unwrap_err().to_string(),
+        "no domain nowhere.test"
+    );
 }
 
 #[test]
@@ -122,7 +133,7 @@ fn mailbox_operations_and_persistence() {
             },
             unchanged_since: None,
         });
-        let OpResult::Stored { changed, failed } = &store.commit(batch).unwrap()[0] else {
+        let Ok(OpResult::Stored { changed, failed }) = &store.commit(batch).unwrap()[0] else {
             panic!()
         };
         assert_eq!(changed.len(), 2);
@@ -139,7 +150,7 @@ fn mailbox_operations_and_persistence() {
             },
             unchanged_since: Some(old_modseq - 1),
         });
-        let OpResult::Stored { changed, failed } = &store.commit(batch).unwrap()[0] else {
+        let Ok(OpResult::Stored { changed, failed }) = &store.commit(batch).unwrap()[0] else {
             panic!()
         };
         assert!(changed.is_empty());
@@ -155,7 +166,7 @@ fn mailbox_operations_and_persistence() {
             });
         }
         let results = store.commit(batch).unwrap();
-        let OpResult::Folder { id: projects, .. } = results[0] else {
+        let Ok(OpResult::Folder { id: projects, .. }) = results[0] else {
             panic!("{results:?}")
         };
         let mut batch = Batch::new();
@@ -170,8 +181,12 @@ fn mailbox_operations_and_persistence() {
             to: projects,
         });
         let results = store.commit(batch).unwrap();
-        assert!(matches!(&results[0], OpResult::Copied { pairs, .. } if pairs == &vec![(1, 1)]));
-        assert!(matches!(&results[1], OpResult::Copied { pairs, .. } if pairs == &vec![(2, 2)]));
+        assert!(
+            matches!(&results[0], Ok(OpResult::Copied { pairs, .. }) if pairs == &vec![(1, 1)])
+        );
+        assert!(
+            matches!(&results[1], Ok(OpResult::Copied { pairs, .. }) if pairs == &vec![(2, 2)])
+        );
         let mut batch = Batch::new();
         batch.push(Op::RenameFolder {
             account: "alice@example.test".into(),
@@ -184,8 +199,8 @@ fn mailbox_operations_and_persistence() {
             to: "Old".into(),
         });
         let results = store.commit(batch).unwrap();
-        assert_eq!(results[0], OpResult::Done);
-        assert!(matches!(&results[1], OpResult::Failed(_)));
+        assert_eq!(results[0], Ok(OpResult::Done));
+        assert_eq!(results[1], Err(OpError::InboxRename));
         store.read(|s| {
             assert!(s
                 .folder_by_name("alice@example.test", "Work/2026")
@@ -213,7 +228,7 @@ fn mailbox_operations_and_persistence() {
                 ..Default::default()
             },
         }));
-        let OpResult::Archived(id) = store.commit(batch).unwrap()[1] else {
+        let Ok(OpResult::Archived(id)) = store.commit(batch).unwrap()[1] else {
             panic!()
         };
         archive_id = id;
@@ -266,7 +281,7 @@ fn uidvalidity_changes_when_a_name_is_reused() {
             special_use: None,
         });
         match store.commit(batch).unwrap()[0] {
-            OpResult::Folder { uidvalidity, .. } => uidvalidity,
+            Ok(OpResult::Folder { uidvalidity, .. }) => uidvalidity,
             ref other => panic!("{other:?}"),
         }
     };
@@ -312,7 +327,7 @@ fn drain_entries_follow_the_portal_message() {
         .unwrap()
         .into_iter()
         .map(|r| match r {
-            OpResult::Queued(id) => id,
+            Ok(OpResult::Queued(id)) => id,
             other => panic!("{other:?}"),
         })
         .collect();
@@ -369,7 +384,7 @@ fn queue_entries_defer_hold_and_go_to_the_portal() {
         created: 5,
         portal: None,
     }));
-    let OpResult::Queued(id) = store.commit(batch).unwrap()[1] else {
+    let Ok(OpResult::Queued(id)) = store.commit(batch).unwrap()[1] else {
         panic!()
     };
     let mut batch = Batch::new();
@@ -390,7 +405,7 @@ fn queue_entries_defer_hold_and_go_to_the_portal() {
     let mut batch = Batch::new();
     batch.push(Op::QueueToPortal { id, folder: inbox });
     let results = store.commit(batch).unwrap();
-    assert!(matches!(results[0], OpResult::Appended { uid: 1, .. }));
+    assert!(matches!(results[0], Ok(OpResult::Appended { uid: 1, .. })));
     store.read(|s| {
         assert!(s.queue_entry(id).is_none());
         let message = &s.folder(inbox).unwrap().messages[&1];
@@ -436,7 +451,7 @@ fn async_commit_resolves_when_durable() {
         failover: Failover::Manual,
     }));
     let results = block_on(store.commit_async(batch)).unwrap();
-    assert_eq!(results, vec![OpResult::Done]);
+    assert_eq!(results, vec![Ok(OpResult::Done)]);
     assert!(store.read(|s| s.domain("OTHER.test").is_some()));
     assert!(matches!(
         block_on(store.commit_async(Batch::new())),
@@ -666,7 +681,7 @@ fn retention_and_compaction_reclaim_space() {
         }));
         let results = store.commit(batch).unwrap();
         if i >= 50 {
-            let OpResult::Archived(id) = results[1] else {
+            let Ok(OpResult::Archived(id)) = results[1] else {
                 panic!()
             };
             kept.push(id);

@@ -140,21 +140,35 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
 }
 
-/// The op's outcome, or the error it reported, mapped to a status code.
-fn applied(results: Vec<OpResult>) -> ApiResult<Vec<OpResult>> {
-    for r in &results {
-        if let OpResult::Failed(message) = r {
-            let status = if message.starts_with("no ") {
-                StatusCode::NOT_FOUND
-            } else if message.contains("already exists") || message.contains("still has") {
-                StatusCode::CONFLICT
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            return Err(ApiError::new(status, message.clone()));
-        }
+impl From<OpError> for ApiError {
+    /// 404 for what is not there, 409 for what is in the way, 400 for the rest.
+    fn from(e: OpError) -> ApiError {
+        let status = match e {
+            OpError::NoDomain(_)
+            | OpError::NoAccount(_)
+            | OpError::NoFolder(_)
+            | OpError::NoFolderNamed(_)
+            | OpError::NoBody(_)
+            | OpError::NoQueueEntry(_) => StatusCode::NOT_FOUND,
+            OpError::AccountExists(_)
+            | OpError::FolderExists(_)
+            | OpError::DomainHasAccounts(_) => StatusCode::CONFLICT,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.to_string())
     }
-    Ok(results)
+}
+
+impl From<AddressError> for ApiError {
+    fn from(e: AddressError) -> ApiError {
+        ApiError::bad(e.to_string())
+    }
+}
+
+/// Commits `batch`; the first op the store refused is the error.
+pub(crate) async fn commit_batch(state: &AppState, batch: Batch) -> ApiResult<Vec<OpResult>> {
+    let results = state.store.commit_async(batch).await?;
+    Ok(results.into_iter().collect::<Result<_, _>>()?)
 }
 
 async fn commit(state: &AppState, ops: Vec<Op>) -> ApiResult<Vec<OpResult>> {
@@ -162,37 +176,16 @@ async fn commit(state: &AppState, ops: Vec<Op>) -> ApiResult<Vec<OpResult>> {
     for op in ops {
         batch.push(op);
     }
-    applied(state.store.commit_async(batch).await?)
+    commit_batch(state, batch).await
 }
 
 // ---- Validation ----------------------------------------------------------------
-
-/// A domain name: lowercase LDH labels, 1–253 bytes.
-pub fn valid_domain(name: &str) -> Result<String, String> {
-    let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
-    let ok = !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    if ok {
-        Ok(name)
-    } else {
-        Err(format!("`{name}` is not a valid domain name"))
-    }
-}
 
 /// `host:port`.
 pub fn valid_upstream(upstream: &str) -> Result<String, String> {
     let valid = upstream.rsplit_once(':').is_some_and(|(host, port)| {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        (host.parse::<std::net::IpAddr>().is_ok() || valid_domain(host).is_ok())
+        (host.parse::<std::net::IpAddr>().is_ok() || DomainName::parse(host).is_ok())
             && port.parse::<u16>().is_ok_and(|p| p > 0)
     });
     if valid {
@@ -200,22 +193,6 @@ pub fn valid_upstream(upstream: &str) -> Result<String, String> {
     } else {
         Err(format!("upstream `{upstream}` must be HOST:PORT"))
     }
-}
-
-/// An address `local@domain`; returns it normalised.
-pub fn valid_address(address: &str) -> Result<String, String> {
-    let address = address.trim();
-    let (local, domain) = address
-        .rsplit_once('@')
-        .ok_or_else(|| format!("`{address}` is not an address (local@domain)"))?;
-    if local.is_empty()
-        || local.len() > 64
-        || local.bytes().any(|b| b <= b' ' || b == b'@' || b == 0x7f)
-    {
-        return Err(format!("`{address}` has an invalid local part"));
-    }
-    let domain = valid_domain(domain)?;
-    Ok(format!("{local}@{domain}"))
 }
 
 fn parse_coverage(s: &str) -> ApiResult<Coverage> {
@@ -301,7 +278,7 @@ async fn status(State(state): State<Shared>) -> ApiResult {
         let mut queue_depth: BTreeMap<&str, usize> = BTreeMap::new();
         for entry in s.queue() {
             *queue_depth
-                .entry(address_domain(&entry.recipient))
+                .entry(Address::domain_of(&entry.recipient))
                 .or_default() += 1;
         }
         s.domains()
@@ -418,7 +395,7 @@ async fn metrics(State(state): State<Shared>) -> Response {
     let (queue, modes): (Series, Series) = state.store.read(|s| {
         let mut depth: BTreeMap<String, u64> = s.domains().map(|d| (d.name.clone(), 0)).collect();
         for e in s.queue() {
-            if let Some(n) = depth.get_mut(address_domain(&e.recipient)) {
+            if let Some(n) = depth.get_mut(Address::domain_of(&e.recipient)) {
                 *n += 1;
             }
         }
@@ -456,7 +433,7 @@ async fn list_domains(State(state): State<Shared>) -> ApiResult {
 }
 
 fn find_domain(state: &AppState, name: &str) -> ApiResult<Domain> {
-    let name = valid_domain(name).map_err(ApiError::bad)?;
+    let name = String::from(DomainName::parse(name)?);
     state
         .store
         .read(|s| s.domain(&name).cloned())
@@ -481,7 +458,7 @@ async fn add_domain(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: NewDomain = parse(&body)?;
-    let name = valid_domain(&req.name).map_err(ApiError::bad)?;
+    let name = String::from(DomainName::parse(&req.name)?);
     if state.store.read(|s| s.domain(&name).is_some()) {
         return Err(ApiError::conflict(format!("domain {name} already exists")));
     }
@@ -613,7 +590,7 @@ async fn list_accounts(
 }
 
 fn find_account(state: &AppState, address: &str) -> ApiResult<Account> {
-    let address = valid_address(address).map_err(ApiError::bad)?;
+    let address = String::from(Address::parse(address)?);
     state
         .store
         .read(|s| s.account(&address).cloned())
@@ -646,8 +623,9 @@ async fn add_account(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: NewAccount = parse(&body)?;
-    let address = valid_address(&req.address).map_err(ApiError::bad)?;
-    let domain = address_domain(&address).to_string();
+    let address = Address::parse(&req.address)?;
+    let domain = address.domain().to_string();
+    let address = String::from(address);
     if state.store.read(|s| s.domain(&domain).is_none()) {
         return Err(ApiError::not_found(format!(
             "no domain {domain}: add it first (lifeboat domain add)"
@@ -659,7 +637,7 @@ async fn add_account(
         )));
     }
     let recovery = match req.recovery {
-        Some(r) if !r.is_empty() => Some(valid_address(&r).map_err(ApiError::bad)?),
+        Some(r) if !r.is_empty() => Some(Address::parse(&r)?.into()),
         _ => None,
     };
     let role = parse_role(req.role.as_deref().unwrap_or("user"))?;
@@ -698,7 +676,7 @@ async fn update_account(
     let req: AccountChange = parse(&body)?;
     let account = find_account(&state, &address)?;
     let recovery = match req.recovery {
-        Some(Some(r)) if !r.is_empty() => Some(Some(valid_address(&r).map_err(ApiError::bad)?)),
+        Some(Some(r)) if !r.is_empty() => Some(Some(Address::parse(&r)?.into())),
         Some(_) => Some(None),
         None => None,
     };

@@ -13,10 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use lifeboat_store::auth::Authenticator;
-use lifeboat_store::{
-    address_domain, normalize_address, Account, ArchiveEntry, ArchiveIndex, ArchiveQuery, Role,
-    Store,
-};
+use lifeboat_store::{Account, Address, ArchiveEntry, ArchiveIndex, ArchiveQuery, Role, Store};
 
 pub mod api;
 mod reset;
@@ -65,7 +62,7 @@ impl Scope {
         match account.role {
             Role::Admin => Scope::All,
             Role::DomainAdmin => {
-                Scope::Domain(address_domain(&account.address).to_ascii_lowercase())
+                Scope::Domain(Address::domain_of(&account.address).to_ascii_lowercase())
             }
             Role::User => Scope::Address(account.address.clone()),
         }
@@ -75,8 +72,11 @@ impl Scope {
     pub fn admits(&self, address: &str) -> bool {
         match self {
             Scope::All => true,
-            Scope::Domain(domain) => address_domain(address).eq_ignore_ascii_case(domain),
-            Scope::Address(own) => normalize_address(address) == normalize_address(own),
+            Scope::Domain(domain) => Address::domain_of(address).eq_ignore_ascii_case(domain),
+            Scope::Address(own) => matches!(
+                (Address::try_from(address), Address::try_from(own.as_str())),
+                (Ok(a), Ok(b)) if a == b
+            ),
         }
     }
 

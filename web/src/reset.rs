@@ -24,13 +24,13 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Extension, Json, Router};
 use lifeboat_store::password::hash_password;
-use lifeboat_store::{Op, OpResult};
+use lifeboat_store::Op;
 use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::api::{ApiError, ApiResult};
+use crate::api::{commit_batch, ApiError, ApiResult};
 use crate::{AppState, Peer};
 
 type Shared = Arc<AppState>;
@@ -222,10 +222,7 @@ async fn confirm(State(state): State<Shared>, body: Bytes) -> ApiResult {
         address: address.clone(),
         password_hash,
     });
-    let results = state.store.commit_async(batch).await?;
-    if let Some(OpResult::Failed(why)) = results.first() {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, why.clone()));
-    }
+    commit_batch(&state, batch).await?;
     tracing::info!(account = %address, "password reset");
     Ok(Json(json!({ "address": address, "password": "changed" })))
 }

@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use base64::Engine;
 use lifeboat_store::auth::AuthError;
-use lifeboat_store::{address_domain, Account, Mode, Role};
+use lifeboat_store::{Account, Address, Mode, Role};
 use serde_json::json;
 
 use crate::api::{
@@ -115,7 +115,7 @@ async fn require_user(State(state): State<Shared>, mut request: Request, next: N
 /// Who is logged in, and the state of their domain.
 async fn me(State(state): State<Shared>, Extension(caller): Extension<Caller>) -> ApiResult {
     let account = &caller.account;
-    let domain = address_domain(&account.address).to_ascii_lowercase();
+    let domain = Address::domain_of(&account.address).to_ascii_lowercase();
     let mode = state.store.read(|s| s.domain(&domain).map(|d| d.mode));
     Ok(Json(json!({
         "address": account.address,

@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use lifeboat_store::auth::Authenticator;
-use lifeboat_store::{Batch, OpResult, Store, UnixTime};
+use lifeboat_store::{Batch, OpError, OpResult, Store, UnixTime};
 
 use crate::encode::CONTINUE_LITERAL;
 use crate::parse::framer::{Frame, Framer};
@@ -827,7 +827,7 @@ impl Core {
     }
 
     /// Commits a batch; `Err` carries the NO to answer when the store refused it.
-    async fn commit(&self, batch: Batch) -> Result<Vec<OpResult>, Reply> {
+    async fn commit(&self, batch: Batch) -> Result<Vec<Result<OpResult, OpError>>, Reply> {
         match self.store.commit_async(batch).await {
             Ok(results) => Ok(results),
             Err(error) => {

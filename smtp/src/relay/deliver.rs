@@ -34,8 +34,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use lifeboat_store::{
-    address_domain, Batch, BodyId, Destination, Direction, Mode, NewArchiveEntry, NewQueueEntry,
-    Op, PortalRef, QueueEntry, QueueId, QueueState, State, INBOX,
+    Address, Batch, BodyId, Destination, Direction, Mode, NewArchiveEntry, NewQueueEntry, Op,
+    PortalRef, QueueEntry, QueueId, QueueState, State, INBOX,
 };
 
 use super::client::{Client, Failure, Kind, RcptOutcome};
@@ -409,7 +409,7 @@ impl Worker {
     fn outbound_target(&self, rcpt: &str) -> Target {
         match &self.relay.config().next_hop {
             Some(hop) => Target::Outbound(hop.clone()),
-            None => Target::Mx(address_domain(rcpt).to_ascii_lowercase()),
+            None => Target::Mx(Address::domain_of(rcpt).to_ascii_lowercase()),
         }
     }
 

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use lifeboat_store::{
-    address_domain, Batch, BodyRef, Destination, Direction, Flags, HeaderFields, Mode,
-    NewArchiveEntry, NewQueueEntry, Op, OpResult, Store,
+    Address, Batch, BodyRef, Destination, Direction, Flags, HeaderFields, Mode, NewArchiveEntry,
+    NewQueueEntry, Op, OpResult, Store,
 };
 
 pub mod client;
@@ -216,7 +216,7 @@ impl Relay {
         if self.is_own_postmaster(rcpt) {
             return Ok(());
         }
-        let domain = address_domain(rcpt).to_ascii_lowercase();
+        let domain = Address::domain_of(rcpt).to_ascii_lowercase();
         let Some(policy) = self.inner.router.policy(&domain) else {
             return if self.may_relay(client) {
                 Ok(())
@@ -256,7 +256,7 @@ impl Relay {
 
     /// Where a recipient's copy goes now.
     pub(crate) fn placement(&self, rcpt: &str) -> Placement {
-        let domain = address_domain(rcpt).to_ascii_lowercase();
+        let domain = Address::domain_of(rcpt).to_ascii_lowercase();
         match self.inner.router.policy(&domain) {
             None => Placement::Outbound,
             Some(policy) => match policy.mode {
@@ -303,7 +303,7 @@ impl Relay {
                     return placement;
                 }
                 // The account vanished meanwhile: spool for the upstream instead.
-                let domain = address_domain(rcpt).to_string();
+                let domain = Address::domain_of(rcpt).to_string();
                 push_enqueue(
                     batch,
                     body,
@@ -390,7 +390,7 @@ impl Relay {
                 && self
                     .inner
                     .router
-                    .policy(&address_domain(r).to_ascii_lowercase())
+                    .policy(&Address::domain_of(r).to_ascii_lowercase())
                     .is_none()
         });
         let direction = if client.listener == Listener::Submission
@@ -432,7 +432,7 @@ impl Relay {
         let id = results
             .iter()
             .find_map(|r| match r {
-                OpResult::Archived(id) => Some(id.to_string()),
+                Ok(OpResult::Archived(id)) => Some(id.to_string()),
                 _ => None,
             })
             .unwrap_or_default();
@@ -441,10 +441,8 @@ impl Relay {
             .metrics
             .accepted
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        for r in &results {
-            if let OpResult::Failed(why) = r {
-                tracing::warn!(id, "placement op failed: {why}");
-            }
+        for why in results.iter().filter_map(|r| r.as_ref().err()) {
+            tracing::warn!(id, "placement op failed: {why}");
         }
         tracing::info!(
             id,
@@ -487,7 +485,7 @@ impl Relay {
                     && self
                         .inner
                         .router
-                        .policy(&address_domain(a).to_ascii_lowercase())
+                        .policy(&Address::domain_of(a).to_ascii_lowercase())
                         .is_some()
             })
             .collect();
@@ -513,10 +511,8 @@ impl Relay {
             tracing::error!("store commit failed: {e}");
             Refusal::new(451, "4.3.0", "local error in processing, try again later")
         })?;
-        if let Some(OpResult::Failed(why)) =
-            results.iter().find(|r| matches!(r, OpResult::Failed(_)))
-        {
-            return Err(Refusal::new(451, "4.3.0", why.clone()));
+        if let Some(why) = results.iter().find_map(|r| r.as_ref().err()) {
+            return Err(Refusal::new(451, "4.3.0", why.to_string()));
         }
         tracing::info!(%id, to = ?targets, "archived message re-delivered");
         Ok(targets)

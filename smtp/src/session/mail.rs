@@ -1,5 +1,7 @@
 //! MAIL (RFC 5321 §4.1.1.2): starts a mail transaction.
 
+use lifeboat_store::Address;
+
 use super::{
     enhanced_code, reply, Envelope, Outcome, Session, State, Transaction, TRANSACTIONS_MAX,
 };
@@ -88,8 +90,5 @@ impl Session {
 /// Whether two addresses are the same mailbox: local parts equal, domains equal
 /// ignoring case.
 fn same_address(a: &str, b: &str) -> bool {
-    match (a.rsplit_once('@'), b.rsplit_once('@')) {
-        (Some((la, da)), Some((lb, db))) => la == lb && da.eq_ignore_ascii_case(db),
-        _ => false,
-    }
+    matches!((Address::try_from(a), Address::try_from(b)), (Ok(a), Ok(b)) if a == b)
 }

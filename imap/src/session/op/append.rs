@@ -46,7 +46,7 @@ pub(crate) async fn run(
         Err(reply) => return reply,
     };
     match results.last() {
-        Some(OpResult::Appended { uidvalidity, uid }) => {
+        Some(Ok(OpResult::Appended { uidvalidity, uid })) => {
             match (NonZeroU32::new(*uidvalidity), NonZeroU32::new(*uid)) {
                 (Some(uid_validity), Some(uid)) => Reply::ok_code(
                     Code::AppendUid {
@@ -58,7 +58,7 @@ pub(crate) async fn run(
                 _ => Reply::ok("APPEND completed"),
             }
         }
-        Some(OpResult::Failed(reason)) => Reply::no(None, reason.clone()),
+        Some(Err(error)) => Reply::no(None, error.to_string()),
         _ => Reply::no(Some(Code::ServerBug), "APPEND failed"),
     }
 }

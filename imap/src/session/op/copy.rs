@@ -66,7 +66,7 @@ pub(crate) async fn run(
         Ok(results) => results,
         Err(reply) => return reply,
     };
-    let Some(OpResult::Copied { uidvalidity, pairs }) = results.last() else {
+    let Some(Ok(OpResult::Copied { uidvalidity, pairs })) = results.last() else {
         return super::failed(&results).unwrap_or_else(|| Reply::no(None, "Copy failed"));
     };
     let source: Vec<u32> = pairs.iter().map(|(source, _)| *source).collect();

@@ -42,7 +42,7 @@ pub(crate) async fn run(core: &mut Core, mailbox: &Mailbox<'_>) -> Reply {
     // Another session may have created one of the names meanwhile; only the last
     // (the name asked for) matters.
     match results.last() {
-        Some(OpResult::Folder { .. }) => Reply::ok("CREATE completed"),
+        Some(Ok(OpResult::Folder { .. })) => Reply::ok("CREATE completed"),
         _ => Reply::no(Some(Code::AlreadyExists), "Mailbox already exists"),
     }
 }

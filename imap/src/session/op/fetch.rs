@@ -213,7 +213,7 @@ async fn mark_seen(core: &mut Core, messages: &mut [Current]) -> Result<HashSet<
         unchanged_since: None,
     });
     let results = core.commit(batch).await?;
-    let Some(OpResult::Stored { changed, .. }) = results.last() else {
+    let Some(Ok(OpResult::Stored { changed, .. })) = results.last() else {
         return Err(
             super::failed(&results).unwrap_or_else(|| Reply::no(None, "Setting \\Seen failed"))
         );

@@ -29,7 +29,7 @@ pub(super) mod subscribe;
 
 use std::borrow::Cow;
 
-use lifeboat_store::{FolderId, OpResult};
+use lifeboat_store::{FolderId, OpError, OpResult};
 
 use super::names::{self, NameError};
 use super::{Core, Reply};
@@ -57,9 +57,9 @@ fn folder_of(core: &Core, mailbox: &Mailbox<'_>) -> Result<(FolderId, String), R
 }
 
 /// The NO for an op the store did not apply (a race with another session, mostly).
-fn failed(results: &[OpResult]) -> Option<Reply> {
-    results.iter().find_map(|result| match result {
-        OpResult::Failed(reason) => Some(Reply::no(None, Cow::Owned(reason.clone()))),
-        _ => None,
-    })
+fn failed(results: &[Result<OpResult, OpError>]) -> Option<Reply> {
+    results
+        .iter()
+        .find_map(|result| result.as_ref().err())
+        .map(|error| Reply::no(None, Cow::Owned(error.to_string())))
 }

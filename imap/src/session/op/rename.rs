@@ -54,7 +54,7 @@ pub(crate) async fn run(core: &mut Core, from: &Mailbox<'_>, to: &Mailbox<'_>) -
     });
     match core.commit(batch).await {
         Ok(results) => match results.last() {
-            Some(lifeboat_store::OpResult::Failed(reason)) => Reply::no(None, reason.clone()),
+            Some(Err(error)) => Reply::no(None, error.to_string()),
             _ => Reply::ok("RENAME completed"),
         },
         Err(reply) => reply,
@@ -74,7 +74,7 @@ async fn rename_inbox(
         Ok(results) => results,
         Err(reply) => return reply,
     };
-    let Some(lifeboat_store::OpResult::Folder { id: target, .. }) = results.last() else {
+    let Some(Ok(lifeboat_store::OpResult::Folder { id: target, .. })) = results.last() else {
         return Reply::no(Some(Code::AlreadyExists), "Target mailbox exists");
     };
     let uids: Vec<u32> = core.store.read(|state| {

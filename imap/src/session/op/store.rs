@@ -80,7 +80,7 @@ pub(crate) async fn run(core: &mut Core, request: Request<'_, '_>, out: &mut Vec
         Ok(results) => results,
         Err(reply) => return reply.with_updates(updates),
     };
-    let Some(OpResult::Stored { changed, failed }) = results.last() else {
+    let Some(Ok(OpResult::Stored { changed, failed })) = results.last() else {
         return super::failed(&results)
             .unwrap_or_else(|| Reply::no(None, "STORE failed"))
             .with_updates(updates);

@@ -1,0 +1,242 @@
+//! Checkpoints: the whole state at a log position, so that opening replays only the
+//! log after it.
+//!
+//! File: a 24-byte header — `LBCHECKP`, the format version, a CRC32C of everything
+//! after the magic but the CRC itself, the body's length — then the body (postcard of
+//! the position and the state). A checkpoint from before versions were recorded has a
+//! 20-byte header — `LBCKPT01`, a CRC32C of the body, its length — and is version 1.
+//!
+//! Invariants: a checkpoint is written to `checkpoint.tmp`, synced, renamed over
+//! `checkpoint` and the directory synced, so `checkpoint` is always whole; checkpoints
+//! are written in the order they were taken.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::{Completion, Shared};
+use crate::io::Vfs;
+use crate::log::LogPos;
+use crate::state::State;
+use crate::{Error, Result, FORMAT_VERSION};
+
+pub(super) const CHECKPOINT_NAME: &str = "checkpoint";
+pub(super) const CHECKPOINT_TMP: &str = "checkpoint.tmp";
+const CHECKPOINT_MAGIC: &[u8; 8] = b"LBCHECKP";
+const CHECKPOINT_HEADER_LEN: usize = 24;
+/// Checkpoints from before versions were recorded.
+const LEGACY_MAGIC: &[u8; 8] = b"LBCKPT01";
+const LEGACY_HEADER_LEN: usize = 20;
+
+pub(super) fn read_checkpoint(fs: &dyn Vfs) -> Result<Option<(LogPos, State)>> {
+    if !fs
+        .list()
+        .map_err(Error::io("listing the store directory"))?
+        .iter()
+        .any(|n| n == CHECKPOINT_NAME)
+    {
+        return Ok(None);
+    }
+    let corrupt = |offset: u64, reason: &str| Error::Corrupt {
+        file: fs.describe(CHECKPOINT_NAME),
+        offset,
+        reason: reason.to_string(),
+    };
+    let file = fs.open(CHECKPOINT_NAME, false).map_err(Error::io(format!(
+        "opening {}",
+        fs.describe(CHECKPOINT_NAME)
+    )))?;
+    let map = file.map().map_err(Error::io(format!(
+        "reading {}",
+        fs.describe(CHECKPOINT_NAME)
+    )))?;
+    let (version, body, at) =
+        checkpoint_body((*map).as_ref()).map_err(|(offset, reason)| corrupt(offset, reason))?;
+    if version > FORMAT_VERSION {
+        return Err(Error::Version {
+            file: fs.describe(CHECKPOINT_NAME),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let (pos, mut state): (LogPos, State) =
+        postcard::from_bytes(body).map_err(|e| corrupt(at, &e.to_string()))?;
+    state.rebuild_derived();
+    Ok(Some((pos, state)))
+}
+
+/// A checkpoint file's format version, its verified body and the body's offset; or
+/// where and why it does not verify.
+fn checkpoint_body(bytes: &[u8]) -> Result<(u32, &[u8], u64), (u64, &'static str)> {
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let (version, crc, len, start) = match bytes.get(0..8) {
+        Some(magic) if magic == CHECKPOINT_MAGIC && bytes.len() >= CHECKPOINT_HEADER_LEN => {
+            (u32_at(8), u32_at(12), u64_at(16), CHECKPOINT_HEADER_LEN)
+        }
+        Some(magic) if magic == LEGACY_MAGIC && bytes.len() >= LEGACY_HEADER_LEN => {
+            (1, u32_at(8), u64_at(12), LEGACY_HEADER_LEN)
+        }
+        _ => return Err((0, "not a checkpoint file")),
+    };
+    let body = usize::try_from(len)
+        .ok()
+        .and_then(|len| bytes.get(start..start.checked_add(len)?))
+        .ok_or((start as u64, "checkpoint is cut short"))?;
+    let computed = if start == LEGACY_HEADER_LEN {
+        crc32c::crc32c(body)
+    } else {
+        checkpoint_crc(&bytes[..start], body)
+    };
+    if computed != crc {
+        return Err((start as u64, "checkpoint checksum mismatch"));
+    }
+    if version == 0 {
+        return Err((8, "checkpoint names format version 0"));
+    }
+    Ok((version, body, start as u64))
+}
+
+/// The CRC32C of a checkpoint: its version, length and body.
+fn checkpoint_crc(header: &[u8], body: &[u8]) -> u32 {
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[8..12]), &header[16..24]);
+    crc32c::crc32c_append(crc, body)
+}
+
+/// A checkpoint encoded at a log position, to be written, and who waits for it.
+struct CheckpointJob {
+    bytes: Vec<u8>,
+    pos: LogPos,
+    done: Vec<Arc<Completion<Result<()>>>>,
+}
+
+/// Writes checkpoints on a thread of its own: the writer pauses its commits only to
+/// encode the state (under the read lock), not for the file's write and syncs. Jobs
+/// are written in order, so a later checkpoint never lands before an earlier one.
+pub(super) struct Checkpointer {
+    shared: Arc<Shared>,
+    jobs: Option<crossbeam_channel::Sender<CheckpointJob>>,
+    thread: Option<JoinHandle<()>>,
+    /// Jobs submitted and not yet written.
+    pending: Arc<AtomicU64>,
+    /// Set when a write failed, so the writer tries again soon.
+    pub(super) failed: Arc<AtomicBool>,
+}
+
+impl Checkpointer {
+    pub(super) fn start(shared: Arc<Shared>) -> Checkpointer {
+        let (tx, rx) = crossbeam_channel::unbounded::<CheckpointJob>();
+        let pending = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicBool::new(false));
+        let (on_thread, count, fail) = (shared.clone(), pending.clone(), failed.clone());
+        let thread = std::thread::Builder::new()
+            .name("store-checkpoint".into())
+            .spawn(move || {
+                for job in rx {
+                    write_job(&on_thread, job, &fail);
+                    count.fetch_sub(1, Ordering::AcqRel);
+                }
+            });
+        let thread = match thread {
+            Ok(thread) => Some(thread),
+            Err(e) => {
+                tracing::error!(
+                    "cannot start the checkpoint thread ({e}): checkpoints are written inline"
+                );
+                None
+            }
+        };
+        Checkpointer {
+            shared,
+            jobs: thread.is_some().then_some(tx),
+            thread,
+            pending,
+            failed,
+        }
+    }
+
+    pub(super) fn idle(&self) -> bool {
+        self.pending.load(Ordering::Acquire) == 0
+    }
+
+    pub(super) fn submit(
+        &self,
+        bytes: Vec<u8>,
+        pos: LogPos,
+        done: Vec<Arc<Completion<Result<()>>>>,
+    ) {
+        let mut job = CheckpointJob { bytes, pos, done };
+        if let Some(jobs) = &self.jobs {
+            self.pending.fetch_add(1, Ordering::AcqRel);
+            match jobs.send(job) {
+                Ok(()) => return,
+                Err(crossbeam_channel::SendError(back)) => {
+                    self.pending.fetch_sub(1, Ordering::AcqRel);
+                    job = back;
+                }
+            }
+        }
+        write_job(&self.shared, job, &self.failed);
+    }
+
+    /// Waits until every submitted checkpoint is written.
+    pub(super) fn finish(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn write_job(shared: &Shared, job: CheckpointJob, failed: &AtomicBool) {
+    let result = store_checkpoint(shared, &job.bytes, job.pos);
+    if let Err(e) = &result {
+        tracing::error!("checkpoint failed: {e}");
+        failed.store(true, Ordering::Release);
+    }
+    for done in job.done {
+        done.complete(match &result {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Error::Invalid(format!("checkpoint failed: {e}"))),
+        });
+    }
+}
+
+/// The state at `pos`, encoded as a checkpoint file's contents.
+pub(super) fn encode_checkpoint(shared: &Shared, pos: LogPos) -> Result<Vec<u8>> {
+    let body = {
+        let state = shared.state.read();
+        postcard::to_allocvec(&(pos, &*state))
+            .map_err(|e| Error::Invalid(format!("encoding checkpoint: {e}")))?
+    };
+    let mut bytes = Vec::with_capacity(CHECKPOINT_HEADER_LEN + body.len());
+    bytes.extend_from_slice(CHECKPOINT_MAGIC);
+    bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&[0; 4]);
+    bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    let crc = checkpoint_crc(&bytes, &body);
+    bytes[12..16].copy_from_slice(&crc.to_le_bytes());
+    bytes.extend_from_slice(&body);
+    Ok(bytes)
+}
+
+/// Writes an encoded checkpoint durably: a temporary file, synced, renamed over the
+/// checkpoint, and the directory synced.
+fn store_checkpoint(shared: &Shared, bytes: &[u8], pos: LogPos) -> Result<()> {
+    let fs = &shared.fs;
+    let what = || format!("writing {}", fs.describe(CHECKPOINT_TMP));
+    let file = fs.open(CHECKPOINT_TMP, true).map_err(Error::io(what()))?;
+    file.set_len(0).map_err(Error::io(what()))?;
+    file.write_at(0, bytes).map_err(Error::io(what()))?;
+    file.sync_data().map_err(Error::io(what()))?;
+    drop(file);
+    fs.rename(CHECKPOINT_TMP, CHECKPOINT_NAME)
+        .map_err(Error::io(format!(
+            "renaming to {}",
+            fs.describe(CHECKPOINT_NAME)
+        )))?;
+    fs.sync_dir()
+        .map_err(Error::io("syncing the store directory"))?;
+    tracing::debug!(bytes = bytes.len(), ?pos, "checkpoint written");
+    Ok(())
+}

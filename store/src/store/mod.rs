@@ -1,0 +1,531 @@
+//! The public store: opening and recovery, commits, reads and signals. The writer
+//! thread and its group commit are in `writer`, checkpoints in `checkpoint`, archive
+//! search and retention in `archive`, compaction in `compact`.
+//!
+//! Threads: one writer thread owns the end of the log. Callers on any thread encode
+//! their batch, hand it to the writer and wait (blocking or as a future). The writer
+//! takes every batch that is waiting, writes them with one `write` and one
+//! `fdatasync`, applies them to the in-memory [`State`] and only then completes each
+//! caller. Readers take a read lock on the state and map segment bytes.
+//!
+//! A failed write or fsync poisons the store: the page cache may now hold data the disk
+//! does not, so nothing more is acknowledged until the store is reopened and the log
+//! is verified again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Sender;
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::address::Address;
+use crate::io::{RealFs, Vfs};
+use crate::log::{self, Bytes, LogPos, Segment, Tail, RECORD_PAYLOAD_MAX};
+use crate::model::*;
+use crate::notify::Signal;
+use crate::state::{Ctx, OpError, State};
+use crate::{Error, Result};
+
+mod archive;
+mod checkpoint;
+mod compact;
+mod writer;
+
+pub(crate) use archive::ArchiveFilter;
+pub use archive::ArchiveQuery;
+use checkpoint::{read_checkpoint, CHECKPOINT_TMP};
+use writer::{writer_loop, Msg, Request};
+
+/// Tuning knobs; the defaults suit production.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A segment is sealed once it holds this many bytes.
+    pub segment_bytes_max: u64,
+    /// A checkpoint is written after this many bytes of log since the last one.
+    pub checkpoint_every_bytes: u64,
+    /// Most bytes one group commit writes before it syncs.
+    pub group_bytes_max: u64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            segment_bytes_max: 64 << 20,
+            checkpoint_every_bytes: 256 << 20,
+            group_bytes_max: 32 << 20,
+        }
+    }
+}
+
+/// A set of ops committed atomically.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    ops: Vec<Op>,
+    blobs: Vec<Vec<u8>>,
+    bodies: u32,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Adds a message body; refer to it from later ops of this batch with the returned
+    /// reference. A body no op of its batch refers to is discarded.
+    pub fn put_body(&mut self, bytes: Vec<u8>) -> BodyRef {
+        self.ops.push(Op::PutBody {
+            len: bytes.len() as u64,
+        });
+        self.blobs.push(bytes);
+        self.bodies += 1;
+        BodyRef::New(self.bodies - 1)
+    }
+
+    /// Adds an op. Use [`Batch::put_body`] for bodies.
+    pub fn push(&mut self, op: Op) {
+        assert!(
+            !matches!(op, Op::PutBody { .. } | Op::RelocateBody { .. }),
+            "bodies are added with put_body"
+        );
+        self.ops.push(op);
+    }
+
+    fn relocate(&mut self, id: BodyId, bytes: Vec<u8>) {
+        self.ops.push(Op::RelocateBody {
+            id,
+            len: bytes.len() as u64,
+        });
+        self.blobs.push(bytes);
+    }
+
+    /// Number of ops.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether there are no ops.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    fn blob_bytes(&self) -> u64 {
+        self.blobs.iter().map(|b| b.len() as u64).sum()
+    }
+}
+
+/// Counters and sizes.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Batches committed since open.
+    pub batches: u64,
+    /// Group commits (one fdatasync each) since open.
+    pub groups: u64,
+    /// Bytes written to the log since open.
+    pub bytes_written: u64,
+    /// Segment files.
+    pub segments: usize,
+    /// Bytes in segment files.
+    pub log_bytes: u64,
+    /// Bytes of live bodies.
+    pub live_body_bytes: u64,
+    /// Records replayed at open.
+    pub replayed_at_open: u64,
+    /// Torn tail bytes truncated at open.
+    pub truncated_at_open: u64,
+}
+
+/// A one-shot result slot that a thread can block on or a task can await.
+struct Completion<T> {
+    slot: Mutex<(Option<T>, Option<Waker>)>,
+    condvar: Condvar,
+}
+
+impl<T> Completion<T> {
+    fn new() -> Arc<Completion<T>> {
+        Arc::new(Completion {
+            slot: Mutex::new((None, None)),
+            condvar: Condvar::new(),
+        })
+    }
+
+    fn complete(&self, value: T) {
+        let waker = {
+            let mut slot = self.slot.lock();
+            slot.0 = Some(value);
+            slot.1.take()
+        };
+        self.condvar.notify_all();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    fn wait(&self) -> T {
+        let mut slot = self.slot.lock();
+        loop {
+            if let Some(value) = slot.0.take() {
+                return value;
+            }
+            self.condvar.wait(&mut slot);
+        }
+    }
+}
+
+type CommitResult = Result<Vec<Result<OpResult, OpError>>>;
+
+/// Resolves when a batch is durable (or failed).
+pub struct CommitFuture {
+    done: Option<Arc<Completion<CommitResult>>>,
+    early: Option<CommitResult>,
+}
+
+impl Future for CommitFuture {
+    type Output = CommitResult;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<CommitResult> {
+        if let Some(result) = self.early.take() {
+            return Poll::Ready(result);
+        }
+        let done = self.done.as_ref().expect("polled after completion").clone();
+        let mut slot = done.slot.lock();
+        if let Some(value) = slot.0.take() {
+            drop(slot);
+            self.done = None;
+            return Poll::Ready(value);
+        }
+        slot.1 = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+struct Shared {
+    fs: Arc<dyn Vfs>,
+    options: Options,
+    state: RwLock<State>,
+    segments: RwLock<BTreeMap<u64, Arc<Segment>>>,
+    /// The segment the writer appends to; never compacted.
+    active_segment: AtomicU64,
+    poisoned: Mutex<Option<String>>,
+    account_signals: Mutex<HashMap<String, Arc<Signal>>>,
+    queue_signal: Arc<Signal>,
+    directory_signal: Arc<Signal>,
+    batches: AtomicU64,
+    groups: AtomicU64,
+    bytes_written: AtomicU64,
+    replayed_at_open: u64,
+    truncated_at_open: u64,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    tx: Option<Sender<Msg>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer after it has drained and checkpointed.
+        self.tx.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// The mail store. Cheap to clone; every clone is the same store.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in directory `dir`.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Store> {
+        let dir = dir.as_ref();
+        let fs = RealFs::new(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+        Store::open_with(Arc::new(fs), options)
+    }
+
+    /// Opens (or creates) the store on any file system.
+    pub fn open_with(fs: Arc<dyn Vfs>, options: Options) -> Result<Store> {
+        let names = fs
+            .list()
+            .map_err(Error::io("listing the store directory"))?;
+        if names.iter().any(|n| n == CHECKPOINT_TMP) {
+            // An interrupted checkpoint; the previous one (if any) is intact.
+            fs.remove(CHECKPOINT_TMP).map_err(Error::io(format!(
+                "removing {}",
+                fs.describe(CHECKPOINT_TMP)
+            )))?;
+        }
+        let checkpoint = read_checkpoint(&*fs)?;
+        let (start, mut state) = match checkpoint {
+            Some((pos, state)) => (Some(pos), state),
+            None => (None, State::default()),
+        };
+        let recovered = log::recover(&*fs, start, |_seq, time, ops, locs| {
+            state.apply(Ctx { time }, &ops, &locs);
+            Ok(())
+        })?;
+        for (id, body) in state.bodies() {
+            if !recovered.segments.contains_key(&body.loc.segment) {
+                return Err(Error::Corrupt {
+                    file: fs.describe(&log::segment_name(body.loc.segment)),
+                    offset: body.loc.offset,
+                    reason: format!("segment holding body {id} is missing"),
+                });
+            }
+        }
+        let mut segments = recovered.segments;
+        let mut tail = match segments.get(&recovered.tail.segment) {
+            None => {
+                let segment = log::create_segment(&*fs, 1)?;
+                segments.insert(1, segment.clone());
+                Tail {
+                    segment,
+                    pos: LogPos {
+                        segment: 1,
+                        offset: log::SEGMENT_HEADER_LEN,
+                        next_seq: recovered.tail.next_seq,
+                    },
+                }
+            }
+            Some(segment) => Tail {
+                segment: segment.clone(),
+                pos: recovered.tail,
+            },
+        };
+        if tail.pos.offset == 0 {
+            let segment = tail.roll(&*fs, now())?;
+            segments.insert(segment.id, segment);
+        }
+        tracing::info!(
+            segments = segments.len(),
+            replayed = recovered.replayed,
+            truncated = recovered.truncated,
+            "store opened"
+        );
+        let shared = Arc::new(Shared {
+            fs,
+            options,
+            state: RwLock::new(state),
+            segments: RwLock::new(segments),
+            active_segment: AtomicU64::new(tail.segment.id),
+            poisoned: Mutex::new(None),
+            account_signals: Mutex::new(HashMap::new()),
+            queue_signal: Arc::new(Signal::default()),
+            directory_signal: Arc::new(Signal::default()),
+            batches: AtomicU64::new(0),
+            groups: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+            replayed_at_open: recovered.replayed,
+            truncated_at_open: recovered.truncated,
+        });
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let writer_shared = shared.clone();
+        let writer = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer_loop(writer_shared, rx, tail))
+            .map_err(Error::io("starting the store writer thread"))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                shared,
+                tx: Some(tx),
+                writer: Some(writer),
+            }),
+        })
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+
+    /// Why the store refuses writes, if a write or fsync failed (see [`Error::Poisoned`]).
+    pub fn poisoned(&self) -> Option<String> {
+        self.shared().poisoned.lock().clone()
+    }
+
+    fn check_poisoned(&self) -> Result<()> {
+        match &*self.shared().poisoned.lock() {
+            Some(why) => Err(Error::Poisoned(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn submit(&self, batch: Batch) -> std::result::Result<Arc<Completion<CommitResult>>, Error> {
+        self.check_poisoned()?;
+        if batch.is_empty() {
+            return Err(Error::Invalid("empty batch".into()));
+        }
+        let ops_bytes = log::encode_ops(&batch.ops)?;
+        if ops_bytes.len() as u64 + batch.blob_bytes() > RECORD_PAYLOAD_MAX {
+            return Err(Error::Invalid(format!(
+                "batch of {} bytes is larger than the {RECORD_PAYLOAD_MAX}-byte limit",
+                ops_bytes.len() as u64 + batch.blob_bytes()
+            )));
+        }
+        let done = Completion::new();
+        let request = Request {
+            ops: batch.ops,
+            ops_bytes,
+            blobs: batch.blobs,
+            done: done.clone(),
+        };
+        self.inner
+            .tx
+            .as_ref()
+            .ok_or(Error::Closed)?
+            .send(Msg::Commit(request))
+            .map_err(|_| Error::Closed)?;
+        Ok(done)
+    }
+
+    /// Commits a batch and blocks until it is durable. The results say, per op, what
+    /// was assigned or why the op was not applied.
+    pub fn commit(&self, batch: Batch) -> CommitResult {
+        self.submit(batch)?.wait()
+    }
+
+    /// Commits a batch without blocking the calling thread: the future resolves once
+    /// the batch is durable. Works in any executor.
+    pub fn commit_async(&self, batch: Batch) -> CommitFuture {
+        match self.submit(batch) {
+            Ok(done) => CommitFuture {
+                done: Some(done),
+                early: None,
+            },
+            Err(e) => CommitFuture {
+                done: None,
+                early: Some(Err(e)),
+            },
+        }
+    }
+
+    /// Writes a checkpoint now and waits for it to be durable.
+    pub fn checkpoint(&self) -> Result<()> {
+        self.check_poisoned()?;
+        let done = Completion::new();
+        self.inner
+            .tx
+            .as_ref()
+            .ok_or(Error::Closed)?
+            .send(Msg::Checkpoint(done.clone()))
+            .map_err(|_| Error::Closed)?;
+        done.wait()
+    }
+
+    /// Runs `f` over the indexes under a read lock. Keep it short: the writer waits
+    /// for readers before it applies the next group.
+    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.shared().state.read())
+    }
+
+    /// The bytes of a body, straight from the segment's memory map.
+    pub fn body(&self, id: BodyId) -> Result<Bytes> {
+        // Both locks are held while the segment is looked up, so compaction (which
+        // removes a segment under both write locks) cannot slip in between.
+        let state = self.shared().state.read();
+        let loc = state
+            .body(id)
+            .ok_or_else(|| Error::Invalid(format!("no body {id}")))?
+            .loc;
+        let segment = self
+            .shared()
+            .segments
+            .read()
+            .get(&loc.segment)
+            .cloned()
+            .ok_or_else(|| {
+                Error::Invalid(format!("segment {} of body {id} is gone", loc.segment))
+            })?;
+        drop(state);
+        segment.read(loc).map_err(Error::io(format!(
+            "reading body {id} from segment {}",
+            loc.segment
+        )))
+    }
+
+    /// The signal that moves whenever an account's folders change.
+    pub fn account_signal(&self, address: &str) -> Arc<Signal> {
+        let key = Address::try_from(address)
+            .map(String::from)
+            .unwrap_or_else(|_| address.to_string());
+        self.shared()
+            .account_signals
+            .lock()
+            .entry(key)
+            .or_default()
+            .clone()
+    }
+
+    /// The signal that moves whenever the queue changes.
+    pub fn queue_signal(&self) -> Arc<Signal> {
+        self.shared().queue_signal.clone()
+    }
+
+    /// The signal that moves whenever domains or accounts change.
+    pub fn directory_signal(&self) -> Arc<Signal> {
+        self.shared().directory_signal.clone()
+    }
+
+    /// Counters and sizes.
+    pub fn stats(&self) -> Stats {
+        let shared = self.shared();
+        let (log_bytes, segments) = {
+            let segments = shared.segments.read();
+            let bytes = segments
+                .values()
+                .map(|s| s.current().map(|m| (*m).as_ref().len() as u64).unwrap_or(0))
+                .sum();
+            (bytes, segments.len())
+        };
+        let live_body_bytes = self.read(|s| s.bodies().map(|(_, b)| b.loc.len).sum());
+        Stats {
+            batches: shared.batches.load(Ordering::Relaxed),
+            groups: shared.groups.load(Ordering::Relaxed),
+            bytes_written: shared.bytes_written.load(Ordering::Relaxed),
+            segments,
+            log_bytes,
+            live_body_bytes,
+            replayed_at_open: shared.replayed_at_open,
+            truncated_at_open: shared.truncated_at_open,
+        }
+    }
+
+    /// Verifies every record of every segment (a full scan, independent of
+    /// checkpoints). Returns the number of records checked.
+    pub fn verify(&self) -> Result<u64> {
+        let segments: Vec<Arc<Segment>> = self.shared().segments.read().values().cloned().collect();
+        let mut checked = 0;
+        for segment in segments {
+            let map = segment
+                .current()
+                .map_err(Error::io(format!("mapping segment {}", segment.id)))?;
+            let bytes = (*map).as_ref();
+            let mut offset = log::SEGMENT_HEADER_LEN;
+            while offset < bytes.len() as u64 {
+                let record =
+                    log::decode_record(bytes, offset).map_err(|reason| Error::Corrupt {
+                        file: self.shared().fs.describe(&log::segment_name(segment.id)),
+                        offset,
+                        reason: reason.to_string(),
+                    })?;
+                offset = record.end;
+                checked += 1;
+            }
+        }
+        Ok(checked)
+    }
+}

@@ -1,0 +1,219 @@
+//! The writer thread: group commit. It takes every batch that is waiting, writes them
+//! as consecutive records with one `write` and one `fdatasync`, applies them to the
+//! state and only then completes their callers; it also decides when to checkpoint.
+//!
+//! Invariants: records get consecutive sequence numbers in the order they are written;
+//! nothing is applied or acknowledged before the sync that covers it returned; after a
+//! failed write or sync (the store is poisoned) nothing more is written.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crossbeam_channel::Receiver;
+
+use super::checkpoint::{encode_checkpoint, Checkpointer};
+use super::{CommitResult, Completion, Shared};
+use crate::log::{self, Kind, Tail, RECORD_HEADER_LEN};
+use crate::model::*;
+use crate::state::Ctx;
+use crate::{Error, Result};
+
+pub(super) struct Request {
+    pub(super) ops: Vec<Op>,
+    pub(super) ops_bytes: Vec<u8>,
+    pub(super) blobs: Vec<Vec<u8>>,
+    pub(super) done: Arc<Completion<CommitResult>>,
+}
+
+impl Request {
+    fn payload_len(&self) -> u64 {
+        self.ops_bytes.len() as u64 + self.blobs.iter().map(|b| b.len() as u64).sum::<u64>()
+    }
+}
+
+pub(super) enum Msg {
+    Commit(Request),
+    Checkpoint(Arc<Completion<Result<()>>>),
+}
+
+pub(super) fn writer_loop(shared: Arc<Shared>, rx: Receiver<Msg>, mut tail: Tail) {
+    let mut since_checkpoint: u64 = 0;
+    let mut checkpointer = Checkpointer::start(shared.clone());
+    loop {
+        let Ok(first) = rx.recv() else {
+            // Every handle is gone: leave a checkpoint so the next open is fast.
+            if shared.poisoned.lock().is_none() {
+                match encode_checkpoint(&shared, tail.pos) {
+                    Ok(bytes) => checkpointer.submit(bytes, tail.pos, Vec::new()),
+                    Err(e) => tracing::error!("checkpoint at close failed: {e}"),
+                }
+            }
+            checkpointer.finish();
+            return;
+        };
+        let mut commits = Vec::new();
+        let mut checkpoints = Vec::new();
+        let mut bytes = 0;
+        let mut take = |msg: Msg, bytes: &mut u64| match msg {
+            Msg::Commit(request) => {
+                *bytes += request.payload_len() + RECORD_HEADER_LEN as u64;
+                commits.push(request);
+            }
+            Msg::Checkpoint(done) => checkpoints.push(done),
+        };
+        take(first, &mut bytes);
+        while bytes < shared.options.group_bytes_max {
+            match rx.try_recv() {
+                Ok(msg) => take(msg, &mut bytes),
+                Err(_) => break,
+            }
+        }
+        if !commits.is_empty() {
+            since_checkpoint += write_group(&shared, &mut tail, commits);
+        }
+        if checkpointer.failed.swap(false, Ordering::AcqRel) {
+            since_checkpoint = since_checkpoint.max(shared.options.checkpoint_every_bytes);
+        }
+        // An automatic checkpoint waits while the previous one is still being written;
+        // one asked for is always taken.
+        let due = since_checkpoint >= shared.options.checkpoint_every_bytes && checkpointer.idle();
+        if !checkpoints.is_empty() || due {
+            let encoded = match &*shared.poisoned.lock() {
+                Some(why) => Err(Error::Poisoned(why.clone())),
+                None => encode_checkpoint(&shared, tail.pos),
+            };
+            match encoded {
+                Ok(bytes) => {
+                    checkpointer.submit(bytes, tail.pos, checkpoints);
+                    since_checkpoint = 0;
+                }
+                Err(e) => {
+                    tracing::error!("checkpoint failed: {e}");
+                    for done in checkpoints {
+                        done.complete(Err(Error::Invalid(format!("checkpoint failed: {e}"))));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn poison(shared: &Shared, why: String) -> Error {
+    tracing::error!("store poisoned: {why}");
+    *shared.poisoned.lock() = Some(why.clone());
+    Error::Poisoned(why)
+}
+
+/// Writes, syncs and applies one group; returns the bytes written.
+fn write_group(shared: &Shared, tail: &mut Tail, commits: Vec<Request>) -> u64 {
+    let fail_all = |commits: Vec<Request>, why: &str| {
+        for request in commits {
+            request.done.complete(Err(Error::Poisoned(why.to_string())));
+        }
+    };
+    if let Some(why) = shared.poisoned.lock().clone() {
+        fail_all(commits, &why);
+        return 0;
+    }
+    let time = now();
+    if tail.pos.offset >= shared.options.segment_bytes_max {
+        match tail.roll(&*shared.fs, time) {
+            Ok(segment) => {
+                shared.active_segment.store(segment.id, Ordering::Release);
+                shared.segments.write().insert(segment.id, segment);
+            }
+            Err(e) => {
+                let why = poison(shared, e.to_string()).to_string();
+                fail_all(commits, &why);
+                return 0;
+            }
+        }
+    }
+    let total: u64 = commits
+        .iter()
+        .map(|r| r.payload_len() + RECORD_HEADER_LEN as u64)
+        .sum();
+    debug_assert!(tail.pos.offset >= log::SEGMENT_HEADER_LEN && tail.pos.next_seq >= 1);
+    let mut buf = Vec::with_capacity(total as usize);
+    let mut locs = Vec::with_capacity(commits.len());
+    for (i, request) in commits.iter().enumerate() {
+        let record_offset = tail.pos.offset + buf.len() as u64;
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(1 + request.blobs.len());
+        parts.push(&request.ops_bytes);
+        parts.extend(request.blobs.iter().map(|b| b.as_slice()));
+        log::encode_record(
+            &mut buf,
+            tail.pos.next_seq + i as u64,
+            time,
+            Kind::Batch,
+            &parts,
+        );
+        let mut offset = record_offset + RECORD_HEADER_LEN as u64 + request.ops_bytes.len() as u64;
+        let mut batch_locs = Vec::with_capacity(request.blobs.len());
+        for blob in &request.blobs {
+            batch_locs.push(Loc {
+                segment: tail.segment.id,
+                offset,
+                len: blob.len() as u64,
+            });
+            offset += blob.len() as u64;
+        }
+        // The blobs end where the record does.
+        debug_assert_eq!(offset, tail.pos.offset + buf.len() as u64);
+        locs.push(batch_locs);
+    }
+    debug_assert_eq!(buf.len() as u64, total);
+    if let Err(e) = tail.append_durable(&buf) {
+        let why = poison(
+            shared,
+            format!(
+                "writing {}: {e}",
+                shared.fs.describe(&log::segment_name(tail.segment.id))
+            ),
+        )
+        .to_string();
+        fail_all(commits, &why);
+        return 0;
+    }
+    tail.pos.next_seq += commits.len() as u64;
+    shared.groups.fetch_add(1, Ordering::Relaxed);
+    shared
+        .batches
+        .fetch_add(commits.len() as u64, Ordering::Relaxed);
+    shared
+        .bytes_written
+        .fetch_add(buf.len() as u64, Ordering::Relaxed);
+
+    let mut outcomes = Vec::with_capacity(commits.len());
+    let mut accounts = std::collections::BTreeSet::new();
+    let (mut queue, mut directory) = (false, false);
+    {
+        let mut state = shared.state.write();
+        for (request, locs) in commits.iter().zip(&locs) {
+            let ctx = Ctx { time };
+            let (results, touched) = state.apply(ctx, &request.ops, locs);
+            accounts.extend(touched.accounts);
+            queue |= touched.queue;
+            directory |= touched.directory;
+            outcomes.push(results);
+        }
+    }
+    for (request, results) in commits.into_iter().zip(outcomes) {
+        request.done.complete(Ok(results));
+    }
+    {
+        let signals = shared.account_signals.lock();
+        for account in &accounts {
+            if let Some(signal) = signals.get(account) {
+                signal.notify();
+            }
+        }
+    }
+    if queue {
+        shared.queue_signal.notify();
+    }
+    if directory {
+        shared.directory_signal.notify();
+    }
+    buf.len() as u64
+}
