@@ -14,6 +14,7 @@
 pub mod auth;
 mod index;
 pub mod io;
+pub mod journal;
 mod log;
 pub mod model;
 mod notify;
@@ -23,6 +24,7 @@ mod store;
 pub mod text;
 
 pub use index::ArchiveIndex;
+pub use journal::{AuditEntry, AuditRecord, Journal, ModeChange};
 pub use log::{Bytes, LogPos, RECORD_PAYLOAD_MAX};
 pub use model::*;
 pub use notify::{Changed, Signal};

@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use crate::journal::AuditRecord;
+
 /// Seconds since the Unix epoch.
 pub type UnixTime = i64;
 
@@ -628,6 +630,14 @@ pub enum Op {
     Archive(NewArchiveEntry),
     /// Removes archive entries (retention).
     Unarchive(Vec<ArchiveId>),
+    /// Records an entry in the audit log ([`crate::journal`]), only if every op before
+    /// it in its batch applied (otherwise its result is `Failed` and nothing is kept).
+    Audit(AuditRecord),
+    /// Removes audit entries and mode transitions older than `before` (retention).
+    ExpireHistory {
+        /// Entries from before this time go.
+        before: UnixTime,
+    },
 }
 
 /// What applying an op produced.

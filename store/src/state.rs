@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::journal::{Journal, ModeChange};
 use crate::model::*;
 
 /// What apply knows about the record it applies.
@@ -57,6 +58,10 @@ pub struct State {
     /// Derived from `queue`: portal message -> drain entry.
     #[serde(skip)]
     portal_queue: HashMap<PortalRef, QueueId>,
+    /// Mode transitions and the audit log. Checkpoints carry it after the rest of the
+    /// state (see `store.rs`), so older checkpoints without it still load.
+    #[serde(skip)]
+    pub(crate) journal: Journal,
 }
 
 /// Normalises an address for lookup: the domain lowercased, the local part as given.
@@ -129,8 +134,13 @@ impl State {
         let mut new_bodies: Vec<BodyId> = Vec::new();
         let mut blobs = blobs.iter();
         let mut results = Vec::with_capacity(ops.len());
+        // Whether an op of this batch failed: the audit entries after it are not kept.
+        let mut failed = false;
         for op in ops {
             let result = match op {
+                Op::Audit(_) if failed => OpResult::Failed(
+                    "audit entry not recorded: a change before it in its batch failed".into(),
+                ),
                 Op::PutBody { .. } => {
                     let loc = *blobs.next().expect("blob location for every PutBody");
                     let id = BodyId(self.alloc_id());
@@ -150,6 +160,7 @@ impl State {
                     Err(message) => OpResult::Failed(message),
                 },
             };
+            failed |= matches!(result, OpResult::Failed(_));
             results.push(result);
         }
         // A body nothing refers to by the end of its batch is garbage.
@@ -193,6 +204,14 @@ impl State {
                         domain.failover = settings.failover;
                     }
                     None => {
+                        self.journal.record_mode(ModeChange {
+                            domain: settings.name.clone(),
+                            from: None,
+                            to: Mode::Normal,
+                            forced: None,
+                            reason: "domain added".to_string(),
+                            at: ctx.time,
+                        });
                         self.domains.insert(
                             settings.name.clone(),
                             Domain {
@@ -231,6 +250,16 @@ impl State {
                     .domains
                     .get_mut(domain)
                     .ok_or_else(|| format!("no domain {domain}"))?;
+                if (d.mode, d.forced) != (*mode, *forced) {
+                    self.journal.record_mode(ModeChange {
+                        domain: domain.clone(),
+                        from: Some(d.mode),
+                        to: *mode,
+                        forced: *forced,
+                        reason: reason.clone(),
+                        at: *at,
+                    });
+                }
                 if d.mode != *mode {
                     d.mode_since = *at;
                 }
@@ -598,6 +627,14 @@ impl State {
                 }
                 Ok(OpResult::Done)
             }
+            Op::Audit(record) => {
+                self.journal.record_audit(record.clone());
+                Ok(OpResult::Done)
+            }
+            Op::ExpireHistory { before } => {
+                self.journal.expire(*before);
+                Ok(OpResult::Done)
+            }
         }
     }
 
@@ -847,5 +884,15 @@ impl State {
     /// One archive entry.
     pub fn archive_entry(&self, id: ArchiveId) -> Option<&ArchiveEntry> {
         self.archive.get(&id)
+    }
+
+    /// Mode transitions and the audit log.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// A domain's mode transitions, newest first, at most `limit`.
+    pub fn mode_history(&self, domain: &str, limit: usize) -> Vec<&ModeChange> {
+        self.journal.mode_history(domain, limit)
     }
 }

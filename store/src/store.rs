@@ -395,8 +395,14 @@ fn read_checkpoint(fs: &dyn Vfs) -> Result<Option<(LogPos, State)>> {
             "checkpoint checksum mismatch",
         ));
     }
-    let (pos, mut state): (LogPos, State) = postcard::from_bytes(body)
+    let ((pos, mut state), journal): ((LogPos, State), &[u8]) = postcard::take_from_bytes(body)
         .map_err(|e| corrupt(CHECKPOINT_HEADER_LEN as u64, &e.to_string()))?;
+    // The journal follows the state; a checkpoint written before it existed ends here.
+    if !journal.is_empty() {
+        let offset = (CHECKPOINT_HEADER_LEN + body.len() - journal.len()) as u64;
+        state.journal =
+            postcard::from_bytes(journal).map_err(|e| corrupt(offset, &e.to_string()))?;
+    }
     state.rebuild_derived();
     Ok(Some((pos, state)))
 }
@@ -729,6 +735,24 @@ impl Store {
             tracing::info!(removed = expired.len(), retention_days, "archive retention");
         }
         Ok(expired.len())
+    }
+
+    /// Removes audit entries and mode transitions older than `retention_days` before
+    /// `now` (SPEC §11: the audit log is kept as long as the archive); returns how many.
+    pub fn expire_history(&self, now: UnixTime, retention_days: u32) -> Result<usize> {
+        let before = now - retention_days as i64 * SECONDS_PER_DAY;
+        let expired = self.read(|s| s.journal().count_before(before));
+        if expired > 0 {
+            let mut batch = Batch::new();
+            batch.push(Op::ExpireHistory { before });
+            self.commit(batch)?;
+            tracing::info!(
+                removed = expired,
+                retention_days,
+                "audit log and mode history retention"
+            );
+        }
+        Ok(expired)
     }
 
     /// Reclaims space: every sealed segment whose live bodies fill at most
@@ -1127,8 +1151,9 @@ fn write_group(shared: &Shared, tail: &mut Tail, commits: Vec<Request>) -> u64 {
 fn encode_checkpoint(shared: &Shared, pos: LogPos) -> Result<Vec<u8>> {
     let body = {
         let state = shared.state.read();
-        postcard::to_allocvec(&(pos, &*state))
-            .map_err(|e| Error::Invalid(format!("encoding checkpoint: {e}")))?
+        let encoded = postcard::to_allocvec(&(pos, &*state))
+            .and_then(|bytes| postcard::to_extend(&state.journal, bytes));
+        encoded.map_err(|e| Error::Invalid(format!("encoding checkpoint: {e}")))?
     };
     let mut bytes = Vec::with_capacity(CHECKPOINT_HEADER_LEN + body.len());
     bytes.extend_from_slice(CHECKPOINT_MAGIC);
@@ -1157,4 +1182,47 @@ fn store_checkpoint(shared: &Shared, bytes: &[u8], pos: LogPos) -> Result<()> {
         .map_err(Error::io("syncing the store directory"))?;
     tracing::debug!(bytes = bytes.len(), ?pos, "checkpoint written");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A checkpoint written before the journal existed (the state alone) still opens,
+    /// with an empty journal; one written now carries the journal.
+    #[test]
+    fn checkpoints_without_a_journal_still_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), Options::default()).unwrap();
+            let mut batch = Batch::new();
+            batch.push(Op::PutDomain(DomainSettings {
+                name: "example.test".into(),
+                upstream: "127.0.0.1:25".into(),
+                coverage: Coverage::All,
+                failover: Failover::Auto,
+            }));
+            store.commit(batch).unwrap();
+        }
+        let path = dir.path().join(CHECKPOINT_NAME);
+        let bytes = std::fs::read(&path).unwrap();
+        let body = &bytes[CHECKPOINT_HEADER_LEN..];
+        let ((pos, state), journal): ((LogPos, State), &[u8]) =
+            postcard::take_from_bytes(body).unwrap();
+        assert!(!journal.is_empty(), "the journal follows the state");
+        let old = postcard::to_allocvec(&(pos, &state)).unwrap();
+        let mut file = Vec::new();
+        file.extend_from_slice(CHECKPOINT_MAGIC);
+        file.extend_from_slice(&crc32c::crc32c(&old).to_le_bytes());
+        file.extend_from_slice(&(old.len() as u64).to_le_bytes());
+        file.extend_from_slice(&old);
+        std::fs::write(&path, file).unwrap();
+
+        let store = Store::open(dir.path(), Options::default()).unwrap();
+        assert_eq!(store.stats().replayed_at_open, 0);
+        store.read(|s| {
+            assert!(s.domain("example.test").is_some());
+            assert!(s.mode_history("example.test", 10).is_empty());
+        });
+    }
 }
