@@ -19,8 +19,6 @@ use lifeboat_store::{
 };
 
 pub mod api;
-mod reset;
-mod user;
 
 /// Live figures from the parts of the server this crate cannot see (the relay's
 /// router and counters): the binary supplies them.
@@ -132,7 +130,7 @@ pub struct AppState {
     /// Whether passwords may be checked on this listener (TLS, or plain HTTP on
     /// loopback when allowed).
     pub(crate) password_logins: bool,
-    pub(crate) resets: reset::Resets,
+    pub(crate) resets: api::reset::Resets,
 }
 
 /// The client's address, in every request's extensions.
@@ -245,7 +243,7 @@ impl WebServer {
             archive_index: config.archive_index.clone(),
             auth: config.auth.clone(),
             password_logins: config.tls.is_some() || config.allow_plaintext_loopback,
-            resets: reset::Resets::default(),
+            resets: api::reset::Resets::default(),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()

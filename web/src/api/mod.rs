@@ -23,6 +23,9 @@ use serde_json::{json, Value};
 
 use crate::{AppState, Scope};
 
+mod me;
+pub(crate) mod reset;
+
 type Shared = Arc<AppState>;
 
 /// An API error: status code and message.
@@ -93,8 +96,8 @@ pub fn router(state: Shared) -> Router {
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
-        .nest("/api/v1/me", crate::user::routes(state.clone()))
-        .nest("/api/v1/password-reset", crate::reset::routes())
+        .nest("/api/v1/me", me::routes(state.clone()))
+        .nest("/api/v1/password-reset", reset::routes())
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
         .with_state(state)
