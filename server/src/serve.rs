@@ -153,11 +153,12 @@ impl StatusSource for RelayStatus {
         &'a self,
         id: lifeboat_store::ArchiveId,
         scope: &'a Scope,
+        record: &'a (dyn Fn(&[String]) -> Vec<lifeboat_store::Op> + Send + Sync),
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, String>> + Send + 'a>>
     {
         Box::pin(async move {
             self.0
-                .redeliver(id, |a| scope.admits(a))
+                .redeliver_recorded(id, |a| scope.admits(a), record)
                 .await
                 .map_err(|r| r.text)
         })
@@ -262,6 +263,10 @@ pub fn run(config: Config) -> Result<(), String> {
                     tls: http_tls(addr, &tls),
                     auth: Some(auth.clone()),
                     allow_plaintext_loopback: config.auth.allow_plaintext_loopback,
+                    // `[web]` (SPEC §8.1) is read by the configuration once it knows
+                    // the section; until then its defaults.
+                    session_idle: lifeboat_web::SESSION_IDLE_DEFAULT,
+                    session_max: lifeboat_web::SESSION_MAX_DEFAULT,
                 },
             )
             .map_err(|e| format!("http listener {addr}: {e}"))?,
