@@ -246,9 +246,9 @@ pub(crate) fn safe_html(
     Ok(Some(sanitise(&html, remote)))
 }
 
-/// The placeholder that stands for a blocked remote image: a 1×1 transparent GIF.
-const BLOCKED_IMAGE: &str =
-    "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7";
+/// The placeholder that stands for a blocked image: a light grey box, so the reader
+/// sees that something was left out.
+const BLOCKED_IMAGE: &str = "data:image/svg+xml,%3Csvg%20xmlns='http://www.w3.org/2000/svg'%20width='24'%20height='24'%3E%3Crect%20width='24'%20height='24'%20fill='%23eef1f5'/%3E%3C/svg%3E";
 
 /// Cleans `html` for display; returns it and how many remote resources were blocked.
 pub(crate) fn sanitise(html: &str, remote: bool) -> (String, usize) {

@@ -218,12 +218,16 @@ impl Browser {
         .collect()
     }
 
-    /// The visible text of the first element matching `css`.
+    /// The visible text of the first element matching `css` (empty without one). One
+    /// script, so a part of the page replaced meanwhile (live updates) is no error.
     pub fn text(&self, css: &str) -> String {
-        match self.try_find(css) {
-            Some(element) => self.element_text(&element),
-            None => String::new(),
-        }
+        self.execute(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText.trim() : '';",
+            json!([css]),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
     }
 
     pub fn element_text(&self, element: &str) -> String {
@@ -259,6 +263,36 @@ impl Browser {
             &self.session_path(&format!("/element/{element}/click")),
             Some(json!({})),
         );
+    }
+
+    /// Marks the current document, so [`Browser::wait_loaded`] can tell when another
+    /// has replaced it.
+    pub fn mark(&self) {
+        self.execute("window.__oldPage = true;", json!([]));
+    }
+
+    /// Waits until a new document (since [`Browser::mark`]) has loaded.
+    #[track_caller]
+    pub fn wait_loaded(&self) {
+        self.wait_for("the next page", |b| {
+            b.try_call(
+                "POST",
+                &b.session_path("/execute/sync"),
+                Some(json!({
+                    "script": "return !window.__oldPage && document.readyState === 'complete';",
+                    "args": [],
+                })),
+            )
+            .is_ok_and(|v| v == true)
+        });
+    }
+
+    /// Clicks what leads to another page (a link, a form's button) and waits for it.
+    #[track_caller]
+    pub fn click_to_load(&self, css: &str) {
+        self.mark();
+        self.click(css);
+        self.wait_loaded();
     }
 
     /// Replaces the value of a form field.
@@ -308,7 +342,8 @@ impl Browser {
         )
     }
 
-    /// `fetch` from the page (with its cookies): the status and the body.
+    /// `fetch` from the page (with its cookies), redirects not followed: the status
+    /// and the body.
     pub fn fetch(&self, method: &str, path: &str, form: Option<&str>) -> (u16, String) {
         let v = self.execute_async(
             "const [method, path, form, done] = arguments;
@@ -317,7 +352,9 @@ impl Browser {
                init.body = form;
                init.headers = { 'Content-Type': 'application/x-www-form-urlencoded' };
              }
-             fetch(path, init).then(async r => done([r.status, await r.text()]))
+             // A redirect is not followed; it reads as 303 (its status is hidden).
+             fetch(path, init).then(async r =>
+                 done([r.type === 'opaqueredirect' ? 303 : r.status, await r.text()]))
                .catch(e => done([0, String(e)]));",
             json!([method, path, form]),
         );
@@ -325,6 +362,22 @@ impl Browser {
             v[0].as_u64().unwrap_or(0) as u16,
             v[1].as_str().unwrap_or_default().to_string(),
         )
+    }
+
+    /// Reloads the page.
+    pub fn refresh(&self) {
+        self.call("POST", &self.session_path("/refresh"), Some(json!({})));
+    }
+
+    /// Accepts the open `confirm()` dialog.
+    pub fn accept_dialog(&self) {
+        self.call("POST", &self.session_path("/alert/accept"), Some(json!({})));
+    }
+
+    /// Whether a dialog (`alert`, `confirm`) is open.
+    pub fn dialog_open(&self) -> bool {
+        self.try_call("GET", &self.session_path("/alert/text"), None)
+            .is_ok()
     }
 
     pub fn delete_cookies(&self) {

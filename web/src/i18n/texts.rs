@@ -206,6 +206,7 @@ texts! {
     archive_lead,
     my_archive_lead,
     field_text,
+    more_filters,
     text_placeholder,
     field_from,
     field_to,

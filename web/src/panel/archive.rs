@@ -105,6 +105,20 @@ impl SearchForm {
         .all(|f| f.trim().is_empty())
     }
 
+    /// Whether a filter beyond the words is set (the page then shows them open).
+    fn advanced(&self) -> bool {
+        [
+            &self.from,
+            &self.to,
+            &self.subject,
+            &self.since,
+            &self.until,
+            &self.direction,
+        ]
+        .iter()
+        .any(|f| !f.trim().is_empty())
+    }
+
     fn link(&self, base: &str, page: usize) -> String {
         let fields = [
             ("from", &self.from),
