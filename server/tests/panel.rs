@@ -569,7 +569,7 @@ fn the_control_panel_in_a_browser() {
     assert_eq!(actions.iter().filter(|a| *a == "account.add").count(), 8);
     let log = browser.text("#audit-log");
     assert!(log.contains("root@corp.test"), "{log}");
-    assert!(log.contains("admin token (command line, API)"), "{log}");
+    assert!(log.contains("admin token (CLI, API)"), "{log}");
     assert!(!log.contains(PASSWORD));
     browser.select("select[name=action]", "domain.mode");
     browser.click_to_load("form[action='/panel/audit'] button[type=submit]");

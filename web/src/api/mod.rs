@@ -87,6 +87,7 @@ pub fn router(state: Shared) -> Router {
             get(get_domain).patch(set_domain).delete(delete_domain),
         )
         .route("/domains/{name}/mode", put(set_mode))
+        .route("/domains/{name}/history", get(mode_history))
         .route("/accounts", get(list_accounts).post(add_account))
         .route(
             "/accounts/{address}",
@@ -492,6 +493,39 @@ async fn set_mode(
     };
     let domain = admin::set_mode(&state, &Actor::token(ip), &domain, request).await?;
     Ok(Json(domain_json(&domain)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryFilter {
+    limit: Option<usize>,
+}
+
+/// Most mode changes one answer lists.
+const HISTORY_RESULTS_MAX: usize = 1000;
+
+/// A domain's mode changes, newest first (the dashboard's timeline).
+async fn mode_history(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    Query(filter): Query<HistoryFilter>,
+) -> ApiResult {
+    let domain = admin::find_domain(&state, &name)?;
+    let limit = filter.limit.unwrap_or(100).clamp(1, HISTORY_RESULTS_MAX);
+    Ok(Json(Value::Array(state.store.read(|s| {
+        s.mode_history(&domain.name, limit)
+            .into_iter()
+            .map(|c| {
+                json!({
+                    "at": c.at,
+                    "from": c.from.map(Mode::as_str),
+                    "to": c.to.as_str(),
+                    "forced": c.forced.map(Mode::as_str),
+                    "reason": c.reason,
+                })
+            })
+            .collect()
+    }))))
 }
 
 #[derive(Deserialize)]

@@ -81,6 +81,7 @@ texts! {
     stat_queue_depth,
     stat_portal_inbox,
     stat_mailboxes,
+    stat_mailbox,
     no_domains_yet,
     add_domain,
     forced,

@@ -94,16 +94,27 @@ pub(crate) fn live(state: &AppState, t: &'static Texts, scope: &Scope) -> Live {
         for entry in s.queue() {
             *queue.entry(address_domain(&entry.recipient)).or_default() += 1;
         }
+        // One pass over the accounts for every domain's figures.
+        let mut mailboxes: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+        for a in s.accounts(None) {
+            let domain = address_domain(&a.address);
+            if !scope.sees_domain(domain) {
+                continue;
+            }
+            let inbox = a
+                .folders
+                .get(INBOX)
+                .and_then(|id| s.folder(*id))
+                .map_or(0, |f| f.messages.len());
+            let figures = mailboxes.entry(domain).or_default();
+            figures.0 += 1;
+            figures.1 += inbox;
+        }
         s.domains()
             .filter(|d| scope.sees_domain(&d.name))
             .map(|d| {
-                let (mut accounts, mut portal) = (0, 0);
-                for a in s.accounts(Some(&d.name)) {
-                    accounts += 1;
-                    portal += s
-                        .folder_by_name(&a.address, INBOX)
-                        .map_or(0, |f| f.messages.len());
-                }
+                let (accounts, portal) =
+                    mailboxes.get(d.name.as_str()).copied().unwrap_or_default();
                 let timeline = s
                     .mode_history(&d.name, TIMELINE_ITEMS)
                     .into_iter()

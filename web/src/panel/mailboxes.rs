@@ -138,8 +138,10 @@ pub(crate) fn page_of(
                     covered: a.covered,
                     protected: coverage_all || a.covered,
                     recovery: a.recovery.clone().unwrap_or_default(),
-                    portal: s
-                        .folder_by_name(&a.address, lifeboat_store::INBOX)
+                    portal: a
+                        .folders
+                        .get(lifeboat_store::INBOX)
+                        .and_then(|id| s.folder(*id))
                         .map_or(0, |f| f.messages.len()),
                     manageable: scope.manages(a),
                 });
