@@ -726,3 +726,121 @@ fn the_control_panel_in_a_browser() {
     assert!(audit.contains("password changed by its owner"), "{audit}");
     assert!(!audit.contains("a brand new passphrase"));
 }
+
+/// The response headers of `curl` for `url` (with `args`), lower-cased names.
+fn headers(url: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-D", "-", "--max-time", "20"])
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("curl (scripts/test installs it)");
+    String::from_utf8_lossy(&out.stdout).to_ascii_lowercase()
+}
+
+/// SPEC §9's safety, header by header: the pages' CSP allows no inline script and no
+/// framing, the message frame has its own sandboxing CSP, and session cookies are
+/// HttpOnly and SameSite=Strict everywhere, Secure off loopback (HTTPS).
+#[test]
+fn pages_carry_their_security_headers_and_cookies() {
+    for https in [false, true] {
+        let lifeboat = if https {
+            Lifeboat::start_https("auto", "")
+        } else {
+            Lifeboat::start("auto", "")
+        };
+        let scheme = if https { "https" } else { "http" };
+        let base = format!("{scheme}://127.0.0.1:{}", lifeboat.ports.http);
+        ok(lifeboat.cli(
+            &["domain", "add", "example.test", "--upstream", "127.0.0.1:9"],
+            None,
+        ));
+        ok(lifeboat.cli(
+            &["user", "add", "alice@example.test", "--password-stdin"],
+            Some(&format!("{PASSWORD}\n")),
+        ));
+
+        let login = headers(&format!("{base}/"), &[]);
+        let csp = login
+            .lines()
+            .find(|l| l.starts_with("content-security-policy:"))
+            .unwrap_or_else(|| panic!("no CSP: {login}"));
+        assert!(
+            csp.contains("script-src 'self'")
+                && csp.contains("frame-ancestors 'none'")
+                && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
+        assert!(login.contains("x-frame-options: deny"), "{login}");
+        assert!(login.contains("x-content-type-options: nosniff"), "{login}");
+        let form = login
+            .lines()
+            .find(|l| l.starts_with("set-cookie: lifeboat_form="))
+            .unwrap();
+        assert!(
+            form.contains("httponly") && form.contains("samesite=strict"),
+            "{form}"
+        );
+        assert_eq!(form.contains("; secure"), https, "{form}");
+
+        // A login through curl's cookie jar: the session cookie's flags.
+        let jar = lifeboat.dir.path().join("cookies");
+        let jar = jar.to_str().unwrap();
+        let page = std::process::Command::new("curl")
+            .args(["-sk", "-c", jar])
+            .arg(format!("{base}/"))
+            .output()
+            .unwrap();
+        let page = String::from_utf8_lossy(&page.stdout).to_string();
+        let token = page
+            .split("name=\"_csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_string();
+        let data =
+            format!("_csrf={token}&address=alice%40example.test&password=correct+horse+battery");
+        let session = headers(
+            &format!("{base}/login"),
+            &["-b", jar, "-c", jar, "--data", &data],
+        );
+        assert!(session.starts_with("http/1.1 303"), "{session}");
+        let cookie = session
+            .lines()
+            .find(|l| l.starts_with("set-cookie: lifeboat_session="))
+            .unwrap_or_else(|| panic!("no session: {session}"));
+        assert!(
+            cookie.contains("httponly")
+                && cookie.contains("samesite=strict")
+                && cookie.contains("path=/"),
+            "{cookie}"
+        );
+        assert_eq!(cookie.contains("; secure"), https, "{cookie}");
+
+        // The message frame: its own CSP, sandboxed, framed by this site only.
+        send(
+            &lifeboat,
+            "carol@remote.test",
+            "alice@example.test",
+            "From: carol@remote.test\r\nTo: alice@example.test\r\nSubject: html\r\n\
+             Content-Type: text/html\r\n\r\n<p>Hello</p>\r\n",
+        );
+        let id = archive_id(&lifeboat, &["--subject", "html"]);
+        let frame = headers(&format!("{base}/me/archive/{id}/html"), &["-b", jar]);
+        assert!(frame.starts_with("http/1.1 200"), "{frame}");
+        let csp = frame
+            .lines()
+            .find(|l| l.starts_with("content-security-policy:"))
+            .unwrap();
+        assert!(
+            csp.contains("sandbox")
+                && csp.contains("default-src 'none'")
+                && csp.contains("img-src data:;")
+                && !csp.contains("script"),
+            "{csp}"
+        );
+        assert!(frame.contains("x-frame-options: sameorigin"), "{frame}");
+        let view = headers(&format!("{base}/me/archive/{id}"), &["-b", jar]);
+        assert!(view.contains("x-frame-options: deny"), "{view}");
+    }
+}
