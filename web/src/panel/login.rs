@@ -157,7 +157,9 @@ pub(crate) async fn login(
         return fail(StatusCode::SERVICE_UNAVAILABLE, t.login_unavailable);
     };
     tracing::info!(account = %account.address, client = %ip, "panel login");
-    let target = if next == "/" {
+    // Back where the login interrupted, if that is a page of this account's role.
+    let panel_page = next.starts_with("/panel");
+    let target = if next == "/" || (panel_page && landing(&account) != "/panel") {
         landing(&account)
     } else {
         &next

@@ -499,10 +499,19 @@ struct Back {
     back: Option<String>,
 }
 
-/// A path on this site to come back to, or `/` (never another site's address).
+/// A path on this site to come back to, or `/` (never another site's address:
+/// browsers drop tabs and newlines from addresses and read `\` as `/`, so
+/// `/<tab>/host` or `/\host` would lead elsewhere).
 pub(crate) fn local_path(back: Option<&str>) -> String {
     match back {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_string(),
+        Some(p)
+            if p.starts_with('/')
+                && p.bytes().all(|b| b.is_ascii_graphic())
+                && !p.starts_with("//")
+                && !p.contains('\\') =>
+        {
+            p.to_string()
+        }
         _ => "/".to_string(),
     }
 }
@@ -557,4 +566,26 @@ async fn static_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_paths_of_this_site_are_gone_back_to() {
+        assert_eq!(local_path(Some("/panel/audit?x=1")), "/panel/audit?x=1");
+        for elsewhere in [
+            "//evil.test/",
+            "/\\evil.test",
+            "/\t/evil.test",
+            "/\n/evil.test",
+            "https://evil.test/",
+            "evil.test",
+            "",
+        ] {
+            assert_eq!(local_path(Some(elsewhere)), "/", "{elsewhere:?}");
+        }
+        assert_eq!(local_path(None), "/");
+    }
 }
