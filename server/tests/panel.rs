@@ -842,5 +842,41 @@ fn pages_carry_their_security_headers_and_cookies() {
         assert!(frame.contains("x-frame-options: sameorigin"), "{frame}");
         let view = headers(&format!("{base}/me/archive/{id}"), &["-b", jar]);
         assert!(view.contains("x-frame-options: deny"), "{view}");
+
+        // An attachment downloads as a file, byte for byte, and is never rendered.
+        send(
+            &lifeboat,
+            "carol@remote.test",
+            "alice@example.test",
+            "From: carol@remote.test\r\nTo: alice@example.test\r\nSubject: figures\r\n\
+             MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n\
+             --b\r\nContent-Type: text/csv; name=\"Q3 figures.csv\"\r\n\
+             Content-Disposition: attachment; filename=\"Q3 figures.csv\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\ncmVnaW9uLHRvdGFsCm5vcnRoLDEyMAo=\r\n--b--\r\n",
+        );
+        let id = archive_id(&lifeboat, &["--subject", "figures"]);
+        let url = format!("{base}/me/archive/{id}/attachments/0");
+        let download = headers(&url, &["-b", jar]);
+        assert!(download.starts_with("http/1.1 200"), "{download}");
+        assert!(
+            download.contains(
+                "content-disposition: attachment; filename=\"q3 figures.csv\"; filename*=utf-8''q3%20figures.csv"
+            ),
+            "{download}"
+        );
+        assert!(download.contains("content-type: text/csv"), "{download}");
+        assert!(
+            download.contains("x-content-type-options: nosniff"),
+            "{download}"
+        );
+        assert!(download.contains("content-security-policy: default-src 'none'; sandbox"));
+        let body = std::process::Command::new("curl")
+            .args(["-sk", "-b", jar])
+            .arg(&url)
+            .output()
+            .unwrap()
+            .stdout;
+        assert_eq!(body, b"region,total\nnorth,120\n");
     }
 }
