@@ -268,6 +268,16 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
+/// A Unix time as `YYYY-MM-DD HH:MM:SS` (UTC).
+fn utc(unix: &Value) -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    unix.as_i64()
+        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_else(|| "-".into())
+}
+
 /// A domain's mode, marked when an admin forced it.
 fn mode_text(domain: &Value) -> String {
     match domain["forced"].as_str() {
@@ -339,7 +349,39 @@ pub fn run(config: &Config, server: Option<&str>, command: Command) -> Result<()
         Command::Archive(ArchiveCommand::Show { id, json }) => archive_show(&client, &id, json),
         Command::Archive(ArchiveCommand::Redeliver { id }) => archive_redeliver(&client, &id),
         Command::Status { json } => status(&client, json),
+        Command::Audit { since, limit, json } => audit(&client, since, limit, json),
     }
+}
+
+/// `lifeboat audit`
+fn audit(client: &Client, since: Option<String>, limit: usize, json: bool) -> Result<(), String> {
+    let mut path = format!("/audit?limit={limit}");
+    if let Some(since) = since {
+        path.push_str(&format!("&since={}", segment(&since)));
+    }
+    let v = client.call("GET", &path, None)?;
+    print_list(
+        &v,
+        json,
+        &["WHEN (UTC)", "ACTOR", "FROM", "ACTION", "OBJECT", "CHANGE"],
+        |e| {
+            let change = match (e["before"].as_str(), e["after"].as_str()) {
+                (Some(b), Some(a)) => format!("{b} -> {a}"),
+                (None, Some(a)) => a.to_string(),
+                (Some(b), None) => format!("{b} -> (removed)"),
+                (None, None) => String::new(),
+            };
+            vec![
+                utc(&e["at"]),
+                s(&e["actor"]),
+                s(&e["source"]),
+                s(&e["action"]),
+                s(&e["object"]),
+                change,
+            ]
+        },
+    );
+    Ok(())
 }
 
 /// `lifeboat domain add`

@@ -67,6 +67,19 @@ pub enum Command {
         #[arg(long)]
         exit: bool,
     },
+    /// Shows the audit log, newest first: every change made through the API, the
+    /// command line and the control panel (SPEC §11).
+    Audit {
+        /// Only changes on or after this date (YYYY-MM-DD) or Unix time.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Most entries.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -34,8 +34,9 @@ const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
 /// A sealed segment is rewritten once its live bodies fill at most this share of it.
 const COMPACT_LIVE_RATIO_MAX: f64 = 0.5;
 
-/// Archive retention (SPEC §4) and compaction, once an interval, on a thread of
-/// their own. Dropping the returned sender stops it.
+/// Retention of the archive (SPEC §4), the audit log and the mode history (SPEC §11),
+/// and compaction, once an interval, on a thread of their own. Dropping the returned
+/// sender stops it.
 fn start_maintenance(store: Store, retention_days: u32) -> std::sync::mpsc::Sender<()> {
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     std::thread::Builder::new()
@@ -49,6 +50,10 @@ fn start_maintenance(store: Store, retention_days: u32) -> std::sync::mpsc::Send
                 Ok(n) if n > 0 => tracing::info!(expired = n, retention_days, "archive retention"),
                 Ok(_) => {}
                 Err(e) => tracing::error!("archive retention: {e}"),
+            }
+            // SPEC §11: the audit log is kept as long as the archive.
+            if let Err(e) = store.expire_history(lifeboat_store::now(), retention_days) {
+                tracing::error!("audit log retention: {e}");
             }
             if let Err(e) = store.compact(COMPACT_LIVE_RATIO_MAX) {
                 tracing::error!("compaction: {e}");
@@ -174,11 +179,12 @@ impl StatusSource for RelayStatus {
         &'a self,
         id: lifeboat_store::ArchiveId,
         scope: &'a Scope,
+        record: &'a (dyn Fn(&[String]) -> Vec<lifeboat_store::Op> + Send + Sync),
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, String>> + Send + 'a>>
     {
         Box::pin(async move {
             self.0
-                .redeliver(id, |a| scope.admits(a))
+                .redeliver_recorded(id, |a| scope.admits(a), record)
                 .await
                 .map_err(|r| r.text)
         })
@@ -286,6 +292,10 @@ pub fn run(config: Config) -> Result<(), String> {
                     tls: http_tls(addr, &tls),
                     auth: Some(auth.clone()),
                     allow_plaintext_loopback: config.auth.allow_plaintext_loopback,
+                    // `[web]` (SPEC §8.1) is read by the configuration once it knows
+                    // the section; until then its defaults.
+                    session_idle: config.web.session_idle,
+                    session_max: config.web.session_max,
                 },
             )
             .map_err(|e| format!("http listener {addr}: {e}"))?,

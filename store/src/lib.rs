@@ -15,6 +15,7 @@ pub mod address;
 pub mod auth;
 mod index;
 pub mod io;
+pub mod journal;
 mod log;
 pub mod model;
 mod notify;
@@ -26,6 +27,7 @@ pub mod text;
 
 pub use address::{Address, AddressError, DomainName};
 pub use index::ArchiveIndex;
+pub use journal::{AuditEntry, AuditRecord, Journal, ModeChange};
 pub use log::{Bytes, LogPos, RECORD_PAYLOAD_MAX};
 pub use model::*;
 pub use notify::{Changed, Signal};

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+use crate::journal::AuditRecord;
 use crate::tags::stable_tags;
 
 /// Seconds since the Unix epoch.
@@ -650,6 +651,14 @@ pub enum Op {
     Archive(NewArchiveEntry),
     /// Removes archive entries (retention).
     Unarchive(Vec<ArchiveId>),
+    /// Records an entry in the audit log ([`crate::journal`]), only if every op before
+    /// it in its batch applied (otherwise its result is `Failed` and nothing is kept).
+    Audit(AuditRecord),
+    /// Removes audit entries and mode transitions older than `before` (retention).
+    ExpireHistory {
+        /// Entries from before this time go.
+        before: UnixTime,
+    },
 }
 
 stable_tags!(Op {
@@ -678,6 +687,8 @@ stable_tags!(Op {
         22 => QueueToPortal { id, folder },
         23 => Archive(entry),
         24 => Unarchive(ids),
+        25 => Audit(record),
+        26 => ExpireHistory { before },
 });
 
 /// What applying an op produced.
@@ -888,14 +899,25 @@ mod tests {
                 headers: HeaderFields::default(),
             }),
             Op::Unarchive(vec![ArchiveId(1)]),
+            Op::Audit(crate::journal::AuditRecord {
+                actor: s(),
+                source: s(),
+                action: s(),
+                object: s(),
+                domain: None,
+                before: None,
+                after: None,
+                at: 1,
+            }),
+            Op::ExpireHistory { before: 1 },
         ];
         let tags: Vec<u8> = ops.into_iter().map(tag).collect();
-        assert_eq!(tags, (0..25).collect::<Vec<u8>>());
+        assert_eq!(tags, (0..27).collect::<Vec<u8>>());
     }
 
     #[test]
     fn an_unknown_tag_does_not_decode() {
-        let error = postcard::from_bytes::<Op>(&[25]).unwrap_err();
+        let error = postcard::from_bytes::<Op>(&[27]).unwrap_err();
         assert!(matches!(error, postcard::Error::SerdeDeCustom), "{error:?}");
         let error = postcard::from_bytes::<Mode>(&[2]).unwrap_err();
         assert!(matches!(error, postcard::Error::SerdeDeCustom), "{error:?}");

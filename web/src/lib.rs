@@ -1,23 +1,34 @@
-//! Lifeboat's HTTP side (docs/api.md): the admin API with metrics, the accounts' own
-//! API (archive search scoped by role) and password resets; later the control panel
-//! and webmail pages.
+//! Lifeboat's HTTP side: the admin API with metrics, the accounts' own API (archive
+//! search scoped by role) and password resets (docs/api.md); the control panel and
+//! the users' workspace (SPEC §9), server-rendered, with their sessions.
+//!
+//! - `api/`: JSON under `/api/v1`; `panel/`: the pages; `session.rs`: login cookies and
+//!   CSRF; `admin.rs`: every change with its audit entry, for both; `archive.rs` and
+//!   `audit.rs`: reading the archive and the audit log for both; `i18n/`: every string
+//!   the pages show, one file per language; `templates/` and `static/` beside `src/`.
 //!
 //! It runs on its own thread with its own tokio runtime, so nothing here can stall a
 //! protocol core; the store is shared (reads take a read lock briefly, writes are
 //! group-committed like any other). It speaks HTTPS when it is given a TLS
 //! configuration (the server does so for every address but loopback).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use lifeboat_store::auth::Authenticator;
-use lifeboat_store::{Account, Address, ArchiveEntry, ArchiveIndex, ArchiveQuery, Role, Store};
+use lifeboat_store::{Account, Address, ArchiveEntry, ArchiveIndex, ArchiveQuery, Op, Role, Store};
 
+mod admin;
 pub mod api;
-mod reset;
-mod user;
+mod archive;
+mod audit;
+mod i18n;
+mod panel;
+mod session;
 
 /// Live figures from the parts of the server this crate cannot see (the relay's
 /// router and counters): the binary supplies them.
@@ -28,11 +39,13 @@ pub trait StatusSource: Send + Sync {
     /// Counters for status and `/metrics`, as (name, value).
     fn counters(&self) -> Vec<(&'static str, u64)>;
     /// Re-delivers an archived message to those of its mailboxes `scope` admits; the
-    /// addresses it went to, or why not.
+    /// addresses it went to, or why not. The ops `record` returns for those addresses
+    /// (its audit entry) go into the re-delivery's batch.
     fn redeliver<'a>(
         &'a self,
         id: lifeboat_store::ArchiveId,
         scope: &'a Scope,
+        record: &'a (dyn Fn(&[String]) -> Vec<Op> + Send + Sync),
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<String>, String>> + Send + 'a>>;
     /// Sends a plain-text notice from this server to `rcpt` (a password reset code),
     /// durably queued or placed when it returns `Ok`.
@@ -87,6 +100,37 @@ impl Scope {
             .any(|a| self.admits(a))
     }
 
+    /// Whether the control panel shows this domain.
+    pub fn sees_domain(&self, domain: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Domain(own) => own.eq_ignore_ascii_case(domain),
+            Scope::Address(_) => false,
+        }
+    }
+
+    /// Whether this scope may change `account` (its settings, password, removal): an
+    /// admin any, a domain admin those of their domain but the admins'.
+    pub fn manages(&self, account: &Account) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Domain(own) => {
+                Address::domain_of(&account.address).eq_ignore_ascii_case(own)
+                    && account.role != Role::Admin
+            }
+            Scope::Address(_) => false,
+        }
+    }
+
+    /// Whether this scope may give `role` to an account.
+    pub fn may_grant(&self, role: Role) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Domain(_) => role != Role::Admin,
+            Scope::Address(_) => false,
+        }
+    }
+
     /// Narrows an archive search to the scope.
     pub fn restrict(&self, query: &mut ArchiveQuery) {
         match self {
@@ -118,7 +162,17 @@ pub struct WebConfig {
     /// Accept passwords over plain HTTP (the listener is then on loopback): SPEC §6's
     /// `auth.allow_plaintext_loopback`.
     pub allow_plaintext_loopback: bool,
+    /// A panel or webmail session ends after this long without a request (`[web]
+    /// session_idle`, SPEC §8.1).
+    pub session_idle: Duration,
+    /// ... and after this long in any case (`[web] session_max`).
+    pub session_max: Duration,
 }
+
+/// `[web] session_idle`'s default (SPEC §8.1).
+pub const SESSION_IDLE_DEFAULT: Duration = Duration::from_secs(30 * 60);
+/// `[web] session_max`'s default (SPEC §8.1).
+pub const SESSION_MAX_DEFAULT: Duration = Duration::from_secs(12 * 3600);
 
 /// The shared state of every request.
 pub struct AppState {
@@ -132,12 +186,35 @@ pub struct AppState {
     /// Whether passwords may be checked on this listener (TLS, or plain HTTP on
     /// loopback when allowed).
     pub(crate) password_logins: bool,
-    pub(crate) resets: reset::Resets,
+    pub(crate) resets: api::reset::Resets,
+    pub(crate) sessions: session::Sessions,
+    /// Whether cookies get `Secure` (the listener speaks HTTPS).
+    pub(crate) secure_cookies: bool,
+    /// Moves to `true` when the server stops, ending live-update streams.
+    pub(crate) stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// The client's address, in every request's extensions.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Peer(pub(crate) SocketAddr);
+
+/// The client's IP address (unspecified when a request did not come over a socket,
+/// as in tests driving the router directly).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientIp(pub(crate) IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientIp, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<Peer>()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0.ip()),
+        ))
+    }
+}
 
 /// Time a client gets for a request's header (and an idle keep-alive connection for
 /// the next request's).
@@ -152,12 +229,14 @@ const CONNECTIONS_MAX: usize = 1024;
 /// current request.
 async fn serve(
     listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
     app: axum::Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
 
+    let stopping = state.stopping.clone();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -220,6 +299,8 @@ async fn serve(
             }
         });
     }
+    // Live-update streams never finish on their own.
+    let _ = stopping.send(true);
     graceful.shutdown().await;
 }
 
@@ -245,7 +326,10 @@ impl WebServer {
             archive_index: config.archive_index.clone(),
             auth: config.auth.clone(),
             password_logins: config.tls.is_some() || config.allow_plaintext_loopback,
-            resets: reset::Resets::default(),
+            resets: api::reset::Resets::default(),
+            sessions: session::Sessions::new(config.session_idle, config.session_max),
+            secure_cookies: config.tls.is_some(),
+            stopping: tokio::sync::watch::channel(false).0,
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -263,7 +347,10 @@ impl WebServer {
                         }
                     };
                     let tls = config.tls.map(tokio_rustls::TlsAcceptor::from);
-                    serve(listener, api::router(state), tls, stopped).await;
+                    let app = api::router(state.clone())
+                        .merge(panel::router(state.clone()))
+                        .layer(axum::middleware::from_fn(panel::security_headers));
+                    serve(listener, state, app, tls, stopped).await;
                 });
             })?;
         Ok(WebServer {

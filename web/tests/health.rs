@@ -40,6 +40,8 @@ fn healthz_reports_a_poisoned_store() {
             tls: None,
             auth: None,
             allow_plaintext_loopback: false,
+            session_idle: lifeboat_web::SESSION_IDLE_DEFAULT,
+            session_max: lifeboat_web::SESSION_MAX_DEFAULT,
         },
     )
     .unwrap();

@@ -469,6 +469,17 @@ impl Relay {
         id: lifeboat_store::ArchiveId,
         admit: impl Fn(&str) -> bool,
     ) -> Result<Vec<String>, Refusal> {
+        self.redeliver_recorded(id, admit, |_| Vec::new()).await
+    }
+
+    /// [`Relay::redeliver`], committing the ops `record` returns for the addresses
+    /// delivered to (an audit entry) in the same batch as the re-delivery.
+    pub async fn redeliver_recorded(
+        &self,
+        id: lifeboat_store::ArchiveId,
+        admit: impl Fn(&str) -> bool,
+        record: impl FnOnce(&[String]) -> Vec<Op>,
+    ) -> Result<Vec<String>, Refusal> {
         let entry = self
             .inner
             .store
@@ -506,6 +517,9 @@ impl Relay {
                 address,
                 now,
             );
+        }
+        for op in record(&targets) {
+            batch.push(op);
         }
         let results = self.inner.store.commit_async(batch).await.map_err(|e| {
             tracing::error!("store commit failed: {e}");

@@ -4,6 +4,7 @@
 //! [`State::archive_above`] finds what was archived since.
 
 use super::{OpError, State};
+use crate::journal::{Journal, ModeChange};
 use crate::model::*;
 
 impl State {
@@ -60,5 +61,15 @@ impl State {
     /// One archive entry.
     pub fn archive_entry(&self, id: ArchiveId) -> Option<&ArchiveEntry> {
         self.archive.get(&id)
+    }
+
+    /// Mode transitions and the audit log.
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// A domain's mode transitions, newest first, at most `limit`.
+    pub fn mode_history(&self, domain: &str, limit: usize) -> Vec<&ModeChange> {
+        self.journal.mode_history(domain, limit)
     }
 }

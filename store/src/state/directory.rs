@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use super::{Ctx, OpError, State, Touched};
 use crate::address::Address;
+use crate::journal::ModeChange;
 use crate::model::*;
 
 impl State {
@@ -38,6 +39,16 @@ impl State {
                     .domains
                     .get_mut(domain)
                     .ok_or_else(|| OpError::NoDomain(domain.clone()))?;
+                if (d.mode, d.forced) != (*mode, *forced) {
+                    self.journal.record_mode(ModeChange {
+                        domain: domain.clone(),
+                        from: Some(d.mode),
+                        to: *mode,
+                        forced: *forced,
+                        reason: reason.clone(),
+                        at: *at,
+                    });
+                }
                 if d.mode != *mode {
                     d.mode_since = *at;
                 }
@@ -122,6 +133,14 @@ impl State {
             domain.failover = settings.failover;
             return;
         }
+        self.journal.record_mode(ModeChange {
+            domain: settings.name.clone(),
+            from: None,
+            to: Mode::Normal,
+            forced: None,
+            reason: "domain added".to_string(),
+            at: ctx.time,
+        });
         self.domains.insert(
             settings.name.clone(),
             Domain {

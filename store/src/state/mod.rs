@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::journal::Journal;
 use crate::model::*;
 
 mod archive;
@@ -101,6 +102,10 @@ pub enum OpError {
     /// A drain entry's message came from the portal; it cannot go back there.
     #[error("a drain entry cannot go back to the portal")]
     DrainToPortal(QueueId),
+    /// An audit entry describes the changes before it in its batch; one of them failed,
+    /// so it is not recorded.
+    #[error("audit entry not recorded: a change before it in its batch failed")]
+    AuditAfterFailure,
 }
 
 /// Every index of the store.
@@ -117,6 +122,10 @@ pub struct State {
     /// Derived from `queue`: portal message -> drain entry.
     #[serde(skip)]
     portal_queue: HashMap<PortalRef, QueueId>,
+    /// Mode transitions and the audit log. Checkpoints carry it in a section after
+    /// the state (see `store/checkpoint.rs`), so older checkpoints still load.
+    #[serde(skip)]
+    pub(crate) journal: Journal,
 }
 
 impl State {
@@ -165,9 +174,20 @@ impl State {
         let mut new_bodies: Vec<BodyId> = Vec::new();
         let mut blobs = blobs.iter();
         let mut results = Vec::with_capacity(ops.len());
+        // Whether an op of this batch failed: the audit entries after it are not kept.
+        let mut failed = false;
         for op in ops {
             let t = &mut touched;
             let result = match op {
+                Op::Audit(_) if failed => Err(OpError::AuditAfterFailure),
+                Op::Audit(record) => {
+                    self.journal.record_audit(record.clone());
+                    Ok(OpResult::Done)
+                }
+                Op::ExpireHistory { before } => {
+                    self.journal.expire(*before);
+                    Ok(OpResult::Done)
+                }
                 Op::PutBody { .. } => {
                     let loc = *blobs.next().expect("blob location for every PutBody");
                     let id = BodyId(self.alloc_id());
@@ -205,6 +225,7 @@ impl State {
                 | Op::QueueToPortal { .. } => self.apply_queue(op, &new_bodies, t),
                 Op::Archive(_) | Op::Unarchive(_) => self.apply_archive(op, &new_bodies),
             };
+            failed |= result.is_err();
             results.push(result);
         }
         // A body nothing refers to by the end of its batch is garbage.

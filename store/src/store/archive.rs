@@ -159,6 +159,24 @@ impl Store {
         hits
     }
 
+    /// Removes audit entries and mode transitions older than `retention_days` before
+    /// `now` (SPEC §11: the audit log is kept as long as the archive); returns how many.
+    pub fn expire_history(&self, now: UnixTime, retention_days: u32) -> Result<usize> {
+        let before = now - retention_days as i64 * SECONDS_PER_DAY;
+        let expired = self.read(|s| s.journal().count_before(before));
+        if expired > 0 {
+            let mut batch = Batch::new();
+            batch.push(Op::ExpireHistory { before });
+            self.commit(batch)?;
+            tracing::info!(
+                removed = expired,
+                retention_days,
+                "audit log and mode history retention"
+            );
+        }
+        Ok(expired)
+    }
+
     /// Removes archive entries older than `retention_days` before `now`; returns how
     /// many. Their bodies become garbage once nothing else refers to them.
     pub fn expire_archive(&self, now: UnixTime, retention_days: u32) -> Result<usize> {

@@ -28,6 +28,31 @@ const CHECKPOINT_HEADER_LEN: usize = 24;
 const LEGACY_MAGIC: &[u8; 8] = b"LBCKPT01";
 const LEGACY_HEADER_LEN: usize = 20;
 
+/// Sections after the state (format version 2), each `(tag, postcard bytes)`, so that
+/// a later version can add one that an earlier one skips: the mode history and audit
+/// log (tag 2).
+const SECTION_JOURNAL: u16 = 2;
+
+fn encode_sections(state: &State, out: Vec<u8>) -> postcard::Result<Vec<u8>> {
+    let sections: Vec<(u16, Vec<u8>)> =
+        vec![(SECTION_JOURNAL, postcard::to_allocvec(&state.journal)?)];
+    postcard::to_extend(&sections, out)
+}
+
+fn decode_sections(bytes: &[u8], state: &mut State) -> postcard::Result<()> {
+    if bytes.is_empty() {
+        // Version 1: the state alone.
+        return Ok(());
+    }
+    let sections: Vec<(u16, Vec<u8>)> = postcard::from_bytes(bytes)?;
+    for (tag, body) in sections {
+        if tag == SECTION_JOURNAL {
+            state.journal = postcard::from_bytes(&body)?;
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn read_checkpoint(fs: &dyn Vfs) -> Result<Option<(LogPos, State)>> {
     if !fs
         .list()
@@ -59,8 +84,10 @@ pub(super) fn read_checkpoint(fs: &dyn Vfs) -> Result<Option<(LogPos, State)>> {
             supported: FORMAT_VERSION,
         });
     }
-    let (pos, mut state): (LogPos, State) =
-        postcard::from_bytes(body).map_err(|e| corrupt(at, &e.to_string()))?;
+    let ((pos, mut state), rest): ((LogPos, State), &[u8]) =
+        postcard::take_from_bytes(body).map_err(|e| corrupt(at, &e.to_string()))?;
+    decode_sections(rest, &mut state)
+        .map_err(|e| corrupt(at + (body.len() - rest.len()) as u64, &e.to_string()))?;
     state.rebuild_derived();
     Ok(Some((pos, state)))
 }
@@ -207,6 +234,7 @@ pub(super) fn encode_checkpoint(shared: &Shared, pos: LogPos) -> Result<Vec<u8>>
     let body = {
         let state = shared.state.read();
         postcard::to_allocvec(&(pos, &*state))
+            .and_then(|bytes| encode_sections(&state, bytes))
             .map_err(|e| Error::Invalid(format!("encoding checkpoint: {e}")))?
     };
     let mut bytes = Vec::with_capacity(CHECKPOINT_HEADER_LEN + body.len());

@@ -21,10 +21,11 @@ use lifeboat_store::auth::AuthError;
 use lifeboat_store::{Account, Address, Mode, Role};
 use serde_json::json;
 
+use crate::admin::Actor;
 use crate::api::{
     redeliver_scoped, search_scoped, show_scoped, ApiError, ApiResult, ArchiveFilter,
 };
-use crate::{AppState, Peer, Scope};
+use crate::{AppState, ClientIp, Peer, Scope};
 
 type Shared = Arc<AppState>;
 
@@ -157,7 +158,9 @@ async fn show(
 async fn redeliver(
     State(state): State<Shared>,
     Extension(caller): Extension<Caller>,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
 ) -> ApiResult {
-    redeliver_scoped(&state, &id, &caller.scope).await
+    let actor = Actor::account(&caller.account.address, ip);
+    redeliver_scoped(&state, &actor, &id, &caller.scope).await
 }

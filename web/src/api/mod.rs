@@ -4,6 +4,9 @@
 //! Every error is `{"error": "..."}` with the status code that fits: 400 for bad
 //! input (the message names the field), 401 without a valid token, 404 for an unknown
 //! domain or account, 409 for a conflict, 500 when the store fails.
+//!
+//! Changes go through `crate::admin`, which commits each with its audit entry; the
+//! token's holder is the actor `admin token` (SPEC §11).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,13 +18,17 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use lifeboat_store::password::hash_password;
 use lifeboat_store::*;
-use mail_parser::MimeHeaders;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::{AppState, Scope};
+use crate::admin::{self, coverage_str, failover_str, role_str, Actor, ModeRequest, NewAccount};
+use crate::archive::{self, ARCHIVE_RESULTS_MAX};
+use crate::{AppState, ClientIp, Scope};
+
+mod audit;
+mod me;
+pub(crate) mod reset;
 
 type Shared = Arc<AppState>;
 
@@ -39,14 +46,19 @@ impl ApiError {
             message: message.into(),
         }
     }
-    fn bad(message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message)
     }
     fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message)
     }
-    fn conflict(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, message)
+    /// Its status code.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+    /// Its message.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
     }
 }
 
@@ -75,6 +87,7 @@ pub fn router(state: Shared) -> Router {
             get(get_domain).patch(set_domain).delete(delete_domain),
         )
         .route("/domains/{name}/mode", put(set_mode))
+        .route("/domains/{name}/history", get(mode_history))
         .route("/accounts", get(list_accounts).post(add_account))
         .route(
             "/accounts/{address}",
@@ -83,6 +96,7 @@ pub fn router(state: Shared) -> Router {
                 .delete(delete_account),
         )
         .route("/accounts/{address}/password", put(set_password))
+        .route("/audit", get(audit::list))
         .route("/metrics", get(metrics))
         .route("/archive", get(search_archive))
         .route("/archive/{id}", get(show_archive))
@@ -93,8 +107,8 @@ pub fn router(state: Shared) -> Router {
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
-        .nest("/api/v1/me", crate::user::routes(state.clone()))
-        .nest("/api/v1/password-reset", crate::reset::routes())
+        .nest("/api/v1/me", me::routes(state.clone()))
+        .nest("/api/v1/password-reset", reset::routes())
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
         .with_state(state)
@@ -136,7 +150,7 @@ async fn require_admin(State(state): State<Shared>, request: Request, next: Next
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
 }
 
@@ -159,41 +173,20 @@ impl From<OpError> for ApiError {
     }
 }
 
-impl From<AddressError> for ApiError {
-    fn from(e: AddressError) -> ApiError {
-        ApiError::bad(e.to_string())
-    }
-}
-
-/// Commits `batch`; the first op the store refused is the error.
-pub(crate) async fn commit_batch(state: &AppState, batch: Batch) -> ApiResult<Vec<OpResult>> {
-    let results = state.store.commit_async(batch).await?;
+/// The ops' outcomes; the first op the store refused is the error.
+pub(crate) fn applied(results: Vec<Result<OpResult, OpError>>) -> ApiResult<Vec<OpResult>> {
     Ok(results.into_iter().collect::<Result<_, _>>()?)
 }
 
-async fn commit(state: &AppState, ops: Vec<Op>) -> ApiResult<Vec<OpResult>> {
+pub(crate) async fn commit(state: &AppState, ops: Vec<Op>) -> ApiResult<Vec<OpResult>> {
     let mut batch = Batch::new();
     for op in ops {
         batch.push(op);
     }
-    commit_batch(state, batch).await
+    applied(state.store.commit_async(batch).await?)
 }
 
-// ---- Validation ----------------------------------------------------------------
-
-/// `host:port`.
-pub fn valid_upstream(upstream: &str) -> Result<String, String> {
-    let valid = upstream.rsplit_once(':').is_some_and(|(host, port)| {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        (host.parse::<std::net::IpAddr>().is_ok() || DomainName::parse(host).is_ok())
-            && port.parse::<u16>().is_ok_and(|p| p > 0)
-    });
-    if valid {
-        Ok(upstream.to_string())
-    } else {
-        Err(format!("upstream `{upstream}` must be HOST:PORT"))
-    }
-}
+// ---- Input ---------------------------------------------------------------------
 
 fn parse_coverage(s: &str) -> ApiResult<Coverage> {
     match s {
@@ -223,28 +216,6 @@ fn parse_role(s: &str) -> ApiResult<Role> {
         _ => Err(ApiError::bad(format!(
             "role must be \"user\", \"domain-admin\" or \"admin\", not {s:?}"
         ))),
-    }
-}
-
-fn coverage_str(c: Coverage) -> &'static str {
-    match c {
-        Coverage::All => "all",
-        Coverage::Selected => "selected",
-    }
-}
-
-fn failover_str(f: Failover) -> &'static str {
-    match f {
-        Failover::Auto => "auto",
-        Failover::Manual => "manual",
-    }
-}
-
-fn role_str(r: Role) -> &'static str {
-    match r {
-        Role::User => "user",
-        Role::DomainAdmin => "domain-admin",
-        Role::Admin => "admin",
     }
 }
 
@@ -432,16 +403,8 @@ async fn list_domains(State(state): State<Shared>) -> ApiResult {
     )))
 }
 
-fn find_domain(state: &AppState, name: &str) -> ApiResult<Domain> {
-    let name = String::from(DomainName::parse(name)?);
-    state
-        .store
-        .read(|s| s.domain(&name).cloned())
-        .ok_or_else(|| ApiError::not_found(format!("no domain {name}")))
-}
-
 async fn get_domain(State(state): State<Shared>, Path(name): Path<String>) -> ApiResult {
-    Ok(Json(domain_json(&find_domain(&state, &name)?)))
+    Ok(Json(domain_json(&admin::find_domain(&state, &name)?)))
 }
 
 #[derive(Deserialize)]
@@ -455,22 +418,21 @@ struct NewDomain {
 
 async fn add_domain(
     State(state): State<Shared>,
+    ClientIp(ip): ClientIp,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: NewDomain = parse(&body)?;
-    let name = String::from(DomainName::parse(&req.name)?);
-    if state.store.read(|s| s.domain(&name).is_some()) {
-        return Err(ApiError::conflict(format!("domain {name} already exists")));
-    }
-    let settings = DomainSettings {
-        name: name.clone(),
-        upstream: valid_upstream(&req.upstream).map_err(ApiError::bad)?,
-        coverage: parse_coverage(req.coverage.as_deref().unwrap_or("all"))?,
-        failover: parse_failover(req.failover.as_deref().unwrap_or("auto"))?,
-    };
-    commit(&state, vec![Op::PutDomain(settings)]).await?;
-    tracing::info!(domain = %name, "domain added");
-    let domain = find_domain(&state, &name)?;
+    let coverage = parse_coverage(req.coverage.as_deref().unwrap_or("all"))?;
+    let failover = parse_failover(req.failover.as_deref().unwrap_or("auto"))?;
+    let domain = admin::add_domain(
+        &state,
+        &Actor::token(ip),
+        &req.name,
+        &req.upstream,
+        coverage,
+        failover,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(domain_json(&domain))))
 }
 
@@ -484,35 +446,33 @@ struct DomainChange {
 
 async fn set_domain(
     State(state): State<Shared>,
+    ClientIp(ip): ClientIp,
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult {
     let req: DomainChange = parse(&body)?;
-    let domain = find_domain(&state, &name)?;
-    let settings = DomainSettings {
-        name: domain.name.clone(),
-        upstream: match req.upstream {
-            Some(u) => valid_upstream(&u).map_err(ApiError::bad)?,
-            None => domain.upstream,
-        },
-        coverage: match req.coverage {
-            Some(c) => parse_coverage(&c)?,
-            None => domain.coverage,
-        },
-        failover: match req.failover {
-            Some(f) => parse_failover(&f)?,
-            None => domain.failover,
-        },
-    };
-    commit(&state, vec![Op::PutDomain(settings)]).await?;
-    tracing::info!(domain = %domain.name, "domain changed");
-    Ok(Json(domain_json(&find_domain(&state, &domain.name)?)))
+    let domain = admin::find_domain(&state, &name)?;
+    let coverage = req.coverage.as_deref().map(parse_coverage).transpose()?;
+    let failover = req.failover.as_deref().map(parse_failover).transpose()?;
+    let domain = admin::update_domain(
+        &state,
+        &Actor::token(ip),
+        &domain,
+        req.upstream.as_deref(),
+        coverage,
+        failover,
+    )
+    .await?;
+    Ok(Json(domain_json(&domain)))
 }
 
-async fn delete_domain(State(state): State<Shared>, Path(name): Path<String>) -> ApiResult {
-    let domain = find_domain(&state, &name)?;
-    commit(&state, vec![Op::DeleteDomain(domain.name.clone())]).await?;
-    tracing::info!(domain = %domain.name, "domain removed");
+async fn delete_domain(
+    State(state): State<Shared>,
+    ClientIp(ip): ClientIp,
+    Path(name): Path<String>,
+) -> ApiResult {
+    let domain = admin::find_domain(&state, &name)?;
+    admin::delete_domain(&state, &Actor::token(ip), &domain).await?;
     Ok(Json(json!({ "deleted": domain.name })))
 }
 
@@ -524,51 +484,55 @@ struct ModeChange {
 
 /// SPEC §1: `normal`/`emergency` force a mode until `auto` releases it; after release
 /// the router decides (`failover = auto`) or the domain returns to normal (`manual`).
-async fn set_mode(State(state): State<Shared>, Path(name): Path<String>, body: Bytes) -> ApiResult {
+async fn set_mode(
+    State(state): State<Shared>,
+    ClientIp(ip): ClientIp,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let req: ModeChange = parse(&body)?;
-    let domain = find_domain(&state, &name)?;
-    let (mode, forced, reason) = match req.mode.as_str() {
-        "normal" => (
-            Mode::Normal,
-            Some(Mode::Normal),
-            "forced normal by an admin".to_string(),
-        ),
-        "emergency" => (
-            Mode::Emergency,
-            Some(Mode::Emergency),
-            "forced emergency by an admin".to_string(),
-        ),
-        "auto" => match domain.failover {
-            Failover::Manual => (
-                Mode::Normal,
-                None,
-                "released by an admin (manual failover)".to_string(),
-            ),
-            Failover::Auto => (
-                domain.mode,
-                None,
-                "released by an admin to the router".to_string(),
-            ),
-        },
-        other => {
-            return Err(ApiError::bad(format!(
-                "mode must be \"normal\", \"emergency\" or \"auto\", not {other:?}"
-            )))
-        }
+    let domain = admin::find_domain(&state, &name)?;
+    let Some(request) = ModeRequest::parse(&req.mode) else {
+        return Err(ApiError::bad(format!(
+            "mode must be \"normal\", \"emergency\" or \"auto\", not {:?}",
+            req.mode
+        )));
     };
-    commit(
-        &state,
-        vec![Op::SetMode {
-            domain: domain.name.clone(),
-            mode,
-            forced,
-            reason: reason.clone(),
-            at: now(),
-        }],
-    )
-    .await?;
-    tracing::info!(domain = %domain.name, mode = mode.as_str(), %reason, "mode changed");
-    Ok(Json(domain_json(&find_domain(&state, &domain.name)?)))
+    let domain = admin::set_mode(&state, &Actor::token(ip), &domain, request).await?;
+    Ok(Json(domain_json(&domain)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryFilter {
+    limit: Option<usize>,
+}
+
+/// Most mode changes one answer lists.
+const HISTORY_RESULTS_MAX: usize = 1000;
+
+/// A domain's mode changes, newest first (the dashboard's timeline).
+async fn mode_history(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    Query(filter): Query<HistoryFilter>,
+) -> ApiResult {
+    let domain = admin::find_domain(&state, &name)?;
+    let limit = filter.limit.unwrap_or(100).clamp(1, HISTORY_RESULTS_MAX);
+    Ok(Json(Value::Array(state.store.read(|s| {
+        s.mode_history(&domain.name, limit)
+            .into_iter()
+            .map(|c| {
+                json!({
+                    "at": c.at,
+                    "from": c.from.map(Mode::as_str),
+                    "to": c.to.as_str(),
+                    "forced": c.forced.map(Mode::as_str),
+                    "reason": c.reason,
+                })
+            })
+            .collect()
+    }))))
 }
 
 #[derive(Deserialize)]
@@ -581,7 +545,7 @@ async fn list_accounts(
     Query(filter): Query<AccountFilter>,
 ) -> ApiResult {
     let domain = match filter.domain {
-        Some(d) => Some(find_domain(&state, &d)?.name),
+        Some(d) => Some(admin::find_domain(&state, &d)?.name),
         None => None,
     };
     Ok(Json(Value::Array(state.store.read(|s| {
@@ -589,28 +553,13 @@ async fn list_accounts(
     }))))
 }
 
-fn find_account(state: &AppState, address: &str) -> ApiResult<Account> {
-    let address = String::from(Address::parse(address)?);
-    state
-        .store
-        .read(|s| s.account(&address).cloned())
-        .ok_or_else(|| ApiError::not_found(format!("no account {address}")))
-}
-
 async fn get_account(State(state): State<Shared>, Path(address): Path<String>) -> ApiResult {
-    Ok(Json(account_json(&find_account(&state, &address)?)))
-}
-
-async fn hash(password: String) -> ApiResult<String> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(ApiError::bad)
+    Ok(Json(account_json(&admin::find_account(&state, &address)?)))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewAccount {
+struct NewAccountRequest {
     address: String,
     password: String,
     role: Option<String>,
@@ -620,44 +569,24 @@ struct NewAccount {
 
 async fn add_account(
     State(state): State<Shared>,
+    ClientIp(ip): ClientIp,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let req: NewAccount = parse(&body)?;
-    let address = Address::parse(&req.address)?;
-    let domain = address.domain().to_string();
-    let address = String::from(address);
-    if state.store.read(|s| s.domain(&domain).is_none()) {
-        return Err(ApiError::not_found(format!(
-            "no domain {domain}: add it first (lifeboat domain add)"
-        )));
-    }
-    if state.store.read(|s| s.account(&address).is_some()) {
-        return Err(ApiError::conflict(format!(
-            "account {address} already exists"
-        )));
-    }
-    let recovery = match req.recovery {
-        Some(r) if !r.is_empty() => Some(Address::parse(&r)?.into()),
-        _ => None,
-    };
+    let req: NewAccountRequest = parse(&body)?;
     let role = parse_role(req.role.as_deref().unwrap_or("user"))?;
-    let password_hash = hash(req.password).await?;
-    commit(
+    let account = admin::add_account(
         &state,
-        vec![Op::AddAccount {
-            address: address.clone(),
-            password_hash,
+        &Actor::token(ip),
+        NewAccount {
+            address: req.address,
+            password: Some(req.password),
             role,
             covered: req.covered.unwrap_or(false),
-            recovery,
-        }],
+            recovery: req.recovery,
+        },
     )
     .await?;
-    tracing::info!(account = %address, "account added");
-    Ok((
-        StatusCode::CREATED,
-        Json(account_json(&find_account(&state, &address)?)),
-    ))
+    Ok((StatusCode::CREATED, Json(account_json(&account))))
 }
 
 #[derive(Deserialize)]
@@ -670,34 +599,32 @@ struct AccountChange {
 
 async fn update_account(
     State(state): State<Shared>,
+    ClientIp(ip): ClientIp,
     Path(address): Path<String>,
     body: Bytes,
 ) -> ApiResult {
     let req: AccountChange = parse(&body)?;
-    let account = find_account(&state, &address)?;
-    let recovery = match req.recovery {
-        Some(Some(r)) if !r.is_empty() => Some(Some(Address::parse(&r)?.into())),
-        Some(_) => Some(None),
-        None => None,
-    };
+    let account = admin::find_account(&state, &address)?;
     let role = req.role.as_deref().map(parse_role).transpose()?;
-    commit(
+    let account = admin::update_account(
         &state,
-        vec![Op::UpdateAccount {
-            address: account.address.clone(),
-            role,
-            covered: req.covered,
-            recovery,
-        }],
+        &Actor::token(ip),
+        &account,
+        role,
+        req.covered,
+        req.recovery,
     )
     .await?;
-    Ok(Json(account_json(&find_account(&state, &account.address)?)))
+    Ok(Json(account_json(&account)))
 }
 
-async fn delete_account(State(state): State<Shared>, Path(address): Path<String>) -> ApiResult {
-    let account = find_account(&state, &address)?;
-    commit(&state, vec![Op::DeleteAccount(account.address.clone())]).await?;
-    tracing::info!(account = %account.address, "account removed");
+async fn delete_account(
+    State(state): State<Shared>,
+    ClientIp(ip): ClientIp,
+    Path(address): Path<String>,
+) -> ApiResult {
+    let account = admin::find_account(&state, &address)?;
+    admin::delete_account(&state, &Actor::token(ip), &account).await?;
     Ok(Json(json!({ "deleted": account.address })))
 }
 
@@ -709,43 +636,26 @@ struct NewPassword {
 
 async fn set_password(
     State(state): State<Shared>,
+    ClientIp(ip): ClientIp,
     Path(address): Path<String>,
     body: Bytes,
 ) -> ApiResult {
     let req: NewPassword = parse(&body)?;
-    let account = find_account(&state, &address)?;
-    let password_hash = hash(req.password).await?;
-    commit(
+    let account = admin::find_account(&state, &address)?;
+    admin::set_password(
         &state,
-        vec![Op::SetPassword {
-            address: account.address.clone(),
-            password_hash,
-        }],
+        &Actor::token(ip),
+        &account,
+        req.password,
+        "set by an admin",
     )
     .await?;
-    tracing::info!(account = %account.address, "password changed");
     Ok(Json(
         json!({ "address": account.address, "password": "changed" }),
     ))
 }
 
 // ---- Archive (SPEC §4) ---------------------------------------------------------
-
-/// `YYYY-MM-DD` (midnight UTC) or Unix seconds.
-fn parse_date(field: &str, value: &str) -> ApiResult<i64> {
-    if let Ok(seconds) = value.parse::<i64>() {
-        return Ok(seconds);
-    }
-    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] =
-        time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(value, FORMAT)
-        .map(|date| date.midnight().assume_utc().unix_timestamp())
-        .map_err(|_| {
-            ApiError::bad(format!(
-                "{field} must be a date YYYY-MM-DD or Unix seconds, not {value:?}"
-            ))
-        })
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -759,9 +669,6 @@ pub(crate) struct ArchiveFilter {
     direction: Option<String>,
     limit: Option<usize>,
 }
-
-/// Most results of one archive search.
-const ARCHIVE_RESULTS_MAX: usize = 1000;
 
 fn archive_json(e: &ArchiveEntry) -> Value {
     json!({
@@ -785,63 +692,31 @@ async fn search_archive(State(state): State<Shared>, Query(f): Query<ArchiveFilt
 
 /// An archive search limited to what `scope` may see.
 pub(crate) async fn search_scoped(state: &Shared, f: ArchiveFilter, scope: &Scope) -> ApiResult {
-    let mut query = ArchiveQuery {
+    let date = |field: &str, value: Option<String>| {
+        value
+            .as_deref()
+            .map(|d| archive::parse_date(field, d))
+            .transpose()
+            .map_err(ApiError::bad)
+    };
+    let query = ArchiveQuery {
+        since: date("since", f.since)?,
+        until: date("until", f.until)?,
+        direction: f
+            .direction
+            .as_deref()
+            .map(archive::parse_direction)
+            .transpose()
+            .map_err(ApiError::bad)?,
         from: f.from,
         to: f.to,
         subject: f.subject,
         text: f.text,
-        since: f
-            .since
-            .as_deref()
-            .map(|d| parse_date("since", d))
-            .transpose()?,
-        until: f
-            .until
-            .as_deref()
-            .map(|d| parse_date("until", d))
-            .transpose()?,
-        direction: match f.direction.as_deref() {
-            None => None,
-            Some("in") => Some(Direction::In),
-            Some("out") => Some(Direction::Out),
-            Some(other) => {
-                return Err(ApiError::bad(format!(
-                    "direction must be \"in\" or \"out\", not {other:?}"
-                )))
-            }
-        },
         limit: f.limit.unwrap_or(100).clamp(1, ARCHIVE_RESULTS_MAX),
         ..ArchiveQuery::default()
     };
-    scope.restrict(&mut query);
-    let store = state.store.clone();
-    let index = state.archive_index.clone();
-    let hits = tokio::task::spawn_blocking(move || match index {
-        Some(index) => index.search(&query),
-        None => store.archive_search(&query),
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let hits = archive::search(state, query, scope).await?;
     Ok(Json(Value::Array(hits.iter().map(archive_json).collect())))
-}
-
-/// Most bytes of body text a view shows.
-const VIEW_TEXT_BYTES_MAX: usize = 256 * 1024;
-/// A message naming more nested messages than this is shown without its structure
-/// (mail-parser frees nested parts recursively; very deep nesting could exhaust the
-/// stack).
-const VIEW_NESTED_MESSAGES_MAX: usize = 64;
-
-/// The archived message `id`, if `scope` may see it (otherwise it does not exist).
-fn find_archived(state: &AppState, id: &str, scope: &Scope) -> ApiResult<ArchiveEntry> {
-    let id: u64 = id
-        .parse()
-        .map_err(|_| ApiError::bad(format!("archive id must be a number, not {id:?}")))?;
-    state
-        .store
-        .read(|s| s.archive_entry(ArchiveId(id)).cloned())
-        .filter(|e| scope.sees(e))
-        .ok_or_else(|| ApiError::not_found(format!("no archived message {id}")))
 }
 
 async fn show_archive(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult {
@@ -851,100 +726,45 @@ async fn show_archive(State(state): State<Shared>, Path(id): Path<String>) -> Ap
 /// The view of an archived message `scope` may see.
 pub(crate) fn show_scoped(state: &AppState, id: &str, scope: &Scope) -> ApiResult {
     let entry = find_archived(state, id, scope)?;
-    let bytes = state.store.body(entry.body)?;
-    let mut view = archive_json(&entry);
-    let nested = memchr_count(&bytes, b"message/");
-    let parsed = if nested <= VIEW_NESTED_MESSAGES_MAX {
-        mail_parser::MessageParser::new().parse(&bytes[..])
-    } else {
-        None
-    };
-    let header_end = bytes
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| i + 2)
-        .unwrap_or(bytes.len());
-    view["header"] = json!(String::from_utf8_lossy(
-        &bytes[..header_end.min(VIEW_TEXT_BYTES_MAX)]
-    ));
-    match parsed {
-        Some(message) => {
-            let mut text = message
-                .body_text(0)
-                .map(|t| t.into_owned())
-                .unwrap_or_default();
-            if text.len() > VIEW_TEXT_BYTES_MAX {
-                let mut end = VIEW_TEXT_BYTES_MAX;
-                while !text.is_char_boundary(end) {
-                    end -= 1;
-                }
-                text.truncate(end);
-            }
-            view["text"] = json!(text);
-            view["attachments"] = Value::Array(
-                message
-                    .attachments()
-                    .map(|a| {
-                        json!({
-                            "name": a.attachment_name(),
-                            "type": a.content_type().map(|c| match c.subtype() {
-                                Some(sub) => format!("{}/{}", c.ctype(), sub),
-                                None => c.ctype().to_string(),
-                            }),
-                            "size": a.len(),
-                        })
-                    })
-                    .collect(),
-            );
-        }
-        None => {
-            view["text"] = json!(String::from_utf8_lossy(
-                &bytes[header_end..bytes.len().min(header_end + VIEW_TEXT_BYTES_MAX)]
-            ));
-            view["attachments"] = json!([]);
-        }
+    let view = archive::view(state, &entry)?;
+    let mut out = archive_json(&entry);
+    out["header"] = json!(view.header);
+    out["text"] = json!(view.text);
+    out["attachments"] = Value::Array(
+        view.attachments
+            .iter()
+            .map(|a| json!({ "name": a.name, "type": a.content_type, "size": a.size }))
+            .collect(),
+    );
+    Ok(Json(out))
+}
+
+/// The archived message `id` if `scope` sees it; a malformed id is bad input.
+fn find_archived(state: &AppState, id: &str, scope: &Scope) -> ApiResult<ArchiveEntry> {
+    if id.parse::<u64>().is_err() {
+        return Err(ApiError::bad(format!(
+            "archive id must be a number, not {id:?}"
+        )));
     }
-    Ok(Json(view))
+    Ok(archive::find(state, id, scope)?)
 }
 
-fn memchr_count(hay: &[u8], needle: &[u8]) -> usize {
-    hay.windows(needle.len())
-        .filter(|w| w.eq_ignore_ascii_case(needle))
-        .count()
-}
-
-async fn redeliver_archive(State(state): State<Shared>, Path(id): Path<String>) -> ApiResult {
-    redeliver_scoped(&state, &id, &Scope::All).await
+async fn redeliver_archive(
+    State(state): State<Shared>,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> ApiResult {
+    redeliver_scoped(&state, &Actor::token(ip), &id, &Scope::All).await
 }
 
 /// Re-delivers an archived message `scope` may see, to the mailboxes it admits.
-pub(crate) async fn redeliver_scoped(state: &AppState, id: &str, scope: &Scope) -> ApiResult {
+pub(crate) async fn redeliver_scoped(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    scope: &Scope,
+) -> ApiResult {
     let entry = find_archived(state, id, scope)?;
-    let Some(status) = &state.status else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no relay is running",
-        ));
-    };
-    let to = status
-        .redeliver(entry.id, scope)
-        .await
-        .map_err(ApiError::conflict)?;
+    let to = admin::redeliver(state, actor, &entry, scope).await?;
     Ok(Json(json!({ "id": entry.id.0, "redelivered_to": to })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_date;
-
-    #[test]
-    fn dates_are_days_or_unix_seconds() {
-        assert_eq!(parse_date("since", "1970-01-02").unwrap(), 86_400);
-        assert_eq!(parse_date("since", "2000-03-01").unwrap(), 951_868_800);
-        assert_eq!(parse_date("since", "1700000000").unwrap(), 1_700_000_000);
-        for bad in ["2026-02-30", "2026-13-01", "yesterday", "2026-1-5", ""] {
-            let e = parse_date("since", bad).unwrap_err();
-            assert!(e.message.contains("since must be a date"), "{bad}: {e:?}");
-        }
-    }
 }

@@ -22,16 +22,15 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use axum::{Extension, Json, Router};
-use lifeboat_store::password::hash_password;
-use lifeboat_store::Op;
+use axum::{Json, Router};
 use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::api::{commit_batch, ApiError, ApiResult};
-use crate::{AppState, Peer};
+use crate::admin::{self, Actor, Problem};
+use crate::api::{ApiError, ApiResult};
+use crate::{AppState, ClientIp};
 
 type Shared = Arc<AppState>;
 
@@ -98,36 +97,68 @@ struct ResetConfirm {
     password: String,
 }
 
-const ANSWER: &str = "If this address has an account, a reset code is on its way to the \
+/// The answer to every reset request, whether the account exists or not.
+pub(crate) const ANSWER: &str =
+    "If this address has an account, a reset code is on its way to the \
 account's recovery address, or to the address itself when it has none. While the \
 address's domain is in an emergency that mail lands in the portal mailbox, which cannot \
 be opened without the password: then ask an administrator to set a new password.";
 
-async fn request(
-    State(state): State<Shared>,
-    Extension(peer): Extension<Peer>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let req: ResetRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))?;
+/// Why a reset request or confirmation was refused.
+#[derive(Debug)]
+pub(crate) enum ResetError {
+    /// Too many requests from this client.
+    TooMany,
+    /// The reset mail cannot be sent now.
+    Unavailable(&'static str),
+    /// The code is unknown, used or expired.
+    BadCode,
+    /// The new password is refused, or the change failed.
+    Change(Problem),
+}
+
+impl From<ResetError> for ApiError {
+    fn from(e: ResetError) -> ApiError {
+        match e {
+            ResetError::TooMany => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many reset requests from this address, try again later",
+            ),
+            ResetError::Unavailable(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why),
+            ResetError::BadCode => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid or expired reset code: ask for a new one",
+            ),
+            ResetError::Change(Problem::NoAccount(a)) => {
+                ApiError::new(StatusCode::NOT_FOUND, format!("no account {a}"))
+            }
+            ResetError::Change(problem) => problem.into(),
+        }
+    }
+}
+
+/// Takes a reset request for `address` from `client`: mails a code when the account
+/// exists and had none mailed within the last minute. The outcome does not say
+/// whether the account exists.
+pub(crate) async fn request_code(
+    state: &AppState,
+    address: &str,
+    client: IpAddr,
+) -> Result<(), ResetError> {
     let now = Instant::now();
-    let account = state.store.read(|s| s.account(&req.address).cloned());
+    let account = state.store.read(|s| s.account(address).cloned());
     let code = {
         let mut inner = state.resets.inner.lock();
         inner.prune(now);
-        let times = inner.clients.entry(peer.0.ip()).or_default();
+        let times = inner.clients.entry(client).or_default();
         if times.len() >= REQUESTS_PER_CLIENT {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many reset requests from this address, try again later",
-            ));
+            return Err(ResetError::TooMany);
         }
         times.push(now);
         match &account {
             Some(account) if !inner.mailed.contains_key(&account.address) => {
                 if inner.codes.len() >= ENTRIES_MAX {
-                    return Err(ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
+                    return Err(ResetError::Unavailable(
                         "too many open resets, try again later",
                     ));
                 }
@@ -154,8 +185,9 @@ async fn request(
              \n\
              Reset code: {code}\n\
              \n\
-             It is valid once, for one hour. To choose a new password, send it with the\n\
-             code to the server (your administrator can tell you its address):\n\
+             It is valid once, for one hour. To choose a new password, open Lifeboat's\n\
+             sign-in page, choose \"Forgot your password?\" and then \"I have a code\".\n\
+             Or send the code to the server (your administrator can tell you its address):\n\
              \n\
              \x20 curl -X POST https://SERVER/api/v1/password-reset/confirm \\\n\
              \x20      -H 'Content-Type: application/json' \\\n\
@@ -169,60 +201,71 @@ async fn request(
                 let subject = format!("Password reset for {}", account.address);
                 if let Err(e) = status.send_notice(&to, &subject, &text).await {
                     tracing::error!(account = %account.address, to, "password reset mail failed: {e}");
-                    return Err(ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
+                    return Err(ResetError::Unavailable(
                         "the reset mail could not be sent, try again later",
                     ));
                 }
-                tracing::info!(account = %account.address, to, client = %peer.0.ip(), "password reset code mailed");
+                tracing::info!(account = %account.address, to, %client, "password reset code mailed");
             }
             None => {
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
+                return Err(ResetError::Unavailable(
                     "no relay is running to send the reset mail",
                 ))
             }
         }
     }
-    Ok((StatusCode::ACCEPTED, Json(json!({ "message": ANSWER }))))
+    Ok(())
 }
 
-async fn confirm(State(state): State<Shared>, body: Bytes) -> ApiResult {
-    let req: ResetConfirm = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))?;
+/// Spends a reset code on a new password; the account's address.
+pub(crate) async fn confirm_code(
+    state: &AppState,
+    code: &str,
+    password: String,
+    client: IpAddr,
+) -> Result<String, ResetError> {
     let now = Instant::now();
-    let key = digest(&req.code);
+    let key = digest(code);
     let address = {
         let inner = state.resets.inner.lock();
         match inner.codes.get(&key) {
             Some((address, expires)) if *expires > now => address.clone(),
-            _ => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid or expired reset code: ask for a new one",
-                ))
-            }
+            _ => return Err(ResetError::BadCode),
         }
     };
-    // The password is checked (and hashed) before the code is spent, so a password
-    // that is too short costs no new code.
-    let password = req.password;
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
+    // The password is checked before the code is spent, so a password that is too
+    // short costs no new code.
+    admin::check_password(&password).map_err(ResetError::Change)?;
+    let account = admin::find_account(state, &address).map_err(ResetError::Change)?;
     if state.resets.inner.lock().codes.remove(&key).is_none() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid or expired reset code: ask for a new one",
-        ));
+        return Err(ResetError::BadCode);
     }
-    let mut batch = lifeboat_store::Batch::new();
-    batch.push(Op::SetPassword {
-        address: address.clone(),
-        password_hash,
-    });
-    commit_batch(&state, batch).await?;
+    let actor = Actor::account(&address, client);
+    admin::set_password(state, &actor, &account, password, "reset with a code")
+        .await
+        .map_err(ResetError::Change)?;
     tracing::info!(account = %address, "password reset");
+    Ok(address)
+}
+
+async fn request(
+    State(state): State<Shared>,
+    ClientIp(client): ClientIp,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    let req: ResetRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))?;
+    request_code(&state, &req.address, client).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "message": ANSWER }))))
+}
+
+async fn confirm(
+    State(state): State<Shared>,
+    ClientIp(client): ClientIp,
+    body: Bytes,
+) -> ApiResult {
+    let req: ResetConfirm = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))?;
+    let address = confirm_code(&state, &req.code, req.password, client).await?;
     Ok(Json(json!({ "address": address, "password": "changed" })))
 }
