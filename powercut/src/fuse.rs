@@ -17,7 +17,7 @@ use fuser::{
 };
 use parking_lot::Mutex;
 
-use crate::model::{Model, Node};
+use crate::model::{CutReport, Image, Model, Node, Tear};
 
 /// How long the kernel may cache names and attributes. Every change passes through the
 /// kernel, so its caches never go stale.
@@ -26,7 +26,37 @@ const TTL: Duration = Duration::from_secs(1);
 /// The model, and whether the power is still on.
 pub(crate) struct State {
     pub model: Model,
-    pub cut: bool,
+    /// What survived, and what was lost, once the power is cut.
+    pub cut: Option<(Image, CutReport)>,
+    /// A cut armed to happen on a coming write: writes still to come before it, and
+    /// how it tears.
+    pub armed: Option<(u64, Tear)>,
+}
+
+impl State {
+    pub fn new(model: Model) -> State {
+        State {
+            model,
+            cut: None,
+            armed: None,
+        }
+    }
+
+    pub fn is_cut(&self) -> bool {
+        self.cut.is_some()
+    }
+
+    /// Cuts the power now (once); returns what the cut lost.
+    pub fn cut(&mut self, tear: Tear) -> CutReport {
+        if self.cut.is_none() {
+            self.cut = Some(self.model.cut_image(tear));
+            self.armed = None;
+        }
+        self.cut
+            .as_ref()
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default()
+    }
 }
 
 pub(crate) struct PowerCutFs {
@@ -66,7 +96,7 @@ impl PowerCutFs {
     /// Runs `f` on the model unless the power is cut.
     fn with<R>(&self, f: impl FnOnce(&mut Model) -> Result<R, i32>) -> Result<R, Errno> {
         let mut state = self.state.lock();
-        if state.cut {
+        if state.is_cut() {
             return Err(Errno::EIO);
         }
         f(&mut state.model).map_err(errno)
@@ -256,7 +286,7 @@ impl Filesystem for PowerCutFs {
         reply: ReplyData,
     ) {
         let state = self.state.lock();
-        if state.cut {
+        if state.is_cut() {
             reply.error(Errno::EIO);
             return;
         }
@@ -278,10 +308,25 @@ impl Filesystem for PowerCutFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.with(|m| m.write(ino.0, offset, data)) {
-            Ok(()) => reply.written(data.len() as u32),
-            Err(e) => reply.error(e),
+        let mut state = self.state.lock();
+        if state.is_cut() {
+            reply.error(Errno::EIO);
+            return;
         }
+        if let Err(e) = state.model.write(ino.0, offset, data) {
+            reply.error(errno(e));
+            return;
+        }
+        // An armed cut strikes right after the write it waits for: the write is in the
+        // page cache, the fsync that would follow fails.
+        if let Some((left, tear)) = state.armed {
+            if left <= 1 {
+                state.cut(tear);
+            } else {
+                state.armed = Some((left - 1, tear));
+            }
+        }
+        reply.written(data.len() as u32);
     }
 
     fn flush(

@@ -43,8 +43,6 @@ pub struct PowerCut {
     mountpoint: PathBuf,
     state: Arc<Mutex<fuse::State>>,
     session: Option<BackgroundSession>,
-    /// What survived the cut, once there was one.
-    survivors: Option<Image>,
 }
 
 impl std::fmt::Debug for PowerCut {
@@ -52,7 +50,7 @@ impl std::fmt::Debug for PowerCut {
         f.debug_struct("PowerCut")
             .field("backing", &self.backing)
             .field("mountpoint", &self.mountpoint)
-            .field("cut", &self.survivors.is_some())
+            .field("cut", &self.has_cut())
             .finish()
     }
 }
@@ -68,17 +66,17 @@ impl PowerCut {
         let mountpoint = mountpoint.as_ref().to_path_buf();
         let image = read_image(&backing)?;
         let meta = std::fs::metadata(&backing)?;
-        let state = Arc::new(Mutex::new(fuse::State {
-            model: Model::from_image(&image, meta.uid(), meta.gid()),
-            cut: false,
-        }));
+        let state = Arc::new(Mutex::new(fuse::State::new(Model::from_image(
+            &image,
+            meta.uid(),
+            meta.gid(),
+        ))));
         let session = mount_session(state.clone(), &mountpoint)?;
         Ok(PowerCut {
             backing,
             mountpoint,
             state,
             session: Some(session),
-            survivors: None,
         })
     }
 
@@ -93,16 +91,25 @@ impl PowerCut {
     }
 
     /// Cuts the power: what is durable now is all that will be written back, and every
-    /// later operation fails with `EIO`. A second cut changes nothing.
+    /// later operation fails with `EIO`. After an earlier cut (or an armed one that
+    /// struck) it changes nothing and returns that cut's report.
     pub fn cut(&mut self, tear: Tear) -> CutReport {
+        self.state.lock().cut(tear)
+    }
+
+    /// Arms a cut to strike right after the `writes`th write from now (1: the next)
+    /// has reached the file system: a cut in the middle of a commit, between its write
+    /// and its fsync. [`PowerCut::has_cut`] tells when it struck.
+    pub fn cut_at_write(&mut self, writes: u64, tear: Tear) {
         let mut state = self.state.lock();
-        if state.cut {
-            return CutReport::default();
+        if !state.is_cut() {
+            state.armed = Some((writes.max(1), tear));
         }
-        state.cut = true;
-        let (image, report) = state.model.cut_image(tear);
-        self.survivors = Some(image);
-        report
+    }
+
+    /// Whether the power is cut.
+    pub fn has_cut(&self) -> bool {
+        self.state.lock().is_cut()
     }
 
     /// Unmounts, then replaces the backing directory's contents with what survived the
@@ -116,12 +123,20 @@ impl PowerCut {
         let Some(session) = self.session.take() else {
             return Ok(());
         };
-        let image = match self.survivors.take() {
-            Some(image) => image,
-            None => self.state.lock().model.current_image(),
+        let image = {
+            let mut state = self.state.lock();
+            let image = match state.cut.take() {
+                Some((image, _)) => image,
+                None => state.model.current_image(),
+            };
+            // Nothing is served after this point, whatever unmounting says.
+            let nothing = Image::Dir {
+                entries: BTreeMap::new(),
+                perm: 0,
+            };
+            state.cut = Some((nothing, CutReport::default()));
+            image
         };
-        // Nothing is served after this point, whatever unmounting says.
-        self.state.lock().cut = true;
         let unmounted = unmount(&self.mountpoint, session);
         write_image(&self.backing, &image)?;
         unmounted

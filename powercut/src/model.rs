@@ -143,8 +143,9 @@ pub struct CutReport {
     pub unsynced_bytes_lost: u64,
     /// Writes cut short at a byte.
     pub torn_writes: usize,
-    /// Names created, renamed or removed and not synced: changes lost.
-    pub unsynced_names: usize,
+    /// Names created, replaced or removed and not synced (paths as they are now,
+    /// with what happened to them): changes lost.
+    pub unsynced_names: Vec<String>,
 }
 
 /// A small deterministic generator (xorshift64*), so a seed replays a cut exactly.
@@ -515,8 +516,11 @@ impl Model {
         let node = self.node_mut(ino)?;
         match &mut node.body {
             Body::File(file) => {
-                file.durable.clone_from(&file.current);
-                file.pending.clear();
+                // Replaying the pending changes costs what was written, not the file.
+                for op in file.pending.drain(..) {
+                    apply(&mut file.durable, &op);
+                }
+                debug_assert_eq!(file.durable, file.current);
                 Ok(())
             }
             Body::Dir(dir) => {
@@ -550,20 +554,7 @@ impl Model {
             Tear::None => None,
             Tear::Random { seed } => Some(Rng::new(seed)),
         };
-        for node in self.nodes.values() {
-            if let Body::Dir(d) = &node.body {
-                let changed = d
-                    .entries
-                    .iter()
-                    .filter(|(k, v)| d.durable_entries.get(*k) != Some(v))
-                    .count()
-                    + d.durable_entries
-                        .keys()
-                        .filter(|k| !d.entries.contains_key(*k))
-                        .count();
-                report.unsynced_names += changed;
-            }
-        }
+        self.unsynced_names(ROOT, "", &mut report.unsynced_names, 0);
         let image = self.image_of(
             ROOT,
             true,
@@ -611,6 +602,29 @@ impl Model {
             0,
         );
         (image, report)
+    }
+
+    /// Names under directory `ino` (at `path`) whose changes are not durable.
+    fn unsynced_names(&self, ino: u64, path: &str, out: &mut Vec<String>, depth: usize) {
+        let Ok(dir) = self.dir(ino) else {
+            return;
+        };
+        for (name, child) in &dir.entries {
+            let full = format!("{path}/{}", name.to_string_lossy());
+            match dir.durable_entries.get(name) {
+                None => out.push(format!("{full} (new)")),
+                Some(old) if old != child => out.push(format!("{full} (replaced)")),
+                Some(_) => {}
+            }
+            if depth < DEPTH_MAX {
+                self.unsynced_names(*child, &full, out, depth + 1);
+            }
+        }
+        for name in dir.durable_entries.keys() {
+            if !dir.entries.contains_key(name) {
+                out.push(format!("{path}/{} (removed)", name.to_string_lossy()));
+            }
+        }
     }
 
     fn image_of(
