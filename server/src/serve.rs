@@ -195,7 +195,9 @@ fn relay_config(config: &Config) -> RelayConfig {
 pub fn run(config: Config) -> Result<(), String> {
     init_logging(&config);
     let data_dir = &config.server.data_dir;
-    std::fs::create_dir_all(data_dir)
+    // Durably: on a first start, a power cut must not take the new directory (and the
+    // acknowledged mail in it) away.
+    lifeboat_store::io::create_dir_all_durable(data_dir)
         .map_err(|e| format!("creating data_dir {}: {e}", data_dir.display()))?;
     // One server per data directory: a second one would corrupt the store.
     let lock_path = data_dir.join("lock");

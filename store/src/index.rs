@@ -92,7 +92,7 @@ impl ArchiveIndex {
         let fail = |what: &str, e: tantivy::TantivyError| {
             Error::Invalid(format!("archive index {}: {what}: {e}", dir.display()))
         };
-        std::fs::create_dir_all(&dir).map_err(Error::io(format!(
+        crate::io::create_dir_all_durable(&dir).map_err(Error::io(format!(
             "creating the archive index directory {}",
             dir.display()
         )))?;
