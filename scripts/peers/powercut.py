@@ -197,7 +197,7 @@ def load(round_, smtp, imap, pop3, seconds, seed):
 
 
 def dump(imap, min_inbox, min_archive):
-    m = imaplib.IMAP4(HOST, imap, timeout=30)
+    m = imaplib.IMAP4(HOST, imap, timeout=120)
     check(m.login(USER, PASSWORD))
     for folder, min_uid in (("INBOX", min_inbox), ("Archive", min_archive)):
         exists = int(check(m.select(folder, readonly=True))[0])

@@ -138,7 +138,7 @@ impl Rig {
             .spawn()
             .unwrap();
         self.server = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             if self.healthy() {
                 return;
@@ -289,7 +289,8 @@ impl Dump {
                         uid: uid.parse().unwrap(),
                         flags: flags
                             .split(',')
-                            .filter(|f| *f != "-")
+                            // \Recent belongs to a session, not to the message.
+                            .filter(|f| *f != "-" && *f != "\\Recent")
                             .map(str::to_string)
                             .collect(),
                         intact: match *state {
@@ -656,7 +657,7 @@ fn load_until_cut(
         .arg(rig.ports.smtp.to_string())
         .arg(rig.ports.imap.to_string())
         .arg(rig.ports.pop3.to_string())
-        .arg("20")
+        .arg("300")
         .arg(rng.gen::<u32>().to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -675,7 +676,7 @@ fn load_until_cut(
     };
     rig.load = Some(child);
     // The cut comes at a random moment once mail flows.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(180);
     while !lines
         .lock()
         .unwrap()
