@@ -4,9 +4,7 @@
 //! close the store (which writes a checkpoint).
 
 use std::fs::OpenOptions;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,7 +127,9 @@ fn init_logging(config: &Config) {
     };
 }
 
-/// Reads the admin token, or creates one (mode 0600) on first start.
+/// Reads the admin token, or creates one (mode 0600) on first start. It is written
+/// durably before anyone can use it: a power cut must not replace a token that
+/// management commands and scripts already hold.
 fn admin_token(path: &Path) -> Result<String, String> {
     if let Ok(token) = std::fs::read_to_string(path) {
         let token = token.trim().to_string();
@@ -139,15 +139,7 @@ fn admin_token(path: &Path) -> Result<String, String> {
     }
     let bytes: [u8; 32] = rand::random();
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("writing the admin token {}: {e}", path.display()))?;
-    file.write_all(format!("{token}\n").as_bytes())
-        .and_then(|_| file.sync_all())
+    lifeboat_store::io::write_file_durable(path, format!("{token}\n").as_bytes(), 0o600)
         .map_err(|e| format!("writing the admin token {}: {e}", path.display()))?;
     Ok(token)
 }
@@ -230,7 +222,9 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     init_logging(&config);
     let data_dir = &config.server.data_dir;
-    std::fs::create_dir_all(data_dir)
+    // Durably: on a first start, a power cut must not take the new directory (and the
+    // acknowledged mail in it) away.
+    lifeboat_store::io::create_dir_all_durable(data_dir)
         .map_err(|e| format!("creating data_dir {}: {e}", data_dir.display()))?;
     // One server per data directory: a second one would corrupt the store.
     let lock_path = data_dir.join("lock");
@@ -513,6 +507,7 @@ fn start_protocols(
 #[cfg(test)]
 mod tests {
     use super::log_filter;
+    use lifeboat_powercut::{PowerCut, Tear};
 
     #[test]
     fn third_party_info_stays_out_unless_asked_for() {
@@ -532,5 +527,25 @@ mod tests {
         for (spec, expected) in cases {
             assert_eq!(log_filter(spec), expected, "{spec:?}");
         }
+    }
+
+    /// The token a first start hands out is the one a restart after a power cut reads.
+    #[test]
+    fn the_admin_token_survives_a_power_cut() {
+        let backing = tempfile::tempdir().unwrap();
+        let mountpoint = tempfile::tempdir().unwrap();
+        let mut fs = PowerCut::mount(backing.path(), mountpoint.path()).unwrap();
+        let path = mountpoint.path().join("admin.token");
+        let token = super::admin_token(&path).unwrap();
+        fs.cut(Tear::Random { seed: 1 });
+        fs.unmount().unwrap();
+        let fs = PowerCut::mount(backing.path(), mountpoint.path()).unwrap();
+        assert_eq!(super::admin_token(&path).unwrap(), token);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap().trim(),
+            token,
+            "the file holds it"
+        );
+        fs.unmount().unwrap();
     }
 }

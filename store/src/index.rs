@@ -92,7 +92,7 @@ impl ArchiveIndex {
         let fail = |what: &str, e: tantivy::TantivyError| {
             Error::Invalid(format!("archive index {}: {what}: {e}", dir.display()))
         };
-        std::fs::create_dir_all(&dir).map_err(Error::io(format!(
+        crate::io::create_dir_all_durable(&dir).map_err(Error::io(format!(
             "creating the archive index directory {}",
             dir.display()
         )))?;
@@ -146,7 +146,7 @@ impl ArchiveIndex {
                     writer
                         .delete_all_documents()
                         .map_err(|e| fail("clearing", e))?;
-                    commit(&mut writer, None).map_err(|e| fail("clearing", e))?;
+                    commit(&mut writer, None, &dir).map_err(|e| fail("clearing", e))?;
                 }
                 0
             }
@@ -370,7 +370,7 @@ impl Shared {
             changed = true;
         }
         if changed {
-            commit(writer, mark)?;
+            commit(writer, mark, &self.dir)?;
             self.reader.reload()?;
             self.indexed.store(covered, Ordering::Release);
         }
@@ -426,13 +426,21 @@ fn lower_priority() {
 }
 
 /// Commits what the writer holds, recording the newest entry covered (`None`: none,
-/// or it is gone from the archive).
-fn commit(writer: &mut IndexWriter<TantivyDocument>, mark: Option<Mark>) -> tantivy::Result<()> {
+/// or it is gone from the archive), and makes the commit durable.
+fn commit(
+    writer: &mut IndexWriter<TantivyDocument>,
+    mark: Option<Mark>,
+    dir: &Path,
+) -> tantivy::Result<()> {
     let mut prepared = writer.prepare_commit()?;
     if let Some(m) = mark {
         prepared.set_payload(&format!("{} {} {}", m.id, m.date, m.size));
     }
     prepared.commit()?;
+    // tantivy syncs the directory before it renames meta.json into place, not after:
+    // without this, a power cut takes the commit back, and the index lags what it
+    // reported.
+    crate::io::sync_dir(dir)?;
     Ok(())
 }
 

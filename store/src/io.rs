@@ -49,6 +49,68 @@ pub trait Vfs: Send + Sync + 'static {
     fn describe(&self, name: &str) -> String;
 }
 
+/// Makes the names in directory `dir` durable (`fsync` of the directory).
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Creates directory `path` and its missing parents durably: each directory created
+/// is synced into its parent, so a power cut cannot take a directory (and all that
+/// was made durable inside it) away after this returns. `path`'s own entry is synced
+/// even when it exists, in case an earlier start made it and crashed before that.
+pub fn create_dir_all_durable(path: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut ancestor = Some(path);
+    while let Some(dir) = ancestor.filter(|d| !d.as_os_str().is_empty()) {
+        match std::fs::metadata(dir) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                missing.push(dir);
+                ancestor = dir.parent();
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    std::fs::create_dir_all(path)?;
+    let parent = |dir: &Path| dir.parent().unwrap_or(Path::new("/")).to_path_buf();
+    // Outermost first: a parent's entry is durable before its child's is synced.
+    for dir in missing.iter().rev() {
+        sync_dir(&parent(dir))?;
+    }
+    if missing.is_empty() {
+        sync_dir(&parent(path))?;
+    }
+    Ok(())
+}
+
+/// Replaces file `path` with `contents` atomically and durably: a temporary file
+/// (created with `mode`) is written and synced, renamed over `path`, and the directory
+/// synced. After a power cut, `path` holds either the old contents or all the new.
+pub fn write_file_durable(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    // A leftover of an interrupted earlier write.
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&temporary)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temporary, path)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
 /// The real file system: one directory.
 #[derive(Debug, Clone)]
 pub struct RealFs {
@@ -56,10 +118,10 @@ pub struct RealFs {
 }
 
 impl RealFs {
-    /// Uses `dir`, creating it if needed.
+    /// Uses `dir`, creating it (durably, with its parents) if needed.
     pub fn new(dir: impl AsRef<Path>) -> io::Result<RealFs> {
         let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir)?;
+        create_dir_all_durable(&dir)?;
         Ok(RealFs { dir })
     }
 }
@@ -127,7 +189,7 @@ impl Vfs for RealFs {
         std::fs::rename(self.dir.join(from), self.dir.join(to))
     }
     fn sync_dir(&self) -> io::Result<()> {
-        std::fs::File::open(&self.dir)?.sync_all()
+        sync_dir(&self.dir)
     }
     fn describe(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()

@@ -49,7 +49,7 @@ pub struct Ports {
 impl Ports {
     /// Eight distinct free ports: all are held open until all are chosen, so the
     /// system cannot hand out one of them twice.
-    fn new() -> Ports {
+    pub fn new() -> Ports {
         let held: Vec<TcpListener> = (0..8)
             .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
             .collect();
