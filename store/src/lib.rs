@@ -20,6 +20,7 @@ mod log;
 pub mod model;
 mod notify;
 pub mod password;
+pub mod replica;
 mod state;
 mod store;
 mod tags;
@@ -31,8 +32,9 @@ pub use journal::{AuditEntry, AuditRecord, Journal, ModeChange};
 pub use log::{Bytes, LogPos, RECORD_PAYLOAD_MAX};
 pub use model::*;
 pub use notify::{Changed, Signal};
+pub use replica::Replicator;
 pub use state::{canonical_folder_name, BodyInfo, OpError, State};
-pub use store::{ArchiveQuery, Batch, CommitFuture, Options, Stats, Store};
+pub use store::{ApplyFuture, ArchiveQuery, Batch, CommitFuture, Options, Stats, Store};
 
 /// The on-disk format this build writes, and the newest it reads: the layout of
 /// segment headers, records, batch payloads and checkpoints, and the encoding of ops
@@ -43,7 +45,11 @@ pub use store::{ArchiveQuery, Batch, CommitFuture, Options, Stats, Store};
 ///
 /// A build that changes the format raises the version, reads every older version (or
 /// migrates it) and starts a new segment before it writes records in the new layout.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// - 1: batches and seals; a checkpoint is the position and the state.
+/// - 2: also `Replicated` records (cluster mode, `replica.rs`), and a checkpoint may
+///   carry tagged sections after the state (the last replicated sequence applied).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +92,10 @@ pub enum Error {
     /// The store is shut down.
     #[error("store is closed")]
     Closed,
+    /// Cluster mode: the cluster did not store the batch (no majority of its log's
+    /// replicas answered); nothing was acknowledged, try again later.
+    #[error("the cluster cannot store now: {0}")]
+    Unavailable(String),
     /// The request is invalid.
     #[error("{0}")]
     Invalid(String),

@@ -18,6 +18,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use std::sync::{Arc, Mutex};
+
 use lifeboat_store::*;
 
 fn fixtures() -> PathBuf {
@@ -162,6 +164,20 @@ fn describe(store: &Store, out: &mut String) {
             .unwrap();
         }
     });
+    // Written since version 2 (older stores have none, and nothing is described).
+    store.read(|s| {
+        for e in s.journal().audit() {
+            writeln!(out, "audit {e:?}").unwrap();
+        }
+    });
+    if store.applied_seq() != 0 {
+        writeln!(
+            out,
+            "replicated log applied through {}",
+            store.applied_seq()
+        )
+        .unwrap();
+    }
     let mut bodies: Vec<(BodyId, BodyInfo)> =
         store.read(|s| s.bodies().map(|(id, info)| (*id, *info)).collect());
     bodies.sort_by_key(|(id, _)| *id);
@@ -334,6 +350,21 @@ fn mail(store: &Store, n: u32, folder: FolderId, flags: Flags) -> (BodyId, u32, 
 /// The fixture store: small segments, so that it has several; a checkpoint in the
 /// middle; the files copied while it is open, so no checkpoint at close covers the
 /// records after it. Returns the segment the checkpoint points into and the last.
+/// A replicator that keeps the frames it is given; the fixture writer applies them.
+struct Loopback(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl Replicator for Loopback {
+    fn publish(
+        &self,
+        frame: Vec<u8>,
+        done: Box<dyn FnOnce(std::result::Result<u64, String>) + Send>,
+    ) {
+        let mut frames = self.0.lock().unwrap();
+        frames.push(frame);
+        done(Ok(frames.len() as u64));
+    }
+}
+
 fn write_store(dir: &Path) -> (u64, u64) {
     let scratch = tempfile::tempdir().unwrap();
     let options = Options {
@@ -549,6 +580,47 @@ fn write_store(dir: &Path) -> (u64, u64) {
             at: 1_700_000_400,
         }],
     );
+    // Version 2: an audit entry, and batches of a cluster's replicated log last.
+    commit(
+        &store,
+        vec![Op::Audit(AuditRecord {
+            actor: "admin token".into(),
+            source: "127.0.0.1".into(),
+            action: "domain.mode".into(),
+            object: "example.test".into(),
+            domain: Some("example.test".into()),
+            before: Some("normal".into()),
+            after: Some("emergency".into()),
+            at: 1_700_000_401,
+        })],
+    );
+    let frames = Arc::new(Mutex::new(Vec::new()));
+    store.replicate_through(Arc::new(Loopback(frames.clone())));
+    for (i, subject) in ["replicated one", "replicated two"].into_iter().enumerate() {
+        let inbox = store.read(|s| s.folder_by_name("alice@example.test", INBOX).unwrap().id);
+        let mut batch = Batch::new();
+        let body = batch.put_body(format!("Subject: {subject}\r\n\r\n.\r\n").into_bytes());
+        batch.push(Op::Append {
+            folder: inbox,
+            body,
+            flags: Flags::default(),
+            internal_date: 1_700_000_500,
+        });
+        let committer = store.clone();
+        let handle = std::thread::spawn(move || committer.commit(batch).unwrap());
+        let frame = loop {
+            if let Some(frame) = frames.lock().unwrap().get(i).cloned() {
+                break frame;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        // Stream sequences of a log other nodes wrote to as well.
+        store
+            .apply_replicated(10 + 5 * i as u64, &frame)
+            .wait()
+            .unwrap();
+        handle.join().unwrap();
+    }
     copy_store(scratch.path(), dir);
     let last = store.stats().segments as u64;
     drop(store);

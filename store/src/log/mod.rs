@@ -43,6 +43,9 @@ pub enum Kind {
     Batch = 1,
     /// The end of a full segment.
     Seal = 2,
+    /// One batch of the cluster's replicated log (format version 2): a [`ReplicaTag`]
+    /// then the same payload as a `Batch`.
+    Replicated = 3,
 }
 
 impl Kind {
@@ -50,8 +53,49 @@ impl Kind {
         match b {
             1 => Some(Kind::Batch),
             2 => Some(Kind::Seal),
+            3 => Some(Kind::Replicated),
             _ => None,
         }
+    }
+}
+
+/// Where a replicated batch comes from: its place in the cluster's log, and the node
+/// and request that published it (so that node can answer its caller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaTag {
+    /// Sequence in the replicated log.
+    pub stream_seq: u64,
+    /// The publishing store's random id.
+    pub origin: u64,
+    /// The publisher's number for the batch.
+    pub nonce: u64,
+}
+
+/// Bytes of an encoded [`ReplicaTag`].
+pub const REPLICA_TAG_LEN: usize = 24;
+
+impl ReplicaTag {
+    /// `stream_seq | origin | nonce`, little-endian.
+    pub fn encode(&self) -> [u8; REPLICA_TAG_LEN] {
+        let mut out = [0u8; REPLICA_TAG_LEN];
+        out[0..8].copy_from_slice(&self.stream_seq.to_le_bytes());
+        out[8..16].copy_from_slice(&self.origin.to_le_bytes());
+        out[16..24].copy_from_slice(&self.nonce.to_le_bytes());
+        out
+    }
+
+    /// The tag at the start of `bytes`.
+    pub fn decode(bytes: &[u8]) -> Option<ReplicaTag> {
+        let u64_at = |at: usize| {
+            bytes
+                .get(at..at + 8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        };
+        Some(ReplicaTag {
+            stream_seq: u64_at(0)?,
+            origin: u64_at(8)?,
+            nonce: u64_at(16)?,
+        })
     }
 }
 
@@ -114,6 +158,12 @@ fn check_segment_header(bytes: &[u8], id: u64) -> Result<u32, String> {
         0 => Err("segment header names format version 0".into()),
         version => Ok(version),
     }
+}
+
+/// The format version in a segment's header (`None` if it does not verify).
+pub fn segment_version(segment: &Segment) -> Option<u32> {
+    let map = segment.current().ok()?;
+    check_segment_header((*map).as_ref(), segment.id).ok()
 }
 
 /// Appends one record to `buf`. `parts` are concatenated into the payload.
@@ -203,9 +253,24 @@ pub fn blob_lens(ops: &[Op]) -> impl Iterator<Item = u64> + '_ {
     })
 }
 
-/// Decodes a batch record's ops and computes its blobs' locations.
-pub fn decode_batch(segment: u64, record: &RecordView<'_>) -> Result<(Vec<Op>, Vec<Loc>), String> {
-    let payload = record.payload;
+/// A batch record decoded: its ops, its blobs' locations, and for a replicated batch
+/// its tag.
+pub type DecodedBatch = (Vec<Op>, Vec<Loc>, Option<ReplicaTag>);
+
+/// Decodes a batch record (`Batch` or `Replicated`): its ops, its blobs' locations and
+/// its replica tag.
+pub fn decode_batch(segment: u64, record: &RecordView<'_>) -> Result<DecodedBatch, String> {
+    let (tag, payload, payload_offset) = match record.kind {
+        Kind::Replicated => {
+            let tag = ReplicaTag::decode(record.payload).ok_or("replica tag cut short")?;
+            (
+                Some(tag),
+                &record.payload[REPLICA_TAG_LEN..],
+                record.payload_offset + REPLICA_TAG_LEN as u64,
+            )
+        }
+        _ => (None, record.payload, record.payload_offset),
+    };
     let ops_len = payload
         .get(0..4)
         .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
@@ -215,7 +280,7 @@ pub fn decode_batch(segment: u64, record: &RecordView<'_>) -> Result<(Vec<Op>, V
         .ok_or("batch op section cut short")?;
     let ops: Vec<Op> =
         postcard::from_bytes(ops_bytes).map_err(|e| format!("batch ops do not decode: {e}"))?;
-    let mut offset = record.payload_offset + 4 + ops_len as u64;
+    let mut offset = payload_offset + 4 + ops_len as u64;
     let mut locs = Vec::new();
     for len in blob_lens(&ops) {
         locs.push(Loc {
@@ -228,7 +293,7 @@ pub fn decode_batch(segment: u64, record: &RecordView<'_>) -> Result<(Vec<Op>, V
     if offset != record.end {
         return Err("batch blob lengths do not match the record".into());
     }
-    Ok((ops, locs))
+    Ok((ops, locs, tag))
 }
 
 /// A position in the log: where the next record goes and what its sequence is.

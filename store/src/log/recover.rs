@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use super::{
     check_segment_header, corrupt, decode_batch, decode_record, parse_segment_name, segment_name,
-    Kind, LogPos, Segment, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    Kind, LogPos, ReplicaTag, Segment, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use crate::io::Vfs;
 use crate::model::{Loc, Op, UnixTime};
@@ -44,13 +44,27 @@ pub struct Recovered {
     pub truncated: u64,
 }
 
+/// One batch replayed.
+#[derive(Debug)]
+pub struct Replay {
+    /// Its record's sequence number.
+    pub seq: u64,
+    /// Its record's write time.
+    pub time: UnixTime,
+    /// Its ops.
+    pub ops: Vec<Op>,
+    /// Where its blobs are.
+    pub locs: Vec<Loc>,
+    /// For a batch of the replicated log, its tag.
+    pub replica: Option<ReplicaTag>,
+}
+
 /// Opens every segment, verifies the records from `start` on, feeds each batch to
-/// `apply` (sequence number, write time, ops, blob locations), and truncates a torn
-/// tail of the last segment.
+/// `apply`, and truncates a torn tail of the last segment.
 pub fn recover(
     fs: &dyn Vfs,
     start: Option<LogPos>,
-    mut apply: impl FnMut(u64, UnixTime, Vec<Op>, Vec<Loc>) -> Result<(), Error>,
+    mut apply: impl FnMut(Replay) -> Result<(), Error>,
 ) -> Result<Recovered, Error> {
     let ids = segment_ids(fs)?;
     let mut pos = start_position(fs, &ids, start)?;
@@ -220,7 +234,7 @@ fn replay_segment(
     segment: &Segment,
     from: u64,
     mut next_seq: u64,
-    apply: &mut impl FnMut(u64, UnixTime, Vec<Op>, Vec<Loc>) -> Result<(), Error>,
+    apply: &mut impl FnMut(Replay) -> Result<(), Error>,
 ) -> Result<Scan, Error> {
     let map = segment.current().map_err(Error::io(format!(
         "reading {}",
@@ -249,10 +263,16 @@ fn replay_segment(
             return Err(corrupt(fs, segment.id, offset, reason));
         }
         match record.kind {
-            Kind::Batch => {
-                let (ops, locs) = decode_batch(segment.id, &record)
+            Kind::Batch | Kind::Replicated => {
+                let (ops, locs, replica) = decode_batch(segment.id, &record)
                     .map_err(|reason| corrupt(fs, segment.id, offset, reason))?;
-                apply(record.seq, record.time, ops, locs)?;
+                apply(Replay {
+                    seq: record.seq,
+                    time: record.time,
+                    ops,
+                    locs,
+                    replica,
+                })?;
             }
             Kind::Seal if record.end != len => {
                 return Err(corrupt(
@@ -378,7 +398,7 @@ mod tests {
             offsets.push(bytes.len() as u64);
             let payload = match kind {
                 Kind::Batch => batch(seq),
-                Kind::Seal => Vec::new(),
+                Kind::Seal | Kind::Replicated => Vec::new(),
             };
             encode_record(&mut bytes, seq, 1_700_000_000, kind, &[&payload]);
         }
@@ -393,7 +413,7 @@ mod tests {
 
     fn run(fs: &SimFs, start: Option<LogPos>) -> Result<(Recovered, Vec<u64>), Error> {
         let mut seqs = Vec::new();
-        let recovered = recover(fs, start, |seq, _, _, _| {
+        let recovered = recover(fs, start, |Replay { seq, .. }| {
             seqs.push(seq);
             Ok(())
         })?;
@@ -508,11 +528,17 @@ mod tests {
         let offsets = write_segment(&fs, 1, &[(5, B), (6, B), (7, S)]);
         let segment = open(&fs, 1);
         let mut seqs = Vec::new();
-        let scan = replay_segment(&fs, &segment, offsets[1], 6, &mut |seq, _, ops, _| {
-            assert_eq!(ops, vec![Op::DeleteDomain(format!("d{seq}.test"))]);
-            seqs.push(seq);
-            Ok(())
-        })
+        let scan = replay_segment(
+            &fs,
+            &segment,
+            offsets[1],
+            6,
+            &mut |Replay { seq, ops, .. }| {
+                assert_eq!(ops, vec![Op::DeleteDomain(format!("d{seq}.test"))]);
+                seqs.push(seq);
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(seqs, vec![6]);
         assert!(scan.sealed && scan.bad.is_none());
@@ -531,7 +557,7 @@ mod tests {
             let fs = SimFs::new();
             let offsets = write_segment(&fs, 1, &records);
             let segment = open(&fs, 1);
-            let result = replay_segment(&fs, &segment, 32, 1, &mut |_, _, _, _| Ok(()));
+            let result = replay_segment(&fs, &segment, 32, 1, &mut |_| Ok(()));
             let (_, offset, reason) = corrupt_reason(result);
             assert_eq!((offset, reason.as_str()), (offsets[1], expected));
         }
@@ -543,7 +569,7 @@ mod tests {
         let offsets = write_segment(&fs, 1, &[(1, B), (2, B)]);
         fs.corrupt(&segment_name(1), offsets[1] as usize + 40);
         let segment = open(&fs, 1);
-        let scan = replay_segment(&fs, &segment, 32, 1, &mut |_, _, _, _| Ok(())).unwrap();
+        let scan = replay_segment(&fs, &segment, 32, 1, &mut |_| Ok(())).unwrap();
         assert_eq!(scan.end, offsets[1]);
         assert_eq!(scan.bad, Some("record checksum mismatch"));
         assert_eq!((scan.records, scan.next_seq), (1, 2));

@@ -29,31 +29,41 @@ const LEGACY_MAGIC: &[u8; 8] = b"LBCKPT01";
 const LEGACY_HEADER_LEN: usize = 20;
 
 /// Sections after the state (format version 2), each `(tag, postcard bytes)`, so that
-/// a later version can add one that an earlier one skips: the mode history and audit
-/// log (tag 2).
+/// a later version can add one that an earlier one skips: the last sequence of the
+/// cluster's log applied (tag 1), the mode history and audit log (tag 2).
+const SECTION_APPLIED_SEQ: u16 = 1;
 const SECTION_JOURNAL: u16 = 2;
 
-fn encode_sections(state: &State, out: Vec<u8>) -> postcard::Result<Vec<u8>> {
-    let sections: Vec<(u16, Vec<u8>)> =
+fn encode_sections(state: &State, applied_seq: u64, out: Vec<u8>) -> postcard::Result<Vec<u8>> {
+    let mut sections: Vec<(u16, Vec<u8>)> =
         vec![(SECTION_JOURNAL, postcard::to_allocvec(&state.journal)?)];
+    if applied_seq != 0 {
+        sections.push((SECTION_APPLIED_SEQ, postcard::to_allocvec(&applied_seq)?));
+    }
     postcard::to_extend(&sections, out)
 }
 
-fn decode_sections(bytes: &[u8], state: &mut State) -> postcard::Result<()> {
+/// Reads the sections into `state`; returns the last replicated sequence applied.
+fn decode_sections(bytes: &[u8], state: &mut State) -> postcard::Result<u64> {
+    let mut applied_seq = 0;
     if bytes.is_empty() {
         // Version 1: the state alone.
-        return Ok(());
+        return Ok(applied_seq);
     }
     let sections: Vec<(u16, Vec<u8>)> = postcard::from_bytes(bytes)?;
     for (tag, body) in sections {
-        if tag == SECTION_JOURNAL {
-            state.journal = postcard::from_bytes(&body)?;
+        match tag {
+            SECTION_JOURNAL => state.journal = postcard::from_bytes(&body)?,
+            SECTION_APPLIED_SEQ => applied_seq = postcard::from_bytes(&body)?,
+            _ => {}
         }
     }
-    Ok(())
+    Ok(applied_seq)
 }
 
-pub(super) fn read_checkpoint(fs: &dyn Vfs) -> Result<Option<(LogPos, State)>> {
+/// A checkpoint: the log position it covers, the state there, and the last sequence of
+/// the cluster's log it includes (0: none).
+pub(super) fn read_checkpoint(fs: &dyn Vfs) -> Result<Option<(LogPos, State, u64)>> {
     if !fs
         .list()
         .map_err(Error::io("listing the store directory"))?
@@ -86,10 +96,10 @@ pub(super) fn read_checkpoint(fs: &dyn Vfs) -> Result<Option<(LogPos, State)>> {
     }
     let ((pos, mut state), rest): ((LogPos, State), &[u8]) =
         postcard::take_from_bytes(body).map_err(|e| corrupt(at, &e.to_string()))?;
-    decode_sections(rest, &mut state)
+    let applied_seq = decode_sections(rest, &mut state)
         .map_err(|e| corrupt(at + (body.len() - rest.len()) as u64, &e.to_string()))?;
     state.rebuild_derived();
-    Ok(Some((pos, state)))
+    Ok(Some((pos, state, applied_seq)))
 }
 
 /// A checkpoint file's format version, its verified body and the body's offset; or
@@ -233,8 +243,9 @@ fn write_job(shared: &Shared, job: CheckpointJob, failed: &AtomicBool) {
 pub(super) fn encode_checkpoint(shared: &Shared, pos: LogPos) -> Result<Vec<u8>> {
     let body = {
         let state = shared.state.read();
+        let applied_seq = shared.applied_seq.load(Ordering::Acquire);
         postcard::to_allocvec(&(pos, &*state))
-            .and_then(|bytes| encode_sections(&state, bytes))
+            .and_then(|bytes| encode_sections(&state, applied_seq, bytes))
             .map_err(|e| Error::Invalid(format!("encoding checkpoint: {e}")))?
     };
     let mut bytes = Vec::with_capacity(CHECKPOINT_HEADER_LEN + body.len());

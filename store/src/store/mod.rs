@@ -26,9 +26,10 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::address::Address;
 use crate::io::{RealFs, Vfs};
-use crate::log::{self, Bytes, LogPos, Segment, Tail, RECORD_PAYLOAD_MAX};
+use crate::log::{self, Bytes, LogPos, ReplicaTag, Segment, Tail, RECORD_PAYLOAD_MAX};
 use crate::model::*;
 use crate::notify::Signal;
+use crate::replica::{self, Replicator};
 use crate::state::{Ctx, OpError, State};
 use crate::{Error, Result};
 
@@ -40,7 +41,7 @@ mod writer;
 pub(crate) use archive::ArchiveFilter;
 pub use archive::ArchiveQuery;
 use checkpoint::{read_checkpoint, CHECKPOINT_TMP};
-use writer::{writer_loop, Msg, Request};
+use writer::{writer_loop, Msg, Replicated, Request};
 
 /// Tuning knobs; the defaults suit production.
 #[derive(Debug, Clone)]
@@ -180,6 +181,27 @@ impl<T> Completion<T> {
 
 type CommitResult = Result<Vec<Result<OpResult, OpError>>>;
 
+/// Resolves when a frame of the cluster's log is applied (or failed).
+pub struct ApplyFuture(CommitFuture);
+
+impl Future for ApplyFuture {
+    type Output = Result<()>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Pin::new(&mut self.0).poll(cx).map(|r| r.map(|_| ()))
+    }
+}
+
+impl ApplyFuture {
+    /// Blocks until applied.
+    pub fn wait(self) -> Result<()> {
+        match (self.0.early, self.0.done) {
+            (Some(result), _) => result.map(|_| ()),
+            (None, Some(done)) => done.wait().map(|_| ()),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
 /// Resolves when a batch is durable (or failed).
 pub struct CommitFuture {
     done: Option<Arc<Completion<CommitResult>>>,
@@ -220,6 +242,20 @@ struct Shared {
     bytes_written: AtomicU64,
     replayed_at_open: u64,
     truncated_at_open: u64,
+    /// Cluster mode: where commits go (see `replica.rs`); `None` for a single node.
+    replication: RwLock<Option<Arc<Replication>>>,
+    /// The last sequence of the cluster's log applied (0: none yet).
+    applied_seq: AtomicU64,
+}
+
+/// A replicated store's side of its commits.
+struct Replication {
+    replicator: Arc<dyn Replicator>,
+    /// This store's random id in frames: answers go to the store that asked.
+    origin: u64,
+    next_nonce: AtomicU64,
+    /// Commits published and not yet come back, by nonce.
+    waiting: Mutex<HashMap<u64, Arc<Completion<CommitResult>>>>,
 }
 
 struct Inner {
@@ -271,12 +307,18 @@ impl Store {
             )))?;
         }
         let checkpoint = read_checkpoint(&*fs)?;
-        let (start, mut state) = match checkpoint {
-            Some((pos, state)) => (Some(pos), state),
-            None => (None, State::default()),
+        let (start, mut state, mut applied_seq) = match checkpoint {
+            Some((pos, state, applied_seq)) => (Some(pos), state, applied_seq),
+            None => (None, State::default(), 0),
         };
-        let recovered = log::recover(&*fs, start, |_seq, time, ops, locs| {
-            state.apply(Ctx { time }, &ops, &locs);
+        let mut last_seq = start.map_or(0, |pos| pos.next_seq.saturating_sub(1));
+        let recovered = log::recover(&*fs, start, |replay| {
+            debug_assert!(replay.seq > last_seq, "records replayed in sequence order");
+            last_seq = replay.seq;
+            state.apply(Ctx { time: replay.time }, &replay.ops, &replay.locs);
+            if let Some(tag) = replay.replica {
+                applied_seq = tag.stream_seq;
+            }
             Ok(())
         })?;
         for (id, body) in state.bodies() {
@@ -307,7 +349,9 @@ impl Store {
                 pos: recovered.tail,
             },
         };
-        if tail.pos.offset == 0 {
+        // A new segment for records of this version after a log of an older one.
+        if tail.pos.offset == 0 || log::segment_version(&tail.segment) < Some(crate::FORMAT_VERSION)
+        {
             let segment = tail.roll(&*fs, now())?;
             segments.insert(segment.id, segment);
         }
@@ -332,6 +376,8 @@ impl Store {
             bytes_written: AtomicU64::new(0),
             replayed_at_open: recovered.replayed,
             truncated_at_open: recovered.truncated,
+            replication: RwLock::new(None),
+            applied_seq: AtomicU64::new(applied_seq),
         });
         let (tx, rx) = crossbeam_channel::unbounded();
         let writer_shared = shared.clone();
@@ -377,19 +423,100 @@ impl Store {
             )));
         }
         let done = Completion::new();
+        // Relocations (compaction) move bytes within this node's own log: they are
+        // never replicated. Everything else is, in cluster mode.
+        let local = batch
+            .ops
+            .iter()
+            .all(|op| matches!(op, Op::RelocateBody { .. }));
+        let replication = self.shared().replication.read().clone();
+        if let (Some(replication), false) = (replication, local) {
+            let nonce = replication.next_nonce.fetch_add(1, Ordering::Relaxed);
+            let frame =
+                replica::encode_frame(replication.origin, nonce, now(), &ops_bytes, &batch.blobs);
+            replication.waiting.lock().insert(nonce, done.clone());
+            let waiting = replication.clone();
+            replication.replicator.publish(
+                frame,
+                Box::new(move |result| {
+                    if let Err(why) = result {
+                        if let Some(done) = waiting.waiting.lock().remove(&nonce) {
+                            done.complete(Err(Error::Unavailable(why)));
+                        }
+                    }
+                }),
+            );
+            return Ok(done);
+        }
         let request = Request {
             ops: batch.ops,
             ops_bytes,
             blobs: batch.blobs,
             done: done.clone(),
+            replica: None,
         };
+        self.send(Msg::Commit(request))?;
+        Ok(done)
+    }
+
+    fn send(&self, msg: Msg) -> Result<()> {
         self.inner
             .tx
             .as_ref()
             .ok_or(Error::Closed)?
-            .send(Msg::Commit(request))
-            .map_err(|_| Error::Closed)?;
-        Ok(done)
+            .send(msg)
+            .map_err(|_| Error::Closed)
+    }
+
+    /// Cluster mode from now on: commits go through `replicator` and are answered when
+    /// their frame comes back through [`Store::apply_replicated`].
+    pub fn replicate_through(&self, replicator: Arc<dyn Replicator>) {
+        *self.shared().replication.write() = Some(Arc::new(Replication {
+            replicator,
+            origin: rand::random(),
+            next_nonce: AtomicU64::new(1),
+            waiting: Mutex::new(HashMap::new()),
+        }));
+    }
+
+    /// The last sequence of the cluster's log applied to this store (0: none).
+    pub fn applied_seq(&self) -> u64 {
+        self.shared().applied_seq.load(Ordering::Acquire)
+    }
+
+    /// Writes, syncs and applies frame `frame` of the cluster's log, at sequence
+    /// `seq`; frames must come in sequence order. The future resolves once it is
+    /// applied (a frame at or before [`Store::applied_seq`] resolves at once, skipped).
+    /// Submit many before awaiting: the writer syncs them together.
+    pub fn apply_replicated(&self, seq: u64, frame: &[u8]) -> ApplyFuture {
+        let done = Completion::new();
+        let result = replica::decode_frame(frame).and_then(|frame| {
+            self.check_poisoned()?;
+            self.send(Msg::Commit(Request {
+                ops: frame.ops,
+                ops_bytes: frame.ops_bytes,
+                blobs: frame.blobs,
+                done: done.clone(),
+                replica: Some(Replicated {
+                    tag: ReplicaTag {
+                        stream_seq: seq,
+                        origin: frame.origin,
+                        nonce: frame.nonce,
+                    },
+                    time: frame.time,
+                }),
+            }))
+        });
+        ApplyFuture(match result {
+            Ok(()) => CommitFuture {
+                done: Some(done),
+                early: None,
+            },
+            Err(e) => CommitFuture {
+                done: None,
+                early: Some(Err(e)),
+            },
+        })
     }
 
     /// Commits a batch and blocks until it is durable. The results say, per op, what

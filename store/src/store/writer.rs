@@ -13,7 +13,7 @@ use crossbeam_channel::Receiver;
 
 use super::checkpoint::{encode_checkpoint, Checkpointer};
 use super::{CommitResult, Completion, Shared};
-use crate::log::{self, Kind, Tail, RECORD_HEADER_LEN};
+use crate::log::{self, Kind, ReplicaTag, Tail, RECORD_HEADER_LEN, REPLICA_TAG_LEN};
 use crate::model::*;
 use crate::state::Ctx;
 use crate::{Error, Result};
@@ -23,11 +23,30 @@ pub(super) struct Request {
     pub(super) ops_bytes: Vec<u8>,
     pub(super) blobs: Vec<Vec<u8>>,
     pub(super) done: Arc<Completion<CommitResult>>,
+    /// For a frame of the cluster's log: its tag and its time.
+    pub(super) replica: Option<Replicated>,
+}
+
+/// A frame of the cluster's log, to be written as a `Replicated` record.
+pub(super) struct Replicated {
+    pub(super) tag: ReplicaTag,
+    /// The publisher's commit time: the apply time on every node.
+    pub(super) time: UnixTime,
 }
 
 impl Request {
+    fn tag_len(&self) -> u64 {
+        if self.replica.is_some() {
+            REPLICA_TAG_LEN as u64
+        } else {
+            0
+        }
+    }
+
     fn payload_len(&self) -> u64 {
-        self.ops_bytes.len() as u64 + self.blobs.iter().map(|b| b.len() as u64).sum::<u64>()
+        self.tag_len()
+            + self.ops_bytes.len() as u64
+            + self.blobs.iter().map(|b| b.len() as u64).sum::<u64>()
     }
 }
 
@@ -105,7 +124,23 @@ fn poison(shared: &Shared, why: String) -> Error {
 }
 
 /// Writes, syncs and applies one group; returns the bytes written.
-fn write_group(shared: &Shared, tail: &mut Tail, commits: Vec<Request>) -> u64 {
+fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u64 {
+    // A frame of the cluster's log applied already (given again after a reconnect).
+    let mut applied = shared.applied_seq.load(Ordering::Acquire);
+    commits.retain(|request| match &request.replica {
+        Some(replica) if replica.tag.stream_seq <= applied => {
+            request.done.complete(Ok(Vec::new()));
+            false
+        }
+        Some(replica) => {
+            applied = replica.tag.stream_seq;
+            true
+        }
+        None => true,
+    });
+    if commits.is_empty() {
+        return 0;
+    }
     let fail_all = |commits: Vec<Request>, why: &str| {
         for request in commits {
             request.done.complete(Err(Error::Poisoned(why.to_string())));
@@ -138,17 +173,28 @@ fn write_group(shared: &Shared, tail: &mut Tail, commits: Vec<Request>) -> u64 {
     let mut locs = Vec::with_capacity(commits.len());
     for (i, request) in commits.iter().enumerate() {
         let record_offset = tail.pos.offset + buf.len() as u64;
-        let mut parts: Vec<&[u8]> = Vec::with_capacity(1 + request.blobs.len());
+        let tag = request.replica.as_ref().map(|r| r.tag.encode());
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(2 + request.blobs.len());
+        if let Some(tag) = &tag {
+            parts.push(tag);
+        }
         parts.push(&request.ops_bytes);
         parts.extend(request.blobs.iter().map(|b| b.as_slice()));
+        let (kind, record_time) = match &request.replica {
+            Some(replica) => (Kind::Replicated, replica.time),
+            None => (Kind::Batch, time),
+        };
         log::encode_record(
             &mut buf,
             tail.pos.next_seq + i as u64,
-            time,
-            Kind::Batch,
+            record_time,
+            kind,
             &parts,
         );
-        let mut offset = record_offset + RECORD_HEADER_LEN as u64 + request.ops_bytes.len() as u64;
+        let mut offset = record_offset
+            + RECORD_HEADER_LEN as u64
+            + request.tag_len()
+            + request.ops_bytes.len() as u64;
         let mut batch_locs = Vec::with_capacity(request.blobs.len());
         for blob in &request.blobs {
             batch_locs.push(Loc {
@@ -190,7 +236,9 @@ fn write_group(shared: &Shared, tail: &mut Tail, commits: Vec<Request>) -> u64 {
     {
         let mut state = shared.state.write();
         for (request, locs) in commits.iter().zip(&locs) {
-            let ctx = Ctx { time };
+            let ctx = Ctx {
+                time: request.replica.as_ref().map_or(time, |r| r.time),
+            };
             let (results, touched) = state.apply(ctx, &request.ops, locs);
             accounts.extend(touched.accounts);
             queue |= touched.queue;
@@ -198,7 +246,22 @@ fn write_group(shared: &Shared, tail: &mut Tail, commits: Vec<Request>) -> u64 {
             outcomes.push(results);
         }
     }
+    let replication = shared.replication.read().clone();
     for (request, results) in commits.into_iter().zip(outcomes) {
+        if let Some(replica) = &request.replica {
+            shared
+                .applied_seq
+                .store(replica.tag.stream_seq, Ordering::Release);
+            // The commit this node published is answered with what it came to.
+            if let Some(replication) = replication
+                .as_ref()
+                .filter(|r| r.origin == replica.tag.origin)
+            {
+                if let Some(caller) = replication.waiting.lock().remove(&replica.tag.nonce) {
+                    caller.complete(Ok(results.clone()));
+                }
+            }
+        }
         request.done.complete(Ok(results));
     }
     {

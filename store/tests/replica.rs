@@ -1,0 +1,302 @@
+//! Replicated stores (cluster mode): commits go through a replicator to one shared,
+//! ordered log and come back through `apply_replicated`; every store that applies the
+//! log reaches the same state, the committing one answers its caller with the applied
+//! results, nothing is acknowledged that the log did not store, and a store that
+//! restarts knows how far it got (from its log, and from a checkpoint).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lifeboat_store::*;
+
+/// The cluster's log, in memory: frames in the order they were published.
+#[derive(Default)]
+struct SharedLog {
+    frames: Mutex<Vec<Vec<u8>>>,
+    refuse: AtomicBool,
+}
+
+struct Publisher(Arc<SharedLog>);
+
+impl Replicator for Publisher {
+    fn publish(&self, frame: Vec<u8>, done: Box<dyn FnOnce(Result<u64, String>) + Send>) {
+        if self.0.refuse.load(Ordering::SeqCst) {
+            done(Err("no majority".into()));
+            return;
+        }
+        let seq = {
+            let mut frames = self.0.frames.lock().unwrap();
+            frames.push(frame);
+            frames.len() as u64
+        };
+        done(Ok(seq));
+    }
+}
+
+impl SharedLog {
+    fn len(&self) -> usize {
+        self.frames.lock().unwrap().len()
+    }
+
+    /// Gives `store` every frame it has not applied, in order, and waits for them.
+    fn pump(&self, store: &Store) {
+        let frames = self.frames.lock().unwrap().clone();
+        let from = store.applied_seq() as usize;
+        let pending: Vec<ApplyFuture> = frames[from..]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| store.apply_replicated((from + i + 1) as u64, f))
+            .collect();
+        for p in pending {
+            p.wait().unwrap();
+        }
+    }
+}
+
+fn open(dir: &std::path::Path, log: &Arc<SharedLog>) -> Store {
+    let store = Store::open(dir, Options::default()).unwrap();
+    store.replicate_through(Arc::new(Publisher(log.clone())));
+    store
+}
+
+/// Commits on `store` from another thread while the log is pumped into `all` stores,
+/// as a cluster's readers would; returns the committer's results.
+fn commit(
+    store: &Store,
+    log: &Arc<SharedLog>,
+    all: &[&Store],
+    batch: Batch,
+) -> Result<Vec<Result<OpResult, OpError>>> {
+    let before = log.len();
+    let committer = store.clone();
+    let handle = std::thread::spawn(move || committer.commit(batch));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while log.len() == before && !handle.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "never published");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for s in all {
+        log.pump(s);
+    }
+    handle.join().unwrap()
+}
+
+fn crash_copy(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+fn setup_batch() -> Batch {
+    let mut batch = Batch::new();
+    batch.push(Op::PutDomain(DomainSettings {
+        name: "example.test".into(),
+        upstream: "127.0.0.1:25".into(),
+        coverage: Coverage::All,
+        failover: Failover::Auto,
+    }));
+    batch.push(Op::AddAccount {
+        address: "alice@example.test".into(),
+        password_hash: "x".into(),
+        role: Role::User,
+        covered: true,
+        recovery: None,
+    });
+    batch
+}
+
+fn append_batch(store: &Store, text: &str) -> Batch {
+    let inbox = store.read(|s| s.folder_by_name("alice@example.test", INBOX).unwrap().id);
+    let mut batch = Batch::new();
+    let body = batch.put_body(text.as_bytes().to_vec());
+    batch.push(Op::Append {
+        folder: inbox,
+        body,
+        flags: Flags::default(),
+        internal_date: 1_700_000_000,
+    });
+    batch
+}
+
+#[test]
+fn every_store_applying_the_log_reaches_the_same_state() {
+    let log = Arc::new(SharedLog::default());
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let stores: Vec<Store> = dirs.iter().map(|d| open(d.path(), &log)).collect();
+    let all: Vec<&Store> = stores.iter().collect();
+
+    let results = commit(&stores[0], &log, &all, setup_batch()).unwrap();
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    // Each store commits in turn; each caller learns the UID its message got.
+    let mut uids = Vec::new();
+    for round in 0..6 {
+        let store = &stores[round % 3];
+        let results = commit(store, &log, &all, append_batch(store, &format!("m{round}"))).unwrap();
+        match &results[1] {
+            Ok(OpResult::Appended { uid, .. }) => uids.push(*uid),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(uids, vec![1, 2, 3, 4, 5, 6]);
+    // A failed op fails alike everywhere.
+    let mut batch = Batch::new();
+    batch.push(Op::DeleteDomain("nowhere.test".into()));
+    let results = commit(&stores[2], &log, &all, batch).unwrap();
+    assert!(
+        matches!(results[0], Err(OpError::NoDomain(_))),
+        "{results:?}"
+    );
+
+    let digests: Vec<String> = stores.iter().map(|s| s.read(|st| st.digest())).collect();
+    assert_eq!(digests[0], digests[1]);
+    assert_eq!(digests[0], digests[2]);
+    assert!(stores.iter().all(|s| s.applied_seq() == 8));
+    // UIDVALIDITY, derived from the commit's time, is the same too.
+    let validity: Vec<u32> = stores
+        .iter()
+        .map(|s| {
+            s.read(|st| {
+                st.folder_by_name("alice@example.test", INBOX)
+                    .unwrap()
+                    .uidvalidity
+            })
+        })
+        .collect();
+    assert_eq!(validity[0], validity[1]);
+    assert_eq!(validity[0], validity[2]);
+    for s in &stores {
+        let inbox = s.read(|st| {
+            st.folder_by_name("alice@example.test", INBOX)
+                .unwrap()
+                .messages
+                .values()
+                .map(|m| m.body)
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(&*s.body(inbox[5]).unwrap(), b"m5");
+    }
+}
+
+#[test]
+fn nothing_is_acknowledged_that_the_log_did_not_store() {
+    let log = Arc::new(SharedLog::default());
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &log);
+    commit(&store, &log, &[&store], setup_batch()).unwrap();
+    log.refuse.store(true, Ordering::SeqCst);
+    let err = store.commit(append_batch(&store, "lost")).unwrap_err();
+    assert!(matches!(err, Error::Unavailable(_)), "{err}");
+    assert_eq!(log.len(), 1);
+    let messages = store.read(|s| {
+        s.folder_by_name("alice@example.test", INBOX)
+            .unwrap()
+            .messages
+            .len()
+    });
+    assert_eq!(messages, 0, "nothing applied");
+    // The log takes writes again: so does the store.
+    log.refuse.store(false, Ordering::SeqCst);
+    commit(&store, &log, &[&store], append_batch(&store, "kept")).unwrap();
+    assert_eq!(store.applied_seq(), 2);
+}
+
+#[test]
+fn a_restarted_store_knows_how_far_it_got_and_skips_what_it_has() {
+    let log = Arc::new(SharedLog::default());
+    let dir = tempfile::tempdir().unwrap();
+    let crashed = tempfile::tempdir().unwrap();
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = open(other_dir.path(), &log);
+    {
+        let store = open(dir.path(), &log);
+        commit(&store, &log, &[&store, &other], setup_batch()).unwrap();
+        commit(&store, &log, &[&store, &other], append_batch(&store, "one")).unwrap();
+        store.checkpoint().unwrap();
+        commit(&store, &log, &[&store, &other], append_batch(&store, "two")).unwrap();
+        // What a crash now leaves: the files as they are (no checkpoint at close).
+        crash_copy(dir.path(), crashed.path());
+    }
+    // Reopened after the crash: the checkpoint says 2, the log after it says 3.
+    let store = open(crashed.path(), &log);
+    assert_eq!(store.applied_seq(), 3);
+    assert_eq!(store.stats().replayed_at_open, 1);
+    drop(store);
+    // Reopened after a clean stop: the checkpoint at close says 3.
+    let store = open(dir.path(), &log);
+    assert_eq!(store.applied_seq(), 3);
+    // Frames it has already are skipped, even when given again.
+    let frames = log.frames.lock().unwrap().clone();
+    store.apply_replicated(2, &frames[1]).wait().unwrap();
+    store.apply_replicated(3, &frames[2]).wait().unwrap();
+    assert_eq!(
+        store.read(|s| s
+            .folder_by_name("alice@example.test", INBOX)
+            .unwrap()
+            .messages
+            .len()),
+        2
+    );
+    // Meanwhile the others went on; it catches up.
+    commit(&other, &log, &[&other], append_batch(&other, "three")).unwrap();
+    log.pump(&store);
+    assert_eq!(store.applied_seq(), 4);
+    assert_eq!(store.read(|s| s.digest()), other.read(|s| s.digest()));
+    // A checkpoint without log records after it still knows.
+    store.checkpoint().unwrap();
+    drop(store);
+    let store = open(dir.path(), &log);
+    assert_eq!(store.applied_seq(), 4);
+}
+
+#[test]
+fn compaction_stays_local_in_a_replicated_store() {
+    let log = Arc::new(SharedLog::default());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        Options {
+            segment_bytes_max: 4096,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    store.replicate_through(Arc::new(Publisher(log.clone())));
+    commit(&store, &log, &[&store], setup_batch()).unwrap();
+    for i in 0..20 {
+        commit(
+            &store,
+            &log,
+            &[&store],
+            append_batch(&store, &"x".repeat(1000 + i)),
+        )
+        .unwrap();
+    }
+    // Expunge most, so old segments are mostly garbage.
+    let (inbox, uids) = store.read(|s| {
+        let f = s.folder_by_name("alice@example.test", INBOX).unwrap();
+        (
+            f.id,
+            f.messages.keys().copied().take(18).collect::<Vec<_>>(),
+        )
+    });
+    let mut batch = Batch::new();
+    batch.push(Op::Expunge {
+        folder: inbox,
+        uids,
+    });
+    commit(&store, &log, &[&store], batch).unwrap();
+    let published = log.len();
+    let digest = store.read(|s| s.digest());
+    let removed = store.compact(0.5).unwrap();
+    assert!(!removed.is_empty());
+    assert_eq!(log.len(), published, "compaction published nothing");
+    assert_eq!(
+        store.read(|s| s.digest()),
+        digest,
+        "nor changed the logical state"
+    );
+}
