@@ -14,6 +14,9 @@
 
 pub mod log;
 pub mod membership;
+pub mod node;
+
+pub use node::{Node, Status};
 
 use std::time::Duration;
 

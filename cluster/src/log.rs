@@ -16,6 +16,9 @@ use futures::StreamExt;
 
 use crate::{Connection, Error, Result};
 
+/// How long one publish attempt waits for its acknowledgement.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The stream's name.
 pub const STREAM: &str = "LIFEBOAT_LOG";
 /// The subject batches are published on.
@@ -89,19 +92,38 @@ impl ReplicatedLog {
     }
 
     /// Publishes one batch; its stream sequence once a majority stored it.
+    ///
+    /// While the stream elects a new leader (a server was lost) a publish is not
+    /// answered: it is tried again, under the same message id so the stream keeps one
+    /// copy however many attempts reached it (JetStream's duplicate window), until the
+    /// publish timeout, and only then fails.
     pub async fn publish(&self, frame: Bytes) -> Result<u64> {
         let js = self.connection.jetstream();
         let timeout = self.connection.config().publish_timeout;
-        let ack = tokio::time::timeout(timeout, async {
-            js.publish(SUBJECT, frame)
-                .await
-                .map_err(unavailable)?
-                .await
-                .map_err(unavailable)
-        })
-        .await
-        .map_err(|_| Error::Unavailable(format!("no acknowledgement within {timeout:?}")))??;
-        Ok(ack.sequence)
+        let deadline = tokio::time::Instant::now() + timeout;
+        let id: u128 = rand::random();
+        let mut last = String::from("no answer");
+        while tokio::time::Instant::now() < deadline {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", format!("{id:032x}").as_str());
+            let attempt = async {
+                js.publish_with_headers(SUBJECT, headers, frame.clone())
+                    .await
+                    .map_err(unavailable)?
+                    .await
+                    .map_err(unavailable)
+            };
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left.min(ATTEMPT_TIMEOUT), attempt).await {
+                Ok(Ok(ack)) => return Ok(ack.sequence),
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = "no acknowledgement".into(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(Error::Unavailable(format!(
+            "not stored within {timeout:?}: {last}"
+        )))
     }
 
     /// The first and last sequence the stream holds (`first > last` when empty).

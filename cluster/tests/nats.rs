@@ -3,8 +3,6 @@
 //! of a server, refuses to acknowledge without a majority and resumes by itself; the
 //! membership elects exactly one leader and replaces a dead one.
 
-mod support;
-
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +11,7 @@ use bytes::Bytes;
 use lifeboat_cluster::log::ReplicatedLog;
 use lifeboat_cluster::membership::Membership;
 use lifeboat_cluster::{Config, Connection, Error};
-use support::nats::NatsCluster;
+use lifeboat_testkit::nats::NatsCluster;
 
 fn runtime() -> tokio::runtime::Runtime {
     let _ = tracing_subscriber::fmt()

@@ -643,11 +643,77 @@ fn status(client: &Client, json: bool) -> Result<(), String> {
         vec![
             s(&d["name"]),
             mode_text(d),
-            s(&d["upstream_health"]),
+            upstream_text(d),
             s(&d["queue_depth"]),
             s(&d["portal_inbox_messages"]),
             format!("{} ({})", ago(&d["mode_since"]), s(&d["mode_reason"])),
         ]
     });
+    // Each domain's last transitions, newest first.
+    for d in v["domains"].as_array().into_iter().flatten() {
+        let history = d["mode_history"].as_array().cloned().unwrap_or_default();
+        if history.is_empty() {
+            continue;
+        }
+        println!("\n{} mode changes:", s(&d["name"]));
+        for m in history {
+            let forced = if m["forced"].is_null() {
+                ""
+            } else {
+                " (forced)"
+            };
+            println!(
+                "  {}  {} -> {}{forced}: {}",
+                utc(&m["at"]),
+                m["from"].as_str().unwrap_or("-"),
+                s(&m["to"]),
+                s(&m["reason"])
+            );
+        }
+    }
+    if let Some(cluster) = v["cluster"].as_object() {
+        println!(
+            "\ncluster: this node {}, leader {}, log {}..{}",
+            s(&v["cluster"]["node"]),
+            cluster.get("leader").map(s).unwrap_or_default(),
+            s(&v["cluster"]["log_first"]),
+            s(&v["cluster"]["log_last"])
+        );
+        list(
+            &v["cluster"]["nodes"],
+            &["NODE", "APPLIED", "LAG", "LEADER"],
+            |n| {
+                vec![
+                    s(&n["name"]),
+                    s(&n["applied"]),
+                    s(&n["lag"]),
+                    if n["leader"].as_bool() == Some(true) {
+                        "yes"
+                    } else {
+                        ""
+                    }
+                    .to_string(),
+                ]
+            },
+        );
+    }
     Ok(())
+}
+
+/// An upstream's health, with what the router is waiting for while it is down.
+fn upstream_text(d: &Value) -> String {
+    let health = s(&d["upstream_health"]);
+    let router = &d["upstream_router"];
+    if health != "down" || router.is_null() {
+        return health;
+    }
+    let mut text = format!(
+        "down, {}/{} good probes",
+        s(&router["good_probes"]),
+        s(&router["probes_needed"])
+    );
+    if router["damped"].as_bool() == Some(true) {
+        text.push_str(" (damped: it flapped)");
+    }
+    text
 }

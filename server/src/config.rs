@@ -227,8 +227,7 @@ pub struct WebSection {
 #[derive(Debug, Clone, Deserialize, DocumentedFields)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSection {
-    /// NATS JetStream server URLs (`nats://host:port`); empty = a single node. Cluster
-    /// mode is not in this version: `serve` refuses a non-empty list.
+    /// NATS JetStream server URLs (`nats://host:port`); empty = a single node.
     #[serde(deserialize_with = "nats_urls")]
     pub nats: Vec<String>,
     /// This node's name in the cluster (letters, digits, `.`, `-`, `_`); empty =
@@ -637,17 +636,6 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.server.data_dir.join(lifeboat_net::tls::CERT_FILE_NAME))
     }
-
-    /// Why `lifeboat serve` cannot run this configuration in this version, if it
-    /// cannot: cluster mode (SPEC §10) is not built yet.
-    pub fn unsupported(&self) -> Option<String> {
-        (!self.cluster.nats.is_empty()).then(|| {
-            format!(
-                "{}: `cluster.nats` is set, but cluster mode is not available in this version of Lifeboat; leave it empty to run a single node",
-                self.origin
-            )
-        })
-    }
 }
 
 /// The embedded defaults as one table: §8's file, then §8.1's.
@@ -737,7 +725,6 @@ mod tests {
         assert!(c.cluster.nats.is_empty());
         assert_eq!(c.cluster.node, "localhost", "empty = server.hostname");
         assert_eq!(c.cluster.replicas, 3);
-        assert_eq!(c.unsupported(), None);
     }
 
     /// The embedded defaults are exactly SPEC §8's file followed by §8.1's.
@@ -777,15 +764,18 @@ mod tests {
 
     /// Cluster mode is not built yet: a configuration that asks for it cannot serve.
     #[test]
-    fn cluster_nats_is_refused_by_this_version() {
+    fn cluster_keys_give_a_node_its_cluster() {
         let c = Config::parse(
-            "[cluster]\nnats = [\"nats://127.0.0.1:4222\"]\n",
+            "[server]\nhostname = \"mx1.example.net\"\n[cluster]\nnats = [\"nats://127.0.0.1:4222\", \"nats://127.0.0.1:4223\"]\nreplicas = 1\n",
             "test.toml",
         )
         .unwrap();
-        let why = c.unsupported().expect("cluster mode is refused");
-        assert!(why.starts_with("test.toml: `cluster.nats`"), "{why}");
-        assert!(why.contains("not available in this version"), "{why}");
+        assert_eq!(c.cluster.nats.len(), 2);
+        assert_eq!(
+            c.cluster.node, "mx1.example.net",
+            "the host name by default"
+        );
+        assert_eq!(c.cluster.replicas, 1);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use lifeboat_store::auth::Authenticator;
 use lifeboat_store::{ArchiveIndex, Options, Store};
 use lifeboat_web::{Scope, StatusSource, WebConfig, WebServer};
 
+use crate::cluster::Cluster;
 use lifeboat::config::{Config, LogFormat};
 
 /// How long sessions get to finish after SIGTERM.
@@ -35,7 +36,11 @@ const COMPACT_LIVE_RATIO_MAX: f64 = 0.5;
 /// Retention of the archive (SPEC §4), the audit log and the mode history (SPEC §11),
 /// and compaction, once an interval, on a thread of their own. Dropping the returned
 /// sender stops it.
-fn start_maintenance(store: Store, retention_days: u32) -> std::sync::mpsc::Sender<()> {
+fn start_maintenance(
+    store: Store,
+    retention_days: u32,
+    leads: Arc<dyn Fn() -> bool + Send + Sync>,
+) -> std::sync::mpsc::Sender<()> {
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("maintenance".into())
@@ -43,6 +48,13 @@ fn start_maintenance(store: Store, retention_days: u32) -> std::sync::mpsc::Send
             match stopped.recv_timeout(MAINTENANCE_INTERVAL) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 _ => return,
+            }
+            // Compaction is each node's own; retention is decided once for a cluster.
+            if let Err(e) = store.compact(COMPACT_LIVE_RATIO_MAX) {
+                tracing::error!("compaction: {e}");
+            }
+            if !leads() {
+                continue;
             }
             match store.expire_archive(lifeboat_store::now(), retention_days) {
                 Ok(n) if n > 0 => tracing::info!(expired = n, retention_days, "archive retention"),
@@ -52,9 +64,6 @@ fn start_maintenance(store: Store, retention_days: u32) -> std::sync::mpsc::Send
             // SPEC §11: the audit log is kept as long as the archive.
             if let Err(e) = store.expire_history(lifeboat_store::now(), retention_days) {
                 tracing::error!("audit log retention: {e}");
-            }
-            if let Err(e) = store.compact(COMPACT_LIVE_RATIO_MAX) {
-                tracing::error!("compaction: {e}");
             }
         })
         .expect("starting the maintenance thread");
@@ -145,7 +154,7 @@ fn admin_token(path: &Path) -> Result<String, String> {
 }
 
 /// The relay's side of status: upstream health and counters.
-struct RelayStatus(Relay);
+struct RelayStatus(Relay, Option<Arc<Cluster>>);
 
 impl StatusSource for RelayStatus {
     fn upstream_health(&self, upstream: &str) -> (String, i64) {
@@ -153,6 +162,30 @@ impl StatusSource for RelayStatus {
             Some(u) => (u.health.as_str().to_string(), u.since_ms / 1000),
             None => ("unknown".to_string(), 0),
         }
+    }
+
+    fn upstream_detail(&self, upstream: &str) -> Option<serde_json::Value> {
+        let router = self.0.router();
+        let u = router.upstream(upstream)?;
+        let settings = router.settings();
+        Some(serde_json::json!({
+            "failures": u.failures,
+            "good_probes": u.good_probes,
+            "probes_needed": u.probes_needed,
+            "damped": u.damped(&settings),
+            "down_reason": u.down_reason,
+            "last_probe": u.last_probe.as_ref().map(|p| serde_json::json!({
+                "at": p.at_ms / 1000,
+                "ok": p.failure.is_none(),
+                "failure": p.failure,
+            })),
+            "next_probe": u.next_probe_ms.map(|t| t / 1000),
+            "decided_here": router.coordination().leads(),
+        }))
+    }
+
+    fn cluster(&self) -> Option<serde_json::Value> {
+        self.1.as_ref().map(|c| c.status())
     }
 
     fn counters(&self) -> Vec<(&'static str, u64)> {
@@ -217,9 +250,6 @@ fn relay_config(config: &Config) -> RelayConfig {
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(config: Config) -> Result<(), String> {
-    if let Some(why) = config.unsupported() {
-        return Err(why);
-    }
     init_logging(&config);
     let data_dir = &config.server.data_dir;
     // Durably: on a first start, a power cut must not take the new directory (and the
@@ -267,8 +297,20 @@ pub fn run(config: Config) -> Result<(), String> {
             None
         }
     };
-    let maintenance = start_maintenance(store.clone(), config.archive.retention_days);
-    let relay = Relay::new(store.clone(), relay_config(&config));
+    // Cluster mode: joined and caught up before anything else writes or listens.
+    let cluster = Cluster::start(&config, &store)?.map(Arc::new);
+    let leads: Arc<dyn Fn() -> bool + Send + Sync> = match &cluster {
+        Some(c) => c.leads(),
+        None => Arc::new(|| true),
+    };
+    let maintenance = start_maintenance(store.clone(), config.archive.retention_days, leads);
+    let relay = match &cluster {
+        Some(c) => Relay::coordinated(store.clone(), relay_config(&config), c.coordination()),
+        None => Relay::new(store.clone(), relay_config(&config)),
+    };
+    if let Some(c) = &cluster {
+        c.listen_for_observations(&relay);
+    }
     let deliverer =
         Deliverer::start(relay.clone()).map_err(|e| format!("starting the relay queue: {e}"))?;
     let (net, backend) = start_protocols(&config, &store, &auth, &tls, &relay)?;
@@ -281,7 +323,7 @@ pub fn run(config: Config) -> Result<(), String> {
                     listen: addr,
                     admin_token: token,
                     io_backend: backend.clone(),
-                    status: Some(Arc::new(RelayStatus(relay.clone()))),
+                    status: Some(Arc::new(RelayStatus(relay.clone(), cluster.clone()))),
                     archive_index: archive_index.clone(),
                     tls: http_tls(addr, &tls),
                     auth: Some(auth.clone()),
@@ -344,6 +386,14 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     drop(maintenance);
     drop(auth);
+    drop(relay);
+    if let Some(cluster) = cluster {
+        // The web server and the relay held the other handles; they are gone.
+        match Arc::try_unwrap(cluster) {
+            Ok(cluster) => cluster.stop(),
+            Err(cluster) => drop(cluster),
+        }
+    }
     let stats = store.stats();
     let poisoned = store.poisoned();
     // A checkpoint now, whoever still holds a handle: the next start replays nothing.

@@ -62,36 +62,6 @@ fn config_errors_name_the_file_and_the_key() {
 /// Cluster mode (SPEC §10) is not in this version: `serve` says so and stops, before
 /// it touches the data directory.
 #[test]
-fn cluster_nats_stops_serve_with_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cluster.toml");
-    let data = dir.path().join("data");
-    std::fs::write(
-        &path,
-        format!(
-            "[server]\ndata_dir = \"{}\"\n[cluster]\nnats = [\"nats://127.0.0.1:4222\"]\n",
-            data.display()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.contains(path.to_str().unwrap()), "{err}");
-    assert!(err.contains("`cluster.nats`"), "{err}");
-    assert!(
-        err.contains("cluster mode is not available in this version"),
-        "{err}"
-    );
-    assert!(!data.exists(), "serve touched the data directory");
-}
-
-#[test]
 fn usage_errors_are_one_line() {
     let out = Command::new(BIN)
         .args(["mode", "example.com", "sideways"])

@@ -331,6 +331,25 @@ fn drain_entries_follow_the_portal_message() {
             other => panic!("{other:?}"),
         })
         .collect();
+    // A second drain scan (another node, or a rerun) queues nothing new.
+    let mut again = Batch::new();
+    again.push(Op::Enqueue(NewQueueEntry {
+        body: BodyRef::Stored(body_kept),
+        sender: "x@remote.test".into(),
+        recipient: "alice@example.test".into(),
+        destination: Destination::Upstream("example.test".into()),
+        next_attempt: 0,
+        created: now(),
+        portal: Some(PortalRef {
+            folder: inbox,
+            uid: uid_kept,
+        }),
+    }));
+    assert_eq!(
+        store.commit(again).unwrap(),
+        vec![Ok(OpResult::Queued(ids[0]))]
+    );
+    assert_eq!(store.read(|s| s.queue().count()), 3);
     // The user deletes one message and moves another out of INBOX.
     let mut batch = Batch::new();
     batch.push(Op::Expunge {

@@ -14,6 +14,7 @@
 
 mod client;
 pub mod fuzz;
+pub mod nats;
 pub mod peers;
 pub mod transcript;
 

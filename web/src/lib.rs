@@ -38,6 +38,15 @@ pub trait StatusSource: Send + Sync {
     fn upstream_health(&self, upstream: &str) -> (String, i64);
     /// Counters for status and `/metrics`, as (name, value).
     fn counters(&self) -> Vec<(&'static str, u64)>;
+    /// What the router knows of an upstream beyond its health: failures and good
+    /// probes counted, probes needed (flap damping), the last probe and the next.
+    fn upstream_detail(&self, _upstream: &str) -> Option<serde_json::Value> {
+        None
+    }
+    /// The cluster as this node sees it (cluster mode).
+    fn cluster(&self) -> Option<serde_json::Value> {
+        None
+    }
     /// Re-delivers an archived message to those of its mailboxes `scope` admits; the
     /// addresses it went to, or why not. The ops `record` returns for those addresses
     /// (its audit entry) go into the re-delivery's batch.

@@ -200,6 +200,7 @@ impl Worker {
         let queue_signal = store.queue_signal();
         let directory_signal = store.directory_signal();
         let mut directory_seen = u64::MAX;
+        let mut epoch_seen = self.relay.router().coordination().epoch();
         let mut last_tick = Instant::now() - TICK_MIN;
         loop {
             let queue_seen = queue_signal.version();
@@ -211,6 +212,13 @@ impl Worker {
                 self.relay.router().refresh_async().await;
                 self.watch.borrow_mut().full_scan = None;
                 // A mode change may start a drain: scan now.
+                self.last_drain_scan.set(None);
+            }
+            let epoch = self.relay.router().coordination().epoch();
+            if epoch != epoch_seen {
+                epoch_seen = epoch;
+                // Other owners, or another leader: everything may be ours now.
+                self.watch.borrow_mut().full_scan = None;
                 self.last_drain_scan.set(None);
             }
             if let Some(wait) = TICK_MIN.checked_sub(last_tick.elapsed()) {
@@ -351,6 +359,11 @@ impl Worker {
     /// What to do with one entry now, or when to look at it again.
     fn consider(&self, s: &State, entry: &QueueEntry, now: i64, plan: &mut Plan) {
         let router = self.relay.router();
+        // Another node delivers it (cluster mode); a change of owners reads the whole
+        // queue again.
+        if !router.coordination().owns(entry.id.0) {
+            return;
+        }
         let lifetime = self.relay.config().queue_lifetime.as_secs() as i64;
         let expires = entry.created + lifetime;
         let expired = entry.portal.is_none() && expires <= now;
@@ -821,8 +834,12 @@ impl Worker {
     }
 
     /// Queues every INBOX message of every normal-mode domain that has no drain entry.
+    /// Only the leader does (cluster mode): one scan for all nodes.
     async fn drain_scan(&self) {
         let router = self.relay.router();
+        if !router.coordination().leads() {
+            return;
+        }
         let normal: Vec<String> = router
             .policies()
             .into_iter()

@@ -24,6 +24,7 @@ use lifeboat_store::{
 };
 
 pub mod client;
+pub mod coordination;
 pub mod deliver;
 pub mod dsn;
 pub mod failover;
@@ -161,7 +162,16 @@ pub(crate) enum Placement {
 impl Relay {
     /// A relay over `store`; start its [`deliver::Deliverer`] separately.
     pub fn new(store: Store, config: RelayConfig) -> Relay {
-        let router = Router::new(store.clone(), &config);
+        Relay::coordinated(store, config, Arc::new(coordination::Solo))
+    }
+
+    /// A relay that shares the work with other nodes through `coordination`.
+    pub fn coordinated(
+        store: Store,
+        config: RelayConfig,
+        coordination: Arc<dyn coordination::Coordination>,
+    ) -> Relay {
+        let router = Router::new(store.clone(), &config, coordination);
         Relay {
             inner: Arc::new(Inner {
                 store,

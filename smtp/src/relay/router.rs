@@ -25,6 +25,7 @@ use arc_swap::ArcSwap;
 use lifeboat_store::{Batch, Coverage, Failover, Mode, Op, Store};
 
 use super::client::{self, Verdict};
+use super::coordination::Coordination;
 use super::failover::{Decision, DomainView, Event, Health, Machine, Settings, UpstreamStatus};
 use super::RelayConfig;
 
@@ -98,6 +99,7 @@ pub struct Router {
     command_timeout: Duration,
     verify_cache_ttl: Duration,
     hostname: String,
+    coordination: Arc<dyn Coordination>,
     /// Counters.
     pub metrics: Metrics,
 }
@@ -162,7 +164,11 @@ fn load_snapshot(store: &Store) -> Snapshot {
 
 impl Router {
     /// A router over the store's domains; a watcher thread keeps its snapshot fresh.
-    pub fn new(store: Store, config: &RelayConfig) -> Arc<Router> {
+    pub fn new(
+        store: Store,
+        config: &RelayConfig,
+        coordination: Arc<dyn Coordination>,
+    ) -> Arc<Router> {
         let machine = Machine::new(Settings {
             down_after: config.down_after,
             up_after: config.up_after,
@@ -177,6 +183,7 @@ impl Router {
             command_timeout: config.command_timeout,
             verify_cache_ttl: config.verify_cache_ttl,
             hostname: config.hostname.clone(),
+            coordination,
             metrics: Metrics::default(),
             store,
         });
@@ -237,9 +244,13 @@ impl Router {
         decisions
     }
 
-    /// The mode changes among `decisions` as one batch, and the probes.
-    fn split(decisions: Vec<Decision>) -> (Batch, Vec<String>, Vec<ProbeRequest>) {
+    /// The mode changes among `decisions` as one batch, and the probes. A node that
+    /// does not lead carries out nothing: the leader decides for all.
+    fn split(&self, decisions: Vec<Decision>) -> (Batch, Vec<String>, Vec<ProbeRequest>) {
         let mut batch = Batch::new();
+        if !self.coordination.leads() {
+            return (batch, Vec::new(), Vec::new());
+        }
         let mut names = Vec::new();
         let mut probes = Vec::new();
         for decision in decisions {
@@ -270,7 +281,7 @@ impl Router {
     /// Carries out decisions from async code: commits the mode changes, returns the
     /// probes to run.
     async fn carry_out(&self, decisions: Vec<Decision>) -> Vec<ProbeRequest> {
-        let (batch, names, probes) = Router::split(decisions);
+        let (batch, names, probes) = self.split(decisions);
         if !batch.is_empty() {
             match self.store.commit_async(batch).await {
                 Ok(_) => self.committed(&names),
@@ -320,7 +331,7 @@ impl Router {
     /// Reloads the policy snapshot from the store and records, blocking, any mode
     /// change it calls for (an admin released a domain, a new upstream, …).
     pub fn refresh(&self) {
-        let (batch, names, _) = Router::split(self.reload());
+        let (batch, names, _) = self.split(self.reload());
         if !batch.is_empty() {
             match self.store.commit(batch) {
                 Ok(_) => self.committed(&names),
@@ -388,6 +399,11 @@ impl Router {
         self.upstreams.load_full()
     }
 
+    /// How this node shares work with others.
+    pub fn coordination(&self) -> &Arc<dyn Coordination> {
+        &self.coordination
+    }
+
     /// The router's settings (`[router]`).
     pub fn settings(&self) -> Settings {
         *self
@@ -400,10 +416,29 @@ impl Router {
     /// Records a failure of `upstream` (timeout, refused or reset, 4xx); at
     /// `down_after` in a row it is down and its automatic domains go to emergency.
     pub async fn record_failure(&self, upstream: &str, reason: &str) {
-        let decisions = self.feed(Event::DeliveryFailed {
+        self.observed(Event::DeliveryFailed {
             upstream: upstream.to_string(),
             reason: reason.to_string(),
-        });
+        })
+        .await;
+    }
+
+    /// What this node saw: fed to its own machine, and passed to the leader when this
+    /// node does not lead.
+    async fn observed(&self, event: Event) {
+        if !self.coordination.leads() {
+            self.coordination.forward(event.clone());
+        }
+        let decisions = self.feed(event);
+        self.carry_out(decisions).await;
+    }
+
+    /// What another node saw of an upstream (cluster mode): the leader decides on it.
+    pub async fn remote(&self, event: Event) {
+        if !self.coordination.leads() {
+            return;
+        }
+        let decisions = self.feed(event);
         self.carry_out(decisions).await;
     }
 
@@ -418,10 +453,10 @@ impl Router {
         {
             return;
         }
-        let decisions = self.feed(Event::Delivered {
+        self.observed(Event::Delivered {
             upstream: upstream.to_string(),
-        });
-        self.carry_out(decisions).await;
+        })
+        .await;
     }
 
     /// Records a probe's result; enough good ones bring a down upstream back and its
@@ -431,11 +466,11 @@ impl Router {
         if let Err(why) = &result {
             tracing::debug!(upstream, "probe failed: {why}");
         }
-        let decisions = self.feed(Event::ProbeDone {
+        self.observed(Event::ProbeDone {
             upstream: upstream.to_string(),
             result,
-        });
-        self.carry_out(decisions).await;
+        })
+        .await;
     }
 
     /// Runs a probe of `request.upstream` (SPEC §1) and records its result.

@@ -73,6 +73,11 @@ impl State {
         new_bodies: &[BodyId],
     ) -> Result<QueueId, OpError> {
         let body = self.resolve(entry.body, new_bodies)?;
+        // A portal message has one drain entry: a drain scan that runs twice (two
+        // nodes, or a scan racing a delivery) queues it once.
+        if let Some(existing) = entry.portal.as_ref().and_then(|p| self.portal_queue.get(p)) {
+            return Ok(*existing);
+        }
         let id = QueueId(self.alloc_id());
         self.incref(body);
         if let Some(portal) = &entry.portal {

@@ -243,8 +243,19 @@ fn account_json(a: &Account) -> Value {
 
 // ---- Handlers ------------------------------------------------------------------
 
-async fn status(State(state): State<Shared>) -> ApiResult {
+/// Mode transitions of each domain that status shows, newest first.
+const MODE_HISTORY_IN_STATUS: usize = 5;
+
+#[derive(Deserialize)]
+struct StatusQuery {
+    /// With a digest of the store's logical state (the nodes of a cluster agree on it).
+    #[serde(default)]
+    digest: bool,
+}
+
+async fn status(State(state): State<Shared>, Query(query): Query<StatusQuery>) -> ApiResult {
     let stats = state.store.stats();
+    let digest = query.digest.then(|| state.store.read(|s| s.digest()));
     let domains: Vec<Value> = state.store.read(|s| {
         let mut queue_depth: BTreeMap<&str, usize> = BTreeMap::new();
         for entry in s.queue() {
@@ -271,6 +282,24 @@ async fn status(State(state): State<Shared>) -> ApiResult {
                     .unwrap_or_else(|| ("unknown".to_string(), 0));
                 v["upstream_health"] = json!(health);
                 v["upstream_health_since"] = json!(since);
+                if let Some(detail) = state
+                    .status
+                    .as_ref()
+                    .and_then(|st| st.upstream_detail(&d.upstream))
+                {
+                    v["upstream_router"] = detail;
+                }
+                v["mode_history"] = json!(s
+                    .mode_history(&d.name, MODE_HISTORY_IN_STATUS)
+                    .into_iter()
+                    .map(|m| json!({
+                        "at": m.at,
+                        "from": m.from.map(Mode::as_str),
+                        "to": m.to.as_str(),
+                        "forced": m.forced.map(Mode::as_str),
+                        "reason": m.reason,
+                    }))
+                    .collect::<Vec<_>>());
                 v
             })
             .collect()
@@ -296,11 +325,13 @@ async fn status(State(state): State<Shared>) -> ApiResult {
             "batches": stats.batches,
             "group_commits": stats.groups,
             "poisoned": state.store.poisoned(),
+            "digest": digest,
         },
         "archive_index": archive_index_lag(&state).map(|(indexed, pending)| json!({
             "indexed_through": indexed,
             "pending": pending,
         })),
+        "cluster": state.status.as_ref().and_then(|st| st.cluster()),
     })))
 }
 

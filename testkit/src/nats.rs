@@ -2,8 +2,6 @@
 //! servers on free loopback ports, each in a directory of its own, killed (SIGKILL) and
 //! restarted at will; every process it started is stopped when it is dropped.
 
-#![allow(dead_code)]
-
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
