@@ -300,3 +300,65 @@ fn compaction_stays_local_in_a_replicated_store() {
         "nor changed the logical state"
     );
 }
+
+#[test]
+fn a_snapshot_restores_to_the_same_state_and_goes_on_from_there() {
+    let log = Arc::new(SharedLog::default());
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &log);
+    commit(&store, &log, &[&store], setup_batch()).unwrap();
+    for i in 0..30 {
+        commit(
+            &store,
+            &log,
+            &[&store],
+            append_batch(&store, &format!("message {i}")),
+        )
+        .unwrap();
+    }
+    let mut snapshot = Vec::new();
+    let applied = store.snapshot(&mut snapshot).unwrap();
+    assert_eq!(applied, 31);
+    // The log goes on after the snapshot.
+    commit(
+        &store,
+        &log,
+        &[&store],
+        append_batch(&store, "after the snapshot"),
+    )
+    .unwrap();
+
+    let target = tempfile::tempdir().unwrap();
+    let restored_dir = target.path().join("store");
+    assert_eq!(
+        Store::restore(&restored_dir, snapshot.as_slice()).unwrap(),
+        31
+    );
+    let restored = open(&restored_dir, &log);
+    assert_eq!(restored.applied_seq(), 31);
+    log.pump(&restored);
+    assert_eq!(restored.applied_seq(), 32);
+    assert_eq!(restored.read(|s| s.digest()), store.read(|s| s.digest()));
+    let bodies = restored.read(|s| {
+        s.folder_by_name("alice@example.test", INBOX)
+            .unwrap()
+            .messages
+            .values()
+            .map(|m| m.body)
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(&*restored.body(bodies[7]).unwrap(), b"message 7");
+    assert_eq!(&*restored.body(bodies[30]).unwrap(), b"after the snapshot");
+    assert!(restored.verify().unwrap() > 0);
+
+    // A damaged snapshot restores nothing, and leaves nothing behind.
+    let mut damaged = snapshot.clone();
+    let at = damaged.len() / 2;
+    damaged[at] ^= 1;
+    let other = target.path().join("other");
+    let err = Store::restore(&other, damaged.as_slice()).unwrap_err();
+    assert!(err.to_string().contains("snapshot"), "{err}");
+    assert!(!other.exists());
+    // Nor into a store that exists.
+    assert!(Store::restore(&restored_dir, snapshot.as_slice()).is_err());
+}

@@ -297,7 +297,7 @@ pub fn decode_batch(segment: u64, record: &RecordView<'_>) -> Result<DecodedBatc
 }
 
 /// A position in the log: where the next record goes and what its sequence is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogPos {
     /// Segment number.
     pub segment: u64,

@@ -174,6 +174,17 @@ impl State {
         self.next_id
     }
 
+    /// Where a body's bytes now are (a restore); `false` if there is no such body.
+    pub(crate) fn set_body_loc(&mut self, id: BodyId, loc: Loc) -> bool {
+        match self.bodies.get_mut(&id) {
+            Some(info) => {
+                info.loc = loc;
+                true
+            }
+            None => false,
+        }
+    }
+
     fn incref(&mut self, body: BodyId) -> bool {
         match self.bodies.get_mut(&body) {
             Some(info) => {

@@ -72,11 +72,6 @@ pub(super) fn read_checkpoint(fs: &dyn Vfs) -> Result<Option<(LogPos, State, u64
     {
         return Ok(None);
     }
-    let corrupt = |offset: u64, reason: &str| Error::Corrupt {
-        file: fs.describe(CHECKPOINT_NAME),
-        offset,
-        reason: reason.to_string(),
-    };
     let file = fs.open(CHECKPOINT_NAME, false).map_err(Error::io(format!(
         "opening {}",
         fs.describe(CHECKPOINT_NAME)
@@ -85,11 +80,21 @@ pub(super) fn read_checkpoint(fs: &dyn Vfs) -> Result<Option<(LogPos, State, u64
         "reading {}",
         fs.describe(CHECKPOINT_NAME)
     )))?;
+    decode_checkpoint((*map).as_ref(), &fs.describe(CHECKPOINT_NAME)).map(Some)
+}
+
+/// A checkpoint file's contents decoded (`file` names it in errors).
+pub(super) fn decode_checkpoint(bytes: &[u8], file: &str) -> Result<(LogPos, State, u64)> {
+    let corrupt = |offset: u64, reason: &str| Error::Corrupt {
+        file: file.to_string(),
+        offset,
+        reason: reason.to_string(),
+    };
     let (version, body, at) =
-        checkpoint_body((*map).as_ref()).map_err(|(offset, reason)| corrupt(offset, reason))?;
+        checkpoint_body(bytes).map_err(|(offset, reason)| corrupt(offset, reason))?;
     if version > FORMAT_VERSION {
         return Err(Error::Version {
-            file: fs.describe(CHECKPOINT_NAME),
+            file: file.to_string(),
             found: version,
             supported: FORMAT_VERSION,
         });
@@ -99,7 +104,7 @@ pub(super) fn read_checkpoint(fs: &dyn Vfs) -> Result<Option<(LogPos, State, u64
     let applied_seq = decode_sections(rest, &mut state)
         .map_err(|e| corrupt(at + (body.len() - rest.len()) as u64, &e.to_string()))?;
     state.rebuild_derived();
-    Ok(Some((pos, state, applied_seq)))
+    Ok((pos, state, applied_seq))
 }
 
 /// A checkpoint file's format version, its verified body and the body's offset; or
@@ -241,13 +246,17 @@ fn write_job(shared: &Shared, job: CheckpointJob, failed: &AtomicBool) {
 
 /// The state at `pos`, encoded as a checkpoint file's contents.
 pub(super) fn encode_checkpoint(shared: &Shared, pos: LogPos) -> Result<Vec<u8>> {
-    let body = {
-        let state = shared.state.read();
-        let applied_seq = shared.applied_seq.load(Ordering::Acquire);
-        postcard::to_allocvec(&(pos, &*state))
-            .and_then(|bytes| encode_sections(&state, applied_seq, bytes))
-            .map_err(|e| Error::Invalid(format!("encoding checkpoint: {e}")))?
-    };
+    let state = shared.state.read();
+    let applied_seq = shared.applied_seq.load(Ordering::Acquire);
+    checkpoint_bytes(pos, &state, applied_seq)
+}
+
+/// A checkpoint file's contents: the state at `pos`, which includes the cluster's log
+/// through `applied_seq`.
+pub(super) fn checkpoint_bytes(pos: LogPos, state: &State, applied_seq: u64) -> Result<Vec<u8>> {
+    let body = postcard::to_allocvec(&(pos, state))
+        .and_then(|bytes| encode_sections(state, applied_seq, bytes))
+        .map_err(|e| Error::Invalid(format!("encoding checkpoint: {e}")))?;
     let mut bytes = Vec::with_capacity(CHECKPOINT_HEADER_LEN + body.len());
     bytes.extend_from_slice(CHECKPOINT_MAGIC);
     bytes.extend_from_slice(&FORMAT_VERSION.to_le_bytes());

@@ -21,6 +21,7 @@ impl Store {
     /// then covers its records and the file is deleted. Returns the segments removed.
     pub fn compact(&self, live_ratio_max: f64) -> Result<Vec<u64>> {
         let shared = self.shared();
+        let _compaction = shared.compaction.lock();
         let active = shared.active_segment.load(Ordering::Acquire);
         let sizes: BTreeMap<u64, u64> = shared
             .segments

@@ -36,6 +36,7 @@ use crate::{Error, Result};
 mod archive;
 mod checkpoint;
 mod compact;
+mod snapshot;
 mod writer;
 
 pub(crate) use archive::ArchiveFilter;
@@ -246,6 +247,9 @@ struct Shared {
     replication: RwLock<Option<Arc<Replication>>>,
     /// The last sequence of the cluster's log applied (0: none yet).
     applied_seq: AtomicU64,
+    /// Held by compaction, and by a snapshot while it reads bodies where the state
+    /// says they are.
+    compaction: Mutex<()>,
 }
 
 /// A replicated store's side of its commits.
@@ -378,6 +382,7 @@ impl Store {
             truncated_at_open: recovered.truncated,
             replication: RwLock::new(None),
             applied_seq: AtomicU64::new(applied_seq),
+            compaction: Mutex::new(()),
         });
         let (tx, rx) = crossbeam_channel::unbounded();
         let writer_shared = shared.clone();

@@ -240,6 +240,13 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
                 time: request.replica.as_ref().map_or(time, |r| r.time),
             };
             let (results, touched) = state.apply(ctx, &request.ops, locs);
+            // Under the state's lock: a reader sees the state and how far into the
+            // cluster's log it goes together (snapshots rely on it).
+            if let Some(replica) = &request.replica {
+                shared
+                    .applied_seq
+                    .store(replica.tag.stream_seq, Ordering::Release);
+            }
             accounts.extend(touched.accounts);
             queue |= touched.queue;
             directory |= touched.directory;
@@ -249,9 +256,6 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
     let replication = shared.replication.read().clone();
     for (request, results) in commits.into_iter().zip(outcomes) {
         if let Some(replica) = &request.replica {
-            shared
-                .applied_seq
-                .store(replica.tag.stream_seq, Ordering::Release);
             // The commit this node published is answered with what it came to.
             if let Some(replication) = replication
                 .as_ref()
