@@ -33,3 +33,8 @@ fn imap_command_corpus() {
 fn imap_framer_corpus() {
     assert!(replay("imap_framer", fuzz_support::imap_framer) >= 12);
 }
+
+#[test]
+fn imap_mime_corpus() {
+    assert!(replay("imap_mime", fuzz_support::imap_mime) >= 10);
+}

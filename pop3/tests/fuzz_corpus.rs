@@ -42,3 +42,12 @@ fn pop3_command_corpus() {
         "expected the seed corpus, replayed {replayed} files"
     );
 }
+
+#[test]
+fn pop3_message_corpus() {
+    let replayed = replay("pop3_message", fuzz_support::pop3_message);
+    assert!(
+        replayed >= 10,
+        "expected the seed corpus, replayed {replayed} files"
+    );
+}

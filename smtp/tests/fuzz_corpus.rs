@@ -5,7 +5,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use lifeboat_smtp::parse::check::{check_command_stream, check_data_stream};
+use lifeboat_smtp::parse::check::{check_command_stream, check_data_stream, check_reply_stream};
+use lifeboat_smtp::relay::check::check_message;
+use lifeboat_smtp::session::check::check_session_stream;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -57,4 +59,19 @@ fn smtp_command_corpus() {
 #[test]
 fn smtp_data_corpus() {
     replay("smtp_data", check_data_stream);
+}
+
+#[test]
+fn smtp_reply_corpus() {
+    replay("smtp_reply", check_reply_stream);
+}
+
+#[test]
+fn smtp_session_corpus() {
+    replay("smtp_session", check_session_stream);
+}
+
+#[test]
+fn smtp_message_corpus() {
+    replay("smtp_message", check_message);
 }

@@ -12,6 +12,8 @@
 //! failed fsyncs and crashes for tests.
 
 pub mod auth;
+#[doc(hidden)]
+pub mod fuzz_support;
 mod index;
 pub mod io;
 mod log;

@@ -848,7 +848,7 @@ pub(crate) async fn search_scoped(state: &Shared, f: ArchiveFilter, scope: &Scop
 }
 
 /// Most bytes of body text a view shows.
-const VIEW_TEXT_BYTES_MAX: usize = 256 * 1024;
+pub const VIEW_TEXT_BYTES_MAX: usize = 256 * 1024;
 /// A message naming more nested messages than this is shown without its structure
 /// (mail-parser frees nested parts recursively; very deep nesting could exhaust the
 /// stack).
@@ -875,9 +875,17 @@ pub(crate) fn show_scoped(state: &AppState, id: &str, scope: &Scope) -> ApiResul
     let entry = find_archived(state, id, scope)?;
     let bytes = state.store.body(entry.body)?;
     let mut view = archive_json(&entry);
-    let nested = memchr_count(&bytes, b"message/");
+    message_view(&bytes, &mut view);
+    Ok(Json(view))
+}
+
+/// Sets what a view shows of a message's octets in `view`: `header` (as text),
+/// `text` (the body text, at most [`VIEW_TEXT_BYTES_MAX`] bytes) and `attachments`
+/// (name, type, size).
+pub fn message_view(bytes: &[u8], view: &mut Value) {
+    let nested = memchr_count(bytes, b"message/");
     let parsed = if nested <= VIEW_NESTED_MESSAGES_MAX {
-        mail_parser::MessageParser::new().parse(&bytes[..])
+        mail_parser::MessageParser::new().parse(bytes)
     } else {
         None
     };
@@ -926,7 +934,6 @@ pub(crate) fn show_scoped(state: &AppState, id: &str, scope: &Scope) -> ApiResul
             view["attachments"] = json!([]);
         }
     }
-    Ok(Json(view))
 }
 
 fn memchr_count(hay: &[u8], needle: &[u8]) -> usize {

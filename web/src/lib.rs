@@ -19,6 +19,8 @@ use lifeboat_store::{
 };
 
 pub mod api;
+#[doc(hidden)]
+pub mod fuzz_support;
 mod reset;
 mod user;
 
