@@ -17,6 +17,7 @@ pub mod fuzz_support;
 mod index;
 pub mod io;
 mod log;
+pub mod message;
 pub mod model;
 mod notify;
 pub mod password;

@@ -849,9 +849,8 @@ pub(crate) async fn search_scoped(state: &Shared, f: ArchiveFilter, scope: &Scop
 
 /// Most bytes of body text a view shows.
 pub const VIEW_TEXT_BYTES_MAX: usize = 256 * 1024;
-/// A message naming more nested messages than this is shown without its structure
-/// (mail-parser frees nested parts recursively; very deep nesting could exhaust the
-/// stack).
+/// A message naming more nested messages than this is shown without its structure,
+/// as is one whose nesting could exhaust the stack (`lifeboat_store::message`).
 const VIEW_NESTED_MESSAGES_MAX: usize = 64;
 
 /// The archived message `id`, if `scope` may see it (otherwise it does not exist).
@@ -885,7 +884,9 @@ pub(crate) fn show_scoped(state: &AppState, id: &str, scope: &Scope) -> ApiResul
 pub fn message_view(bytes: &[u8], view: &mut Value) {
     let nested = memchr_count(bytes, b"message/");
     let parsed = if nested <= VIEW_NESTED_MESSAGES_MAX {
-        mail_parser::MessageParser::new().parse(bytes)
+        message::parse_message(&mail_parser::MessageParser::new(), bytes)
+            .ok()
+            .flatten()
     } else {
         None
     };
