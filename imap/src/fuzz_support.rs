@@ -155,3 +155,183 @@ pub fn imap_framer(data: &[u8]) {
     assert_eq!(run(stream, &mut random_sizes), whole);
     assert_eq!(run(stream, &mut std::iter::repeat(1)), whole);
 }
+
+/// Target `imap_mime`: the input is a stored message. What FETCH and SEARCH take from
+/// it ([`crate::mime::Parsed`], at each of its parse depths) never panics or exhausts
+/// the stack, and:
+///
+/// - ENVELOPE, BODY and BODYSTRUCTURE encode to one well-formed FETCH response: its
+///   strings are quoted or exact literals, its parentheses balance, and it ends with
+///   its only CRLF outside literals, so no header can inject a response line;
+/// - ENVELOPE is the same whether the message was parsed whole or header only;
+/// - BODYSTRUCTURE nests no deeper than [`crate::mime::MIME_DEPTH_MAX`];
+/// - `BODY[HEADER]` and `BODY[TEXT]` split the message, and no section is longer
+///   than the message (plus the blank line `HEADER.FIELDS` ends with).
+pub fn imap_mime(data: &[u8]) {
+    use std::num::NonZeroU32;
+
+    use crate::mime::{Parsed, MIME_DEPTH_MAX};
+    use crate::types::{Data, FetchData, IString, Part, Response, Section};
+
+    let full = Parsed::full(data);
+    let headers_only = Parsed::headers_only(data);
+    let raw_only = Parsed::raw_only(data);
+    let envelope = full.envelope();
+    assert_eq!(
+        headers_only.envelope(),
+        envelope,
+        "the envelope depends on how much was parsed"
+    );
+    let structure = full.body_structure();
+    assert!(depth(&structure) <= MIME_DEPTH_MAX + 1);
+    let mut out = Vec::new();
+    Response::Data(Data::Fetch {
+        sequence_number: NonZeroU32::MIN,
+        items: vec![
+            FetchData::Envelope(envelope),
+            FetchData::Body(structure.clone()),
+            FetchData::BodyStructure(structure),
+            FetchData::BodyStructure(headers_only.body_structure()),
+            FetchData::BodyStructure(raw_only.body_structure()),
+        ],
+    })
+    .encode(&mut out);
+    check_response(&out);
+
+    let header = full.section(Some(&Section::Header(None)));
+    let text = full.section(Some(&Section::Text(None)));
+    assert_eq!([&header[..], &text[..]].concat(), data);
+    let part = |numbers: &[u32]| {
+        Part::new(
+            numbers
+                .iter()
+                .filter_map(|&number| NonZeroU32::new(number))
+                .collect(),
+        )
+        .unwrap_or_else(|| unreachable!("the lists below are not empty"))
+    };
+    let names = vec![
+        IString::try_from("Subject").unwrap_or_else(|_| unreachable!()),
+        IString::try_from("content-type").unwrap_or_else(|_| unreachable!()),
+    ];
+    let sections = [
+        Section::Part(part(&[1])),
+        Section::Part(part(&[2])),
+        Section::Part(part(&[1, 1])),
+        Section::Part(part(&[2, 1])),
+        Section::Part(part(&[2, 2, 1])),
+        Section::Part(part(&[1, 1, 1, 1])),
+        Section::Mime(part(&[1])),
+        Section::Mime(part(&[2, 1])),
+        Section::Header(Some(part(&[1]))),
+        Section::Header(Some(part(&[2]))),
+        Section::Text(Some(part(&[2]))),
+        Section::HeaderFields(None, names.clone()),
+        Section::HeaderFieldsNot(None, names.clone()),
+        Section::HeaderFields(Some(part(&[2])), names),
+    ];
+    for parsed in [&full, &headers_only, &raw_only] {
+        for section in &sections {
+            let octets = parsed.section(Some(section));
+            assert!(
+                octets.len() <= data.len() + 2,
+                "{section:?}: {} octets",
+                octets.len()
+            );
+        }
+        let _ = parsed.header_values("subject");
+        let _ = parsed.header_values("from");
+        let _ = parsed.body_texts();
+        let _ = parsed.sent_date();
+    }
+}
+
+fn depth(structure: &crate::types::BodyStructure<'_>) -> usize {
+    use crate::types::{BodyStructure, SpecificFields};
+    match structure {
+        BodyStructure::Multi { bodies, .. } => 1 + bodies.iter().map(depth).max().unwrap_or(0),
+        BodyStructure::Single { body, .. } => match &body.specific {
+            SpecificFields::Message { body_structure, .. } => 1 + depth(body_structure),
+            _ => 1,
+        },
+    }
+}
+
+/// A response is one line of IMAP tokens (RFC 3501 §9): quoted strings without CR or
+/// LF, literals whose length is exact, atoms, balanced parentheses and brackets, and a
+/// CRLF only at the end (and inside literals).
+fn check_response(response: &[u8]) {
+    let show = || String::from_utf8_lossy(response).into_owned();
+    let mut position = 0;
+    let mut nesting: usize = 0;
+    while position < response.len() {
+        match response[position] {
+            b'(' | b'[' => {
+                nesting += 1;
+                position += 1;
+            }
+            b')' | b']' => {
+                nesting = nesting
+                    .checked_sub(1)
+                    .unwrap_or_else(|| panic!("{}", show()));
+                position += 1;
+            }
+            b' ' => position += 1,
+            b'"' => {
+                position += 1;
+                loop {
+                    match response.get(position) {
+                        Some(b'\\') => {
+                            assert!(
+                                matches!(response.get(position + 1), Some(b'\\' | b'"')),
+                                "{}",
+                                show()
+                            );
+                            position += 2;
+                        }
+                        Some(b'"') => {
+                            position += 1;
+                            break;
+                        }
+                        Some(b'\r' | b'\n' | 0) | None => panic!("bad quoted string: {}", show()),
+                        Some(_) => position += 1,
+                    }
+                }
+            }
+            b'{' => {
+                let close = response[position..]
+                    .iter()
+                    .position(|&byte| byte == b'}')
+                    .unwrap_or_else(|| panic!("{}", show()));
+                let digits = &response[position + 1..position + close];
+                let length: usize = std::str::from_utf8(digits)
+                    .ok()
+                    .and_then(|digits| digits.parse().ok())
+                    .unwrap_or_else(|| panic!("literal length: {}", show()));
+                position += close + 1;
+                assert!(response[position..].starts_with(b"\r\n"), "{}", show());
+                position += 2 + length;
+                assert!(
+                    position <= response.len(),
+                    "literal past the end: {}",
+                    show()
+                );
+            }
+            b'\r' => {
+                assert_eq!(&response[position..], b"\r\n", "CRLF inside: {}", show());
+                assert_eq!(nesting, 0, "{}", show());
+                return;
+            }
+            _ => {
+                while let Some(&byte) = response.get(position) {
+                    if matches!(byte, b' ' | b'(' | b')' | b'[' | b']' | b'\r' | b'"' | b'{') {
+                        break;
+                    }
+                    assert!(byte > 0x20 && byte < 0x7f, "atom byte {byte}: {}", show());
+                    position += 1;
+                }
+            }
+        }
+    }
+    panic!("no CRLF at the end: {}", show());
+}

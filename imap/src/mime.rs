@@ -11,10 +11,13 @@
 //! - Nothing here panics on any input: every offset from the parser is range-checked
 //!   before it is used, and a section that does not exist yields empty data.
 //! - Recursion over the MIME tree is bounded by an explicit depth ([`MIME_DEPTH_MAX`]).
-//!   `mail-parser` builds nested `message/rfc822` parts as nested values, which it
-//!   also drops recursively, so a message with more than [`NESTED_MESSAGES_MAX`]
-//!   possible nested messages is not parsed below its top-level header at all: a
-//!   hostile message must not be able to exhaust the stack.
+//!   `mail-parser` builds nested `message/rfc822` parts as nested values and recurses
+//!   over them, so a message is parsed through [`lifeboat_store::message`], which
+//!   drops them without recursion and refuses a message whose transfer-encoded parts
+//!   hide deep nesting; such a message, and one with more than
+//!   [`NESTED_MESSAGES_MAX`] possible nested messages, is not parsed below its
+//!   top-level header at all: a hostile message must not be able to exhaust the
+//!   stack.
 #![forbid(unsafe_code)]
 
 use std::borrow::Cow;
@@ -23,6 +26,8 @@ use mail_parser::{
     Addr, Address as ParsedAddress, Encoding, Header, HeaderName, HeaderValue, Message,
     MessageParser, MessagePart, MimeHeaders, PartType,
 };
+
+use lifeboat_store::message::{parse_message, ParsedMessage, TooDeep};
 
 use crate::types::{
     Address, BasicFields, Body, BodyStructure, Disposition, Envelope, IString, MultiPartExtension,
@@ -51,7 +56,7 @@ fn parser() -> &'static MessageParser {
 pub struct Parsed<'a> {
     raw: &'a [u8],
     /// `None` when the message has no header `mail-parser` recognises.
-    message: Option<Message<'a>>,
+    message: Option<ParsedMessage<'a>>,
 }
 
 impl<'a> Parsed<'a> {
@@ -61,9 +66,9 @@ impl<'a> Parsed<'a> {
         if nested_message_mentions(raw) > NESTED_MESSAGES_MAX {
             return Self::headers_only(raw);
         }
-        Self {
-            raw,
-            message: parser().parse(raw),
+        match parse_message(parser(), raw) {
+            Ok(message) => Self { raw, message },
+            Err(TooDeep) => Self::headers_only(raw),
         }
     }
 
@@ -71,7 +76,7 @@ impl<'a> Parsed<'a> {
     pub fn headers_only(raw: &'a [u8]) -> Self {
         Self {
             raw,
-            message: parser().parse_headers(raw),
+            message: parser().parse_headers(raw).map(ParsedMessage::new),
         }
     }
 

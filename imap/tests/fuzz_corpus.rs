@@ -13,3 +13,8 @@ fn imap_command_corpus() {
 fn imap_framer_corpus() {
     assert!(replay("imap_framer", fuzz_support::imap_framer).total() >= 12);
 }
+
+#[test]
+fn imap_mime_corpus() {
+    assert!(replay("imap_mime", fuzz_support::imap_mime).corpus >= 10);
+}

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use lifeboat_store::{BodyId, FolderId};
 
-use crate::encode::message_size;
+use crate::encode::{message_size, MessageEncoder};
 use crate::parse::limits::{
     COMMAND_LINE_BYTES_MAX, RESPONSE_LINE_BYTES_MAX, SASL_RESPONSE_LINE_BYTES_MAX,
 };
@@ -241,6 +241,108 @@ fn check_replies(out: &[u8]) {
         "{:?}",
         String::from_utf8_lossy(first)
     );
+}
+
+/// Target `pop3_message`: the first byte picks the chunk size and a TOP line count,
+/// the rest is a stored message (any bytes: mail arrives from anyone). RETR and TOP
+/// responses, sent in chunks as the server sends them:
+///
+/// - are CRLF lines, byte-stuffed, with the terminator only at the end, and no chunk
+///   passes its size by more than the stuffing and line ends;
+/// - do not depend on the chunk size;
+/// - give the client back the message with every line ended by CRLF, exactly
+///   [`message_size`] octets for RETR (what LIST and STAT announce, RFC 1939 §11);
+/// - for TOP n, the header, the blank line and the first n body lines of that.
+pub fn pop3_message(data: &[u8]) {
+    let Some((&control, message)) = data.split_first() else {
+        return;
+    };
+    let chunk_bytes = 1 + usize::from(control & 0x3f) * 4;
+    let retr = send(message, MessageEncoder::retr(), chunk_bytes);
+    assert_eq!(
+        send(message, MessageEncoder::retr(), 1 << 20),
+        retr,
+        "the chunk size changed the response"
+    );
+    let received = unstuff(&retr);
+    let expected = crlf_lines(message);
+    assert_eq!(received, expected.concat());
+    assert_eq!(received.len() as u64, message_size(message));
+
+    let header_lines = expected
+        .iter()
+        .position(|line| *line == b"\r\n")
+        .map_or(expected.len(), |blank| blank + 1);
+    for lines in [0, 1, u64::from(control >> 6) + 2, u64::MAX] {
+        let top = unstuff(&send(message, MessageEncoder::top(lines), chunk_bytes));
+        let end = header_lines
+            .saturating_add(usize::try_from(lines).unwrap_or(usize::MAX))
+            .min(expected.len());
+        assert_eq!(top, expected[..end].concat(), "TOP {lines}");
+    }
+}
+
+/// The whole response for `message`, sent in chunks of about `chunk_bytes`.
+fn send(message: &[u8], mut encoder: MessageEncoder, chunk_bytes: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut calls = 0;
+    loop {
+        let before = out.len();
+        let done = encoder.encode(message, &mut out, chunk_bytes);
+        assert!(
+            out.len() - before <= chunk_bytes + 5,
+            "a chunk of {} bytes for {chunk_bytes}",
+            out.len() - before
+        );
+        calls += 1;
+        assert!(calls <= message.len() + 2, "no progress");
+        if done {
+            assert!(encoder.is_finished());
+            return out;
+        }
+    }
+}
+
+/// What a client makes of a multi-line response (RFC 1939 §3): CRLF lines, the
+/// leading `.` of a stuffed line removed, up to the `.` CRLF that ends it.
+fn unstuff(response: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut lines = response.split_inclusive(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        assert!(line.ends_with(b"\r\n"), "{line:?}");
+        assert!(
+            !line[..line.len() - 2].contains(&b'\n'),
+            "LF inside {line:?}"
+        );
+        if lines.peek().is_none() {
+            assert_eq!(line, b".\r\n", "the terminator ends the response");
+            return out;
+        }
+        assert_ne!(line, b".\r\n", "early terminator");
+        if line.starts_with(b".") {
+            out.extend_from_slice(&line[1..]);
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    panic!("no terminator");
+}
+
+/// The lines of `message` as POP3 sends them: each line end (LF, or CR LF) made CRLF,
+/// and a last line without one given one.
+fn crlf_lines(message: &[u8]) -> Vec<Vec<u8>> {
+    message
+        .split_inclusive(|&b| b == b'\n')
+        .map(|line| {
+            let content = line.strip_suffix(b"\n").unwrap_or(line);
+            let content = if line.ends_with(b"\n") {
+                content.strip_suffix(b"\r").unwrap_or(content)
+            } else {
+                content
+            };
+            [content, b"\r\n"].concat()
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -13,3 +13,12 @@ fn pop3_command_corpus() {
         "expected the seed corpus, replayed {replayed} files"
     );
 }
+
+#[test]
+fn pop3_message_corpus() {
+    let replayed = fuzz::replay("pop3_message", fuzz_support::pop3_message).total();
+    assert!(
+        replayed >= 10,
+        "expected the seed corpus, replayed {replayed} files"
+    );
+}

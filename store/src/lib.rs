@@ -13,10 +13,13 @@
 
 pub mod address;
 pub mod auth;
+#[doc(hidden)]
+pub mod fuzz_support;
 mod index;
 pub mod io;
 pub mod journal;
 mod log;
+pub mod message;
 pub mod model;
 mod notify;
 pub mod password;

@@ -15,6 +15,7 @@ use tantivy::tokenizer::{
     AsciiFoldingFilter, LowerCaser, RemoveLongFilter, SimpleTokenizer, TextAnalyzer,
 };
 
+use crate::message::parse_message;
 use crate::ArchiveEntry;
 
 /// Longest word indexed or searched, in bytes; longer runs are mostly encoded data.
@@ -23,11 +24,6 @@ pub const WORD_BYTES_MAX: usize = 40;
 /// Most bytes of text taken from one message (the rest is neither indexed nor
 /// matched).
 pub const MESSAGE_TEXT_BYTES_MAX: usize = 1 << 20;
-
-/// A message that mentions more nested messages than this is searched by its header
-/// fields and its raw body: `mail-parser` builds and drops nested `message/rfc822`
-/// parts recursively, so a hostile message must not reach it.
-const NESTED_MESSAGES_MAX: usize = 64;
 
 /// Deepest MIME nesting whose text is taken.
 const MIME_DEPTH_MAX: usize = 32;
@@ -55,11 +51,9 @@ pub fn words(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
 pub fn archive_text(entry: &ArchiveEntry, raw: &[u8]) -> String {
     let h = &entry.headers;
     let mut text = format!("{}\n{}\n{}\n{}\n", h.from, h.to, h.cc, h.subject);
-    let parsed = if nested_mentions(raw) <= NESTED_MESSAGES_MAX {
-        MessageParser::new().parse(raw)
-    } else {
-        None
-    };
+    // A message whose nesting could exhaust the stack is searched by its header
+    // fields and its raw body.
+    let parsed = parse_message(&MessageParser::new(), raw).ok().flatten();
     match parsed {
         Some(message) => collect(&message, &mut text, MIME_DEPTH_MAX),
         None => {
@@ -105,11 +99,6 @@ fn collect(message: &mail_parser::Message<'_>, text: &mut String, depth: usize) 
         }
         text.push('\n');
     }
-}
-
-fn nested_mentions(raw: &[u8]) -> usize {
-    memchr::memmem::find_iter(raw, b"message/").count()
-        + memchr::memmem::find_iter(raw, b"multipart/digest").count()
 }
 
 fn body_start(raw: &[u8]) -> usize {

@@ -14,6 +14,7 @@
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
+use lifeboat_store::message::{parse_message, ParsedMessage};
 use lifeboat_store::{ArchiveEntry, ArchiveId, ArchiveQuery, Direction, UnixTime};
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
@@ -23,7 +24,7 @@ use crate::{AppState, Scope};
 /// Most results of one archive search.
 pub(crate) const ARCHIVE_RESULTS_MAX: usize = 1000;
 /// Most bytes of body text (and of HTML) a view shows.
-pub(crate) const VIEW_TEXT_BYTES_MAX: usize = 256 * 1024;
+pub const VIEW_TEXT_BYTES_MAX: usize = 256 * 1024;
 /// A message naming more nested messages than this is shown without its structure
 /// (mail-parser frees nested parts recursively; very deep nesting could exhaust the
 /// stack).
@@ -124,11 +125,11 @@ fn count_nested(hay: &[u8]) -> usize {
         .count()
 }
 
-fn parse(bytes: &[u8]) -> Option<mail_parser::Message<'_>> {
+fn parse(bytes: &[u8]) -> Option<ParsedMessage<'_>> {
     if count_nested(bytes) > VIEW_NESTED_MESSAGES_MAX {
         return None;
     }
-    MessageParser::new().parse(bytes)
+    parse_message(&MessageParser::new(), bytes).ok().flatten()
 }
 
 /// The first HTML part the message shows (mail-parser would make one from the text
@@ -157,9 +158,14 @@ pub(crate) fn view(state: &AppState, entry: &ArchiveEntry) -> Result<View, Probl
         tracing::error!("store: {e}");
         Problem::Failed(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}"))
     })?;
-    let end = header_end(&bytes);
+    Ok(view_of(&bytes))
+}
+
+/// Takes apart a message's octets.
+pub(crate) fn view_of(bytes: &[u8]) -> View {
+    let end = header_end(bytes);
     let header = String::from_utf8_lossy(&bytes[..end.min(VIEW_TEXT_BYTES_MAX)]).into_owned();
-    Ok(match parse(&bytes) {
+    match parse(bytes) {
         Some(message) => View {
             header,
             text: cut(
@@ -191,7 +197,7 @@ pub(crate) fn view(state: &AppState, entry: &ArchiveEntry) -> Result<View, Probl
             has_html: false,
             attachments: Vec::new(),
         },
-    })
+    }
 }
 
 /// An attachment's bytes, file name and type.

@@ -26,6 +26,8 @@ mod admin;
 pub mod api;
 mod archive;
 mod audit;
+#[doc(hidden)]
+pub mod fuzz_support;
 mod i18n;
 mod panel;
 mod session;

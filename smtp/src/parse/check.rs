@@ -2,13 +2,15 @@
 //! tests that replay the fuzz corpora on stable Rust. Each check panics when an
 //! invariant of the module docs does not hold; nothing else in the crate calls them.
 //!
-//! The drivers here ([`decode_commands`], [`decode_data`]) feed a stream to the
-//! decoders the way a session does, which is also what the chunked table tests use.
+//! The drivers here ([`decode_commands`], [`decode_data`], [`decode_replies`]) feed a
+//! stream to the decoders the way a session or the relay's client does, which is also
+//! what the chunked table tests use.
 
-use super::limits::AUTH_LINE_BYTES_MAX;
+use super::limits::{AUTH_LINE_BYTES_MAX, REPLY_LINE_BYTES_MAX};
 use super::{
-    decode_auth_response, decode_command, encode_data, skip_line, Address, Command, DataDecoder,
-    DataError, DataStatus, DecodeError, ForwardPath, Reason, ReversePath,
+    decode_auth_response, decode_command, decode_reply, encode_data, encode_reply, skip_line,
+    Address, Command, DataDecoder, DataError, DataStatus, DecodeError, ForwardPath, Reason,
+    ReplyCode, ReplyError, ReplyFault, ReversePath,
 };
 
 /// What a session sees when it feeds a byte stream to [`decode_command`].
@@ -309,4 +311,222 @@ pub fn check_data_round_trip(message: &[u8]) {
         }
     );
     assert_eq!(out, message);
+}
+
+/// What a client sees when it reads a server's byte stream with [`decode_reply`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplyEvent {
+    /// A reply: its code, the text of each line, and the bytes it took.
+    Reply {
+        /// The code of every line.
+        code: ReplyCode,
+        /// The text of each line.
+        lines: Vec<Vec<u8>>,
+        /// Bytes of the stream it took.
+        consumed: usize,
+    },
+    /// The stream is not a reply from here on; the client stops reading.
+    Failed(ReplyFault),
+}
+
+/// The events of a server's byte stream delivered in `chunks`. Reading stops at the
+/// first failure, as the relay's client does; bytes of an incomplete reply at the end
+/// give no event.
+pub fn decode_replies<'a>(
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+    line_bytes_max: usize,
+    lines_max: usize,
+) -> Vec<ReplyEvent> {
+    let mut events = Vec::new();
+    let mut buffer: Vec<u8> = Vec::new();
+    for chunk in chunks {
+        buffer.extend_from_slice(chunk);
+        loop {
+            match decode_reply(&buffer, line_bytes_max, lines_max) {
+                Ok((reply, consumed)) => {
+                    assert!(consumed > 0 && consumed <= buffer.len());
+                    assert_eq!(buffer[consumed - 1], b'\n');
+                    assert!(!reply.lines().is_empty() && reply.lines().len() <= lines_max);
+                    events.push(ReplyEvent::Reply {
+                        code: reply.code(),
+                        lines: reply.lines().iter().map(|line| line.to_vec()).collect(),
+                        consumed,
+                    });
+                    buffer.drain(..consumed);
+                }
+                Err(ReplyError::Incomplete) => {
+                    // Only the last line may be waiting, and it is below the limit.
+                    let tail = buffer
+                        .iter()
+                        .rposition(|&byte| byte == b'\n')
+                        .map_or(buffer.len(), |lf| buffer.len() - lf - 1);
+                    assert!(tail < line_bytes_max);
+                    let lines = buffer.iter().filter(|&&byte| byte == b'\n').count();
+                    assert!(lines < lines_max);
+                    break;
+                }
+                Err(ReplyError::Failed(fault)) => {
+                    events.push(ReplyEvent::Failed(fault));
+                    return events;
+                }
+            }
+        }
+    }
+    events
+}
+
+/// The replies of a stream as a second, line-by-line reading of RFC 5321 §4.2 finds
+/// them, with the tolerances and limits of [`decode_reply`]: what the fuzz target
+/// compares the decoder with.
+pub fn reference_replies(
+    stream: &[u8],
+    line_bytes_max: usize,
+    lines_max: usize,
+) -> Vec<ReplyEvent> {
+    let mut events = Vec::new();
+    let mut reply: Option<(ReplyCode, Vec<Vec<u8>>)> = None;
+    let mut consumed = 0;
+    for line in stream.split_inclusive(|&byte| byte == b'\n') {
+        let complete = line.ends_with(b"\n");
+        let fault = if line.len() > line_bytes_max || (line.len() == line_bytes_max && !complete) {
+            Err(ReplyFault::LineTooLong)
+        } else if !complete {
+            break;
+        } else {
+            reference_line(&line[..line.len() - 1])
+        };
+        let (code, last, text) = match fault {
+            Ok(parts) => parts,
+            Err(fault) => {
+                events.push(ReplyEvent::Failed(fault));
+                return events;
+            }
+        };
+        consumed += line.len();
+        let (first_code, lines) = reply.get_or_insert((code, Vec::new()));
+        if *first_code != code {
+            events.push(ReplyEvent::Failed(ReplyFault::CodeMismatch));
+            return events;
+        }
+        lines.push(text.to_vec());
+        if last {
+            let (code, lines) = reply.take().unwrap_or_else(|| unreachable!());
+            events.push(ReplyEvent::Reply {
+                code,
+                lines,
+                consumed,
+            });
+            consumed = 0;
+        } else if lines.len() >= lines_max {
+            events.push(ReplyEvent::Failed(ReplyFault::TooManyLines));
+            return events;
+        }
+    }
+    events
+}
+
+/// One line without its LF: code, whether it is the last, text.
+fn reference_line(line: &[u8]) -> Result<(ReplyCode, bool, &[u8]), ReplyFault> {
+    let content = line.strip_suffix(b"\r").unwrap_or(line);
+    let digits = content.get(..3).ok_or(ReplyFault::Code)?;
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return Err(ReplyFault::Code);
+    }
+    let number = digits
+        .iter()
+        .fold(0u16, |number, digit| number * 10 + u16::from(digit - b'0'));
+    let code = ReplyCode::try_from(number).map_err(|_| ReplyFault::Code)?;
+    let (last, text) = match content.get(3) {
+        None => (true, &b""[..]),
+        Some(b' ') => (true, &content[4..]),
+        Some(b'-') => (false, &content[4..]),
+        Some(_) => return Err(ReplyFault::Separator),
+    };
+    if text.iter().any(|&b| b == 0x7f || (b < 0x20 && b != b'\t')) {
+        return Err(ReplyFault::ControlCharacter);
+    }
+    Ok((code, last, text))
+}
+
+/// The `smtp_reply` fuzz target. The first byte picks the line and line-count limits
+/// and the chunking; the rest is what a server sends. Checks that chunking changes
+/// nothing, that the decoder agrees with [`reference_replies`], that every strict
+/// prefix of a reply is incomplete, and that a reply written again by
+/// [`encode_reply`] decodes to the same reply. Then the same with the relay's limits.
+pub fn check_reply_stream(input: &[u8]) {
+    let Some((&control, stream)) = input.split_first() else {
+        return;
+    };
+    let line_bytes_max = 4 + usize::from(control & 0x1f) * 8;
+    let lines_max = 1 + usize::from(control >> 5) * 3;
+    check_replies(stream, control, line_bytes_max, lines_max);
+    check_replies(stream, control, 2048, 100);
+}
+
+fn check_replies(stream: &[u8], control: u8, line_bytes_max: usize, lines_max: usize) {
+    let whole = decode_replies([stream], line_bytes_max, lines_max);
+    let sizes = seeded_sizes(control);
+    let chunked = decode_replies(chunks(stream, &sizes), line_bytes_max, lines_max);
+    assert_eq!(whole, chunked, "chunking changed the result");
+    let byte_at_a_time = decode_replies(chunks(stream, &[1]), line_bytes_max, lines_max);
+    assert_eq!(whole, byte_at_a_time, "byte-at-a-time changed the result");
+    assert_eq!(
+        whole,
+        reference_replies(stream, line_bytes_max, lines_max),
+        "the decoder and the reference disagree"
+    );
+    let mut rest = stream;
+    for event in &whole {
+        let ReplyEvent::Reply {
+            code,
+            lines,
+            consumed,
+        } = event
+        else {
+            break;
+        };
+        let reply = &rest[..*consumed];
+        for end in [0, consumed / 2, consumed - 1] {
+            assert_eq!(
+                decode_reply(&reply[..end], line_bytes_max, lines_max),
+                Err(ReplyError::Incomplete),
+                "prefix of {end} bytes"
+            );
+        }
+        check_reply_round_trip(*code, lines);
+        rest = &rest[*consumed..];
+    }
+}
+
+/// A reply whose text [`encode_reply`] writes unchanged (printable ASCII, short enough)
+/// is decoded from its encoding to the same code and lines.
+pub fn check_reply_round_trip(code: ReplyCode, lines: &[Vec<u8>]) {
+    let printable = |line: &Vec<u8>| {
+        line.iter()
+            .all(|&byte| byte == b'\t' || (0x20..0x7f).contains(&byte))
+            && line.len() + 6 <= REPLY_LINE_BYTES_MAX
+    };
+    if !lines.iter().all(printable) {
+        return;
+    }
+    let texts: Vec<&str> = lines
+        .iter()
+        // Printable ASCII, checked above.
+        .map(|line| std::str::from_utf8(line).unwrap_or_else(|_| unreachable!()))
+        .collect();
+    let mut encoded = Vec::new();
+    encode_reply(code, None, &texts, &mut encoded);
+    let decoded = decode_reply(&encoded, REPLY_LINE_BYTES_MAX, lines.len().max(1));
+    let (reply, consumed) = decoded.unwrap_or_else(|error| {
+        panic!(
+            "{:?} does not decode: {error}",
+            String::from_utf8_lossy(&encoded)
+        )
+    });
+    assert_eq!(consumed, encoded.len());
+    assert_eq!(reply.code(), code);
+    assert_eq!(
+        reply.lines(),
+        texts.iter().map(|t| t.as_bytes()).collect::<Vec<_>>()
+    );
 }

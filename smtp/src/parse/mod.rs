@@ -6,7 +6,7 @@
 //! | RFC | sections | what |
 //! |---|---|---|
 //! | RFC 5321 | §2.3.8, §4.1.1, §4.1.2, §4.1.4 | command lines, CRLF only; EHLO, HELO, MAIL, RCPT, DATA, RSET, VRFY, EXPN, HELP, NOOP, QUIT; paths, `<>`, `<Postmaster>`, source routes (parsed, dropped: §4.1.2, Appendix C), Dot-string / Quoted-string local parts, domains, IPv4 and IPv6 address literals (§4.1.3) |
-//! | RFC 5321 | §4.2, §4.2.1 | reply lines, multiline replies ([`encode_reply`]) |
+//! | RFC 5321 | §4.2, §4.2.1 | reply lines, multiline replies: written by a server ([`encode_reply`]), read by a client ([`decode_reply`]) |
 //! | RFC 5321 | §4.1.1.4, §4.5.2 | DATA end of data, dot-stuffing ([`DataDecoder`], [`encode_data`]) |
 //! | RFC 5321 | §4.5.3.1 | size limits: [`limits`] |
 //! | RFC 1870 | §3, §6 | `SIZE=` parameter, `SIZE` keyword |
@@ -82,6 +82,7 @@ mod error;
 mod parameters;
 mod primitives;
 mod reply;
+mod server_reply;
 
 pub use address::{Address, AddressLiteral, Domain, ForwardPath, Host, LocalPart, ReversePath};
 pub use auth::{decode_auth_response, AuthResponse, Mechanism};
@@ -94,6 +95,7 @@ pub use parameters::{
     OriginalRecipient, RcptParameters, Ret,
 };
 pub use reply::{encode_ehlo_reply, encode_reply, EhloKeyword, EnhancedCode, ReplyCode};
+pub use server_reply::{decode_reply, ReplyError, ReplyFault, ServerReply};
 
 /// Size limits of the protocol. Each names the RFC rule it comes from; the decoders
 /// that take a configurable limit take it as an argument and these are the defaults.

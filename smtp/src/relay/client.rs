@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::net::TcpStream;
 
 use super::Refusal;
-use crate::parse::encode_data;
+use crate::parse::{decode_reply, encode_data, ReplyError, ServerReply};
 
 /// Longest reply line read (RFC 5321 §4.5.3.1.5 says 512; some servers are sloppy).
 const REPLY_LINE_BYTES_MAX: usize = 2048;
@@ -28,6 +28,19 @@ pub struct Reply {
     pub code: u16,
     /// The text lines, without code.
     pub lines: Vec<String>,
+}
+
+impl From<&ServerReply<'_>> for Reply {
+    fn from(reply: &ServerReply<'_>) -> Reply {
+        Reply {
+            code: reply.code().get(),
+            lines: reply
+                .lines()
+                .iter()
+                .map(|line| String::from_utf8_lossy(line).into_owned())
+                .collect(),
+        }
+    }
 }
 
 impl Reply {
@@ -373,51 +386,45 @@ impl Client {
         }
     }
 
+    /// Reads lines until they make a reply (see [`decode_reply`]). Lines are read one
+    /// at a time, so the reply is decoded at most [`REPLY_LINES_MAX`] times, however
+    /// the server cuts its bytes.
     async fn read_reply(&mut self) -> Result<Reply, Failure> {
-        let mut lines = Vec::new();
+        let mut input = Vec::new();
         loop {
-            let mut line = Vec::new();
-            let n = (&mut self.stream)
+            let read = (&mut self.stream)
                 .take(REPLY_LINE_BYTES_MAX as u64)
-                .read_until(b'\n', &mut line)
+                .read_until(b'\n', &mut input)
                 .await
                 .map_err(|e| {
                     Failure::Temporary(Kind::Closed, format!("{}: read: {e}", self.peer))
                 })?;
-            if n == 0 {
+            if read == 0 {
                 return Err(Failure::Temporary(
                     Kind::Closed,
                     format!("{}: connection closed", self.peer),
                 ));
             }
-            if line.last() != Some(&b'\n') {
-                return Err(Failure::Temporary(
-                    Kind::Protocol,
-                    format!("{}: reply line too long", self.peer),
-                ));
-            }
-            let text = String::from_utf8_lossy(&line);
-            let text = text.trim_end_matches(['\r', '\n']);
-            let code: u16 = text
-                .get(0..3)
-                .and_then(|c| c.parse().ok())
-                .filter(|c| (200..600).contains(c))
-                .ok_or_else(|| {
-                    Failure::Temporary(
+            match decode_reply(&input, REPLY_LINE_BYTES_MAX, REPLY_LINES_MAX) {
+                // Lines are read up to their LF, so the reply is all of the input.
+                Ok((reply, _)) => return Ok(Reply::from(&reply)),
+                Err(ReplyError::Incomplete) => {}
+                Err(ReplyError::Failed(fault)) => {
+                    // The line read last is the one that failed.
+                    let line = input.strip_suffix(b"\n").unwrap_or(&input);
+                    let line = &line[line
+                        .iter()
+                        .rposition(|&b| b == b'\n')
+                        .map_or(0, |lf| lf + 1)..];
+                    return Err(Failure::Temporary(
                         Kind::Protocol,
-                        format!("{}: malformed reply {text:?}", self.peer),
-                    )
-                })?;
-            let more = text.as_bytes().get(3) == Some(&b'-');
-            lines.push(text.get(4..).unwrap_or("").to_string());
-            if !more {
-                return Ok(Reply { code, lines });
-            }
-            if lines.len() >= REPLY_LINES_MAX {
-                return Err(Failure::Temporary(
-                    Kind::Protocol,
-                    format!("{}: reply too long", self.peer),
-                ));
+                        format!(
+                            "{}: malformed reply ({fault}): {:?}",
+                            self.peer,
+                            String::from_utf8_lossy(&line[..line.len().min(80)])
+                        ),
+                    ));
+                }
             }
         }
     }
@@ -601,4 +608,95 @@ pub async fn probe(
     answered(&client, "RSET", &rset)?;
     client.quit().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use tokio::net::TcpListener;
+
+    /// A server on loopback that sends `greeting` byte by byte, then answers each
+    /// command line with the next of `answers` (and closes when they run out).
+    async fn server(greeting: &[u8], answers: Vec<&'static [u8]>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let greeting = greeting.to_vec();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut stream = BufReader::new(stream);
+            for byte in greeting {
+                stream.get_mut().write_all(&[byte]).await.unwrap();
+                stream.get_mut().flush().await.unwrap();
+            }
+            for answer in answers {
+                let mut line = Vec::new();
+                if stream.read_until(b'\n', &mut line).await.unwrap() == 0 {
+                    return;
+                }
+                stream.get_mut().write_all(answer).await.unwrap();
+            }
+        });
+        addr
+    }
+
+    async fn connect(addr: &str) -> Result<Client, Failure> {
+        let timeout = Duration::from_secs(5);
+        Client::connect(addr, "relay.example.test", timeout, timeout).await
+    }
+
+    #[tokio::test]
+    async fn sloppy_but_readable_replies() {
+        let addr = server(
+            b"220 mx.example.test\n",
+            vec![b"250-mx.example.test\n250-PIPELINING\r\n250 \r\n", b"250\n"],
+        )
+        .await;
+        let mut client = connect(&addr).await.unwrap();
+        assert!(client.pipelining);
+        client.send(b"NOOP\r\n").await.unwrap();
+        let reply = client.reply().await.unwrap();
+        assert_eq!(
+            reply,
+            Reply {
+                code: 250,
+                lines: vec![String::new()]
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn mismatched_codes_are_a_protocol_failure() {
+        let addr = server(
+            b"220 mx.example.test\r\n",
+            vec![b"250-mx.example.test\r\n550 no\r\n"],
+        )
+        .await;
+        let failure = connect(&addr).await.err().unwrap();
+        let Failure::Temporary(Kind::Protocol, why) = &failure else {
+            panic!("{failure:?}");
+        };
+        assert!(why.contains("different codes"), "{why}");
+        assert!(why.contains("550 no"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn a_line_cut_by_the_close_is_a_closed_connection() {
+        let addr = server(b"220 mx.exam", vec![]).await;
+        let failure = connect(&addr).await.err().unwrap();
+        assert!(
+            matches!(failure, Failure::Temporary(Kind::Closed, _)),
+            "{failure:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_endless_line_is_refused_at_the_limit() {
+        let addr = server(&[b'2'; REPLY_LINE_BYTES_MAX + 10], vec![]).await;
+        let failure = connect(&addr).await.err().unwrap();
+        let Failure::Temporary(Kind::Protocol, why) = &failure else {
+            panic!("{failure:?}");
+        };
+        assert!(why.contains("too long"), "{why}");
+    }
 }

@@ -23,6 +23,8 @@ use lifeboat_store::{
     NewQueueEntry, Op, OpResult, Store,
 };
 
+#[doc(hidden)]
+pub mod check;
 pub mod client;
 pub mod coordination;
 pub mod deliver;

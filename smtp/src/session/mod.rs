@@ -41,6 +41,8 @@
 
 mod auth;
 mod bdat;
+#[doc(hidden)]
+pub mod check;
 mod data;
 mod hello;
 mod mail;

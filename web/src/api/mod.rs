@@ -759,6 +759,20 @@ pub(crate) fn show_scoped(state: &AppState, id: &str, scope: &Scope) -> ApiResul
     let entry = find_archived(state, id, scope)?;
     let view = archive::view(state, &entry)?;
     let mut out = archive_json(&entry);
+    view_json(&view, &mut out);
+    Ok(Json(out))
+}
+
+pub use crate::archive::VIEW_TEXT_BYTES_MAX;
+
+/// Sets what a view shows of a message's octets in `out`: `header` (as text), `text`
+/// (the body text, at most [`VIEW_TEXT_BYTES_MAX`] bytes) and `attachments` (name,
+/// type, size).
+pub fn message_view(bytes: &[u8], out: &mut Value) {
+    view_json(&archive::view_of(bytes), out);
+}
+
+fn view_json(view: &archive::View, out: &mut Value) {
     out["header"] = json!(view.header);
     out["text"] = json!(view.text);
     out["attachments"] = Value::Array(
@@ -767,7 +781,6 @@ pub(crate) fn show_scoped(state: &AppState, id: &str, scope: &Scope) -> ApiResul
             .map(|a| json!({ "name": a.name, "type": a.content_type, "size": a.size }))
             .collect(),
     );
-    Ok(Json(out))
 }
 
 /// The archived message `id` if `scope` sees it; a malformed id is bad input.
