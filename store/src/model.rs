@@ -650,6 +650,16 @@ pub enum Op {
     Archive(NewArchiveEntry),
     /// Removes archive entries (retention).
     Unarchive(Vec<ArchiveId>),
+    /// Subscribes or unsubscribes a mailbox name of an account, whether or not a
+    /// folder of that name exists (RFC 3501 §6.3.6: subscriptions are names).
+    SetSubscription {
+        /// Owner.
+        account: String,
+        /// Full name, `/` as hierarchy delimiter.
+        name: String,
+        /// Subscribed?
+        subscribed: bool,
+    },
 }
 
 stable_tags!(Op {
@@ -678,6 +688,9 @@ stable_tags!(Op {
         22 => QueueToPortal { id, folder },
         23 => Archive(entry),
         24 => Unarchive(ids),
+        // 25 and 26 are left to the audit log's ops (Audit, ExpireHistory), written
+        // on another line of work at the same time.
+        27 => SetSubscription { account, name, subscribed },
 });
 
 /// What applying an op produced.
@@ -891,6 +904,13 @@ mod tests {
         ];
         let tags: Vec<u8> = ops.into_iter().map(tag).collect();
         assert_eq!(tags, (0..25).collect::<Vec<u8>>());
+        let later = [Op::SetSubscription {
+            account: s(),
+            name: s(),
+            subscribed: true,
+        }];
+        let tags: Vec<u8> = later.into_iter().map(tag).collect();
+        assert_eq!(tags, vec![27]);
     }
 
     #[test]

@@ -136,6 +136,23 @@ fn describe(store: &Store, out: &mut String) {
                 .unwrap();
             }
         }
+        // Subscriptions are names (state/folder_sync.rs); a store written before they
+        // were kept gets its folders' flags.
+        for a in s.accounts(None) {
+            let names: Vec<&str> = s.subscriptions(&a.address).collect();
+            writeln!(out, "subscriptions {} {:?}", a.address, names).unwrap();
+        }
+        let mut folders: Vec<&Folder> = s.all_folders().collect();
+        folders.sort_by_key(|f| f.id);
+        for f in folders {
+            writeln!(
+                out,
+                "expunged from folder {} since modseq 0: {:?}",
+                f.id,
+                s.expunged_since(f.id, 0)
+            )
+            .unwrap();
+        }
         for q in s.queue() {
             writeln!(
                 out,

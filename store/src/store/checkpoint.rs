@@ -3,7 +3,8 @@
 //!
 //! File: a 24-byte header — `LBCHECKP`, the format version, a CRC32C of everything
 //! after the magic but the CRC itself, the body's length — then the body (postcard of
-//! the position and the state). A checkpoint from before versions were recorded has a
+//! the position and the state, then postcard of the subscriptions and expunge logs,
+//! which checkpoints written before they existed lack). A checkpoint from before versions were recorded has a
 //! 20-byte header — `LBCKPT01`, a CRC32C of the body, its length — and is version 1.
 //!
 //! Invariants: a checkpoint is written to `checkpoint.tmp`, synced, renamed over
@@ -17,7 +18,7 @@ use std::thread::JoinHandle;
 use super::{Completion, Shared};
 use crate::io::Vfs;
 use crate::log::LogPos;
-use crate::state::State;
+use crate::state::{FolderSync, State};
 use crate::{Error, Result, FORMAT_VERSION};
 
 pub(super) const CHECKPOINT_NAME: &str = "checkpoint";
@@ -59,8 +60,16 @@ pub(super) fn read_checkpoint(fs: &dyn Vfs) -> Result<Option<(LogPos, State)>> {
             supported: FORMAT_VERSION,
         });
     }
-    let (pos, mut state): (LogPos, State) =
-        postcard::from_bytes(body).map_err(|e| corrupt(at, &e.to_string()))?;
+    let ((pos, mut state), rest): ((LogPos, State), &[u8]) =
+        postcard::take_from_bytes(body).map_err(|e| corrupt(at, &e.to_string()))?;
+    // Subscriptions and expunge logs follow the state; a checkpoint written before
+    // they were kept ends with the state (`state/folder_sync.rs`).
+    state.folder_sync = if rest.is_empty() {
+        FolderSync::derived_from_checkpoint(&state)
+    } else {
+        let offset = at + (body.len() - rest.len()) as u64;
+        postcard::from_bytes(rest).map_err(|e| corrupt(offset, &e.to_string()))?
+    };
     state.rebuild_derived();
     Ok(Some((pos, state)))
 }
@@ -207,6 +216,7 @@ pub(super) fn encode_checkpoint(shared: &Shared, pos: LogPos) -> Result<Vec<u8>>
     let body = {
         let state = shared.state.read();
         postcard::to_allocvec(&(pos, &*state))
+            .and_then(|bytes| postcard::to_extend(&state.folder_sync, bytes))
             .map_err(|e| Error::Invalid(format!("encoding checkpoint: {e}")))?
     };
     let mut bytes = Vec::with_capacity(CHECKPOINT_HEADER_LEN + body.len());

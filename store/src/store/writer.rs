@@ -197,6 +197,10 @@ fn write_group(shared: &Shared, tail: &mut Tail, commits: Vec<Request>) -> u64 {
             directory |= touched.directory;
             outcomes.push(results);
         }
+        if !state.retained.is_empty() {
+            let floors = shared.watches.floors();
+            state.retained.prune(|folder| floors.get(&folder).copied());
+        }
     }
     for (request, results) in commits.into_iter().zip(outcomes) {
         request.done.complete(Ok(results));
