@@ -326,6 +326,23 @@ pub(crate) fn sequence_set(input: &[u8]) -> PResult<'_, SequenceSet> {
     }
 }
 
+/// `sequence-set =/ seq-last-command`, `seq-last-command = "$"` — RFC 5182 §2.1: a
+/// sequence set, or `$` alone (never mixed with numbers).
+pub(crate) fn sequence_set_or_saved(input: &[u8]) -> PResult<'_, SequenceSet> {
+    let (_, first) = peek_byte(input)?;
+    if first == b'$' {
+        return Ok((&input[1..], SequenceSet::saved()));
+    }
+    sequence_set(input)
+}
+
+/// `literal8 = "~{" number ["+"] "}" CRLF *OCTET` — RFC 3516 §4.1, RFC 7888 §8.
+/// Returns the octets (NUL included: message data).
+pub(crate) fn literal8(input: &[u8]) -> PResult<'_, (&[u8], LiteralMode)> {
+    let (input, _) = tag("~")(input)?;
+    literal(input)
+}
+
 /// `date-month = "Jan" / "Feb" / ... / "Dec"` — RFC 3501 §9
 fn date_month(input: &[u8]) -> PResult<'_, u8> {
     let (rest, text) = take(3usize)(input)?;
