@@ -178,6 +178,12 @@ fn cases() -> Vec<(Vec<u8>, Expect)> {
         same(b"l6 UID SEARCH UID $ NOT $\r\n"),
         same(b"l7 UID EXPUNGE $\r\n"),
         same(b"l8 UID SEARCH RETURN (MIN MAX SAVE) FLAGGED\r\n"),
+        // A UTF-8 mailbox name as a bare atom, as clients in UTF-8 mode send it (RFC
+        // 6855); it is written back as a string.
+        case(
+            "l0 SELECT Entwürfe\r\n".as_bytes(),
+            ok("l0 SELECT {9}\r\nEntwürfe\r\n".as_bytes()),
+        ),
         // STATUS=SIZE — RFC 8438 §3; DELETED — RFC 9051 §6.3.11
         same(b"l9 STATUS INBOX (SIZE DELETED MESSAGES)\r\n"),
         // Rejections. NUL in strings — RFC 3501 §9 CHAR8, CVE-2019-11500:
