@@ -552,3 +552,79 @@ fn recent_belongs_to_one_session() {
     let flags = converse(&mut first, "j FETCH 6 (FLAGS)\n");
     assert!(flags.contains("* 6 FETCH (FLAGS ())"), "{flags}");
 }
+
+/// QRESYNC past the store's horizon (RFC 7162 §3.2.6): when more UIDs were expunged
+/// since the client's mod-sequence than the store remembers, VANISHED (EARLIER)
+/// names every UID of the client's known set that no longer exists — never one that
+/// does.
+#[test]
+fn vanished_beyond_the_expunge_horizon() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    populate(&store);
+    let inbox = store.read(|s| s.folder_by_name(ALICE, INBOX).unwrap().id);
+    let count = lifeboat_store::EXPUNGED_REMEMBERED_PER_FOLDER as u32 + 5;
+    let mut batch = Batch::new();
+    for _ in 0..count {
+        let body = batch.put_body(b"Subject: many\r\n\r\nx\r\n".to_vec());
+        batch.push(Op::Append {
+            folder: inbox,
+            body,
+            flags: Flags::default(),
+            internal_date: NOW,
+        });
+    }
+    store.commit(batch).unwrap();
+    let (uidvalidity, known, last) = store.read(|s| {
+        let folder = s.folder(inbox).unwrap();
+        (
+            folder.uidvalidity,
+            folder.highest_modseq,
+            folder.uidnext - 1,
+        )
+    });
+    // Everything but UIDs 2 and the last one goes, in one expunge.
+    let gone: Vec<u32> = (1..=last).filter(|&uid| uid != 2 && uid != last).collect();
+    let mut batch = Batch::new();
+    batch.push(Op::Expunge {
+        folder: inbox,
+        uids: gone,
+    });
+    store.commit(batch).unwrap();
+    assert_eq!(
+        store.read(|s| s.expunged_since(inbox, known)),
+        lifeboat_store::ExpungedSince::BeforeHorizon
+    );
+    let auth = Authenticator::new(store.clone());
+    let config = SessionConfig {
+        hostname: "imap.example.test".into(),
+        tls_available: false,
+        plaintext_login_allowed: true,
+        client: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        limits: Limits::with_literal_bytes_max(64 * 1024),
+        clock,
+        recent: Arc::new(store.read(lifeboat_imap::recent::RecentMarks::new)),
+        compress_available: true,
+        archive_index: None,
+    };
+    let mut session = Session::new(config, store.clone(), auth, false);
+    converse(
+        &mut session,
+        "l LOGIN alice@example.test \"alice password\"\ne ENABLE QRESYNC\n",
+    );
+    let selected = converse(
+        &mut session,
+        &format!("s SELECT INBOX (QRESYNC ({uidvalidity} {known}))\n"),
+    );
+    let expected = format!("* VANISHED (EARLIER) 1,3:{}\r\n", last - 1);
+    assert!(selected.contains(&expected), "{selected}");
+    // Within the client's known UIDs only.
+    let narrowed = converse(
+        &mut session,
+        &format!("t SELECT INBOX (QRESYNC ({uidvalidity} {known} 2:9))\n"),
+    );
+    assert!(
+        narrowed.contains("* VANISHED (EARLIER) 3:9\r\n"),
+        "{narrowed}"
+    );
+}
