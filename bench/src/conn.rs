@@ -10,10 +10,13 @@
 //!   cannot make the client grow without bound.
 //! - TLS is started only on an empty buffer: bytes that arrived in clear text before
 //!   the handshake would otherwise be taken as protected (the STARTTLS injection of
-//!   RFC 3207 §6 / RFC 2595 §3.1).
+//!   RFC 3207 §6 / RFC 2595 §3.1). DEFLATE (IMAP COMPRESS, RFC 4978) likewise.
+//! - [`Connection::wire_bytes`] counts the octets that crossed the socket (after
+//!   compression, before TLS), so runs with and without COMPRESS compare.
 
 use crate::error::{ErrorKind, Outcome};
 use crate::tls::TlsClient;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -54,6 +57,17 @@ enum Transport {
     Closed,
 }
 
+/// DEFLATE both ways (RFC 4978), raw (RFC 1951, no zlib wrapper).
+struct Deflate {
+    compress: Compress,
+    decompress: Decompress,
+    /// Octets read from the socket and not yet decompressed.
+    input: Vec<u8>,
+    input_start: usize,
+    /// Compressed output, reused.
+    output: Vec<u8>,
+}
+
 /// A buffered client connection. See the module documentation for its invariants.
 pub struct Connection {
     transport: Transport,
@@ -61,6 +75,9 @@ pub struct Connection {
     start: usize,
     end: usize,
     io_timeout: Duration,
+    deflate: Option<Box<Deflate>>,
+    wire_read: u64,
+    wire_written: u64,
 }
 
 impl Connection {
@@ -85,6 +102,9 @@ impl Connection {
             start: 0,
             end: 0,
             io_timeout: timeouts.io,
+            deflate: None,
+            wire_read: 0,
+            wire_written: 0,
         };
         if let Some(tls) = implicit_tls {
             connection.start_tls(tls).await?;
@@ -119,8 +139,55 @@ impl Connection {
         matches!(self.transport, Transport::Tls(_))
     }
 
-    /// Sends `bytes` completely.
+    /// Compresses and decompresses everything from here on (IMAP COMPRESS DEFLATE,
+    /// RFC 4978 §3, after the server's OK).
+    pub fn start_deflate(&mut self) -> Outcome<()> {
+        if self.start != self.end || self.deflate.is_some() {
+            return Err(ErrorKind::Protocol);
+        }
+        self.deflate = Some(Box::new(Deflate {
+            compress: Compress::new(Compression::default(), false),
+            decompress: Decompress::new(false),
+            input: Vec::with_capacity(READ_CHUNK_BYTES),
+            input_start: 0,
+            output: Vec::new(),
+        }));
+        Ok(())
+    }
+
+    /// Whether DEFLATE is on.
+    pub fn is_compressed(&self) -> bool {
+        self.deflate.is_some()
+    }
+
+    /// Octets read from and written to the socket so far (compressed ones as sent).
+    pub fn wire_bytes(&self) -> (u64, u64) {
+        (self.wire_read, self.wire_written)
+    }
+
+    /// Sends `bytes` completely (compressed and flushed when DEFLATE is on).
     pub async fn write_all(&mut self, bytes: &[u8]) -> Outcome<()> {
+        let bytes: &[u8] = match &mut self.deflate {
+            Some(deflate) => {
+                deflate.output.clear();
+                let mut consumed = 0;
+                loop {
+                    deflate.output.reserve(bytes.len() / 2 + 64);
+                    let before = deflate.compress.total_in();
+                    deflate
+                        .compress
+                        .compress_vec(&bytes[consumed..], &mut deflate.output, FlushCompress::Sync)
+                        .map_err(|_| ErrorKind::Protocol)?;
+                    consumed += (deflate.compress.total_in() - before) as usize;
+                    if consumed == bytes.len() && deflate.output.len() < deflate.output.capacity() {
+                        break;
+                    }
+                }
+                &deflate.output
+            }
+            None => bytes,
+        };
+        self.wire_written += bytes.len() as u64;
         let transport = &mut self.transport;
         let write = async {
             match transport {
@@ -156,8 +223,22 @@ impl Connection {
                 return Err(ErrorKind::Protocol);
             }
         }
+        if self.deflate.is_some() {
+            return self.fill_decompressed().await;
+        }
         let space = &mut self.buffer[self.end..];
-        let transport = &mut self.transport;
+        let count = Self::read_socket(&mut self.transport, space, self.io_timeout).await?;
+        self.wire_read += count as u64;
+        self.end += count;
+        Ok(())
+    }
+
+    /// One read from the socket; `Closed` at end of stream.
+    async fn read_socket(
+        transport: &mut Transport,
+        space: &mut [u8],
+        io_timeout: Duration,
+    ) -> Outcome<usize> {
         let read = async {
             match transport {
                 Transport::Plain(stream) => stream.read(space).await,
@@ -165,14 +246,60 @@ impl Connection {
                 Transport::Closed => Err(std::io::ErrorKind::NotConnected.into()),
             }
         };
-        match timeout(self.io_timeout, read).await {
+        match timeout(io_timeout, read).await {
             Err(_elapsed) => Err(ErrorKind::Timeout),
             Ok(Err(error)) => Err(ErrorKind::from_io(&error)),
             Ok(Ok(0)) => Err(ErrorKind::Closed),
-            Ok(Ok(count)) => {
-                self.end += count;
-                Ok(())
+            Ok(Ok(count)) => Ok(count),
+        }
+    }
+
+    /// Decompresses into the buffer's free space, reading from the socket until at
+    /// least one octet comes out.
+    async fn fill_decompressed(&mut self) -> Outcome<()> {
+        let Some(deflate) = self.deflate.as_mut() else {
+            return Err(ErrorKind::Protocol);
+        };
+        loop {
+            if deflate.input_start < deflate.input.len() {
+                let space = &mut self.buffer[self.end..];
+                let (in_before, out_before) = (
+                    deflate.decompress.total_in(),
+                    deflate.decompress.total_out(),
+                );
+                deflate
+                    .decompress
+                    .decompress(
+                        &deflate.input[deflate.input_start..],
+                        space,
+                        FlushDecompress::Sync,
+                    )
+                    .map_err(|_| ErrorKind::Protocol)?;
+                deflate.input_start += (deflate.decompress.total_in() - in_before) as usize;
+                let produced = (deflate.decompress.total_out() - out_before) as usize;
+                self.end += produced;
+                if produced > 0 {
+                    return Ok(());
+                }
+                if deflate.input_start < deflate.input.len() {
+                    // No output and input left: only possible when nothing fits.
+                    return Err(ErrorKind::Protocol);
+                }
             }
+            deflate.input.resize(READ_CHUNK_BYTES, 0);
+            deflate.input_start = 0;
+            let count =
+                match Self::read_socket(&mut self.transport, &mut deflate.input, self.io_timeout)
+                    .await
+                {
+                    Ok(count) => count,
+                    Err(kind) => {
+                        deflate.input.clear();
+                        return Err(kind);
+                    }
+                };
+            deflate.input.truncate(count);
+            self.wire_read += count as u64;
         }
     }
 
@@ -287,5 +414,56 @@ impl Security {
             Security::StartTls(tls) => Some(tls),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+    use tokio::net::TcpListener;
+
+    /// After `start_deflate`, lines come in decompressed whatever the chunks, writes
+    /// go out compressed and sync-flushed, and the wire counts are the compressed
+    /// octets.
+    #[tokio::test]
+    async fn deflate_both_ways() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let text = b"* OK first line\r\n".repeat(200);
+            let mut compress = Compress::new(Compression::default(), false);
+            let mut out = Vec::with_capacity(text.len() + 64);
+            compress
+                .compress_vec(&text, &mut out, FlushCompress::Sync)
+                .unwrap();
+            // Two writes, split inside the compressed stream.
+            socket.write_all(&out[..out.len() / 2]).await.unwrap();
+            socket.flush().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            socket.write_all(&out[out.len() / 2..]).await.unwrap();
+            let mut received = vec![0u8; 4096];
+            let count = socket.read(&mut received).await.unwrap();
+            let mut decompress = Decompress::new(false);
+            let mut plain = Vec::with_capacity(4096);
+            decompress
+                .decompress_vec(&received[..count], &mut plain, FlushDecompress::Sync)
+                .unwrap();
+            (out.len(), count, plain)
+        });
+        let mut connection = Connection::open(address, &Timeouts::default(), None)
+            .await
+            .unwrap();
+        connection.start_deflate().unwrap();
+        for _ in 0..200 {
+            assert_eq!(connection.read_line().await.unwrap(), b"* OK first line");
+        }
+        connection.write_all(b"a1 NOOP\r\n").await.unwrap();
+        let (sent, received, plain) = server.await.unwrap();
+        assert_eq!(plain, b"a1 NOOP\r\n");
+        assert_eq!(connection.wire_bytes(), (sent as u64, received as u64));
+        assert!(sent < 200 * 17 / 4, "{sent}");
+        assert!(connection.start_deflate().is_err());
     }
 }

@@ -18,6 +18,17 @@
 //! Commands that need a message (FETCH, STORE) on an empty mailbox are skipped and
 //! counted as `skipped-empty-mailbox`.
 //!
+//! The stress cycle (`--stress`, [`STRESS_UNITS`]) is shaped like imaptest's default
+//! stress instead: every ticket runs the next command of a session's cycle — LOGIN
+//! (as a user picked at random from `1..=users` at each connection, so that several
+//! sessions share a mailbox), SELECT, FETCH of a range with envelope and header
+//! fields, FETCH of a whole body (again with 30% chance), SEARCH (30%), STORE of
+//! flags (50%), STORE `\Deleted` of one message, EXPUNGE, APPEND, LOGOUT — and
+//! starts over with a new connection. Sessions expunge what others still show,
+//! which is what the mix alone never does. With `--compress` every session turns
+//! on COMPRESS=DEFLATE (RFC 4978) when offered; the octets on the wire are counted
+//! either way (`wire-bytes-read`, `wire-bytes-written`).
+//!
 //! Invariants: a session is reused only after a tagged reply; no literal is larger
 //! than [`LITERAL_BYTES_MAX`]; clients never send a command before the previous one
 //! got its tagged reply (no IMAP pipelining), as mail clients behave.
@@ -49,6 +60,28 @@ pub const RECONNECT_PAUSE: Duration = Duration::from_millis(20);
 
 /// Default mix: mostly reading, as mail clients do.
 pub const DEFAULT_MIX: &str = "select=1,fetch-headers=4,fetch-body=2,search=1,store=1,append=1";
+
+/// What the stress cycle records (the units of its total).
+pub const STRESS_UNITS: &[Operation] = &[
+    Operation::Login,
+    Operation::Select,
+    Operation::FetchHeaders,
+    Operation::FetchBody,
+    Operation::Search,
+    Operation::Store,
+    Operation::Expunge,
+    Operation::Append,
+    Operation::Logout,
+];
+
+/// imaptest's default chances, in percent, of the states the cycle may skip.
+const STRESS_FETCH_BODY_AGAIN_PERCENT: u64 = 30;
+const STRESS_SEARCH_PERCENT: u64 = 30;
+const STRESS_STORE_PERCENT: u64 = 50;
+
+/// The header fields the stress cycle's range FETCH asks for (imaptest picks among
+/// these).
+const STRESS_FETCH_ITEMS: &str = "(UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE BODY.PEEK[HEADER.FIELDS (From To Cc Subject Message-ID In-Reply-To References)])";
 
 /// The mix commands, in the order `--mix` names them.
 const MIX_OPERATIONS: [Operation; 7] = [
@@ -193,6 +226,12 @@ pub struct ImapConfig {
     pub search_query: String,
     /// Before the run, APPEND until each user's mailbox holds this many messages.
     pub fill: u32,
+    /// Run the stress cycle instead of the mix (see the module documentation).
+    pub stress: bool,
+    /// COMPRESS=DEFLATE after login when the server offers it.
+    pub compress: bool,
+    /// Seed of the stress cycle's choices (users, messages, chances).
+    pub seed: u64,
 }
 
 impl ImapConfig {
@@ -213,6 +252,9 @@ impl ImapConfig {
             append_size_bytes: 4096,
             search_query: "SUBJECT \"lifeboat\"".into(),
             fill: 0,
+            stress: false,
+            compress: false,
+            seed: 1,
         }
     }
 }
@@ -271,6 +313,7 @@ struct Capabilities {
     known: bool,
     literal_plus: bool,
     starttls: bool,
+    compress: bool,
 }
 
 impl Capabilities {
@@ -290,6 +333,8 @@ impl Capabilities {
                 self.literal_plus = true;
             } else if word.eq_ignore_ascii_case(b"STARTTLS") {
                 self.starttls = true;
+            } else if word.eq_ignore_ascii_case(b"COMPRESS=DEFLATE") {
+                self.compress = true;
             }
         }
     }
@@ -450,6 +495,23 @@ impl ImapSession {
         Ok(completion)
     }
 
+    /// COMPRESS DEFLATE when `config.compress` asks for it and the server offers it
+    /// (RFC 4978 §3: the tagged OK is the last uncompressed answer).
+    async fn compress(&mut self, config: &ImapConfig) -> Outcome<()> {
+        if !config.compress || !self.capabilities.compress || self.connection.is_compressed() {
+            return Ok(());
+        }
+        self.command("COMPRESS DEFLATE").await?;
+        self.connection.start_deflate()
+    }
+
+    /// Counts the octets this connection moved, once, before it is closed.
+    fn count_wire(&self, recorder: &mut Recorder) {
+        let (read, written) = self.connection.wire_bytes();
+        recorder.count("wire-bytes-read", read);
+        recorder.count("wire-bytes-written", written);
+    }
+
     /// Connects, reads the greeting and capabilities, and upgrades to TLS if asked.
     async fn connect(config: &ImapConfig) -> Outcome<ImapSession> {
         let connection =
@@ -606,6 +668,12 @@ impl ImapSession {
                 Err(kind) => recorder.error(Operation::Logout, kind),
             }
         }
+        self.close(recorder).await;
+    }
+
+    /// Closes the connection, counting its octets.
+    async fn close(self, recorder: &mut Recorder) {
+        self.count_wire(recorder);
         self.connection.close().await;
     }
 }
@@ -635,13 +703,18 @@ async fn open_session(
         return None;
     }
     recorder.ok(Operation::Login, started.elapsed());
+    if let Err(kind) = session.compress(config).await {
+        recorder.error(Operation::Login, kind);
+        session.close(recorder).await;
+        return None;
+    }
     let started = Instant::now();
     if let Err(kind) = session
         .command(&format!("SELECT {}", quoted(&config.mailbox)))
         .await
     {
         recorder.error(Operation::Select, kind);
-        session.connection.close().await;
+        session.close(recorder).await;
         return None;
     }
     recorder.ok(Operation::Select, started.elapsed());
@@ -718,7 +791,7 @@ async fn worker(
             }
         }
         if current.broken {
-            current.connection.close().await;
+            current.close(&mut recorder).await;
         } else {
             session = Some(current);
         }
@@ -727,6 +800,248 @@ async fn worker(
         current.logout(&mut recorder).await;
     }
     recorder.finish()
+}
+
+/// Where a stress session is in its cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StressState {
+    Login,
+    Select,
+    Fetch,
+    FetchBody,
+    Search,
+    Store,
+    Delete,
+    Expunge,
+    Append,
+    Logout,
+}
+
+impl StressState {
+    fn next(self) -> StressState {
+        match self {
+            StressState::Login => StressState::Select,
+            StressState::Select => StressState::Fetch,
+            StressState::Fetch => StressState::FetchBody,
+            StressState::FetchBody => StressState::Search,
+            StressState::Search => StressState::Store,
+            StressState::Store => StressState::Delete,
+            StressState::Delete => StressState::Expunge,
+            StressState::Expunge => StressState::Append,
+            StressState::Append => StressState::Logout,
+            StressState::Logout => StressState::Login,
+        }
+    }
+}
+
+/// Whether a `percent` chance comes up.
+fn chance(random: &mut SplitMix64, percent: u64) -> bool {
+    random.range_inclusive(0, 99) < percent
+}
+
+/// One stress client: the cycle of the module documentation, one command per ticket.
+async fn stress_worker(
+    id: usize,
+    config: Arc<ImapConfig>,
+    schedule: Arc<Schedule>,
+    progress: Arc<Progress>,
+    ready: Arc<Barrier>,
+) -> Stats {
+    let mut recorder = Recorder::new(progress);
+    let mut random = SplitMix64::new(config.seed.wrapping_mul(1_000_003) + id as u64);
+    let mut session: Option<ImapSession> = None;
+    let mut state = StressState::Login;
+    // This cycle marked a message \Deleted: EXPUNGE follows.
+    let mut deleted = false;
+    ready.wait().await;
+    while let Some(ticket) = schedule.next().await {
+        let origin = ticket.latency_origin(Instant::now());
+        let started = if ticket.intended.is_some() {
+            origin
+        } else {
+            Instant::now()
+        };
+        // The states skipped by their chance (or for want of a message) take no
+        // ticket.
+        loop {
+            let exists = session.as_ref().map_or(0, |session| session.exists);
+            let runs = match state {
+                StressState::Login => session.is_none(),
+                StressState::Select | StressState::Append | StressState::Logout => true,
+                StressState::Fetch | StressState::FetchBody | StressState::Delete => exists > 0,
+                StressState::Search => chance(&mut random, STRESS_SEARCH_PERCENT),
+                StressState::Store => exists > 0 && chance(&mut random, STRESS_STORE_PERCENT),
+                StressState::Expunge => deleted,
+            };
+            if runs {
+                break;
+            }
+            state = state.next();
+        }
+        let outcome = match (state, session.as_mut()) {
+            (StressState::Login, _) => {
+                let user = config.user.render(random.range_inclusive(1, config.users));
+                match stress_login(&config, &user).await {
+                    Ok(opened) => {
+                        session = Some(opened);
+                        Ok(Operation::Login)
+                    }
+                    Err(kind) => Err((Operation::Login, kind)),
+                }
+            }
+            (_, None) => {
+                // Only LOGIN runs without a session.
+                state = StressState::Login;
+                continue;
+            }
+            (state, Some(current)) => {
+                let operation =
+                    stress_command(state, current, &config, &mut random, ticket.index).await;
+                if state == StressState::Delete && operation.is_ok() {
+                    deleted = true;
+                }
+                if state == StressState::Expunge {
+                    deleted = false;
+                }
+                if let Ok((Operation::FetchHeaders | Operation::FetchBody, completion)) = &operation
+                {
+                    recorder.transferred(completion.fetches, completion.literal_bytes);
+                }
+                if let Ok((Operation::Append, completion)) = &operation {
+                    recorder.transferred(1, completion.literal_bytes);
+                }
+                operation.map(|(operation, _)| operation)
+            }
+        };
+        match outcome {
+            Ok(operation) => recorder.ok(operation, started.elapsed()),
+            Err((operation, kind)) => {
+                recorder.error(operation, kind);
+                if kind.drops_connection() {
+                    if let Some(current) = session.as_mut() {
+                        current.broken = true;
+                    }
+                }
+            }
+        }
+        let broken = session.as_ref().is_some_and(|current| current.broken);
+        if broken || state == StressState::Logout {
+            if let Some(current) = session.take() {
+                current.close(&mut recorder).await;
+            }
+            state = StressState::Login;
+            deleted = false;
+            if broken {
+                tokio::time::sleep(RECONNECT_PAUSE).await;
+            }
+            continue;
+        }
+        // FETCH of a body again, with imaptest's chance; otherwise on.
+        if !(state == StressState::FetchBody
+            && chance(&mut random, STRESS_FETCH_BODY_AGAIN_PERCENT))
+        {
+            state = state.next();
+        }
+    }
+    // Cycles cut short by the end of the run: LOGOUT, not counted (every unit was
+    // one ticket).
+    if let Some(mut current) = session {
+        if !current.broken {
+            let _ = current.command("LOGOUT").await;
+        }
+        current.close(&mut recorder).await;
+    }
+    recorder.finish()
+}
+
+/// Connect and LOGIN as `user` (and COMPRESS if asked); one `login` unit.
+async fn stress_login(config: &ImapConfig, user: &str) -> Outcome<ImapSession> {
+    let mut session = ImapSession::connect(config).await?;
+    let login = format!("LOGIN {} {}", quoted(user), quoted(&config.password));
+    let outcome = match session.command(&login).await {
+        Ok(_) => session.compress(config).await,
+        Err(kind) => Err(kind),
+    };
+    match outcome {
+        Ok(()) => Ok(session),
+        Err(kind) => {
+            session.connection.close().await;
+            Err(kind)
+        }
+    }
+}
+
+/// One command of the stress cycle in `state`; what it counts as.
+async fn stress_command(
+    state: StressState,
+    session: &mut ImapSession,
+    config: &ImapConfig,
+    random: &mut SplitMix64,
+    index: u64,
+) -> Result<(Operation, Completion), (Operation, ErrorKind)> {
+    let exists = u64::from(session.exists.max(1));
+    let (operation, command) = match state {
+        StressState::Select => (
+            Operation::Select,
+            format!("SELECT {}", quoted(&config.mailbox)),
+        ),
+        StressState::Fetch => {
+            let count = u64::from(config.fetch_count.max(1)).min(exists);
+            let first = random.range_inclusive(1, exists - count + 1);
+            let last = first + count - 1;
+            (
+                Operation::FetchHeaders,
+                format!("FETCH {first}:{last} {STRESS_FETCH_ITEMS}"),
+            )
+        }
+        StressState::FetchBody => {
+            let number = random.range_inclusive(1, exists);
+            (
+                Operation::FetchBody,
+                format!("FETCH {number} (UID BODY.PEEK[])"),
+            )
+        }
+        StressState::Search => (Operation::Search, format!("SEARCH {}", config.search_query)),
+        StressState::Store => {
+            let first = random.range_inclusive(1, exists);
+            let last = random.range_inclusive(first, exists.min(first + 4));
+            let sign = if chance(random, 50) { '+' } else { '-' };
+            (
+                Operation::Store,
+                format!("STORE {first}:{last} {sign}FLAGS (\\Flagged $Bench)"),
+            )
+        }
+        StressState::Delete => {
+            let number = random.range_inclusive(1, exists);
+            (
+                Operation::Store,
+                format!("STORE {number} +FLAGS.SILENT (\\Deleted)"),
+            )
+        }
+        StressState::Expunge => (Operation::Expunge, "EXPUNGE".to_string()),
+        StressState::Append => {
+            return session
+                .append(config, index)
+                .await
+                .map(|size| {
+                    (
+                        Operation::Append,
+                        Completion {
+                            fetches: 0,
+                            literal_bytes: size,
+                        },
+                    )
+                })
+                .map_err(|kind| (Operation::Append, kind));
+        }
+        StressState::Logout => (Operation::Logout, "LOGOUT".to_string()),
+        StressState::Login => return Err((Operation::Login, ErrorKind::Protocol)),
+    };
+    session
+        .command(&command)
+        .await
+        .map(|completion| (operation, completion))
+        .map_err(|kind| (operation, kind))
 }
 
 /// One IDLE holder: set up, enter IDLE, report readiness, wait for the end.
@@ -836,14 +1151,21 @@ pub async fn run(
         }
     }
     let ready = Arc::new(Barrier::new(sessions));
+    let stress = config.stress;
     let mut stats = run_workers(sessions, |id| {
-        worker(
-            id,
+        let (config, schedule, progress, ready) = (
             config.clone(),
             schedule.clone(),
             progress.clone(),
             ready.clone(),
-        )
+        );
+        async move {
+            if stress {
+                stress_worker(id, config, schedule, progress, ready).await
+            } else {
+                worker(id, config, schedule, progress, ready).await
+            }
+        }
     })
     .await;
     // The run's duration is the mix's: the holders' DONE and LOGOUT are not part of it.

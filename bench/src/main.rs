@@ -185,6 +185,17 @@ struct ImapArgs {
     /// Before the run, APPEND until each user's mailbox holds this many messages
     #[arg(long, default_value_t = 0)]
     fill: u32,
+    /// Run imaptest's default stress cycle instead of --mix: LOGIN as a random user of
+    /// 1..=--users, SELECT, FETCH, FETCH body, SEARCH, STORE, STORE \Deleted, EXPUNGE,
+    /// APPEND, LOGOUT, over and over (one command per unit)
+    #[arg(long)]
+    stress: bool,
+    /// Turn on COMPRESS=DEFLATE (RFC 4978) after login when the server offers it
+    #[arg(long)]
+    compress: bool,
+    /// Seed of the stress cycle's random choices
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Args, Debug)]
@@ -398,7 +409,11 @@ async fn run_load(command: Command) -> Result<(), SetupError> {
             let plan = plan(load, None)?;
             let (server, address, security, timeouts) = endpoint(load, "127.0.0.1:2143").await?;
             let mix: Mix = args.mix.parse()?;
-            let units = mix.operations();
+            let units = if args.stress {
+                imap::STRESS_UNITS.to_vec()
+            } else {
+                mix.operations()
+            };
             let config = ImapConfig {
                 server: address,
                 timeouts,
@@ -416,6 +431,9 @@ async fn run_load(command: Command) -> Result<(), SetupError> {
                 append_size_bytes: usize::try_from(args.append_size)?,
                 search_query: args.search.clone(),
                 fill: args.fill,
+                stress: args.stress,
+                compress: args.compress,
+                seed: args.seed,
             };
             let run = LoadRun::Imap(Arc::new(config));
             ("imap", load, server, plan, run, units)

@@ -38,6 +38,8 @@ pub enum Operation {
     Store,
     Append,
     Noop,
+    /// IMAP EXPUNGE.
+    Expunge,
     /// IMAP IDLE, timed up to the server's continuation.
     Idle,
     Logout,
@@ -63,6 +65,7 @@ impl Operation {
             Operation::Store => "store",
             Operation::Append => "append",
             Operation::Noop => "noop",
+            Operation::Expunge => "expunge",
             Operation::Idle => "idle",
             Operation::Logout => "logout",
             Operation::Stat => "stat",

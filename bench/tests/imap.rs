@@ -232,3 +232,77 @@ async fn refused_connections_are_classified() {
     );
     assert_eq!(result.stats.ok(Operation::Noop), 0);
 }
+
+/// The stress cycle against the test server: every unit is one command of a
+/// session's cycle, each cycle is LOGIN ... LOGOUT with a fresh connection, users are
+/// picked at random so that sessions share them, and \Deleted messages are expunged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stress_cycles_share_users_and_expunge() {
+    let (server, counters) = imap_server::start(ImapBehavior::default()).await;
+    let mut stress = config(server, imap::DEFAULT_MIX);
+    stress.stress = true;
+    stress.users = 3;
+    let result = run(stress, 4, 400).await;
+    let stats = &result.stats;
+    let units: u64 = imap::STRESS_UNITS.iter().map(|unit| stats.ok(*unit)).sum();
+    assert_eq!(units, 400);
+    let errors: u64 = [imap::STRESS_UNITS, &[Operation::Connect]]
+        .concat()
+        .iter()
+        .map(|operation| stats.error_total(*operation))
+        .sum();
+    assert_eq!(errors, 0);
+    // Whole cycles: a LOGOUT for every LOGIN but those of cycles still running (at
+    // most one per session).
+    let (logins, logouts) = (stats.ok(Operation::Login), stats.ok(Operation::Logout));
+    assert!(
+        logins >= logouts && logins - logouts <= 4,
+        "{logins} {logouts}"
+    );
+    assert!(logouts >= 10, "{logouts}");
+    assert!(stats.ok(Operation::Select) >= logouts);
+    assert!(stats.ok(Operation::Append) >= logouts);
+    assert!(stats.ok(Operation::Expunge) >= logouts);
+    assert!(stats.ok(Operation::FetchHeaders) >= logouts);
+    assert!(stats.ok(Operation::FetchBody) >= logouts);
+    // Chances: some cycles search, some store flags (each way more than once in 50).
+    assert!(stats.ok(Operation::Search) > 0 && stats.ok(Operation::Search) < logins);
+    assert!(stats.ok(Operation::Store) > stats.ok(Operation::Expunge));
+    assert_eq!(
+        counters.expunged.load(std::sync::atomic::Ordering::SeqCst),
+        stats.ok(Operation::Expunge)
+    );
+    assert_eq!(counters.users.lock().unwrap().len(), 3);
+    assert!(stats.counter("wire-bytes-read") > 0);
+    assert!(stats.counter("wire-bytes-written") > 0);
+}
+
+/// Refused EXPUNGEs are error replies, counted under `expunge`, and the cycle goes
+/// on over the same connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stress_counts_refused_commands() {
+    let (server, counters) = imap_server::start(ImapBehavior {
+        expunge_status: Some("NO"),
+        ..ImapBehavior::default()
+    })
+    .await;
+    let mut stress = config(server, imap::DEFAULT_MIX);
+    stress.stress = true;
+    let result = run(stress, 1, 100).await;
+    let stats = &result.stats;
+    let refused = stats.errors(Operation::Expunge, ErrorKind::ImapNo);
+    assert!(refused > 0);
+    assert_eq!(stats.ok(Operation::Expunge), 0);
+    let errors: u64 = [imap::STRESS_UNITS, &[Operation::Connect]]
+        .concat()
+        .iter()
+        .map(|operation| stats.error_total(*operation))
+        .sum();
+    assert_eq!(errors, refused);
+    assert_eq!(
+        counters
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst),
+        stats.ok(Operation::Login)
+    );
+}

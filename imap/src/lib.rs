@@ -1,5 +1,6 @@
-//! IMAP4rev1 for Lifeboat portal mailboxes: the wire types, the command parser, the
-//! response encoder, the session state machine and the server.
+//! IMAP4rev1 and IMAP4rev2 for Lifeboat portal mailboxes and the user's archive: the
+//! wire types, the command parser, the response encoder, the session state machine
+//! and the server.
 //!
 //! Layers (ARCHITECTURE.md §3):
 //! - [`types`]: validated values that both directions share (`Tag`, `Atom`, `Mailbox`,
@@ -39,6 +40,7 @@
 //! | `limits.connections_max`, `limits.connections_per_ip_max` | the listeners' `limits` |
 //! | `listen.imap`, `listen.imaps` | the addresses given to [`ImapService::listener`]; skip a listener whose address is `""` |
 //! | `tls.cert`, `tls.key` | the [`TlsAcceptor`] given to [`ImapService::new`] (STARTTLS and imaps) |
+//! | the archive's text index (`DATA_DIR/archive-index`) | [`ImapService::with_archive_index`]: SEARCH in the `#archive/YYYY-MM` mailboxes |
 //!
 //! ```no_run
 //! use std::time::Duration;

@@ -31,7 +31,7 @@ use lifeboat_store::message::{parse_message, ParsedMessage, TooDeep};
 
 use crate::types::{
     Address, BasicFields, Body, BodyStructure, Disposition, Envelope, IString, MultiPartExtension,
-    NString, Section, SinglePartExtension, SpecificFields,
+    NString, Part, Section, SinglePartExtension, SpecificFields,
 };
 
 /// Deepest MIME nesting described in BODYSTRUCTURE and reachable by part numbers;
@@ -51,6 +51,11 @@ fn parser() -> &'static MessageParser {
     static PARSER: std::sync::OnceLock<MessageParser> = std::sync::OnceLock::new();
     PARSER.get_or_init(MessageParser::default)
 }
+
+/// A part's content transfer encoding is one this server cannot undo, or its data
+/// do not decode (RFC 3516 §4.3: `NO [UNKNOWN-CTE]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownEncoding;
 
 /// A stored message, parsed as far as the caller needs.
 pub struct Parsed<'a> {
@@ -165,6 +170,44 @@ impl<'a> Parsed<'a> {
                     _ => Cow::Borrowed(&[][..]),
                 }
             }
+        }
+    }
+
+    /// The octets of `BINARY[part]` — RFC 3516 §4.2: the part's body with its
+    /// content transfer encoding undone (base64, quoted-printable; 7bit, 8bit and
+    /// binary as they are), or the whole message for `BINARY[]`. A part that does not
+    /// exist gives empty data; an encoding this server does not know is an error
+    /// (RFC 3516 §4.3 `UNKNOWN-CTE`).
+    pub fn binary<'s>(&'s self, part: Option<&Part>) -> Result<Cow<'s, [u8]>, UnknownEncoding> {
+        let Some(part) = part else {
+            return Ok(Cow::Borrowed(self.raw));
+        };
+        let Some(entity) = self.entity(part.numbers()) else {
+            return Ok(Cow::Borrowed(&[][..]));
+        };
+        let body = entity.body();
+        if matches!(
+            entity.part.body,
+            PartType::Multipart(_) | PartType::Message(_)
+        ) {
+            // Only leaf parts carry an encoding of their own to undo.
+            return Ok(Cow::Borrowed(body));
+        }
+        let encoding = entity
+            .part
+            .content_transfer_encoding()
+            .map(|value| value.trim().to_ascii_lowercase());
+        match encoding.as_deref() {
+            None | Some("7bit" | "8bit" | "binary") => Ok(Cow::Borrowed(body)),
+            Some("base64") => mail_parser::decoders::base64::base64_decode(body)
+                .map(Cow::Owned)
+                .ok_or(UnknownEncoding),
+            Some("quoted-printable") => {
+                mail_parser::decoders::quoted_printable::quoted_printable_decode(body)
+                    .map(Cow::Owned)
+                    .ok_or(UnknownEncoding)
+            }
+            Some(_) => Err(UnknownEncoding),
         }
     }
 
@@ -566,7 +609,7 @@ fn address_list(parsed: &ParsedAddress<'_>) -> Vec<Address<'static>> {
                     // group name, host NIL), its members, and an end marker.
                     Some(name) => {
                         out.push(Address {
-                            mailbox: Some(istring(name)),
+                            mailbox: Some(encode_word(name)),
                             ..Address::default()
                         });
                         out.extend(group.addresses.iter().filter_map(address));
@@ -582,15 +625,28 @@ fn address_list(parsed: &ParsedAddress<'_>) -> Vec<Address<'static>> {
 
 fn address(addr: &Addr<'_>) -> Option<Address<'static>> {
     let email = addr.address.as_deref().unwrap_or("");
-    if email.is_empty() && addr.name.is_none() {
-        return None;
+    let name = addr.name.as_deref();
+    if email.is_empty() {
+        // `mail-parser` gives a bare local part (`To: g: nodomain;`) as a display name
+        // without an address: it is the mailbox, and it really lacks a domain.
+        return match name {
+            Some(word) if !word.is_empty() && !word.contains(char::is_whitespace) => {
+                Some(Address {
+                    name: None,
+                    adl: None,
+                    mailbox: Some(istring(word)),
+                    host: Some(istring(MISSING_HOST)),
+                })
+            }
+            _ => None,
+        };
     }
     let (mailbox, host) = match email.rsplit_once('@') {
         Some((mailbox, host)) => (mailbox, host),
         None => (email, MISSING_HOST),
     };
     Some(Address {
-        name: addr.name.as_deref().map(encode_word),
+        name: name.map(encode_word),
         adl: None,
         mailbox: Some(istring(mailbox)),
         host: Some(istring(host)),
@@ -940,6 +996,68 @@ mod tests {
             b"Friends"
         );
         assert_eq!(envelope.to[3], Address::default());
+        // A bare local part is the mailbox, without a domain; a name with spaces and
+        // no address is no address at all.
+        assert_eq!(envelope.cc.len(), 1);
+        assert_eq!(
+            envelope.cc[0].mailbox.as_ref().unwrap().as_bytes(),
+            b"nodomain"
+        );
+        assert_eq!(
+            envelope.cc[0].host.as_ref().unwrap().as_bytes(),
+            MISSING_HOST.as_bytes()
+        );
+        assert!(envelope.cc[0].name.is_none());
+    }
+
+    /// RFC 3501 §7.4.2, RFC 5322 §3.4: groups, empty groups and encoded group names.
+    #[test]
+    fn group_syntax() {
+        let raw = b"To: group: g1@d1.org, g2@d2.org;, group2: g3@d3.org;\r\nCc: undisclosed-recipients:;\r\nBcc: =?UTF-8?Q?Gr=C3=BCppe?=: a@b.c;, d@e.f\r\n\r\n";
+        let envelope = Parsed::headers_only(raw).envelope();
+        let show = |list: &[Address<'_>]| -> Vec<String> {
+            list.iter()
+                .map(|address| {
+                    let part = |value: &NString<'_>| {
+                        value.as_ref().map_or("NIL".to_string(), |value| {
+                            String::from_utf8_lossy(value.as_bytes()).into_owned()
+                        })
+                    };
+                    format!(
+                        "({} {} {} {})",
+                        part(&address.name),
+                        part(&address.adl),
+                        part(&address.mailbox),
+                        part(&address.host)
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            show(&envelope.to),
+            [
+                "(NIL NIL group NIL)",
+                "(NIL NIL g1 d1.org)",
+                "(NIL NIL g2 d2.org)",
+                "(NIL NIL NIL NIL)",
+                "(NIL NIL group2 NIL)",
+                "(NIL NIL g3 d3.org)",
+                "(NIL NIL NIL NIL)",
+            ]
+        );
+        assert_eq!(
+            show(&envelope.cc),
+            ["(NIL NIL undisclosed-recipients NIL)", "(NIL NIL NIL NIL)"]
+        );
+        assert_eq!(
+            show(&envelope.bcc),
+            [
+                "(NIL NIL =?UTF-8?B?R3LDvHBwZQ==?= NIL)",
+                "(NIL NIL a b.c)",
+                "(NIL NIL NIL NIL)",
+                "(NIL NIL d e.f)",
+            ]
+        );
     }
 
     #[test]

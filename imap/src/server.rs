@@ -18,6 +18,10 @@
 //!   thread) wakes the session through the store's account signal and is reported at
 //!   once. The signal's version is read before each comparison with the store, so a
 //!   change that lands in between is never missed.
+//! - After COMPRESS DEFLATE (RFC 4978) every byte sent is compressed (raw DEFLATE,
+//!   each batch of output ended with a sync flush so that the client can read it at
+//!   once) and every byte received is decompressed before the session sees it; the
+//!   tagged OK of COMPRESS is the last thing sent uncompressed.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -26,9 +30,10 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use lifeboat_net::{Framed, ListenerConfig, NetError, Stream, ThreadContext, TlsAcceptor};
 use lifeboat_store::auth::Authenticator;
-use lifeboat_store::{Signal, Store};
+use lifeboat_store::{ArchiveIndex, Signal, Store};
 use tracing::Instrument;
 
 use crate::parse::Limits;
@@ -85,12 +90,14 @@ pub struct ImapService {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     store: Store,
     auth: Arc<Authenticator>,
     tls: TlsAcceptor,
     config: ImapConfig,
     recent: Arc<RecentMarks>,
+    archive_index: Option<Arc<ArchiveIndex>>,
 }
 
 impl std::fmt::Debug for ImapService {
@@ -123,9 +130,69 @@ async fn race<A: Future, B: Future>(first: A, second: B) -> Result<A::Output, B:
     .await
 }
 
+/// DEFLATE both ways after COMPRESS (RFC 4978 §3, RFC 1951 without a zlib wrapper).
+struct Deflate {
+    compress: Compress,
+    decompress: Decompress,
+    /// Output of the last compression, reused.
+    compressed: Vec<u8>,
+}
+
+impl Deflate {
+    fn new() -> Deflate {
+        Deflate {
+            // RFC 4978 §4 leaves the level to the server; a fast one keeps a busy
+            // core's latency down at little cost in ratio for mail traffic.
+            compress: Compress::new(Compression::fast(), false),
+            decompress: Decompress::new(false),
+            compressed: Vec::new(),
+        }
+    }
+
+    /// Compresses `input` and flushes (RFC 4978 §5: "the server MUST ... flush"),
+    /// leaving the octets to send in `self.compressed`.
+    fn compress(&mut self, input: &[u8]) -> Result<(), Disconnected> {
+        self.compressed.clear();
+        let mut consumed = 0;
+        loop {
+            self.compressed.reserve(input.len() / 2 + 64);
+            let before = self.compress.total_in();
+            self.compress
+                .compress_vec(
+                    &input[consumed..],
+                    &mut self.compressed,
+                    FlushCompress::Sync,
+                )
+                .map_err(|_| Disconnected)?;
+            consumed += (self.compress.total_in() - before) as usize;
+            // Room left in the output means the flush is complete.
+            if consumed == input.len() && self.compressed.len() < self.compressed.capacity() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Decompresses `input` onto `out`; corrupt input ends the connection.
+    fn decompress(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), Disconnected> {
+        let mut consumed = 0;
+        loop {
+            out.reserve(input.len() * 2 + 64);
+            let before = self.decompress.total_in();
+            self.decompress
+                .decompress_vec(&input[consumed..], out, FlushDecompress::Sync)
+                .map_err(|_| Disconnected)?;
+            consumed += (self.decompress.total_in() - before) as usize;
+            if consumed == input.len() && out.len() < out.capacity() {
+                return Ok(());
+            }
+        }
+    }
+}
+
 /// The session's [`Output`] over the connection.
 struct Sink<'f> {
     framed: &'f mut Framed<Stream>,
+    deflate: &'f mut Option<Deflate>,
     buffer: Vec<u8>,
     write_timeout: Duration,
 }
@@ -137,23 +204,32 @@ impl Output for Sink<'_> {
 
     fn flush(&mut self) -> Pin<Box<dyn Future<Output = Result<(), Disconnected>> + '_>> {
         Box::pin(async move {
-            send(self.framed, &self.buffer, self.write_timeout).await?;
+            send(self.framed, self.deflate, &self.buffer, self.write_timeout).await?;
             self.buffer.clear();
             Ok(())
         })
     }
 }
 
-/// Sends `bytes`; a client that does not read them within `timeout` is gone.
+/// Sends `bytes` (compressed after COMPRESS); a client that does not read them
+/// within `timeout` is gone.
 async fn send(
     framed: &mut Framed<Stream>,
+    deflate: &mut Option<Deflate>,
     bytes: &[u8],
     timeout: Duration,
 ) -> Result<(), Disconnected> {
     if bytes.is_empty() {
         return Ok(());
     }
-    match lifeboat_net::timeout(timeout, framed.write_all(bytes)).await {
+    let wire: &[u8] = match deflate {
+        Some(deflate) => {
+            deflate.compress(bytes)?;
+            &deflate.compressed
+        }
+        None => bytes,
+    };
+    match lifeboat_net::timeout(timeout, framed.write_all(wire)).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(Disconnected),
     }
@@ -178,6 +254,20 @@ impl ImapService {
                 tls,
                 config,
                 recent,
+                archive_index: None,
+            }),
+        }
+    }
+
+    /// The same service, answering SEARCH in the archive mailboxes (`#archive/...`)
+    /// from the archive's full-text index (the one the web API searches); without
+    /// one they are scanned. Call before the service is cloned into listeners.
+    pub fn with_archive_index(self, index: Arc<ArchiveIndex>) -> ImapService {
+        let inner = Arc::unwrap_or_clone(self.inner);
+        ImapService {
+            inner: Arc::new(Inner {
+                archive_index: Some(index),
+                ..inner
             }),
         }
     }
@@ -230,6 +320,8 @@ impl ImapService {
             limits: config.limits,
             clock: lifeboat_store::now,
             recent: self.inner.recent.clone(),
+            compress_available: true,
+            archive_index: self.inner.archive_index.clone(),
         };
         let mut session = Session::new(
             session_config,
@@ -238,9 +330,13 @@ impl ImapService {
             framed.is_tls(),
         );
         let write_timeout = config.idle_timeout;
+        let mut deflate: Option<Deflate> = None;
         let mut out = Vec::with_capacity(4096);
         session.greeting(&mut out);
-        if send(&mut framed, &out, write_timeout).await.is_err() {
+        if send(&mut framed, &mut deflate, &out, write_timeout)
+            .await
+            .is_err()
+        {
             return;
         }
         out.clear();
@@ -249,6 +345,7 @@ impl ImapService {
         loop {
             let mut sink = Sink {
                 framed: &mut framed,
+                deflate: &mut deflate,
                 buffer: std::mem::take(&mut out),
                 write_timeout,
             };
@@ -257,10 +354,32 @@ impl ImapService {
             match progress {
                 Err(Disconnected) => return,
                 Ok(Progress::Close) => {
-                    if send(&mut framed, &out, write_timeout).await.is_ok() {
+                    if send(&mut framed, &mut deflate, &out, write_timeout)
+                        .await
+                        .is_ok()
+                    {
                         let _ = framed.close().await;
                     }
                     return;
+                }
+                Ok(Progress::Compress { pending }) => {
+                    // The tagged OK goes out as it is; everything after it is
+                    // compressed both ways (RFC 4978 §3).
+                    if send(&mut framed, &mut deflate, &out, write_timeout)
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    out.clear();
+                    let mut started = Deflate::new();
+                    let mut plain = Vec::new();
+                    if started.decompress(&pending, &mut plain).is_err() {
+                        return;
+                    }
+                    deflate = Some(started);
+                    session.receive(&plain);
+                    continue;
                 }
                 Ok(Progress::StartTls { discarded_bytes }) => {
                     let ready = std::mem::take(&mut out);
@@ -284,7 +403,10 @@ impl ImapService {
                 }
                 Ok(Progress::NeedInput) => {}
             }
-            if send(&mut framed, &out, write_timeout).await.is_err() {
+            if send(&mut framed, &mut deflate, &out, write_timeout)
+                .await
+                .is_err()
+            {
                 return;
             }
             out.clear();
@@ -302,6 +424,7 @@ impl ImapService {
                 let seen = signal.version();
                 let mut sink = Sink {
                     framed: &mut framed,
+                    deflate: &mut deflate,
                     buffer: std::mem::take(&mut out),
                     write_timeout,
                 };
@@ -309,7 +432,10 @@ impl ImapService {
                     return;
                 }
                 out = std::mem::take(&mut sink.buffer);
-                if send(&mut framed, &out, write_timeout).await.is_err() {
+                if send(&mut framed, &mut deflate, &out, write_timeout)
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 out.clear();
@@ -335,20 +461,32 @@ impl ImapService {
                     // a new IDLE gets a full period.
                     idle_deadline = None;
                     let received = framed.buffer().len();
-                    session.receive(framed.buffer());
+                    match &mut deflate {
+                        Some(deflate) => {
+                            let mut plain = Vec::new();
+                            if deflate.decompress(framed.buffer(), &mut plain).is_err() {
+                                return;
+                            }
+                            session.receive(&plain);
+                        }
+                        None => session.receive(framed.buffer()),
+                    }
                     framed.consume(received);
                 }
                 Woken::Input(Err(NetError::IdleTimeout | NetError::CommandTimeout)) => {
                     tracing::debug!(account = session.account(), "imap autologout");
                     session.autologout(&mut out);
-                    if send(&mut framed, &out, write_timeout).await.is_ok() {
+                    if send(&mut framed, &mut deflate, &out, write_timeout)
+                        .await
+                        .is_ok()
+                    {
                         let _ = framed.close().await;
                     }
                     return;
                 }
                 Woken::Input(Err(NetError::ShuttingDown)) => {
                     session.shutting_down(&mut out);
-                    let _ = send(&mut framed, &out, write_timeout).await;
+                    let _ = send(&mut framed, &mut deflate, &out, write_timeout).await;
                     return;
                 }
                 Woken::Input(Err(_)) => return,

@@ -147,6 +147,45 @@ fn cases() -> Vec<(Vec<u8>, Expect)> {
         case(b"j6 UID MOVE 42 \"Trash\"\r\n", ok(b"j6 UID MOVE 42 Trash\r\n")),
         same(b"j7 MOVE 1,3,5:7 INBOX\r\n"),
         same(b"j8 UID COPY 4294967295 \"a b\"\r\n"),
+        // QRESYNC — RFC 7162 §3.2.5, §3.2.6 (the examples of §3.2.5)
+        same(b"k1 SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))\r\n"),
+        same(b"k2 SELECT INBOX (QRESYNC (67890007 90060115194045000 1:29997 (5000,7500,9000,9990:9999 15000,22500,27000,29970,29973)))\r\n"),
+        case(
+            b"k3 examine \"Sent\" (condstore qresync (1 2 (1 5)))\r\n",
+            ok(b"k3 EXAMINE Sent (CONDSTORE QRESYNC (1 2 (1 5)))\r\n"),
+        ),
+        case(
+            b"k4 UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)\r\n",
+            ok(b"k4 UID FETCH 300:500 FLAGS (CHANGEDSINCE 12345 VANISHED)\r\n"),
+        ),
+        // BINARY — RFC 3516 §4.1, §4.4
+        same(b"k5 FETCH 1 (BINARY[1.2] BINARY.PEEK[]<0.100> BINARY.SIZE[3] BINARY.SIZE[])\r\n"),
+        same(b"k6 APPEND INBOX ~{3}\r\na\0c\r\n"),
+        case(b"k7 APPEND INBOX (\\Seen) ~{3+}\r\nabc\r\n", ok(b"k7 APPEND INBOX (\\Seen) ~{3}\r\nabc\r\n")),
+        // UTF8=ACCEPT — RFC 6855 §4
+        same("k8 APPEND INBOX UTF8 (~{9}\r\nSub: é\r\n)\r\n".as_bytes()),
+        // COMPRESS — RFC 4978 §3; ENABLE of the extensions this server knows
+        same(b"k9 COMPRESS DEFLATE\r\n"),
+        case(
+            b"l1 enable qresync utf8=accept imap4rev2\r\n",
+            ok(b"l1 ENABLE QRESYNC UTF8=ACCEPT IMAP4rev2\r\n"),
+        ),
+        // SEARCHRES — RFC 5182 §2.1, §2.2
+        same(b"l2 SEARCH RETURN (SAVE) UNSEEN\r\n"),
+        same(b"l3 FETCH $ (FLAGS UID)\r\n"),
+        same(b"l4 UID STORE $ +FLAGS (\\Seen)\r\n"),
+        same(b"l5 UID COPY $ Trash\r\n"),
+        same(b"l6 UID SEARCH UID $ NOT $\r\n"),
+        same(b"l7 UID EXPUNGE $\r\n"),
+        same(b"l8 UID SEARCH RETURN (MIN MAX SAVE) FLAGGED\r\n"),
+        // A UTF-8 mailbox name as a bare atom, as clients in UTF-8 mode send it (RFC
+        // 6855); it is written back as a string.
+        case(
+            "l0 SELECT Entwürfe\r\n".as_bytes(),
+            ok("l0 SELECT {9}\r\nEntwürfe\r\n".as_bytes()),
+        ),
+        // STATUS=SIZE — RFC 8438 §3; DELETED — RFC 9051 §6.3.11
+        same(b"l9 STATUS INBOX (SIZE DELETED MESSAGES)\r\n"),
         // Rejections. NUL in strings — RFC 3501 §9 CHAR8, CVE-2019-11500:
         case(b"r1 LOGIN \"fr\0ed\" x\r\n", Expect::Reject(Reason::NulByte)),
         case(b"r2 LOGIN {5}\r\nfr\0ed x\r\n", Expect::Reject(Reason::NulByte)),
@@ -160,8 +199,8 @@ fn cases() -> Vec<(Vec<u8>, Expect)> {
         case(b"s1 SEARCH BEFORE 30-Feb-2024\r\n", Expect::Reject(Reason::Syntax)),
         case(b"s2 LOGIN a b\n", Expect::Reject(Reason::Syntax)),
         case(b"s3 CREATE {4}\r\na\r\nb\r\n", Expect::Reject(Reason::InvalidMailbox)),
-        // Binary literals are not supported, but their data is still skipped.
-        case(b"s4 APPEND INBOX ~{3}\r\nabc\r\n", Expect::Reject(Reason::Syntax)),
+        // A literal8 is message data only (RFC 3516 §4.1): never a string.
+        case(b"s4 LOGIN ~{3}\r\nabc x\r\n", Expect::Reject(Reason::Syntax)),
         case(b"s5 AUTHENTICATE PLAIN Zm9=\r\n", Expect::Reject(Reason::Syntax)),
         case(b"s6 LOGIN \"unterminated\r\n", Expect::Reject(Reason::Syntax)),
         case(b"s7 SELECT INBOX (QRESYNC)\r\n", Expect::Reject(Reason::Syntax)),
@@ -176,6 +215,14 @@ fn cases() -> Vec<(Vec<u8>, Expect)> {
         case(b"+t7 NOOP\r\n", Expect::Reject(Reason::InvalidTag)),
         case(b"\r\n", Expect::Reject(Reason::InvalidTag)),
         case(b"t8\r\n", Expect::Reject(Reason::InvalidTag)),
+        // `$` stands alone (RFC 5182 §2.1); VANISHED needs CHANGEDSINCE and UID FETCH
+        // (RFC 7162 §3.2.6); a select parameter once.
+        case(b"w1 FETCH 1,$ FLAGS\r\n", Expect::Reject(Reason::Syntax)),
+        case(b"w2 UID FETCH 1 FLAGS (VANISHED)\r\n", Expect::Reject(Reason::Syntax)),
+        case(b"w3 FETCH 1 FLAGS (CHANGEDSINCE 1 VANISHED)\r\n", Expect::Reject(Reason::Syntax)),
+        case(b"w4 SELECT INBOX (CONDSTORE CONDSTORE)\r\n", Expect::Reject(Reason::Syntax)),
+        case(b"w5 FETCH 1 BINARY[1.TEXT]\r\n", Expect::Reject(Reason::Syntax)),
+        case(b"w6 APPEND INBOX UTF8 ({3}\r\nabc)\r\n", Expect::Reject(Reason::Syntax)),
         // Limits.
         case(
             b"u1 APPEND INBOX {200}\r\n",
@@ -201,6 +248,30 @@ fn cases() -> Vec<(Vec<u8>, Expect)> {
     }
     id_pairs.extend_from_slice(b")\r\n");
     cases.push((id_pairs, Expect::Reject(Reason::Syntax)));
+
+    // RFC 2971 §3.3: 30 pairs with values of 1,024 octets are valid, however much
+    // longer than `line_bytes_max` the line is; a field of 31 octets or a value of
+    // 1,025 is not.
+    let value = "v".repeat(1024);
+    let mut id_long = b"x1 ID (".to_vec();
+    for index in 0..30 {
+        if index > 0 {
+            id_long.push(b' ');
+        }
+        id_long.extend_from_slice(format!("\"field{index:02}\" \"{value}\"").as_bytes());
+    }
+    id_long.extend_from_slice(b")\r\n");
+    assert!(id_long.len() > 30 * 1024);
+    cases.push((id_long.clone(), Expect::Ok(id_long)));
+    let long_field = format!("x2 ID (\"{}\" NIL)\r\n", "f".repeat(31));
+    cases.push((long_field.into_bytes(), Expect::Reject(Reason::Syntax)));
+    let long_value = format!("x3 ID (\"name\" \"{}\")\r\n", "v".repeat(1025));
+    cases.push((long_value.into_bytes(), Expect::Reject(Reason::Syntax)));
+    // Still a bound: an ID line past the longest the RFC allows.
+    let mut id_garbage = b"x4 ID (".to_vec();
+    id_garbage.extend(std::iter::repeat_n(b'x', parse::ID_LINE_BYTES_MAX));
+    id_garbage.extend_from_slice(b")\r\n");
+    cases.push((id_garbage, Expect::Reject(Reason::LineTooLong)));
 
     // A non-synchronizing literal that is too large: its data, which looks like
     // commands, must never run.
@@ -469,6 +540,7 @@ fn values_are_what_the_client_meant() {
     let CommandBody::Select {
         mailbox,
         condstore: false,
+        qresync: None,
     } = command.body
     else {
         panic!("not SELECT")

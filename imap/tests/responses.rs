@@ -197,21 +197,25 @@ fn mailbox_data() {
                 attributes: vec![ListAttribute::HasNoChildren, ListAttribute::Sent],
                 delimiter,
                 mailbox: Mailbox::try_from("Sent Items").unwrap(),
+                extended: vec![],
             })),
             Response::Data(Data::List(ListItem {
                 attributes: vec![ListAttribute::NoSelect],
                 delimiter,
                 mailbox: Mailbox::try_from("").unwrap(),
+                extended: vec![],
             })),
             Response::Data(Data::List(ListItem {
                 attributes: vec![],
                 delimiter: Some(Delimiter::try_from('"').unwrap()),
                 mailbox: Mailbox::from_utf8("Entwürfe").unwrap(),
+                extended: vec![],
             })),
             Response::Data(Data::Lsub(ListItem {
                 attributes: vec![],
                 delimiter: None,
                 mailbox: Mailbox::Inbox,
+                extended: vec![],
             })),
             Response::Data(Data::Status {
                 mailbox: Mailbox::try_from("blurdybloop").unwrap(),
@@ -266,6 +270,45 @@ fn mailbox_data() {
                 (s("support-url"), None),
             ]))),
             Response::Data(Data::Id(None)),
+            // RFC 5258 §4 (CHILDINFO), RFC 9051 §6.3.9 (OLDNAME)
+            Response::Data(Data::List(ListItem {
+                attributes: vec![ListAttribute::NonExistent],
+                delimiter,
+                mailbox: Mailbox::try_from("Foo").unwrap(),
+                extended: vec![ListExtendedItem::ChildInfo(vec![
+                    ListSelectOption::Subscribed,
+                ])],
+            })),
+            Response::Data(Data::List(ListItem {
+                attributes: vec![],
+                delimiter,
+                mailbox: Mailbox::try_from("New").unwrap(),
+                extended: vec![ListExtendedItem::OldName(Mailbox::try_from("Old").unwrap())],
+            })),
+            // RFC 7162 §3.2.10
+            Response::Data(Data::Vanished {
+                earlier: true,
+                uids: SequenceSet::try_from("41,43:116").unwrap(),
+            }),
+            Response::Data(Data::Vanished {
+                earlier: false,
+                uids: SequenceSet::try_from("405").unwrap(),
+            }),
+            // RFC 8438 §3, RFC 9051 §6.3.11
+            Response::Data(Data::Status {
+                mailbox: Mailbox::Inbox,
+                items: vec![StatusItem::Size(44_421), StatusItem::Deleted(2)],
+            }),
+            Response::Data(Data::Capability(vec![
+                Capability::Imap4Rev1,
+                Capability::Imap4Rev2,
+                Capability::QResync,
+                Capability::Binary,
+                Capability::SearchRes,
+                Capability::StatusSize,
+                Capability::Utf8Accept,
+                Capability::CompressDeflate,
+            ])),
             Response::Continue(Continue::Text {
                 code: None,
                 text: text("OK"),
@@ -293,6 +336,12 @@ fn mailbox_data() {
         S: * NAMESPACE (("" "/")) NIL NIL
         S: * ID ("name" "Lifeboat" "support-url" NIL)
         S: * ID NIL
+        S: * LIST (\NonExistent) "/" Foo ("CHILDINFO" ("SUBSCRIBED"))
+        S: * LIST () "/" New ("OLDNAME" (Old))
+        S: * VANISHED (EARLIER) 41,43:116
+        S: * VANISHED 405
+        S: * STATUS INBOX (SIZE 44421 DELETED 2)
+        S: * CAPABILITY IMAP4rev1 IMAP4rev2 QRESYNC BINARY SEARCHRES STATUS=SIZE UTF8=ACCEPT COMPRESS=DEFLATE
         S: + OK
         S: + 
         S: + Y2hhbGxlbmdl
@@ -361,6 +410,59 @@ fn fetch_data() {
         r#"
         S: * 12 FETCH (FLAGS (\Seen) INTERNALDATE "17-Jul-1996 02:44:25 -0700" RFC822.SIZE 4286 ENVELOPE ("Wed, 17 Jul 1996 02:23:25 -0700 (PDT)" "IMAP4rev1 WG mtg summary and minutes" (("Terry Gray" NIL "gray" "cac.washington.edu")) (("Terry Gray" NIL "gray" "cac.washington.edu")) (("Terry Gray" NIL "gray" "cac.washington.edu")) ((NIL NIL "imap" "cac.washington.edu")) ((NIL NIL "minutes" "CNRI.Reston.VA.US")("John Klensin" NIL "KLENSIN" "MIT.EDU")) NIL NIL "<B27397-0100000@cac.washington.edu>") BODY ("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 3028 92))
         "#,
+    );
+}
+
+/// RFC 3516 §4.2: BINARY data as a literal, or a literal8 when it holds NUL;
+/// BINARY.SIZE; the response codes of BINARY, COMPRESS and SEARCHRES.
+#[test]
+fn binary_data_and_extension_codes() {
+    let part = Part::new(vec![nz(1), nz(2)]);
+    assert_transcript(
+        &[
+            Response::Data(Data::Fetch {
+                sequence_number: nz(3),
+                items: vec![
+                    FetchData::Binary {
+                        part: part.clone(),
+                        origin: None,
+                        data: Some(Cow::Borrowed(b"a\0b")),
+                    },
+                    FetchData::Binary {
+                        part: None,
+                        origin: Some(4),
+                        data: Some(Cow::Borrowed(b"text")),
+                    },
+                    FetchData::BinarySize { part, size: 4711 },
+                ],
+            }),
+            Response::Status(Status::tagged(
+                tag("b1"),
+                Condition::No,
+                Some(Code::UnknownCte),
+                text("Cannot decode"),
+            )),
+            Response::Status(Status::tagged(
+                tag("b2"),
+                Condition::No,
+                Some(Code::CompressionActive),
+                text("Already"),
+            )),
+            Response::Status(Status::tagged(
+                tag("b3"),
+                Condition::No,
+                Some(Code::NotSaved),
+                text("Nothing saved"),
+            )),
+        ],
+        "
+        S: * 3 FETCH (BINARY[1.2] ~{3}
+        S: a\0b BINARY[]<4> {4}
+        S: text BINARY.SIZE[1.2] 4711)
+        S: b1 NO [UNKNOWN-CTE] Cannot decode
+        S: b2 NO [COMPRESSIONACTIVE] Already
+        S: b3 NO [NOTSAVED] Nothing saved
+        ",
     );
 }
 
@@ -477,6 +579,7 @@ fn strings_take_the_form_their_content_needs() {
             attributes: vec![],
             delimiter: None,
             mailbox: Mailbox::try_from(name.to_vec()).unwrap(),
+            extended: vec![],
         }))
         .to_bytes()
     };

@@ -19,8 +19,9 @@ use lifeboat_net::{ensure_self_signed, Backend, Server, ServerBuilder, ServerCon
 use lifeboat_store::auth::Authenticator;
 use lifeboat_store::password::hash_password;
 use lifeboat_store::{
-    Batch, BodyRef, Coverage, Destination, DomainSettings, Failover, Flags, FolderId,
-    NewQueueEntry, Op, OpResult, Options, PortalRef, QueueId, Role, Store, SystemFlags, INBOX,
+    Batch, BodyRef, Coverage, Destination, Direction, DomainSettings, Failover, Flags, FolderId,
+    HeaderFields, NewArchiveEntry, NewQueueEntry, Op, OpResult, Options, PortalRef, QueueId, Role,
+    Store, SystemFlags, INBOX,
 };
 use lifeboat_testkit::{backends, io_mode, peers, tls_client, Client};
 use serde_json::{json, Value};
@@ -140,11 +141,33 @@ struct Running {
 impl Running {
     /// Starts the service over the store in `dir` (opened here) on both listeners.
     fn start(dir: &Path, backend: Backend, config: ImapConfig) -> Running {
+        Running::start_serving(dir, backend, config, None)
+    }
+
+    /// The same, searching the archive mailboxes with `index`.
+    fn start_with_index(
+        dir: &Path,
+        backend: Backend,
+        config: ImapConfig,
+        index: std::sync::Arc<lifeboat_store::ArchiveIndex>,
+    ) -> Running {
+        Running::start_serving(dir, backend, config, Some(index))
+    }
+
+    fn start_serving(
+        dir: &Path,
+        backend: Backend,
+        config: ImapConfig,
+        index: Option<std::sync::Arc<lifeboat_store::ArchiveIndex>>,
+    ) -> Running {
         let store = Store::open(dir.join("store"), Options::default()).unwrap();
         let auth = Authenticator::new(store.clone());
         let paths = ensure_self_signed(&dir.join("tls"), "localhost").unwrap();
         let tls = TlsAcceptor::from_pem_files(&paths.cert, &paths.key).unwrap();
-        let service = ImapService::new(store.clone(), auth, tls, config);
+        let mut service = ImapService::new(store.clone(), auth, tls, config);
+        if let Some(index) = index {
+            service = service.with_archive_index(index);
+        }
         let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let server = ServerBuilder::new(ServerConfig {
             threads: 2,
@@ -955,5 +978,419 @@ fn curl_fetches_and_lists() {
         &format!("imaps://{}/INBOX;UID=3", running.imaps),
     ]);
     assert_eq!(implicit, BARE_LF);
+    running.stop();
+}
+
+// ---- Extensions with real clients ----------------------------------------------
+
+/// RFC 4978 with imaplib (zlib on its socket): COMPRESS DEFLATE after login on
+/// loopback, then every message fetched byte for byte through the compressed
+/// stream, in fewer octets than it holds; and not offered again once active.
+#[test]
+fn compress_deflate_with_imaplib() {
+    if !peers::python_with("imaplib, zlib") {
+        return;
+    }
+    for backend in backends() {
+        let (_dir, running, fixture) = fresh(backend, config());
+        let results = imaplib(plan(
+            running.imap,
+            "plain",
+            json!([
+                alice_login(),
+                ["capability"],
+                ["compress"],
+                ["select", "INBOX"],
+                ["uid_fetch", "1:*", "(BODY.PEEK[])"],
+                ["capability"],
+                ["raw", "COMPRESS DEFLATE"],
+                ["list", "\"\"", "*"],
+                ["wire"],
+                ["logout"],
+            ]),
+        ));
+        assert!(
+            data_text(ok(&results[1])).contains("COMPRESS=DEFLATE"),
+            "{}",
+            results[1]
+        );
+        ok(&results[2]);
+        ok(&results[3]);
+        assert_eq!(literals(ok(&results[4])), alice_messages());
+        assert!(!data_text(ok(&results[5])).contains("COMPRESS"));
+        let second = results[6]["lines"].as_array().unwrap();
+        assert!(
+            second
+                .last()
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .contains("NO [COMPRESSIONACTIVE]"),
+            "{second:?}"
+        );
+        assert!(data_text(ok(&results[7])).contains("INBOX"));
+        let received = results[8]["received"].as_u64().unwrap();
+        let plain = results[8]["received_plain"].as_u64().unwrap();
+        let fetched: usize = alice_messages().iter().map(|message| message.len()).sum();
+        assert!(plain as usize > fetched, "{}", results[8]);
+        assert!(received > 0 && received < plain, "{}", results[8]);
+        assert_eq!(running.uids(ALICE, INBOX), fixture.uids);
+        running.stop();
+    }
+}
+
+/// mbsync asks for COMPRESS DEFLATE whenever it is offered (after STARTTLS here);
+/// its protocol log shows it, and the mirror is still exact.
+#[test]
+fn mbsync_syncs_over_compress_deflate() {
+    if !peers::available("mbsync", &["--version"], "apt-get install -y isync") {
+        return;
+    }
+    let (dir, running, _fixture) = fresh(Backend::Epoll, config());
+    let maildir = dir.path().join("maildir");
+    std::fs::create_dir_all(&maildir).unwrap();
+    let config_path = dir.path().join("mbsyncrc");
+    let config = format!(
+        "IMAPAccount lifeboat\nHost 127.0.0.1\nPort {port}\nUser {ALICE}\nPass \"{ALICE_PASSWORD}\"\nSSLType STARTTLS\nCertificateFile {cert}\nAuthMechs LOGIN\n\n\
+         IMAPStore remote\nAccount lifeboat\n\n\
+         MaildirStore local\nPath {path}/\nInbox {path}/INBOX\nSubFolders Verbatim\n\n\
+         Channel sync\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Both\nSyncState *\nSync Pull\n",
+        port = running.imap.port(),
+        cert = running.cert.display(),
+        path = maildir.display(),
+    );
+    std::fs::write(&config_path, config).unwrap();
+    let output = Process::new("mbsync")
+        .arg("-Dn")
+        .arg("-c")
+        .arg(&config_path)
+        .arg("-a")
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "mbsync failed:\n{log}");
+    assert!(log.contains("COMPRESS DEFLATE"), "{log}");
+    let count = ["cur", "new"]
+        .iter()
+        .map(|sub| {
+            std::fs::read_dir(maildir.join("INBOX").join(sub))
+                .unwrap()
+                .count()
+        })
+        .sum::<usize>();
+    assert_eq!(count, alice_messages().len());
+    running.stop();
+}
+
+/// RFC 2180 §4.1.1 with two imaplib sessions on one mailbox: the second expunges a
+/// message the first still shows; the first fetches it whole and flags it (a
+/// no-op), both answered OK, and learns of the expunge at its next NOOP.
+#[test]
+fn a_message_another_session_expunged_stays_readable_until_reported() {
+    if !peers::python_with("imaplib") {
+        return;
+    }
+    let (_dir, running, fixture) = fresh(Backend::Epoll, config());
+    let results = imaplib(plan(
+        running.imap,
+        "plain",
+        json!([
+            alice_login(),
+            ["select", "INBOX"],
+            [
+                "other_session",
+                alice_login(),
+                ["select", "INBOX"],
+                ["store", "1", "+FLAGS", "(\\Deleted)"],
+                ["expunge"]
+            ],
+            ["fetch", "1", "(UID BODY.PEEK[])"],
+            ["store", "1", "+FLAGS", "(\\Flagged)"],
+            ["noop"],
+            ["fetch", "1", "(UID)"],
+        ]),
+    ));
+    let other = results[2]["results"].as_array().unwrap();
+    assert_eq!(ok(&other[3])["data"], json!(["1"]), "{other:?}");
+    assert_eq!(literals(ok(&results[3])), vec![PLAIN.to_vec()]);
+    assert!(
+        data_text(&results[3]).contains(&format!("UID {}", fixture.uids[0])),
+        "{}",
+        results[3]
+    );
+    ok(&results[4]);
+    assert_eq!(
+        results[5]["untagged"]["EXPUNGE"],
+        json!(["1"]),
+        "{}",
+        results[5]
+    );
+    assert!(
+        data_text(ok(&results[6])).contains(&format!("UID {}", fixture.uids[1])),
+        "{}",
+        results[6]
+    );
+    assert!(!running.uids(ALICE, INBOX).contains(&fixture.uids[0]));
+    running.stop();
+}
+
+/// QRESYNC (RFC 7162 §3.2) through imaplib's framing: a client that knows the
+/// mailbox up to a HIGHESTMODSEQ comes back after another session expunged one
+/// message and flagged another; SELECT (QRESYNC ...) reports exactly that, and the
+/// same again after the server restarts (the expunged UIDs are in the store).
+#[test]
+fn qresync_reports_the_same_vanished_uids_after_a_restart() {
+    if !peers::python_with("imaplib") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let running = Running::start(dir.path(), Backend::Epoll, config());
+    let fixture = populate(&running.store);
+    let first = imaplib(plan(
+        running.imap,
+        "plain",
+        json!([alice_login(), ["enable", "QRESYNC"], ["select", "INBOX"]]),
+    ));
+    assert_eq!(ok(&first[1])["untagged"]["ENABLED"], json!(["QRESYNC"]));
+    let known: u64 = first[2]["untagged"]["HIGHESTMODSEQ"][0]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let changes = imaplib(plan(
+        running.imap,
+        "plain",
+        json!([
+            alice_login(),
+            ["select", "INBOX"],
+            [
+                "uid_store",
+                fixture.uids[1].to_string(),
+                "+FLAGS",
+                "(\\Deleted)"
+            ],
+            ["uid_expunge", fixture.uids[1].to_string()],
+            [
+                "uid_store",
+                fixture.uids[2].to_string(),
+                "+FLAGS",
+                "(\\Flagged)"
+            ],
+        ]),
+    ));
+    for result in &changes {
+        ok(result);
+    }
+    let resync = |running: &Running| -> Vec<String> {
+        let results = imaplib(plan(
+            running.imap,
+            "plain",
+            json!([
+                alice_login(),
+                ["enable", "QRESYNC"],
+                [
+                    "raw",
+                    format!("SELECT INBOX (QRESYNC ({} {known}))", fixture.uidvalidity)
+                ],
+            ]),
+        ));
+        results[2]["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|line| line.as_str().unwrap().to_string())
+            .filter(|line| line.contains("VANISHED") || line.contains("FETCH"))
+            .collect()
+    };
+    let before = resync(&running);
+    assert_eq!(
+        before[0],
+        format!("* VANISHED (EARLIER) {}", fixture.uids[1]),
+        "{before:?}"
+    );
+    assert!(
+        before[1].contains(&format!("UID {} FLAGS (\\Flagged)", fixture.uids[2])),
+        "{before:?}"
+    );
+    drop(running.stop());
+    let running = Running::start(dir.path(), Backend::Epoll, config());
+    assert_eq!(resync(&running), before);
+    running.stop();
+}
+
+/// UTF8=ACCEPT with imaplib's own UTF-8 mode, STATUS=SIZE through imaplib's
+/// status(), and BINARY, SEARCHRES and IMAP4rev2 through its framing.
+#[test]
+fn utf8_status_size_binary_searchres_and_rev2_with_imaplib() {
+    if !peers::python_with("imaplib") {
+        return;
+    }
+    let (_dir, running, fixture) = fresh(Backend::Epoll, config());
+    let size: usize = alice_messages().iter().map(|message| message.len()).sum();
+    let results = imaplib(plan(
+        running.imap,
+        "plain",
+        json!([
+            alice_login(),
+            ["enable", "UTF8=ACCEPT"],
+            ["create", "Entwürfe"],
+            ["list", "\"\"", "Entw*"],
+            ["select", "Entwürfe"],
+            ["status", "INBOX", "(SIZE MESSAGES)"],
+            ["select", "INBOX"],
+            ["raw", "FETCH 2 (BINARY.PEEK[2] BINARY.SIZE[2])"],
+            ["raw", "SEARCH RETURN (SAVE) SUBJECT Report"],
+            ["raw", "UID FETCH $ (UID)"],
+            [
+                "other_session",
+                alice_login(),
+                ["raw", "ENABLE IMAP4rev2"],
+                ["raw", "SELECT INBOX"],
+                ["raw", "SEARCH ALL"]
+            ],
+        ]),
+    ));
+    for result in &results[1..=6] {
+        ok(result);
+    }
+    assert!(
+        running
+            .store
+            .read(|s| s.folder_by_name(ALICE, "Entwürfe").is_some()),
+        "the UTF-8 name is the store's name"
+    );
+    let listed: Vec<Vec<u8>> = literals(&results[3]);
+    assert_eq!(
+        listed,
+        vec!["Entwürfe".as_bytes().to_vec()],
+        "{}",
+        results[3]
+    );
+    assert!(
+        data_text(&results[5]).contains(&format!("SIZE {size} MESSAGES 5")),
+        "{}",
+        results[5]
+    );
+    let binary = results[7]["lines"].as_array().unwrap();
+    assert!(
+        binary.iter().any(|line| line.as_str() == Some("%PDF-1.4")),
+        "{binary:?}"
+    );
+    assert!(
+        binary
+            .iter()
+            .any(|line| line.as_str().unwrap().contains("BINARY.SIZE[2] 9")),
+        "{binary:?}"
+    );
+    let saved = results[8]["lines"].as_array().unwrap();
+    assert_eq!(saved.len(), 1, "SAVE alone answers no ESEARCH: {saved:?}");
+    let fetched = results[9]["lines"].as_array().unwrap();
+    assert!(
+        fetched[0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("UID {}", fixture.uids[1])),
+        "{fetched:?}"
+    );
+    let rev2 = results[10]["results"].as_array().unwrap();
+    let selected: Vec<&str> = rev2[2]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line.as_str().unwrap())
+        .collect();
+    assert!(selected.contains(&"* LIST () \"/\" INBOX"), "{selected:?}");
+    assert!(
+        !selected.iter().any(|line| line.contains("RECENT")),
+        "{selected:?}"
+    );
+    let searched = rev2[3]["lines"].as_array().unwrap();
+    assert!(
+        searched[0].as_str().unwrap().ends_with("ALL 1:5"),
+        "{searched:?}"
+    );
+    running.stop();
+}
+
+/// The archive as IMAP mailboxes (`#archive/YYYY-MM`) with two real clients: imaplib
+/// lists, examines, searches (through the archive's full-text index) and reads a
+/// user's own archived mail, and is refused a change; curl fetches one by UID. Bob's
+/// archived mail is not in Alice's mailbox.
+#[test]
+fn archive_mailboxes_with_imaplib_and_curl() {
+    if !peers::python_with("imaplib") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("store"), Options::default()).unwrap();
+    populate(&store);
+    let now = lifeboat_store::now();
+    let archived = |from: &str, to: &str, body: &[u8]| -> u32 {
+        let mut batch = Batch::new();
+        let body = batch.put_body(body.to_vec());
+        batch.push(Op::Archive(NewArchiveEntry {
+            body,
+            direction: Direction::In,
+            mail_from: from.into(),
+            rcpt_to: vec![to.into()],
+            date: now,
+            headers: HeaderFields::default(),
+        }));
+        let results = store.commit(batch).unwrap();
+        let Some(Ok(OpResult::Archived(id))) = results.last() else {
+            panic!("{results:?}")
+        };
+        u32::try_from(id.0).unwrap()
+    };
+    let lunch = archived("carol@example.test", ALICE, PLAIN);
+    let report = archived("dave@example.test", ALICE, MULTIPART);
+    let bobs = archived("carol@example.test", BOB, BOBS);
+    let index = std::sync::Arc::new(
+        lifeboat_store::ArchiveIndex::open(dir.path().join("index"), store.clone()).unwrap(),
+    );
+    assert!(index.wait_current(Duration::from_secs(30)));
+    drop(store);
+    let running = Running::start_with_index(dir.path(), Backend::Epoll, config(), index);
+    let date = lifeboat_imap::types::Date::from_days_since_epoch(now.div_euclid(86_400)).unwrap();
+    let month = format!("#archive/{:04}-{:02}", date.year(), date.month());
+    let results = imaplib(plan(
+        running.imap,
+        "plain",
+        json!([
+            alice_login(),
+            ["list", "\"\"", "#archive*"],
+            ["examine", format!("\"{month}\"")],
+            ["uid_search", "TEXT", "numbers"],
+            ["uid_fetch", report.to_string(), "(BODY.PEEK[])"],
+            ["uid_search", "ALL"],
+            ["store", "1", "+FLAGS", "(\\Flagged)"],
+        ]),
+    ));
+    let listed = data_text(ok(&results[1]));
+    assert!(listed.contains(&month), "{listed}");
+    ok(&results[2]);
+    assert_eq!(data_text(ok(&results[3])), report.to_string());
+    assert_eq!(literals(ok(&results[4])), vec![MULTIPART.to_vec()]);
+    assert_eq!(data_text(ok(&results[5])), format!("{lunch} {report}"));
+    assert!(!data_text(&results[5]).contains(&bobs.to_string()));
+    assert_eq!(results[6]["typ"], "NO", "{}", results[6]);
+    assert!(
+        data_text(&results[6]).contains("read-only"),
+        "{}",
+        results[6]
+    );
+    if peers::available("curl", &["--version"], "apt-get install -y curl") {
+        let credentials = format!("{ALICE}:{ALICE_PASSWORD}");
+        let url = format!(
+            "imap://{}/{};UID={lunch}",
+            running.imap,
+            month.replace('#', "%23").replace('/', "%2F")
+        );
+        assert_eq!(peers::curl(&["-u", &credentials, &url]), PLAIN);
+    }
     running.stop();
 }

@@ -6,7 +6,7 @@
 //! - `# ...` and blank lines: comments.
 //! - `@tls`: the connection uses TLS from the start (imaps); `@no-plaintext`:
 //!   plaintext logins are not allowed on this connection; `@no-tls-available`: no
-//!   STARTTLS offered.
+//!   STARTTLS offered; `@remote`: the client is not on loopback.
 //! - `C: text`: a line from the client; CRLF is appended. `\r`, `\n`, `\0` and `\xHH`
 //!   are unescaped (any other backslash stands for itself). Consecutive `C:` lines arrive together (pipelined).
 //! - `S: text`: a line the server sends, CRLF implied. The `S:` lines before the
@@ -19,12 +19,14 @@
 //!
 //! UIDVALIDITY values depend on the clock when the store created the folder; the
 //! server's output has them replaced by `<uidvalidity NAME>` (NAME: the folder)
-//! before it is compared.
+//! before it is compared, and `<uidvalidity NAME>` in a client line is replaced by
+//! the value.
 //!
 //! The fixture: alice@example.test (password `alice password`) has three messages in
 //! her INBOX (UIDs 1–3, see `populate`) and the default folders; bob@example.test
-//! (`bob password`) has one message. The clock reads 1700000000 (14-Nov-2023
-//! 22:13:20 +0000).
+//! (`bob password`) has one message. The archive holds three messages Alice received
+//! or sent in November 2023, one she received in October, and one only Bob received.
+//! The clock reads 1700000000 (14-Nov-2023 22:13:20 +0000).
 //!
 //! Each transcript is replayed three times: with each block of client lines arriving
 //! at once, and again in pieces of 1 and of 7 bytes; what the server says must not
@@ -43,8 +45,8 @@ use lifeboat_imap::session::{Progress, Session, SessionConfig};
 use lifeboat_store::auth::Authenticator;
 use lifeboat_store::password::hash_password;
 use lifeboat_store::{
-    Batch, Coverage, DomainSettings, Failover, FlagAction, Flags, Op, Options, Role, Store,
-    SystemFlags, UnixTime, INBOX,
+    Batch, Coverage, Direction, DomainSettings, Failover, FlagAction, Flags, HeaderFields,
+    NewArchiveEntry, Op, Options, Role, Store, SystemFlags, UnixTime, INBOX,
 };
 use lifeboat_testkit::block_on;
 use lifeboat_testkit::transcript::{self, check_all, lines, unescape, Backslash::Literal};
@@ -100,6 +102,72 @@ fn populate(store: &Store) {
     append(store, ALICE, MULTIPART, SystemFlags::default(), NOW);
     append(store, ALICE, SEEN, SystemFlags::SEEN, 978_307_200);
     append(store, BOB, PLAIN, SystemFlags::default(), NOW);
+    // The archive (SPEC §4): mail Alice received and sent in November 2023, one of
+    // October, and one between others that she must never see.
+    archive(
+        store,
+        Direction::In,
+        "carol@example.test",
+        &[ALICE],
+        NOW,
+        PLAIN,
+    );
+    archive(
+        store,
+        Direction::Out,
+        ALICE,
+        &["bob@remote.test"],
+        NOW + 60,
+        SEEN,
+    );
+    archive(
+        store,
+        Direction::In,
+        "dave@example.test",
+        &[ALICE, BOB],
+        NOW + 120,
+        MULTIPART,
+    );
+    archive(
+        store,
+        Direction::In,
+        "carol@example.test",
+        &[BOB],
+        NOW + 180,
+        PLAIN,
+    );
+    archive(
+        store,
+        Direction::In,
+        "erin@example.test",
+        &[ALICE],
+        OCTOBER,
+        DELIVERED,
+    );
+}
+
+/// 20 Oct 2023, 12:00 UTC.
+const OCTOBER: UnixTime = 1_697_803_200;
+
+fn archive(
+    store: &Store,
+    direction: Direction,
+    from: &str,
+    to: &[&str],
+    date: UnixTime,
+    body: &[u8],
+) {
+    let mut batch = Batch::new();
+    let body = batch.put_body(body.to_vec());
+    batch.push(Op::Archive(NewArchiveEntry {
+        body,
+        direction,
+        mail_from: from.into(),
+        rcpt_to: to.iter().map(|address| address.to_string()).collect(),
+        date,
+        headers: HeaderFields::default(),
+    }));
+    store.commit(batch).unwrap();
 }
 
 enum Item {
@@ -185,6 +253,15 @@ impl Replay {
         words.join(" ")
     }
 
+    /// A client line with `<uidvalidity NAME>` replaced by the folder's value.
+    fn denormalize(&self, line: &str) -> String {
+        let mut line = line.to_string();
+        for (value, name) in &self.uidvalidities {
+            line = line.replace(&format!("<uidvalidity {name}>"), value);
+        }
+        line
+    }
+
     fn action(&mut self, action: &str, out: &mut Vec<u8>) {
         let folder = self
             .store
@@ -234,12 +311,14 @@ fn run_transcript(path: &Path, chunk_bytes: Option<usize>) -> (String, Option<St
     let mut tls = false;
     let mut plaintext = true;
     let mut tls_available = true;
+    let mut client = IpAddr::V4(Ipv4Addr::LOCALHOST);
     for item in &items {
         if let Item::Option(option) = item {
             match option.as_str() {
                 "tls" => tls = true,
                 "no-plaintext" => plaintext = false,
                 "no-tls-available" => tls_available = false,
+                "remote" => client = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
                 other => panic!("unknown option @{other}"),
             }
         }
@@ -248,10 +327,12 @@ fn run_transcript(path: &Path, chunk_bytes: Option<usize>) -> (String, Option<St
         hostname: "imap.example.test".into(),
         tls_available: tls_available && !tls,
         plaintext_login_allowed: plaintext,
-        client: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        client,
         limits: Limits::with_literal_bytes_max(64 * 1024),
         clock,
         recent: std::sync::Arc::new(store.read(lifeboat_imap::recent::RecentMarks::new)),
+        compress_available: true,
+        archive_index: None,
     };
     let session = Session::new(config, store.clone(), auth, tls);
     let mut replay = Replay {
@@ -324,7 +405,8 @@ fn run_transcript(path: &Path, chunk_bytes: Option<usize>) -> (String, Option<St
                         // Gather this block of pipelined client lines.
                         while let Some(Item::Client(line)) = items.get(index) {
                             blessed.push(format!("C: {line}"));
-                            pending_client.extend(unescape(line, Literal));
+                            replay.learn_uidvalidities();
+                            pending_client.extend(unescape(&replay.denormalize(line), Literal));
                             pending_client.extend_from_slice(b"\r\n");
                             index += 1;
                         }
@@ -339,8 +421,9 @@ fn run_transcript(path: &Path, chunk_bytes: Option<usize>) -> (String, Option<St
                                 Progress::NeedInput => {}
                                 // The server drops what followed STARTTLS (it would be
                                 // TLS garbage otherwise); the session did the same with
-                                // what it had.
-                                Progress::StartTls { .. } => break,
+                                // what it had. After COMPRESS the client's bytes would
+                                // be compressed: a transcript ends there.
+                                Progress::StartTls { .. } | Progress::Compress { .. } => break,
                                 Progress::Close => {
                                     closed = true;
                                     break;
@@ -421,6 +504,8 @@ fn recent_belongs_to_one_session() {
             limits: Limits::with_literal_bytes_max(64 * 1024),
             clock,
             recent: recent.clone(),
+            compress_available: true,
+            archive_index: None,
         };
         let mut session = Session::new(config, store.clone(), auth.clone(), false);
         converse(
@@ -466,4 +551,80 @@ fn recent_belongs_to_one_session() {
     );
     let flags = converse(&mut first, "j FETCH 6 (FLAGS)\n");
     assert!(flags.contains("* 6 FETCH (FLAGS ())"), "{flags}");
+}
+
+/// QRESYNC past the store's horizon (RFC 7162 §3.2.6): when more UIDs were expunged
+/// since the client's mod-sequence than the store remembers, VANISHED (EARLIER)
+/// names every UID of the client's known set that no longer exists — never one that
+/// does.
+#[test]
+fn vanished_beyond_the_expunge_horizon() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    populate(&store);
+    let inbox = store.read(|s| s.folder_by_name(ALICE, INBOX).unwrap().id);
+    let count = lifeboat_store::EXPUNGED_REMEMBERED_PER_FOLDER as u32 + 5;
+    let mut batch = Batch::new();
+    for _ in 0..count {
+        let body = batch.put_body(b"Subject: many\r\n\r\nx\r\n".to_vec());
+        batch.push(Op::Append {
+            folder: inbox,
+            body,
+            flags: Flags::default(),
+            internal_date: NOW,
+        });
+    }
+    store.commit(batch).unwrap();
+    let (uidvalidity, known, last) = store.read(|s| {
+        let folder = s.folder(inbox).unwrap();
+        (
+            folder.uidvalidity,
+            folder.highest_modseq,
+            folder.uidnext - 1,
+        )
+    });
+    // Everything but UIDs 2 and the last one goes, in one expunge.
+    let gone: Vec<u32> = (1..=last).filter(|&uid| uid != 2 && uid != last).collect();
+    let mut batch = Batch::new();
+    batch.push(Op::Expunge {
+        folder: inbox,
+        uids: gone,
+    });
+    store.commit(batch).unwrap();
+    assert_eq!(
+        store.read(|s| s.expunged_since(inbox, known)),
+        lifeboat_store::ExpungedSince::BeforeHorizon
+    );
+    let auth = Authenticator::new(store.clone());
+    let config = SessionConfig {
+        hostname: "imap.example.test".into(),
+        tls_available: false,
+        plaintext_login_allowed: true,
+        client: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        limits: Limits::with_literal_bytes_max(64 * 1024),
+        clock,
+        recent: Arc::new(store.read(lifeboat_imap::recent::RecentMarks::new)),
+        compress_available: true,
+        archive_index: None,
+    };
+    let mut session = Session::new(config, store.clone(), auth, false);
+    converse(
+        &mut session,
+        "l LOGIN alice@example.test \"alice password\"\ne ENABLE QRESYNC\n",
+    );
+    let selected = converse(
+        &mut session,
+        &format!("s SELECT INBOX (QRESYNC ({uidvalidity} {known}))\n"),
+    );
+    let expected = format!("* VANISHED (EARLIER) 1,3:{}\r\n", last - 1);
+    assert!(selected.contains(&expected), "{selected}");
+    // Within the client's known UIDs only.
+    let narrowed = converse(
+        &mut session,
+        &format!("t SELECT INBOX (QRESYNC ({uidvalidity} {known} 2:9))\n"),
+    );
+    assert!(
+        narrowed.contains("* VANISHED (EARLIER) 3:9\r\n"),
+        "{narrowed}"
+    );
 }

@@ -313,7 +313,7 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let deliverer =
         Deliverer::start(relay.clone()).map_err(|e| format!("starting the relay queue: {e}"))?;
-    let (net, backend) = start_protocols(&config, &store, &auth, &tls, &relay)?;
+    let (net, backend) = start_protocols(&config, &store, &auth, &tls, &relay, &archive_index)?;
 
     let web = match config.listen.http {
         Some(addr) => Some(
@@ -447,6 +447,7 @@ fn start_protocols(
     auth: &Arc<Authenticator>,
     tls: &TlsAcceptor,
     relay: &Relay,
+    archive_index: &Option<Arc<ArchiveIndex>>,
 ) -> Result<(Option<lifeboat_net::Server>, String), String> {
     let mut builder = ServerBuilder::new(ServerConfig {
         threads: config.server.threads,
@@ -512,8 +513,8 @@ fn start_protocols(
     }
 
     // IMAP keeps its own line limit (at least 8192, RFC 7162 §4); literals up to
-    // the largest message.
-    let imap = ImapService::new(
+    // the largest message. SEARCH in its archive mailboxes uses the archive's index.
+    let mut imap = ImapService::new(
         store.clone(),
         auth.clone(),
         tls.clone(),
@@ -527,6 +528,9 @@ fn start_protocols(
             ..ImapConfig::default()
         },
     );
+    if let Some(index) = archive_index {
+        imap = imap.with_archive_index(index.clone());
+    }
     for (name, addr, implicit_tls) in [
         ("imap", config.listen.imap, false),
         ("imaps", config.listen.imaps, true),

@@ -36,8 +36,13 @@ pub use log::{Bytes, LogPos, RECORD_PAYLOAD_MAX};
 pub use model::*;
 pub use notify::{Changed, Signal};
 pub use replica::Replicator;
-pub use state::{canonical_folder_name, BodyInfo, OpError, State};
-pub use store::{ApplyFuture, ArchiveQuery, Batch, CommitFuture, Options, Stats, Store};
+pub use state::{
+    canonical_folder_name, BodyInfo, ExpungedSince, OpError, RetainedMessage, State,
+    EXPUNGED_REMEMBERED_PER_FOLDER, RETAINED_PER_FOLDER_MAX,
+};
+pub use store::{
+    ApplyFuture, ArchiveQuery, Batch, CommitFuture, FolderWatch, Options, Stats, Store,
+};
 
 /// The on-disk format this build writes, and the newest it reads: the layout of
 /// segment headers, records, batch payloads and checkpoints, and the encoding of ops

@@ -659,6 +659,16 @@ pub enum Op {
         /// Entries from before this time go.
         before: UnixTime,
     },
+    /// Subscribes or unsubscribes a mailbox name of an account, whether or not a
+    /// folder of that name exists (RFC 3501 §6.3.6: subscriptions are names).
+    SetSubscription {
+        /// Owner.
+        account: String,
+        /// Full name, `/` as hierarchy delimiter.
+        name: String,
+        /// Subscribed?
+        subscribed: bool,
+    },
 }
 
 stable_tags!(Op {
@@ -689,6 +699,7 @@ stable_tags!(Op {
         24 => Unarchive(ids),
         25 => Audit(record),
         26 => ExpireHistory { before },
+        27 => SetSubscription { account, name, subscribed },
 });
 
 /// What applying an op produced.
@@ -910,14 +921,19 @@ mod tests {
                 at: 1,
             }),
             Op::ExpireHistory { before: 1 },
+            Op::SetSubscription {
+                account: s(),
+                name: s(),
+                subscribed: true,
+            },
         ];
         let tags: Vec<u8> = ops.into_iter().map(tag).collect();
-        assert_eq!(tags, (0..27).collect::<Vec<u8>>());
+        assert_eq!(tags, (0..28).collect::<Vec<u8>>());
     }
 
     #[test]
     fn an_unknown_tag_does_not_decode() {
-        let error = postcard::from_bytes::<Op>(&[27]).unwrap_err();
+        let error = postcard::from_bytes::<Op>(&[28]).unwrap_err();
         assert!(matches!(error, postcard::Error::SerdeDeCustom), "{error:?}");
         let error = postcard::from_bytes::<Mode>(&[2]).unwrap_err();
         assert!(matches!(error, postcard::Error::SerdeDeCustom), "{error:?}");

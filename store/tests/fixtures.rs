@@ -138,6 +138,23 @@ fn describe(store: &Store, out: &mut String) {
                 .unwrap();
             }
         }
+        // Subscriptions are names (state/folder_sync.rs); a store written before they
+        // were kept gets its folders' flags.
+        for a in s.accounts(None) {
+            let names: Vec<&str> = s.subscriptions(&a.address).collect();
+            writeln!(out, "subscriptions {} {:?}", a.address, names).unwrap();
+        }
+        let mut folders: Vec<&Folder> = s.all_folders().collect();
+        folders.sort_by_key(|f| f.id);
+        for f in folders {
+            writeln!(
+                out,
+                "expunged from folder {} since modseq 0: {:?}",
+                f.id,
+                s.expunged_since(f.id, 0)
+            )
+            .unwrap();
+        }
         for q in s.queue() {
             writeln!(
                 out,
@@ -505,8 +522,25 @@ fn write_store(dir: &Path) -> (u64, u64) {
             }),
         })],
     );
+    // Subscriptions are names: one with no folder, in the checkpoint and after it.
+    commit(
+        &store,
+        vec![Op::SetSubscription {
+            account: "alice@example.test".into(),
+            name: "Lists/rust".into(),
+            subscribed: true,
+        }],
+    );
     store.checkpoint().unwrap();
     let checkpointed = store.stats().segments as u64;
+    commit(
+        &store,
+        vec![Op::SetSubscription {
+            account: "bob@example.test".into(),
+            name: "Shared".into(),
+            subscribed: true,
+        }],
+    );
     // After the checkpoint: replayed from the log.
     let late = mail(&store, 6, inbox, seen.clone());
     for n in 7..10 {

@@ -22,6 +22,8 @@ pub struct ImapBehavior {
     pub search_status: Option<&'static str>,
     /// Tagged status for every STORE, instead of OK.
     pub store_status: Option<&'static str>,
+    /// Tagged status for every EXPUNGE, instead of OK.
+    pub expunge_status: Option<&'static str>,
     /// Send an EXISTS right after entering IDLE.
     pub idle_notify: bool,
     /// Close the connection, without a word, on a FETCH of a whole body.
@@ -37,6 +39,7 @@ impl Default for ImapBehavior {
             literal_plus: true,
             search_status: None,
             store_status: None,
+            expunge_status: None,
             idle_notify: false,
             drop_on_fetch_body: false,
             tls: None,
@@ -46,6 +49,9 @@ impl Default for ImapBehavior {
 
 #[derive(Debug, Default)]
 pub struct ImapCounters {
+    /// Every user that logged in.
+    pub users: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    pub expunged: AtomicU64,
     pub connections: AtomicU64,
     pub logins: AtomicU64,
     pub login_failures: AtomicU64,
@@ -94,6 +100,7 @@ async fn session(
 ) -> std::io::Result<()> {
     let mut tls = false;
     let mut exists = 0u32;
+    let mut deleted: Vec<u32> = Vec::new();
     write(
         &mut stream,
         &format!(
@@ -129,6 +136,8 @@ async fn session(
                 let password = rest.rsplit(' ').next().unwrap_or("").trim_matches('"');
                 if password == behavior.password {
                     counters.logins.fetch_add(1, Ordering::SeqCst);
+                    let user = rest.split(' ').next().unwrap_or("").trim_matches('"');
+                    counters.users.lock().unwrap().insert(user.to_string());
                     write(&mut stream, &format!("{tag} OK logged in\r\n")).await?;
                 } else {
                     counters.login_failures.fetch_add(1, Ordering::SeqCst);
@@ -187,6 +196,11 @@ async fn session(
             "STORE" => {
                 let status = behavior.store_status.unwrap_or("OK");
                 let number = rest.split(' ').next().unwrap_or("1");
+                if status == "OK" && rest.contains("+FLAGS.SILENT (\\Deleted)") {
+                    deleted.push(number.parse().unwrap_or(1));
+                    write(&mut stream, &format!("{tag} OK store\r\n")).await?;
+                    continue;
+                }
                 let untagged = if status == "OK" {
                     format!("* {number} FETCH (FLAGS (\\Flagged))\r\n")
                 } else {
@@ -229,6 +243,23 @@ async fn session(
                 }
             }
             "NOOP" => write(&mut stream, &format!("{tag} OK noop\r\n")).await?,
+            "EXPUNGE" => {
+                let status = behavior.expunge_status.unwrap_or("OK");
+                let mut reply = String::new();
+                if status == "OK" {
+                    deleted.sort_unstable();
+                    deleted.dedup();
+                    for number in deleted.drain(..).rev() {
+                        if number <= exists {
+                            reply.push_str(&format!("* {number} EXPUNGE\r\n"));
+                            exists -= 1;
+                            counters.expunged.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+                reply.push_str(&format!("{tag} {status} expunge\r\n"));
+                write(&mut stream, &reply).await?;
+            }
             "LOGOUT" => {
                 counters.logouts.fetch_add(1, Ordering::SeqCst);
                 write(

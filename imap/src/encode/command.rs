@@ -2,8 +2,8 @@
 
 use super::core::Out;
 use crate::types::{
-    Capability, Command, CommandBody, EntryType, FetchAttribute, FetchItems, ListReturnOption,
-    ListSelectOption, SearchKey, StatusAttribute, StoreKind,
+    AppendForm, Capability, Command, CommandBody, EntryType, FetchAttribute, FetchItems,
+    ListReturnOption, SearchKey, StatusAttribute, StoreKind,
 };
 use lifeboat_net::wire::base64_encode;
 
@@ -72,11 +72,43 @@ fn body(out: &mut Out<'_>, body: &CommandBody<'_>) {
                 .sp()
                 .astring(password.expose().as_bytes());
         }
-        CommandBody::Select { mailbox, condstore }
-        | CommandBody::Examine { mailbox, condstore } => {
+        CommandBody::Select {
+            mailbox,
+            condstore,
+            qresync,
+        }
+        | CommandBody::Examine {
+            mailbox,
+            condstore,
+            qresync,
+        } => {
             out.str(body.name()).sp().mailbox(mailbox);
-            if *condstore {
-                out.raw(b" (CONDSTORE)");
+            match (condstore, qresync) {
+                (false, None) => {}
+                (true, None) => {
+                    out.raw(b" (CONDSTORE)");
+                }
+                (condstore, Some(qresync)) => {
+                    out.raw(b" (");
+                    if *condstore {
+                        out.raw(b"CONDSTORE ");
+                    }
+                    out.raw(b"QRESYNC (")
+                        .number(u64::from(qresync.uidvalidity.get()))
+                        .sp()
+                        .number(qresync.modseq);
+                    if let Some(known) = &qresync.known_uids {
+                        out.sp().sequence_set(known);
+                    }
+                    if let Some((sequences, uids)) = &qresync.sequence_match {
+                        out.raw(b" (")
+                            .sequence_set(sequences)
+                            .sp()
+                            .sequence_set(uids)
+                            .byte(b')');
+                    }
+                    out.raw(b"))");
+                }
             }
         }
         CommandBody::Create { mailbox }
@@ -97,12 +129,7 @@ fn body(out: &mut Out<'_>, body: &CommandBody<'_>) {
             out.raw(b"LIST ");
             if !selection.is_empty() {
                 out.list(selection, |out, option| {
-                    out.str(match option {
-                        ListSelectOption::Subscribed => "SUBSCRIBED",
-                        ListSelectOption::Remote => "REMOTE",
-                        ListSelectOption::RecursiveMatch => "RECURSIVEMATCH",
-                        ListSelectOption::SpecialUse => "SPECIAL-USE",
-                    });
+                    out.str(super::response::list_select_option(*option));
                 })
                 .sp();
             }
@@ -149,6 +176,7 @@ fn body(out: &mut Out<'_>, body: &CommandBody<'_>) {
             flags,
             date,
             message,
+            form,
         } => {
             out.raw(b"APPEND ").mailbox(mailbox);
             if !flags.is_empty() {
@@ -157,7 +185,21 @@ fn body(out: &mut Out<'_>, body: &CommandBody<'_>) {
             if let Some(date) = date {
                 out.sp().date_time(*date);
             }
-            out.sp().literal(message);
+            out.sp();
+            match form {
+                AppendForm::Literal => {
+                    out.literal(message);
+                }
+                AppendForm::Literal8 => {
+                    out.literal8(message);
+                }
+                AppendForm::Utf8 => {
+                    out.raw(b"UTF8 (").literal8(message).byte(b')');
+                }
+            }
+        }
+        CommandBody::Compress { algorithm } => {
+            out.raw(b"COMPRESS ").str(algorithm.as_str());
         }
         CommandBody::Enable(capabilities) => {
             out.raw(b"ENABLE");
@@ -195,6 +237,7 @@ fn body(out: &mut Out<'_>, body: &CommandBody<'_>) {
             sequence_set,
             items,
             changed_since,
+            vanished,
         } => {
             uid_prefix(out, *uid);
             out.raw(b"FETCH ").sequence_set(sequence_set).sp();
@@ -217,7 +260,11 @@ fn body(out: &mut Out<'_>, body: &CommandBody<'_>) {
                 }
             }
             if let Some(modseq) = changed_since {
-                out.raw(b" (CHANGEDSINCE ").number(*modseq).byte(b')');
+                out.raw(b" (CHANGEDSINCE ").number(*modseq);
+                if *vanished {
+                    out.raw(b" VANISHED");
+                }
+                out.byte(b')');
             }
         }
         CommandBody::Store {
@@ -300,6 +347,27 @@ pub(crate) fn fetch_attribute(out: &mut Out<'_>, attribute: &FetchAttribute<'_>)
                     .number(u64::from(length.get()))
                     .byte(b'>');
             }
+            return;
+        }
+        FetchAttribute::Binary {
+            peek,
+            part,
+            partial,
+        } => {
+            out.raw(if *peek { b"BINARY.PEEK" } else { b"BINARY" });
+            super::response::section_binary(out, part.as_ref());
+            if let Some((origin, length)) = partial {
+                out.byte(b'<')
+                    .number(u64::from(*origin))
+                    .byte(b'.')
+                    .number(u64::from(length.get()))
+                    .byte(b'>');
+            }
+            return;
+        }
+        FetchAttribute::BinarySize { part } => {
+            out.raw(b"BINARY.SIZE");
+            super::response::section_binary(out, part.as_ref());
             return;
         }
     };

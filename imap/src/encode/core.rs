@@ -88,6 +88,12 @@ impl<'o> Out<'o> {
         self.raw(b"}\r\n").raw(bytes)
     }
 
+    /// `literal8 = "~{" number ["+"] "}" CRLF *OCTET` — RFC 3516 §4.1
+    pub(crate) fn literal8(&mut self, bytes: &[u8]) -> &mut Self {
+        self.byte(b'~');
+        self.literal(bytes)
+    }
+
     /// `string = quoted / literal`
     pub(crate) fn string(&mut self, bytes: &[u8]) -> &mut Self {
         if quotable(bytes) {
@@ -185,8 +191,11 @@ impl<'o> Out<'o> {
         }
     }
 
-    /// `sequence-set` — RFC 3501 §9
+    /// `sequence-set` — RFC 3501 §9, `$` — RFC 5182 §2.1
     pub(crate) fn sequence_set(&mut self, set: &SequenceSet) -> &mut Self {
+        if set.is_saved() {
+            return self.byte(b'$');
+        }
         self.separated(set.elements(), b",", |out, element| match *element {
             Sequence::Single(value) => {
                 out.seq_number(value);

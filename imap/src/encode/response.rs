@@ -3,8 +3,9 @@
 use super::body::{body_structure, envelope};
 use super::core::Out;
 use crate::types::{
-    Code, Condition, Continue, Data, ESearchItem, FetchData, FlagFetch, FlagPerm, ListItem,
-    NamespaceDescription, Response, Section, Status, StatusItem, Text, BODY_NESTING_MAX,
+    Code, Condition, Continue, Data, ESearchItem, FetchData, FlagFetch, FlagPerm, ListExtendedItem,
+    ListItem, ListSelectOption, NamespaceDescription, Response, Section, Status, StatusItem, Text,
+    BODY_NESTING_MAX,
 };
 use lifeboat_net::wire::base64_encode;
 
@@ -160,6 +161,9 @@ fn resp_text_code(out: &mut Out<'_>, code: &Code<'_>) {
         }
         Code::Closed => "CLOSED",
         Code::UseAttr => "USEATTR",
+        Code::UnknownCte => "UNKNOWN-CTE",
+        Code::CompressionActive => "COMPRESSIONACTIVE",
+        Code::NotSaved => "NOTSAVED",
         Code::TooBig => "TOOBIG",
         Code::Unavailable => "UNAVAILABLE",
         Code::AuthenticationFailed => "AUTHENTICATIONFAILED",
@@ -198,6 +202,29 @@ fn list_item(out: &mut Out<'_>, item: &ListItem<'_>) {
         }
     }
     out.sp().mailbox(&item.mailbox);
+    if !item.extended.is_empty() {
+        out.sp()
+            .list(&item.extended, |out, extended| match extended {
+                ListExtendedItem::ChildInfo(options) => {
+                    out.raw(b"\"CHILDINFO\" ").list(options, |out, option| {
+                        out.quoted(list_select_option(*option).as_bytes());
+                    });
+                }
+                ListExtendedItem::OldName(mailbox) => {
+                    out.raw(b"\"OLDNAME\" (").mailbox(mailbox).byte(b')');
+                }
+            });
+    }
+}
+
+/// `list-select-base-opt` / `list-select-mod-opt` — RFC 5258 §6, RFC 6154 §5
+pub(crate) fn list_select_option(option: ListSelectOption) -> &'static str {
+    match option {
+        ListSelectOption::Subscribed => "SUBSCRIBED",
+        ListSelectOption::Remote => "REMOTE",
+        ListSelectOption::RecursiveMatch => "RECURSIVEMATCH",
+        ListSelectOption::SpecialUse => "SPECIAL-USE",
+    }
 }
 
 fn namespace(out: &mut Out<'_>, descriptions: &[NamespaceDescription<'_>]) {
@@ -251,6 +278,8 @@ fn data_response(out: &mut Out<'_>, data: &Data<'_>) {
                         StatusItem::UidValidity(value) => (b"UIDVALIDITY ", u64::from(value.get())),
                         StatusItem::Unseen(value) => (b"UNSEEN ", u64::from(value)),
                         StatusItem::HighestModSeq(value) => (b"HIGHESTMODSEQ ", value),
+                        StatusItem::Size(value) => (b"SIZE ", value),
+                        StatusItem::Deleted(value) => (b"DELETED ", u64::from(value)),
                     };
                     out.raw(name).number(value);
                 });
@@ -333,6 +362,13 @@ fn data_response(out: &mut Out<'_>, data: &Data<'_>) {
             out.sp();
             namespace(out, shared);
         }
+        Data::Vanished { earlier, uids } => {
+            out.raw(b"VANISHED ");
+            if *earlier {
+                out.raw(b"(EARLIER) ");
+            }
+            out.sequence_set(uids);
+        }
         Data::Id(parameters) => {
             out.raw(b"ID ");
             match parameters {
@@ -395,7 +431,18 @@ pub(crate) fn section(out: &mut Out<'_>, section: Option<&Section<'_>>) {
     out.byte(b']');
 }
 
-/// `msg-att` items — RFC 3501 §9, RFC 7162 §7 (`MODSEQ`)
+/// `section-binary = "[" [section-part] "]"` — RFC 3516 §4.1
+pub(crate) fn section_binary(out: &mut Out<'_>, part: Option<&crate::types::Part>) {
+    out.byte(b'[');
+    if let Some(part) = part {
+        out.separated(part.numbers(), b".", |out, number| {
+            out.number(u64::from(number.get()));
+        });
+    }
+    out.byte(b']');
+}
+
+/// `msg-att` items — RFC 3501 §9, RFC 7162 §7 (`MODSEQ`), RFC 3516 §4.2 (`BINARY`)
 fn fetch_data(out: &mut Out<'_>, item: &FetchData<'_>) {
     match item {
         FetchData::Flags(flags) => {
@@ -452,6 +499,28 @@ fn fetch_data(out: &mut Out<'_>, item: &FetchData<'_>) {
         }
         FetchData::ModSeq(modseq) => {
             out.raw(b"MODSEQ (").number(modseq.get()).byte(b')');
+        }
+        FetchData::Binary { part, origin, data } => {
+            out.raw(b"BINARY");
+            section_binary(out, part.as_ref());
+            if let Some(origin) = origin {
+                out.byte(b'<').number(u64::from(*origin)).byte(b'>');
+            }
+            out.sp();
+            match data.as_deref() {
+                // RFC 3516 §4.2: NUL needs a literal8.
+                Some(bytes) if bytes.contains(&0) => {
+                    out.literal8(bytes);
+                }
+                other => {
+                    out.nliteral(other);
+                }
+            }
+        }
+        FetchData::BinarySize { part, size } => {
+            out.raw(b"BINARY.SIZE");
+            section_binary(out, part.as_ref());
+            out.sp().number(u64::from(*size));
         }
     }
 }

@@ -5,23 +5,35 @@ use std::borrow::Cow;
 use nom::bytes::streaming::take_while1;
 
 use super::core::{
-    astring, atom, crlf, date_time, flag, flag_list, keyword, list_mailbox, literal, mailbox,
-    mod_sequence_valzer, name, nil, nstring, parenthesized_list, peek_byte, sequence_set, sp,
-    string, tag_rule,
+    astring, atom, crlf, date_time, flag, flag_list, keyword, list_mailbox, literal, literal8,
+    mailbox, mod_sequence_valzer, name, nil, nstring, nz_number, parenthesized_list, peek_byte,
+    sequence_set, sequence_set_or_saved, sp, string, tag_rule,
 };
 use super::error::{failure, syntax, PResult};
 use super::fetch::fetch_items;
 use super::search::{search_key, search_return_options};
 use super::Reason;
 use crate::types::{
-    AuthMechanism, AuthenticateData, Capability, Command, CommandBody, Flag, ListReturnOption,
-    ListSelectOption, Secret, StatusAttribute, StoreKind,
+    AppendForm, AuthMechanism, AuthenticateData, Capability, Command, CommandBody, Flag,
+    ListReturnOption, ListSelectOption, QResync, Secret, StatusAttribute, StoreKind,
 };
 use lifeboat_net::wire::{base64_decode, is_base64_text};
 
 /// Most `field value` pairs in an ID command — RFC 2971 §3.3: "Implementations MUST
 /// NOT send more than 30 field-value pairs".
 pub const ID_PAIRS_MAX: usize = 30;
+/// RFC 2971 §3.3: "Field strings MUST NOT be longer than 30 octets."
+pub const ID_FIELD_BYTES_MAX: usize = 30;
+/// RFC 2971 §3.3: "Value strings MUST NOT be longer than 1024 octets."
+pub const ID_VALUE_BYTES_MAX: usize = 1024;
+/// The longest ID command line the RFC allows: a tag, `ID (`, 30 pairs of a field
+/// and a value each quoted with every octet escaped, their separators, `)` and CRLF
+/// (63,492 octets). The framer lets an ID command's lines reach this instead of
+/// `line_bytes_max`, which is meant for garbage, not for a command the RFC allows.
+pub const ID_LINE_BYTES_MAX: usize = crate::types::TAG_BYTES_MAX
+    + " ID (".len()
+    + ID_PAIRS_MAX * ((2 * ID_FIELD_BYTES_MAX + 2) + 1 + (2 * ID_VALUE_BYTES_MAX + 2) + 1)
+    + ")\r\n".len();
 
 /// `command = tag SP (command-any / command-auth / command-nonauth / command-select)
 /// CRLF` — RFC 3501 §9
@@ -67,6 +79,11 @@ fn command_body(input: &[u8], nesting_max: usize) -> PResult<'_, CommandBody<'_>
         b"UNSELECT" => Ok((rest, CommandBody::Unselect)),
         b"IDLE" => Ok((rest, CommandBody::Idle)),
         b"NAMESPACE" => Ok((rest, CommandBody::Namespace)),
+        b"COMPRESS" => {
+            let (rest, ()) = sp(rest)?;
+            let (rest, algorithm) = atom(rest)?;
+            Ok((rest, CommandBody::Compress { algorithm }))
+        }
         b"ID" => id(rest),
         b"AUTHENTICATE" => authenticate(rest),
         b"LOGIN" => login(rest),
@@ -134,7 +151,7 @@ fn uid(input: &[u8], nesting_max: usize) -> PResult<'_, CommandBody<'_>> {
         b"STORE" => store(rest, true),
         b"EXPUNGE" => {
             let (rest, ()) = sp(rest)?;
-            let (rest, set) = sequence_set(rest)?;
+            let (rest, set) = sequence_set_or_saved(rest)?;
             Ok((rest, CommandBody::UidExpunge(set)))
         }
         _ => failure(Reason::UnknownCommand),
@@ -156,7 +173,13 @@ fn id(input: &[u8]) -> PResult<'_, CommandBody<'_>> {
         let (rest, value) = nstring(rest)?;
         Ok((rest, (field, value)))
     })?;
-    if pairs.len() > ID_PAIRS_MAX {
+    let too_long = pairs.iter().any(|(field, value)| {
+        field.as_bytes().len() > ID_FIELD_BYTES_MAX
+            || value
+                .as_ref()
+                .is_some_and(|value| value.as_bytes().len() > ID_VALUE_BYTES_MAX)
+    });
+    if pairs.len() > ID_PAIRS_MAX || too_long {
         return syntax();
     }
     Ok((rest, CommandBody::Id(Some(pairs))))
@@ -213,24 +236,92 @@ fn login(input: &[u8]) -> PResult<'_, CommandBody<'_>> {
 }
 
 /// `select = "SELECT" SP mailbox [select-params]`, `select-params = SP "("
-/// select-param *(SP select-param) ")"` — RFC 3501 §9, RFC 4466 §2.1; the one
-/// parameter known is `CONDSTORE` — RFC 7162 §3.1.8.
+/// select-param *(SP select-param) ")"` — RFC 3501 §9, RFC 4466 §2.1; the parameters
+/// known are `CONDSTORE` — RFC 7162 §3.1.8 — and `qresync-param` — RFC 7162 §7.
 fn select(input: &[u8], examine: bool) -> PResult<'_, CommandBody<'_>> {
     let (rest, mailbox) = preceded_mailbox(input)?;
-    let (rest, condstore) = match rest.first() {
+    let mut condstore = false;
+    let mut qresync = None;
+    let rest = match rest.first() {
         Some(b' ') => {
-            let (rest, _) = parenthesized_list(&rest[1..], false, keyword("CONDSTORE"))?;
-            (rest, true)
+            let (rest, parameters) = parenthesized_list(&rest[1..], false, select_param)?;
+            for parameter in parameters {
+                match parameter {
+                    None if !condstore => condstore = true,
+                    Some(parameters) if qresync.is_none() => qresync = Some(parameters),
+                    // The same parameter twice.
+                    _ => return syntax(),
+                }
+            }
+            rest
         }
-        _ => (rest, false),
+        _ => rest,
     };
     Ok((
         rest,
         if examine {
-            CommandBody::Examine { mailbox, condstore }
+            CommandBody::Examine {
+                mailbox,
+                condstore,
+                qresync,
+            }
         } else {
-            CommandBody::Select { mailbox, condstore }
+            CommandBody::Select {
+                mailbox,
+                condstore,
+                qresync,
+            }
         },
+    ))
+}
+
+/// `select-param`: `"CONDSTORE"` (`None`) or `qresync-param` — RFC 7162 §7:
+/// `"QRESYNC" SP "(" uidvalidity SP mod-sequence-value [SP known-uids] [SP
+/// seq-match-data] ")"`, `seq-match-data = "(" known-sequence-set SP known-uid-set ")"`
+fn select_param(input: &[u8]) -> PResult<'_, Option<QResync>> {
+    let (rest, word) = name(input)?;
+    if word.eq_ignore_ascii_case(b"CONDSTORE") {
+        return Ok((rest, None));
+    }
+    if !word.eq_ignore_ascii_case(b"QRESYNC") {
+        return syntax();
+    }
+    let (rest, ()) = sp(rest)?;
+    let (rest, _) = nom::bytes::streaming::tag("(")(rest)?;
+    let (rest, uidvalidity) = nz_number(rest)?;
+    let (rest, ()) = sp(rest)?;
+    let (mut rest, modseq) = mod_sequence_valzer(rest)?;
+    let mut known_uids = None;
+    let mut sequence_match = None;
+    if peek_byte(rest)?.1 == b' ' {
+        rest = &rest[1..];
+        if peek_byte(rest)?.1 != b'(' {
+            let (after, set) = sequence_set(rest)?;
+            known_uids = Some(set);
+            rest = after;
+            if peek_byte(rest)?.1 == b' ' {
+                rest = &rest[1..];
+            }
+        }
+        if peek_byte(rest)?.1 == b'(' {
+            let (after, _) = nom::bytes::streaming::tag("(")(rest)?;
+            let (after, sequences) = sequence_set(after)?;
+            let (after, ()) = sp(after)?;
+            let (after, uids) = sequence_set(after)?;
+            let (after, _) = nom::bytes::streaming::tag(")")(after)?;
+            sequence_match = Some((sequences, uids));
+            rest = after;
+        }
+    }
+    let (rest, _) = nom::bytes::streaming::tag(")")(rest)?;
+    Ok((
+        rest,
+        Some(QResync {
+            uidvalidity,
+            modseq,
+            known_uids,
+            sequence_match,
+        }),
     ))
 }
 
@@ -313,7 +404,8 @@ fn list_return_option(input: &[u8]) -> PResult<'_, ListReturnOption> {
 }
 
 /// `status-att = "MESSAGES" / "RECENT" / "UIDNEXT" / "UIDVALIDITY" / "UNSEEN"` —
-/// RFC 3501 §9, `"HIGHESTMODSEQ"` — RFC 7162 §7
+/// RFC 3501 §9, `"HIGHESTMODSEQ"` — RFC 7162 §7, `"SIZE"` — RFC 8438 §3, `"DELETED"`
+/// — RFC 9051 §9
 fn status_att(input: &[u8]) -> PResult<'_, StatusAttribute> {
     let (rest, word) = name(input)?;
     for attribute in [
@@ -323,6 +415,8 @@ fn status_att(input: &[u8]) -> PResult<'_, StatusAttribute> {
         StatusAttribute::UidValidity,
         StatusAttribute::Unseen,
         StatusAttribute::HighestModSeq,
+        StatusAttribute::Size,
+        StatusAttribute::Deleted,
     ] {
         if word.eq_ignore_ascii_case(attribute.as_str().as_bytes()) {
             return Ok((rest, attribute));
@@ -340,7 +434,8 @@ fn status(input: &[u8]) -> PResult<'_, CommandBody<'_>> {
 }
 
 /// `append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal` —
-/// RFC 3501 §9
+/// RFC 3501 §9; `append-data =/ literal8` — RFC 3516 §4.4; `append-data =/ "UTF8" SP
+/// "(" literal8 ")"` — RFC 6855 §4
 ///
 /// The message literal is message data, not a string: NUL octets are kept (they are
 /// refused only in strings, where they could truncate a value).
@@ -361,7 +456,24 @@ fn append(input: &[u8]) -> PResult<'_, CommandBody<'_>> {
         date = Some(parsed);
         rest = after;
     }
-    let (rest, (message, _mode)) = literal(rest)?;
+    let (rest, message, form) = match peek_byte(rest)?.1 {
+        b'~' => {
+            let (rest, (message, _mode)) = literal8(rest)?;
+            (rest, message, AppendForm::Literal8)
+        }
+        b'U' | b'u' => {
+            let (rest, ()) = keyword("UTF8")(rest)?;
+            let (rest, ()) = sp(rest)?;
+            let (rest, _) = nom::bytes::streaming::tag("(")(rest)?;
+            let (rest, (message, _mode)) = literal8(rest)?;
+            let (rest, _) = nom::bytes::streaming::tag(")")(rest)?;
+            (rest, message, AppendForm::Utf8)
+        }
+        _ => {
+            let (rest, (message, _mode)) = literal(rest)?;
+            (rest, message, AppendForm::Literal)
+        }
+    };
     Ok((
         rest,
         CommandBody::Append {
@@ -369,6 +481,7 @@ fn append(input: &[u8]) -> PResult<'_, CommandBody<'_>> {
             flags,
             date,
             message: Cow::Borrowed(message),
+            form,
         },
     ))
 }
@@ -429,25 +542,43 @@ fn search(input: &[u8], uid: bool, nesting_max: usize) -> PResult<'_, CommandBod
 
 /// `fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att / "("
 /// fetch-att *(SP fetch-att) ")") [fetch-modifiers]` — RFC 3501 §9, RFC 4466 §2.4;
-/// `chgsince-fetch-mod = "CHANGEDSINCE" SP mod-sequence-value` — RFC 7162 §7
+/// `chgsince-fetch-mod = "CHANGEDSINCE" SP mod-sequence-value` — RFC 7162 §7;
+/// `rexpunges-fetch-mod = "VANISHED"` — RFC 7162 §7
 fn fetch(input: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
     let (rest, ()) = sp(input)?;
-    let (rest, sequence_set) = sequence_set(rest)?;
+    let (rest, sequence_set) = sequence_set_or_saved(rest)?;
     let (rest, ()) = sp(rest)?;
     let (rest, items) = fetch_items(rest)?;
-    let (rest, changed_since) = match rest.first() {
+    let mut changed_since = None;
+    let mut vanished = false;
+    let rest = match rest.first() {
         Some(b' ') => {
-            let (rest, mut modifiers) = parenthesized_list(&rest[1..], false, |input| {
-                let (rest, ()) = keyword("CHANGEDSINCE")(input)?;
+            let (rest, modifiers) = parenthesized_list(&rest[1..], false, |input| {
+                let (rest, word) = name(input)?;
+                if word.eq_ignore_ascii_case(b"VANISHED") {
+                    return Ok((rest, None));
+                }
+                if !word.eq_ignore_ascii_case(b"CHANGEDSINCE") {
+                    return syntax();
+                }
                 let (rest, ()) = sp(rest)?;
-                mod_sequence_valzer(rest)
+                let (rest, modseq) = mod_sequence_valzer(rest)?;
+                Ok((rest, Some(modseq)))
             })?;
-            if modifiers.len() != 1 {
+            for modifier in modifiers {
+                match modifier {
+                    Some(modseq) if changed_since.is_none() => changed_since = Some(modseq),
+                    None if !vanished => vanished = true,
+                    _ => return syntax(),
+                }
+            }
+            // RFC 7162 §3.2.6: VANISHED only with CHANGEDSINCE, and only in UID FETCH.
+            if vanished && (changed_since.is_none() || !uid) {
                 return syntax();
             }
-            (rest, modifiers.pop())
+            rest
         }
-        _ => (rest, None),
+        _ => rest,
     };
     Ok((
         rest,
@@ -456,6 +587,7 @@ fn fetch(input: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
             sequence_set,
             items,
             changed_since,
+            vanished,
         },
     ))
 }
@@ -465,7 +597,7 @@ fn fetch(input: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
 /// *(SP flag)))` — RFC 3501 §9; `"UNCHANGEDSINCE" SP mod-sequence-valzer` — RFC 7162 §7
 fn store(input: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
     let (rest, ()) = sp(input)?;
-    let (rest, sequence_set) = sequence_set(rest)?;
+    let (rest, sequence_set) = sequence_set_or_saved(rest)?;
     let (rest, ()) = sp(rest)?;
     let (rest, unchanged_since) = if peek_byte(rest)?.1 == b'(' {
         let (rest, mut modifiers) = parenthesized_list(rest, false, |input| {
@@ -527,7 +659,7 @@ fn store(input: &[u8], uid: bool) -> PResult<'_, CommandBody<'_>> {
 /// sequence-set SP mailbox` — RFC 6851 §4
 fn copy_or_move(input: &[u8], uid: bool, is_move: bool) -> PResult<'_, CommandBody<'_>> {
     let (rest, ()) = sp(input)?;
-    let (rest, sequence_set) = sequence_set(rest)?;
+    let (rest, sequence_set) = sequence_set_or_saved(rest)?;
     let (rest, mailbox) = preceded_mailbox(rest)?;
     Ok((
         rest,

@@ -194,13 +194,27 @@ pub(crate) fn string(input: &[u8]) -> PResult<'_, IString<'_>> {
     Ok((rest, IString::unvalidated(bytes)))
 }
 
-/// `astring = 1*ASTRING-CHAR / string` — RFC 3501 §9
+/// An `ASTRING-CHAR`, or an octet of a UTF-8 sequence: clients in UTF-8 mode
+/// (RFC 6855, RFC 9051 — Python's imaplib among them) send non-ASCII mailbox names
+/// as bare atoms, and nothing is ambiguous about accepting them (whether a name is
+/// valid is decided later, by its encoding). The encoder never writes such atoms.
+fn is_astring_or_utf8(byte: u8) -> bool {
+    is_astring_char(byte) || byte >= 0x80
+}
+
+/// `list-char`, or an octet of a UTF-8 sequence (see [`is_astring_or_utf8`]).
+fn is_list_or_utf8(byte: u8) -> bool {
+    is_list_char(byte) || byte >= 0x80
+}
+
+/// `astring = 1*ASTRING-CHAR / string` — RFC 3501 §9 (with UTF-8 octets, see
+/// [`is_astring_or_utf8`])
 pub(crate) fn astring(input: &[u8]) -> PResult<'_, IString<'_>> {
     let (_, first) = peek_byte(input)?;
     if first == b'"' || first == b'{' {
         return string(input);
     }
-    let (rest, text) = take_while1(is_astring_char)(input)?;
+    let (rest, text) = take_while1(is_astring_or_utf8)(input)?;
     Ok((rest, IString::unvalidated(Cow::Borrowed(text))))
 }
 
@@ -236,7 +250,7 @@ pub(crate) fn list_mailbox(input: &[u8]) -> PResult<'_, ListMailbox<'_>> {
         let (rest, value) = string(input)?;
         (rest, value.into_inner())
     } else {
-        let (rest, text) = take_while1(is_list_char)(input)?;
+        let (rest, text) = take_while1(is_list_or_utf8)(input)?;
         (rest, Cow::Borrowed(text))
     };
     match ListMailbox::try_from(bytes) {
@@ -324,6 +338,23 @@ pub(crate) fn sequence_set(input: &[u8]) -> PResult<'_, SequenceSet> {
             };
         }
     }
+}
+
+/// `sequence-set =/ seq-last-command`, `seq-last-command = "$"` — RFC 5182 §2.1: a
+/// sequence set, or `$` alone (never mixed with numbers).
+pub(crate) fn sequence_set_or_saved(input: &[u8]) -> PResult<'_, SequenceSet> {
+    let (_, first) = peek_byte(input)?;
+    if first == b'$' {
+        return Ok((&input[1..], SequenceSet::saved()));
+    }
+    sequence_set(input)
+}
+
+/// `literal8 = "~{" number ["+"] "}" CRLF *OCTET` — RFC 3516 §4.1, RFC 7888 §8.
+/// Returns the octets (NUL included: message data).
+pub(crate) fn literal8(input: &[u8]) -> PResult<'_, (&[u8], LiteralMode)> {
+    let (input, _) = tag("~")(input)?;
+    literal(input)
 }
 
 /// `date-month = "Jan" / "Feb" / ... / "Dec"` — RFC 3501 §9

@@ -33,7 +33,7 @@ pub(crate) fn fetch_items(input: &[u8]) -> PResult<'_, FetchItems<'_>> {
 /// `fetch-att = "ENVELOPE" / "FLAGS" / "INTERNALDATE" / "RFC822" [".HEADER" / ".SIZE" /
 /// ".TEXT"] / "BODY" ["STRUCTURE"] / "UID" / "BODY" section ["<" number "." nz-number
 /// ">"] / "BODY.PEEK" section ["<" number "." nz-number ">"]` — RFC 3501 §9, plus
-/// `"MODSEQ"` — RFC 7162 §7
+/// `"MODSEQ"` — RFC 7162 §7 and the `BINARY` items of RFC 3516 §4.1
 pub(crate) fn fetch_att(input: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
     let (rest, word) = name(input)?;
     let simple = [
@@ -53,6 +53,12 @@ pub(crate) fn fetch_att(input: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
             return Ok((rest, attribute));
         }
     }
+    if word.eq_ignore_ascii_case(b"BINARY")
+        || word.eq_ignore_ascii_case(b"BINARY.PEEK")
+        || word.eq_ignore_ascii_case(b"BINARY.SIZE")
+    {
+        return binary(rest, word);
+    }
     let peek = if word.eq_ignore_ascii_case(b"BODY.PEEK") {
         true
     } else if word.eq_ignore_ascii_case(b"BODY") {
@@ -68,17 +74,7 @@ pub(crate) fn fetch_att(input: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
         return Ok((rest, FetchAttribute::Body));
     }
     let (rest, section) = section(rest)?;
-    let (rest, partial) = match rest.first() {
-        None => return incomplete(),
-        Some(b'<') => {
-            let (rest, origin) = number(&rest[1..])?;
-            let (rest, _) = tag(".")(rest)?;
-            let (rest, length) = nz_number(rest)?;
-            let (rest, _) = tag(">")(rest)?;
-            (rest, Some((origin, length)))
-        }
-        Some(_) => (rest, None),
-    };
+    let (rest, partial) = partial(rest)?;
     Ok((
         rest,
         FetchAttribute::BodySection {
@@ -87,6 +83,60 @@ pub(crate) fn fetch_att(input: &[u8]) -> PResult<'_, FetchAttribute<'_>> {
             partial,
         },
     ))
+}
+
+/// `partial = "<" number "." nz-number ">"` — RFC 3501 §9 (in `fetch-att`)
+fn partial(input: &[u8]) -> PResult<'_, Option<(u32, NonZeroU32)>> {
+    match input.first() {
+        None => incomplete(),
+        Some(b'<') => {
+            let (rest, origin) = number(&input[1..])?;
+            let (rest, _) = tag(".")(rest)?;
+            let (rest, length) = nz_number(rest)?;
+            let (rest, _) = tag(">")(rest)?;
+            Ok((rest, Some((origin, length))))
+        }
+        Some(_) => Ok((input, None)),
+    }
+}
+
+/// `"BINARY" [".PEEK"] section-binary [partial] / "BINARY.SIZE" section-binary` —
+/// RFC 3516 §4.1; `word` is the name already read.
+fn binary<'a>(input: &'a [u8], word: &[u8]) -> PResult<'a, FetchAttribute<'a>> {
+    let (rest, part) = section_binary(input)?;
+    if word.eq_ignore_ascii_case(b"BINARY.SIZE") {
+        return Ok((rest, FetchAttribute::BinarySize { part }));
+    }
+    let (rest, partial) = partial(rest)?;
+    Ok((
+        rest,
+        FetchAttribute::Binary {
+            peek: word.eq_ignore_ascii_case(b"BINARY.PEEK"),
+            part,
+            partial,
+        },
+    ))
+}
+
+/// `section-binary = "[" [section-part] "]"` — RFC 3516 §4.1
+fn section_binary(input: &[u8]) -> PResult<'_, Option<Part>> {
+    let (rest, _) = tag("[")(input)?;
+    let (_, first) = peek_byte(rest)?;
+    if first == b']' {
+        return Ok((&rest[1..], None));
+    }
+    let mut numbers: Vec<NonZeroU32> = Vec::new();
+    let mut input = rest;
+    loop {
+        let (rest, value) = nz_number(input)?;
+        numbers.push(value);
+        let (rest, next) = peek_byte(rest)?;
+        match next {
+            b'.' => input = &rest[1..],
+            b']' => return Ok((&rest[1..], Part::new(numbers))),
+            _ => return syntax(),
+        }
+    }
 }
 
 /// `section = "[" [section-spec] "]"` — RFC 3501 §9

@@ -17,8 +17,8 @@
 //!   sends its data only after a continuation request.
 //! - The frames produced do not depend on how the input was chunked.
 
-use super::{tag_of, Limits, Reason};
-use crate::types::{LiteralMode, Tag};
+use super::{tag_of, Limits, Reason, ID_LINE_BYTES_MAX};
+use crate::types::{LiteralMode, Tag, TAG_BYTES_MAX};
 
 /// States of [`HeaderDetector`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -122,6 +122,37 @@ pub(crate) enum UnitScan {
     },
 }
 
+/// Whether the unit starting `input` is an ID command (`tag SP "ID" SP`), whose
+/// lines RFC 2971 §3.3 lets reach [`ID_LINE_BYTES_MAX`].
+fn is_id_command(input: &[u8]) -> bool {
+    let Some(space) = input
+        .iter()
+        .take(TAG_BYTES_MAX + 1)
+        .position(|&byte| byte == b' ')
+    else {
+        return false;
+    };
+    input
+        .get(space + 1..space + 4)
+        .is_some_and(|name| name.eq_ignore_ascii_case(b"ID "))
+}
+
+/// The limits a unit is held to: `limits`, with the line and command bounds raised
+/// to [`ID_LINE_BYTES_MAX`] for an ID command (a long command the RFC allows is not
+/// garbage). Decided from the unit's first bytes, which have always arrived by the
+/// time a line could break the ordinary bound, so chunking does not change it.
+fn unit_limits(input: &[u8], limits: &Limits) -> Limits {
+    if limits.line_bytes_max < ID_LINE_BYTES_MAX && is_id_command(input) {
+        Limits {
+            line_bytes_max: ID_LINE_BYTES_MAX,
+            command_bytes_max: limits.command_bytes_max.max(ID_LINE_BYTES_MAX),
+            ..*limits
+        }
+    } else {
+        *limits
+    }
+}
+
 /// Scans `input` (starting at a unit boundary) for the end of the unit; with
 /// `announce`, stops once at each synchronizing literal header.
 pub(crate) fn scan_unit(
@@ -130,6 +161,7 @@ pub(crate) fn scan_unit(
     cursor: &mut Cursor,
     announce: bool,
 ) -> UnitScan {
+    let limits = &unit_limits(input, limits);
     if let Some((length, mode, data_start)) = cursor.pending {
         let data_end = data_start + length as usize;
         if input.len() < data_end {
@@ -292,6 +324,19 @@ impl Framer {
     /// Bytes received and not yet returned or discarded.
     pub fn buffered_len(&self) -> usize {
         self.buffer.len() - self.start - self.returned
+    }
+
+    /// Takes every byte received after the unit returned last, leaving the framer
+    /// empty at a unit boundary: after COMPRESS (RFC 4978 §3) what follows is
+    /// compressed and must be decompressed before it is pushed again.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        self.release();
+        let rest = self.buffer[self.start..].to_vec();
+        self.buffer.clear();
+        self.start = 0;
+        self.cursor = Cursor::default();
+        self.discard = None;
+        rest
     }
 
     /// Consumes the unit returned last and compacts the buffer when worthwhile.

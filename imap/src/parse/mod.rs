@@ -26,7 +26,7 @@ use std::fmt;
 
 use crate::types::{AuthenticateData, Command, LiteralMode, Tag};
 
-pub use self::command::ID_PAIRS_MAX;
+pub use self::command::{ID_FIELD_BYTES_MAX, ID_LINE_BYTES_MAX, ID_PAIRS_MAX, ID_VALUE_BYTES_MAX};
 
 /// Default longest command line, CRLF included: RFC 7162 §4 asks servers to accept
 /// lines of at least 8192 octets.

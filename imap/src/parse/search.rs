@@ -6,7 +6,7 @@
 
 use super::core::{
     astring, atom, date, mod_sequence_valzer, name, number, parenthesized_list, peek_byte, quoted,
-    sequence_set, sp,
+    sequence_set_or_saved, sp,
 };
 use super::error::{failure, syntax, PResult};
 use super::Reason;
@@ -22,8 +22,8 @@ pub(crate) fn search_key(input: &[u8], depth: usize) -> PResult<'_, SearchKey<'_
         let (rest, keys) = parenthesized_list(input, false, |input| search_key(input, depth - 1))?;
         return Ok((rest, SearchKey::And(keys)));
     }
-    if first == b'*' || first.is_ascii_digit() {
-        let (rest, set) = sequence_set(input)?;
+    if first == b'*' || first == b'$' || first.is_ascii_digit() {
+        let (rest, set) = sequence_set_or_saved(input)?;
         return Ok((rest, SearchKey::SequenceSet(set)));
     }
     let (rest, word) = name(input)?;
@@ -111,7 +111,7 @@ pub(crate) fn search_key(input: &[u8], depth: usize) -> PResult<'_, SearchKey<'_
         b"TO" => with_string!(To),
         b"UID" => {
             let (rest, ()) = sp(rest)?;
-            let (rest, set) = sequence_set(rest)?;
+            let (rest, set) = sequence_set_or_saved(rest)?;
             Ok((rest, SearchKey::Uid(set)))
         }
         b"UNANSWERED" => Ok((rest, SearchKey::Unanswered)),
@@ -196,6 +196,8 @@ pub(crate) fn search_return_options(input: &[u8]) -> PResult<'_, Vec<SearchRetur
             SearchReturnOption::All
         } else if word.eq_ignore_ascii_case(b"COUNT") {
             SearchReturnOption::Count
+        } else if word.eq_ignore_ascii_case(b"SAVE") {
+            SearchReturnOption::Save
         } else {
             return syntax();
         };

@@ -27,6 +27,7 @@
 //!   unauthenticated client cannot make the server buffer a message-sized command.
 #![forbid(unsafe_code)]
 
+mod archive;
 mod flags;
 mod names;
 mod op;
@@ -40,7 +41,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use lifeboat_store::auth::Authenticator;
-use lifeboat_store::{Batch, OpError, OpResult, Store, UnixTime};
+use lifeboat_store::{ArchiveIndex, Batch, OpError, OpResult, Store, UnixTime};
 
 use crate::encode::CONTINUE_LITERAL;
 use crate::parse::framer::{Frame, Framer};
@@ -50,7 +51,7 @@ use crate::types::{
     Capability, Code, Command, CommandBody, Condition, LiteralMode, Response, Status, Tag, Text,
 };
 
-use self::view::MailboxView;
+use self::view::{MailboxView, Reporting};
 
 /// Parser limits before login: enough for any LOGIN or AUTHENTICATE, far too little
 /// for a message. After login the limits of [`SessionConfig::limits`] apply.
@@ -75,7 +76,7 @@ pub const MESSAGES_PER_YIELD: usize = 64;
 pub const IMPLEMENTATION: &str = "Lifeboat";
 
 /// What a session needs to know about its connection and policy.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SessionConfig {
     /// The server's name, for the greeting.
     pub hostname: String,
@@ -92,6 +93,27 @@ pub struct SessionConfig {
     pub clock: fn() -> UnixTime,
     /// Which messages are `\Recent`, shared by every session of the server.
     pub recent: Arc<RecentMarks>,
+    /// Whether the server can compress this connection (COMPRESS=DEFLATE, RFC 4978);
+    /// the session offers it only once the connection is encrypted, or to a loopback
+    /// client (compressing before TLS gains nothing a network would not see).
+    pub compress_available: bool,
+    /// The archive's full-text index, for SEARCH in the archive mailboxes; without
+    /// one the archive is scanned.
+    pub archive_index: Option<Arc<ArchiveIndex>>,
+}
+
+impl std::fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("hostname", &self.hostname)
+            .field("tls_available", &self.tls_available)
+            .field("plaintext_login_allowed", &self.plaintext_login_allowed)
+            .field("client", &self.client)
+            .field("limits", &self.limits)
+            .field("compress_available", &self.compress_available)
+            .field("archive_index", &self.archive_index.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The client went away while a long response was being sent.
@@ -119,7 +141,7 @@ impl Output for Vec<u8> {
 }
 
 /// What the server does after [`Session::advance`] returns.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use]
 pub enum Progress {
     /// Every complete command has run: send the output, then read more input (and,
@@ -129,6 +151,11 @@ pub enum Progress {
     /// TLS handshake, then call [`Session::tls_started`]. `discarded_bytes` of input
     /// that followed the command were dropped unexecuted (CVE-2011-0411).
     StartTls { discarded_bytes: usize },
+    /// COMPRESS DEFLATE was accepted (RFC 4978 §3): send the output as it is, then
+    /// compress everything sent and decompress everything received from here on;
+    /// `pending` is input that followed the command, already compressed: decompress
+    /// it and give it back with [`Session::receive`].
+    Compress { pending: Vec<u8> },
     /// Send the output and close the connection.
     Close,
 }
@@ -162,8 +189,8 @@ const ANY: States = NOT_AUTHENTICATED.or(LOGGED_IN);
 /// Which commands are legal in which state: RFC 3501 §6.1–§6.4, RFC 2177 (IDLE),
 /// RFC 2342 (NAMESPACE), RFC 2971 (ID, any state), RFC 3691 (UNSELECT), RFC 4315
 /// (UID EXPUNGE), RFC 5161 §3.1 (ENABLE only in the authenticated state), RFC 6851
-/// (MOVE). Names are [`CommandBody::name`].
-pub const COMMAND_STATES: [(&str, States); 36] = [
+/// (MOVE), RFC 4978 (COMPRESS, after login). Names are [`CommandBody::name`].
+pub const COMMAND_STATES: [(&str, States); 37] = [
     ("CAPABILITY", ANY),
     ("NOOP", ANY),
     ("LOGOUT", ANY),
@@ -184,6 +211,7 @@ pub const COMMAND_STATES: [(&str, States); 36] = [
     ("APPEND", LOGGED_IN),
     ("IDLE", LOGGED_IN),
     ("NAMESPACE", LOGGED_IN),
+    ("COMPRESS", LOGGED_IN),
     ("ENABLE", AUTHENTICATED),
     ("CHECK", SELECTED),
     ("CLOSE", SELECTED),
@@ -263,6 +291,8 @@ pub(crate) enum Reply {
     Continues,
     /// STARTTLS accepted: the tagged OK was written.
     StartTls,
+    /// COMPRESS DEFLATE accepted: the tagged OK was written.
+    Compress,
     /// The connection closes after the output (the op wrote BYE).
     Close,
 }
@@ -335,6 +365,20 @@ pub(crate) struct Core {
     /// CONDSTORE was enabled (RFC 7162 §3.1): by ENABLE or by any command that uses
     /// it. Stays on for the connection.
     condstore: bool,
+    /// ENABLE QRESYNC (RFC 7162 §3.2.3): VANISHED instead of EXPUNGE, SELECT's
+    /// QRESYNC parameter.
+    qresync: bool,
+    /// ENABLE UTF8=ACCEPT (RFC 6855) or IMAP4rev2: mailbox names in UTF-8.
+    utf8: bool,
+    /// ENABLE UTF8=ACCEPT itself (reported once).
+    utf8_accept: bool,
+    /// ENABLE IMAP4rev2 (RFC 9051): the responses change as that RFC says.
+    rev2: bool,
+    /// COMPRESS DEFLATE is in effect (RFC 4978).
+    compressed: bool,
+    /// The command being run enabled CONDSTORE with a mailbox selected: the mailbox's
+    /// HIGHESTMODSEQ goes out before its tagged response (RFC 7162 §3.1).
+    announce_highest_modseq: bool,
     bad_commands: u32,
     login_failures: u32,
 }
@@ -376,6 +420,12 @@ impl Session {
                 state: State::NotAuthenticated,
                 exchange: None,
                 condstore: false,
+                qresync: false,
+                utf8: false,
+                utf8_accept: false,
+                rev2: false,
+                compressed: false,
+                announce_highest_modseq: false,
                 bad_commands: 0,
                 login_failures: 0,
             },
@@ -465,6 +515,10 @@ impl Session {
                     self.framer = Framer::new(PREAUTH_LIMITS);
                     return Ok(Progress::StartTls { discarded_bytes });
                 }
+                Progress::Compress { .. } => {
+                    let pending = self.framer.take_buffered();
+                    return Ok(Progress::Compress { pending });
+                }
                 Progress::Close => return Ok(Progress::Close),
             }
         }
@@ -543,10 +597,19 @@ impl Core {
         self.tls || self.config.plaintext_login_allowed
     }
 
+    /// COMPRESS=DEFLATE is offered: the server can, the connection is encrypted or
+    /// on loopback, and it is not compressed yet.
+    fn compress_offered(&self) -> bool {
+        self.config.compress_available
+            && (self.tls || self.config.client.is_loopback())
+            && !self.compressed
+    }
+
     /// The capabilities to announce now — RFC 3501 §7.2.1.
     fn capabilities(&self) -> Vec<Capability<'static>> {
         let mut capabilities = vec![
             Capability::Imap4Rev1,
+            Capability::Imap4Rev2,
             Capability::LiteralPlus,
             Capability::SaslIr,
             Capability::Id,
@@ -564,17 +627,27 @@ impl Core {
                     capabilities.push(Capability::LoginDisabled);
                 }
             }
-            _ => capabilities.extend([
-                Capability::Namespace,
-                Capability::UidPlus,
-                Capability::Move,
-                Capability::Unselect,
-                Capability::CondStore,
-                Capability::ESearch,
-                Capability::SpecialUse,
-                Capability::ListExtended,
-                Capability::ListStatus,
-            ]),
+            _ => {
+                capabilities.extend([
+                    Capability::Namespace,
+                    Capability::UidPlus,
+                    Capability::Move,
+                    Capability::Unselect,
+                    Capability::CondStore,
+                    Capability::ESearch,
+                    Capability::SpecialUse,
+                    Capability::ListExtended,
+                    Capability::ListStatus,
+                    Capability::QResync,
+                    Capability::Binary,
+                    Capability::SearchRes,
+                    Capability::StatusSize,
+                    Capability::Utf8Accept,
+                ]);
+                if self.compress_offered() {
+                    capabilities.push(Capability::CompressDeflate);
+                }
+            }
         }
         capabilities
     }
@@ -627,6 +700,25 @@ impl Core {
             return Ok(self.finish(Some(&tag), reply, out.buffer()));
         }
         tracing::trace!(command = name, tag = tag.as_str(), "imap command");
+        let condstore_before = self.condstore;
+        let reply = self.run_command(&tag, body, out).await?;
+        // RFC 7162 §3.1: the first CONDSTORE enabling command with a mailbox selected
+        // tells the client the mailbox's HIGHESTMODSEQ (SELECT and EXAMINE always do).
+        self.announce_highest_modseq = !condstore_before
+            && self.condstore
+            && !matches!(name, "SELECT" | "EXAMINE")
+            && matches!(self.state, State::Selected(_));
+        Ok(self.finish(Some(&tag), reply, out.buffer()))
+    }
+
+    /// Runs one legal command and returns how it ends.
+    async fn run_command(
+        &mut self,
+        tag: &Tag<'static>,
+        body: CommandBody<'_>,
+        out: &mut dyn Output,
+    ) -> Result<Reply, Disconnected> {
+        let tag = tag.clone();
         let reply = match body {
             CommandBody::Capability => op::capability::run(self, out.buffer()),
             CommandBody::Noop | CommandBody::Check => Reply::ok("NOOP completed"),
@@ -640,12 +732,16 @@ impl Core {
                 mechanism,
                 initial_response,
             } => op::authenticate::run(self, &tag, mechanism, initial_response, out).await,
-            CommandBody::Select { mailbox, condstore } => {
-                op::select::run(self, &mailbox, false, condstore, out.buffer())
-            }
-            CommandBody::Examine { mailbox, condstore } => {
-                op::select::run(self, &mailbox, true, condstore, out.buffer())
-            }
+            CommandBody::Select {
+                mailbox,
+                condstore,
+                qresync,
+            } => op::select::run(self, &mailbox, false, condstore, qresync, out.buffer()),
+            CommandBody::Examine {
+                mailbox,
+                condstore,
+                qresync,
+            } => op::select::run(self, &mailbox, true, condstore, qresync, out.buffer()),
             CommandBody::Create { mailbox } => op::create::run(self, &mailbox).await,
             CommandBody::Delete { mailbox } => op::delete::run(self, &mailbox).await,
             CommandBody::Rename { from, to } => op::rename::run(self, &from, &to).await,
@@ -668,10 +764,14 @@ impl Core {
                 flags,
                 date,
                 message,
-            } => op::append::run(self, &mailbox, &flags, date, message).await,
+                form,
+            } => op::append::run(self, &mailbox, &flags, date, message, form).await,
             CommandBody::Idle => op::idle::run(self, &tag, out.buffer()),
             CommandBody::Enable(capabilities) => op::enable::run(self, &capabilities, out.buffer()),
-            CommandBody::Namespace => op::namespace::run(out.buffer()),
+            CommandBody::Namespace => op::namespace::run(self, out.buffer()),
+            CommandBody::Compress { algorithm } => {
+                op::compress::run(self, &tag, &algorithm, out.buffer())
+            }
             CommandBody::Close => op::close::close(self).await,
             CommandBody::Unselect => op::close::unselect(self),
             CommandBody::Expunge => op::expunge::run(self, None).await,
@@ -687,7 +787,17 @@ impl Core {
                 sequence_set,
                 items,
                 changed_since,
-            } => op::fetch::run(self, uid, &sequence_set, &items, changed_since, out).await?,
+                vanished,
+            } => {
+                let request = op::fetch::Request {
+                    uid,
+                    set: &sequence_set,
+                    items: &items,
+                    changed_since,
+                    vanished,
+                };
+                op::fetch::run(self, request, out).await?
+            }
             CommandBody::Store {
                 uid,
                 sequence_set,
@@ -721,7 +831,7 @@ impl Core {
             #[allow(unreachable_patterns)]
             _ => Reply::bad("Command not implemented"),
         };
-        Ok(self.finish(Some(&tag), reply, out.buffer()))
+        Ok(reply)
     }
 
     /// Writes the updates a reply allows and its tagged response.
@@ -734,6 +844,9 @@ impl Core {
                 updates,
             } => {
                 self.updates(updates, out);
+                if std::mem::take(&mut self.announce_highest_modseq) {
+                    self.highest_modseq_now(out);
+                }
                 if condition == Condition::Bad {
                     self.bad_commands += 1;
                 }
@@ -759,6 +872,9 @@ impl Core {
             }
             Reply::Continues => Progress::NeedInput,
             Reply::StartTls => Progress::StartTls { discarded_bytes: 0 },
+            Reply::Compress => Progress::Compress {
+                pending: Vec::new(),
+            },
             Reply::Close => {
                 self.state = State::Logout;
                 Progress::Close
@@ -766,19 +882,50 @@ impl Core {
         }
     }
 
+    /// What the client enabled that changes how updates are reported.
+    fn reporting(&self) -> Reporting {
+        Reporting {
+            condstore: self.condstore,
+            qresync: self.qresync,
+            rev2: self.rev2,
+        }
+    }
+
     /// Reports changes to the selected mailbox.
     fn updates(&mut self, updates: Updates, out: &mut Vec<u8>) {
-        let condstore = self.condstore;
+        let reporting = self.reporting();
         let store = self.store.clone();
         if let State::Selected(selected) = &mut self.state {
             selected.view.sync(
                 &store,
                 &self.config.recent,
                 updates == Updates::All,
-                condstore,
+                reporting,
                 out,
             );
         }
+    }
+
+    /// `* OK [HIGHESTMODSEQ n]` for the selected mailbox, as far as the client has
+    /// been told everything (`* OK [NOMODSEQ]` for an archive month).
+    fn highest_modseq_now(&mut self, out: &mut Vec<u8>) {
+        let State::Selected(selected) = &self.state else {
+            return;
+        };
+        let code = if selected.view.folder().is_none() {
+            Code::NoModSeq
+        } else {
+            Code::HighestModSeq(
+                std::num::NonZeroU64::new(selected.view.told_modseq())
+                    .unwrap_or(std::num::NonZeroU64::MIN),
+            )
+        };
+        Response::Status(Status::untagged(
+            Condition::Ok,
+            Some(code),
+            text_of("Highest".to_string()),
+        ))
+        .encode(out);
     }
 
     /// Answers a command the framer or parser refused.
@@ -924,6 +1071,7 @@ mod tests {
             "IDLE",
             "ENABLE",
             "NAMESPACE",
+            "COMPRESS",
             "CHECK",
             "CLOSE",
             "EXPUNGE",

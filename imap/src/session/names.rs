@@ -2,8 +2,9 @@
 //! §6.3.8.
 //!
 //! The store names folders in UTF-8 with `/` as the hierarchy delimiter; the wire
-//! carries modified UTF-7 (RFC 3501 §5.1.3). Patterns are matched against wire
-//! names, where the client wrote them.
+//! carries modified UTF-7 (RFC 3501 §5.1.3), or UTF-8 once the client enabled
+//! UTF8=ACCEPT (RFC 6855 §3) or IMAP4rev2 (RFC 9051 §5.1). Patterns are matched
+//! against wire names, where the client wrote them.
 
 use crate::types::{Mailbox, MAILBOX_NAME_BYTES_MAX};
 
@@ -22,11 +23,16 @@ pub(crate) enum NameError {
     Invalid,
 }
 
-/// The store's name for a mailbox the client named. INBOX is case-insensitive, also
-/// as the first level of a longer name; a trailing delimiter is dropped (RFC 3501
-/// §6.3.3: `CREATE foo/` creates `foo`).
-pub(crate) fn to_store(mailbox: &Mailbox<'_>) -> Result<String, NameError> {
-    let mut name = mailbox.to_utf8().map_err(|_| NameError::Encoding)?;
+/// The store's name for a mailbox the client named (in UTF-8 when `utf8`, else in
+/// modified UTF-7). INBOX is case-insensitive, also as the first level of a longer
+/// name; a trailing delimiter is dropped (RFC 3501 §6.3.3: `CREATE foo/` creates
+/// `foo`).
+pub(crate) fn to_store(mailbox: &Mailbox<'_>, utf8: bool) -> Result<String, NameError> {
+    let mut name = if utf8 {
+        String::from_utf8(mailbox.as_bytes().to_vec()).map_err(|_| NameError::Encoding)?
+    } else {
+        mailbox.to_utf8().map_err(|_| NameError::Encoding)?
+    };
     if name.len() > 1 && name.ends_with(DELIMITER) {
         name.pop();
     }
@@ -69,11 +75,16 @@ pub(crate) fn ancestors(name: &str) -> impl Iterator<Item = &str> {
         .map(move |(position, _)| &name[..position])
 }
 
-/// The wire form of a store name. Names the store holds are valid UTF-8 without NUL,
-/// CR or LF, short enough, so encoding cannot fail; should one be over-long anyway,
-/// the fallback is the inbox rather than a panic.
-pub(crate) fn to_wire(name: &str) -> Mailbox<'static> {
-    Mailbox::from_utf8(name).unwrap_or(Mailbox::Inbox)
+/// The wire form of a store name: modified UTF-7, or UTF-8 when `utf8`. Names the
+/// store holds are valid UTF-8 without NUL, CR or LF, short enough, so encoding
+/// cannot fail; should one be over-long anyway, the fallback is the inbox rather
+/// than a panic.
+pub(crate) fn to_wire(name: &str, utf8: bool) -> Mailbox<'static> {
+    if utf8 {
+        Mailbox::try_from(name.as_bytes().to_vec()).unwrap_or(Mailbox::Inbox)
+    } else {
+        Mailbox::from_utf8(name).unwrap_or(Mailbox::Inbox)
+    }
 }
 
 /// A LIST pattern: reference and mailbox argument joined (RFC 3501 §6.3.8), with a
@@ -159,7 +170,12 @@ mod tests {
 
     #[test]
     fn store_names() {
-        let name = |text: &str| to_store(&Mailbox::try_from(text).unwrap());
+        let name = |text: &str| to_store(&Mailbox::try_from(text).unwrap(), false);
+        let utf8 = |text: &str| to_store(&Mailbox::try_from(text).unwrap(), true);
+        assert_eq!(utf8("Entwürfe"), Ok("Entwürfe".to_string()));
+        assert_eq!(utf8("A&B"), Ok("A&B".to_string()));
+        assert_eq!(to_wire("Entwürfe", true).as_bytes(), "Entwürfe".as_bytes());
+        assert_eq!(to_wire("Entwürfe", false).as_bytes(), b"Entw&APw-rfe");
         assert_eq!(name("inbox"), Ok("INBOX".to_string()));
         assert_eq!(name("Inbox/Sub"), Ok("INBOX/Sub".to_string()));
         assert_eq!(name("Inboxes"), Ok("Inboxes".to_string()));

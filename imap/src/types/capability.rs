@@ -43,10 +43,24 @@ pub enum Capability<'a> {
     ListExtended,
     /// RFC 5819
     ListStatus,
+    /// RFC 9051
+    Imap4Rev2,
+    /// RFC 7162 §3.2
+    QResync,
+    /// RFC 3516
+    Binary,
+    /// RFC 5182
+    SearchRes,
+    /// RFC 8438
+    StatusSize,
+    /// RFC 6855
+    Utf8Accept,
+    /// RFC 4978
+    CompressDeflate,
     Other(Atom<'a>),
 }
 
-const KNOWN: [(&str, Capability<'static>); 18] = [
+const KNOWN: [(&str, Capability<'static>); 25] = [
     ("IMAP4rev1", Capability::Imap4Rev1),
     ("STARTTLS", Capability::StartTls),
     ("LOGINDISABLED", Capability::LoginDisabled),
@@ -65,6 +79,13 @@ const KNOWN: [(&str, Capability<'static>); 18] = [
     ("ESEARCH", Capability::ESearch),
     ("LIST-EXTENDED", Capability::ListExtended),
     ("LIST-STATUS", Capability::ListStatus),
+    ("IMAP4rev2", Capability::Imap4Rev2),
+    ("QRESYNC", Capability::QResync),
+    ("BINARY", Capability::Binary),
+    ("SEARCHRES", Capability::SearchRes),
+    ("STATUS=SIZE", Capability::StatusSize),
+    ("UTF8=ACCEPT", Capability::Utf8Accept),
+    ("COMPRESS=DEFLATE", Capability::CompressDeflate),
 ];
 
 impl<'a> Capability<'a> {

@@ -49,14 +49,16 @@ pub enum CommandBody<'a> {
 
     // command-auth — RFC 3501 §6.3
     /// `select = "SELECT" SP mailbox [select-params]` — RFC 3501 §6.3.1, RFC 7162
-    /// §3.1.8 (`(CONDSTORE)`).
+    /// §3.1.8 (`(CONDSTORE)`), §3.2.5 (`(QRESYNC (...))`).
     Select {
         mailbox: Mailbox<'a>,
         condstore: bool,
+        qresync: Option<QResync>,
     },
     Examine {
         mailbox: Mailbox<'a>,
         condstore: bool,
+        qresync: Option<QResync>,
     },
     Create {
         mailbox: Mailbox<'a>,
@@ -94,13 +96,16 @@ pub enum CommandBody<'a> {
         items: Vec<StatusAttribute>,
     },
     /// `append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal` —
-    /// RFC 3501 §6.3.11
+    /// RFC 3501 §6.3.11; `literal8` — RFC 3516 §4.4; `"UTF8" SP "(" literal8 ")"` —
+    /// RFC 6855 §4.
     Append {
         mailbox: Mailbox<'a>,
         flags: Vec<Flag<'a>>,
         date: Option<DateTime>,
         /// The message octets as sent (may contain NUL: message data, not a string).
         message: Cow<'a, [u8]>,
+        /// How the message was sent.
+        form: AppendForm,
     },
     /// RFC 2177
     Idle,
@@ -108,6 +113,10 @@ pub enum CommandBody<'a> {
     Enable(Vec<Capability<'a>>),
     /// RFC 2342 §5
     Namespace,
+    /// `compress = "COMPRESS" SP algorithm` — RFC 4978 §3
+    Compress {
+        algorithm: Atom<'a>,
+    },
 
     // command-select — RFC 3501 §6.4
     Check,
@@ -136,6 +145,8 @@ pub enum CommandBody<'a> {
         sequence_set: SequenceSet,
         items: FetchItems<'a>,
         changed_since: Option<u64>,
+        /// `VANISHED` — RFC 7162 §3.2.6 (UID FETCH with CHANGEDSINCE only).
+        vanished: bool,
     },
     /// `store = "STORE" SP sequence-set [store-modifiers] SP store-att-flags` —
     /// RFC 3501 §6.4.6, RFC 7162 §3.1.3 (`UNCHANGEDSINCE`)
@@ -186,6 +197,7 @@ impl CommandBody<'_> {
             Self::Idle => "IDLE",
             Self::Enable(_) => "ENABLE",
             Self::Namespace => "NAMESPACE",
+            Self::Compress { .. } => "COMPRESS",
             Self::Check => "CHECK",
             Self::Close => "CLOSE",
             Self::Expunge => "EXPUNGE",
@@ -203,6 +215,31 @@ impl CommandBody<'_> {
             Self::Move { uid: true, .. } => "UID MOVE",
         }
     }
+}
+
+/// `qresync-param = "QRESYNC" SP "(" uidvalidity SP mod-sequence-value [SP
+/// known-uids] [SP seq-match-data] ")"`, `seq-match-data = "(" known-sequence-set SP
+/// known-uid-set ")"` — RFC 7162 §7
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct QResync {
+    pub uidvalidity: NonZeroU32,
+    /// The client's last known mod-sequence (0: none).
+    pub modseq: u64,
+    pub known_uids: Option<SequenceSet>,
+    /// Message sequence numbers and the UIDs the client knows them by.
+    pub sequence_match: Option<(SequenceSet, SequenceSet)>,
+}
+
+/// How APPEND carried its message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AppendForm {
+    /// `literal` — RFC 3501 §9
+    #[default]
+    Literal,
+    /// `literal8` — RFC 3516 §4.4 (the message may hold NUL and binary parts).
+    Literal8,
+    /// `"UTF8" SP "(" literal8 ")"` — RFC 6855 §4 (UTF-8 in header fields).
+    Utf8,
 }
 
 /// `auth-type = atom` — RFC 3501 §9
@@ -262,7 +299,8 @@ pub enum ListReturnOption {
     Status(Vec<StatusAttribute>),
 }
 
-/// `status-att` — RFC 3501 §9, RFC 7162 §3.1.6 (`HIGHESTMODSEQ`)
+/// `status-att` — RFC 3501 §9, RFC 7162 §3.1.6 (`HIGHESTMODSEQ`), RFC 8438 §3
+/// (`SIZE`), RFC 9051 §6.3.11 (`DELETED`)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StatusAttribute {
     Messages,
@@ -271,6 +309,8 @@ pub enum StatusAttribute {
     UidValidity,
     Unseen,
     HighestModSeq,
+    Size,
+    Deleted,
 }
 
 impl StatusAttribute {
@@ -282,17 +322,20 @@ impl StatusAttribute {
             Self::UidValidity => "UIDVALIDITY",
             Self::Unseen => "UNSEEN",
             Self::HighestModSeq => "HIGHESTMODSEQ",
+            Self::Size => "SIZE",
+            Self::Deleted => "DELETED",
         }
     }
 }
 
-/// `search-return-opt` — RFC 4731 §3.1
+/// `search-return-opt` — RFC 4731 §3.1, RFC 5182 §2.2 (`SAVE`)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SearchReturnOption {
     Min,
     Max,
     All,
     Count,
+    Save,
 }
 
 impl SearchReturnOption {
@@ -302,6 +345,7 @@ impl SearchReturnOption {
             Self::Max => "MAX",
             Self::All => "ALL",
             Self::Count => "COUNT",
+            Self::Save => "SAVE",
         }
     }
 }
@@ -430,6 +474,18 @@ pub enum FetchAttribute<'a> {
         section: Option<Section<'a>>,
         /// `<origin.length>`
         partial: Option<(u32, NonZeroU32)>,
+    },
+    /// `"BINARY" [".PEEK"] section-binary [partial]`, `section-binary = "["
+    /// [section-part] "]"` — RFC 3516 §4.1
+    Binary {
+        peek: bool,
+        /// `None` for `BINARY[]`.
+        part: Option<Part>,
+        partial: Option<(u32, NonZeroU32)>,
+    },
+    /// `"BINARY.SIZE" section-binary` — RFC 3516 §4.1
+    BinarySize {
+        part: Option<Part>,
     },
 }
 

@@ -8,7 +8,7 @@ use std::num::NonZeroU32;
 
 use super::body::{BodyStructure, Envelope};
 use super::capability::Capability;
-use super::command::{ModSeq, Section};
+use super::command::{ListSelectOption, ModSeq, Part, Section};
 use super::core::{Atom, IString, NString, Tag, Text, ValidationError};
 use super::datetime::DateTime;
 use super::flag::{Flag, FlagFetch, FlagPerm, ListAttribute};
@@ -121,6 +121,12 @@ pub enum Code<'a> {
     Closed,
     /// RFC 6154 §6
     UseAttr,
+    /// RFC 3516 §4.3: a part's Content-Transfer-Encoding the server cannot decode.
+    UnknownCte,
+    /// RFC 4978 §3: COMPRESS when the connection is already compressed.
+    CompressionActive,
+    /// RFC 5182 §2.1: `$` used when no result was saved.
+    NotSaved,
     /// RFC 4469 §5: a literal larger than the server accepts (RFC 7888 §4 uses it
     /// for refused non-synchronizing literals).
     TooBig,
@@ -168,12 +174,25 @@ impl TryFrom<char> for Delimiter {
 }
 
 /// `mailbox-list = "(" [mbx-list-flags] ")" SP (DQUOTE QUOTED-CHAR DQUOTE / nil) SP
-/// mailbox` — RFC 3501 §9
+/// mailbox [SP mbox-list-extended]` — RFC 3501 §9, RFC 5258 §6
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListItem<'a> {
     pub attributes: Vec<ListAttribute<'a>>,
     pub delimiter: Option<Delimiter>,
     pub mailbox: Mailbox<'a>,
+    /// `mbox-list-extended`; left out when empty.
+    pub extended: Vec<ListExtendedItem<'a>>,
+}
+
+/// `mbox-list-extended-item` — RFC 5258 §6 (`CHILDINFO`), RFC 9051 §6.3.9
+/// (`OLDNAME`)
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ListExtendedItem<'a> {
+    /// `"CHILDINFO" SP "(" list-select-base-opt-quoted *(SP ...) ")"`: children match
+    /// these selection criteria though the mailbox does not (RFC 5258 §3.5).
+    ChildInfo(Vec<ListSelectOption>),
+    /// `"OLDNAME" SP "(" mailbox ")"`
+    OldName(Mailbox<'a>),
 }
 
 /// `status-att-val` — RFC 3501 §9, RFC 7162 §3.1.6
@@ -185,6 +204,10 @@ pub enum StatusItem {
     UidValidity(NonZeroU32),
     Unseen(u32),
     HighestModSeq(u64),
+    /// RFC 8438 §3: octets of all messages.
+    Size(u64),
+    /// RFC 9051 §6.3.11: messages with `\Deleted`.
+    Deleted(u32),
 }
 
 /// `search-return-data` — RFC 4731 §3.1, RFC 7162 §3.1.5
@@ -251,6 +274,11 @@ pub enum Data<'a> {
     },
     /// `id-response = "ID" SP id-params-list` — RFC 2971 §3.2
     Id(Option<Vec<(IString<'a>, NString<'a>)>>),
+    /// `expunged-resp = "VANISHED" [SP "(EARLIER)"] SP known-uids` — RFC 7162 §3.2.10
+    Vanished {
+        earlier: bool,
+        uids: SequenceSet,
+    },
 }
 
 /// `msg-att` items — RFC 3501 §7.4.2, RFC 7162 §3.1.4.1.
@@ -279,6 +307,19 @@ pub enum FetchData<'a> {
     Uid(NonZeroU32),
     /// `"MODSEQ" SP "(" permsg-modsequence ")"`
     ModSeq(ModSeq),
+    /// `"BINARY" section-binary ["<" number ">"] SP (nstring / literal8)` — RFC 3516
+    /// §4.2: the part's octets with its transfer encoding undone (a literal8 when
+    /// they hold NUL).
+    Binary {
+        part: Option<Part>,
+        origin: Option<u32>,
+        data: Option<Cow<'a, [u8]>>,
+    },
+    /// `"BINARY.SIZE" section-binary SP number` — RFC 3516 §4.2
+    BinarySize {
+        part: Option<Part>,
+        size: u32,
+    },
 }
 
 /// `continue-req = "+" SP (resp-text / base64) CRLF` — RFC 3501 §7.5

@@ -1,8 +1,9 @@
 //! Sequence sets — RFC 3501 §6.4.8 and §9.
 //!
 //! Invariant: a [`SequenceSet`] holds at least one element and every number in it is
-//! non-zero. `*` and reversed ranges are kept as the client wrote them (so a command
-//! re-encodes the same); [`SequenceSet::ranges`] gives the normalized meaning.
+//! non-zero, or it is `$` ([`SequenceSet::saved`], RFC 5182), which holds none. `*`
+//! and reversed ranges are kept as the client wrote them (so a command re-encodes the
+//! same); [`SequenceSet::ranges`] gives the normalized meaning.
 
 use std::num::NonZeroU32;
 use std::ops::RangeInclusive;
@@ -53,11 +54,23 @@ impl Sequence {
     }
 }
 
-/// `sequence-set = (seq-number / seq-range) *("," sequence-set)` — RFC 3501 §9
+/// `sequence-set = (seq-number / seq-range) *("," sequence-set)` — RFC 3501 §9;
+/// `sequence-set =/ seq-last-command`, `seq-last-command = "$"` — RFC 5182 §2.1.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SequenceSet(Vec<Sequence>);
 
 impl SequenceSet {
+    /// `$`: the messages the last `SEARCH RETURN (SAVE)` found (RFC 5182 §2.1). Its
+    /// meaning is the session's; it has no elements and contains no number here.
+    pub fn saved() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Whether this is `$`.
+    pub fn is_saved(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// A set from elements; refuses an empty list.
     pub fn new(elements: Vec<Sequence>) -> Result<Self, ValidationError> {
         if elements.is_empty() {
@@ -187,6 +200,16 @@ mod tests {
         for bad in ["", "0", "1:0", "1,", ",1", "a", "1:2:3", "4294967296", "+1"] {
             assert!(SequenceSet::try_from(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn saved_is_not_a_set_of_numbers() {
+        let saved = SequenceSet::saved();
+        assert!(saved.is_saved());
+        assert!(saved.elements().is_empty() && saved.ranges(9).is_empty());
+        assert!(!saved.contains(1, 9));
+        assert!(!SequenceSet::try_from("1").unwrap().is_saved());
+        assert!(SequenceSet::try_from("$").is_err());
     }
 
     #[test]

@@ -27,6 +27,16 @@ PLAN_JSON is an object:
                                                 returns it (or {"timeout": true})
                     raw LINE                    one command sent as is; the untagged
                                                 and tagged lines that answer it
+                    enable CAPABILITY           imaplib's ENABLE (UTF8=ACCEPT switches
+                                                imaplib to UTF-8 mailbox names)
+                    compress                    COMPRESS DEFLATE (RFC 4978), then every
+                                                byte both ways through zlib; the
+                                                result counts the compressed octets
+                    wire                        octets sent and received on the socket
+                                                since compress (raw DEFLATE), and
+                                                received once decompressed
+                    other_session ACTIONS...    the actions on a second connection,
+                                                logged in as given there, closed after
 
 Prints one JSON object (the last line of stdout): {"welcome": ..., "results": [...]}.
 Each result is {"typ": "OK" | "NO" | "BAD", "data": [...], "untagged": {...}} where
@@ -37,6 +47,7 @@ FETCH, COPYUID, APPENDUID, ...). An imaplib error is {"error": "..."}.
 
 import base64
 import imaplib
+import zlib
 import json
 import socket
 import ssl
@@ -125,7 +136,69 @@ def raw(client, line):
     return {"lines": lines}
 
 
-def run_action(client, action):
+def start_compress(client):
+    """COMPRESS DEFLATE; from its OK on, raw DEFLATE both ways (RFC 4978 §3)."""
+    tag = client._new_tag().decode()
+    client.send(f"{tag} COMPRESS DEFLATE\r\n".encode())
+    line = client.readline()
+    if not line.startswith(tag.encode() + b" OK"):
+        return {"error": text(line)}
+    sock = client.sock
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+    decompressor = zlib.decompressobj(-15)
+    pending = bytearray()
+    counters = client._wire = {"sent": 0, "received": 0, "received_plain": 0}
+
+    def fill():
+        chunk = sock.recv(65536)
+        if not chunk:
+            return False
+        counters["received"] += len(chunk)
+        plain = decompressor.decompress(chunk)
+        counters["received_plain"] += len(plain)
+        pending.extend(plain)
+        return True
+
+    def readline():
+        while b"\n" not in pending:
+            if not fill():
+                break
+        end = pending.find(b"\n") + 1 or len(pending)
+        line = bytes(pending[:end])
+        del pending[:end]
+        return line
+
+    def read(size):
+        while len(pending) < size:
+            if not fill():
+                break
+        data = bytes(pending[:size])
+        del pending[:size]
+        return data
+
+    def send(data):
+        out = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        counters["sent"] += len(out)
+        sock.sendall(out)
+
+    client.readline = readline
+    client.read = read
+    client.send = send
+    return {"typ": "OK", "data": [text(line).rstrip("\r\n")], "untagged": {}}
+
+
+def connect(plan):
+    host, port = plan["host"], plan["port"]
+    mode = plan.get("mode", "plain")
+    if mode == "ssl":
+        return imaplib.IMAP4_SSL(host, port, ssl_context=unverified(), timeout=20)
+    client = imaplib.IMAP4(host, port, timeout=20)
+    if mode == "starttls":
+        client.starttls(ssl_context=unverified())
+    return client
+
+
+def run_action(client, action, plan=None):
     name, args = action[0], action[1:]
     if name == "login":
         return result(client, client.login(args[0], args[1]))
@@ -172,23 +245,30 @@ def run_action(client, action):
         return idle_until_exists(client, float(args[0]))
     if name == "raw":
         return raw(client, args[0])
+    if name == "enable":
+        return result(client, client.enable(args[0]))
+    if name == "compress":
+        return start_compress(client)
+    if name == "wire":
+        return dict(getattr(client, "_wire", {}))
+    if name == "other_session":
+        other = connect(plan)
+        results = [run_action(other, nested, plan) for nested in args]
+        try:
+            other.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
+        return {"results": results}
     raise ValueError(f"unknown action {name}")
 
 
 def main():
     plan = json.loads(sys.argv[1])
-    host, port = plan["host"], plan["port"]
-    mode = plan.get("mode", "plain")
-    if mode == "ssl":
-        client = imaplib.IMAP4_SSL(host, port, ssl_context=unverified(), timeout=20)
-    else:
-        client = imaplib.IMAP4(host, port, timeout=20)
-        if mode == "starttls":
-            client.starttls(ssl_context=unverified())
+    client = connect(plan)
     output = {"welcome": text(client.welcome), "results": []}
     for action in plan["actions"]:
         try:
-            output["results"].append(run_action(client, action))
+            output["results"].append(run_action(client, action, plan))
         except (imaplib.IMAP4.error, OSError) as error:
             output["results"].append({"error": str(error)})
     print(json.dumps(output), flush=True)

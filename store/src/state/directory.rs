@@ -117,6 +117,7 @@ impl State {
                 for id in account.folders.values() {
                     self.drop_folder(*id, touched);
                 }
+                self.folder_sync.forget_account(address);
                 touched.accounts.insert(address.clone());
             }
             _ => unreachable!("not a directory op: {op:?}"),

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Ctx, OpError, State, Touched};
+use super::{Ctx, OpError, RetainedMessage, State, Touched};
 use crate::model::*;
 
 /// INBOX is case-insensitive (RFC 3501 §5.1); every other name is kept as given.
@@ -61,7 +61,18 @@ impl State {
             Op::Subscribe { folder, subscribed } => {
                 let f = self.folder_mut(*folder)?;
                 f.subscribed = *subscribed;
-                (f.account.clone(), OpResult::Done)
+                let (account, name) = (f.account.clone(), f.name.clone());
+                self.folder_sync
+                    .set_subscribed(&account, &name, *subscribed);
+                (account, OpResult::Done)
+            }
+            Op::SetSubscription {
+                account,
+                name,
+                subscribed,
+            } => {
+                self.set_subscription(account, name, *subscribed)?;
+                (account.clone(), OpResult::Done)
             }
             Op::Append {
                 folder,
@@ -122,6 +133,11 @@ impl State {
             let acc = self.account_mut(account)?;
             let id = acc.folders.remove(&old).expect("listed above");
             acc.folders.insert(new.clone(), id);
+            // A renamed folder keeps its subscription under its new name.
+            if self.folder_sync.is_subscribed(account, &old) {
+                self.folder_sync.unsubscribe(account, &old);
+                self.folder_sync.subscribe(account, &new);
+            }
             if let Some(folder) = self.folders.get_mut(&id) {
                 folder.name = new;
             }
@@ -240,6 +256,7 @@ impl State {
         let uidvalidity =
             (self.last_uidvalidity + 1).max(ctx.time.clamp(1, u32::MAX as i64) as u32);
         self.last_uidvalidity = uidvalidity;
+        self.folder_sync.subscribe(account, name);
         self.folders.insert(
             id,
             Folder {
@@ -301,17 +318,34 @@ impl State {
             return Vec::new();
         };
         let mut removed = Vec::new();
-        let mut bodies = Vec::new();
+        let mut messages = Vec::new();
         for uid in uids {
             if let Some(message) = f.messages.remove(uid) {
                 removed.push(*uid);
-                bodies.push(message.body);
+                messages.push(message);
             }
         }
         if !removed.is_empty() {
             f.highest_modseq += 1;
         }
-        for body in bodies {
+        let modseq = f.highest_modseq;
+        if !removed.is_empty() {
+            self.folder_sync.record_expunge(folder, modseq, &removed);
+        }
+        for message in messages {
+            let body = message.body;
+            // RFC 2180 §4.1.1: sessions that still show it can still read it.
+            if let Some(info) = self.bodies.get(&body) {
+                let loc = info.loc;
+                self.retained.keep(
+                    folder,
+                    RetainedMessage {
+                        modseq,
+                        message,
+                        loc,
+                    },
+                );
+            }
             self.decref(body);
         }
         for uid in &removed {
@@ -329,6 +363,7 @@ impl State {
             let uids: Vec<u32> = folder.messages.keys().copied().collect();
             self.expunge(id, &uids, touched);
             self.folders.remove(&id);
+            self.folder_sync.forget_folder(id);
         }
     }
 

@@ -22,10 +22,16 @@ use crate::model::*;
 
 mod archive;
 mod directory;
+mod folder_sync;
 mod mailbox;
 mod queue;
+mod retained;
 
+pub(crate) use folder_sync::FolderSync;
+pub use folder_sync::{ExpungedSince, EXPUNGED_REMEMBERED_PER_FOLDER};
 pub use mailbox::canonical_folder_name;
+pub(crate) use retained::Retained;
+pub use retained::{RetainedMessage, RETAINED_PER_FOLDER_MAX};
 
 /// What apply knows about the record it applies.
 #[derive(Debug, Clone, Copy)]
@@ -126,6 +132,13 @@ pub struct State {
     /// the state (see `store/checkpoint.rs`), so older checkpoints still load.
     #[serde(skip)]
     pub(crate) journal: Journal,
+    /// Subscribed names and expunge logs (`folder_sync.rs`). Checkpoints carry it
+    /// after the rest of the state, so that older checkpoints without it still load.
+    #[serde(skip)]
+    pub(crate) folder_sync: FolderSync,
+    /// Expunged messages sessions may still show (`retained.rs`); not persisted.
+    #[serde(skip)]
+    pub(crate) retained: Retained,
 }
 
 impl State {
@@ -259,7 +272,8 @@ impl State {
                 | Op::Copy { .. }
                 | Op::Move { .. }
                 | Op::StoreFlags { .. }
-                | Op::Expunge { .. } => self.apply_mailbox(ctx, op, &new_bodies, t),
+                | Op::Expunge { .. }
+                | Op::SetSubscription { .. } => self.apply_mailbox(ctx, op, &new_bodies, t),
                 Op::Enqueue(_)
                 | Op::Defer { .. }
                 | Op::SetQueueState { .. }

@@ -3,7 +3,8 @@
 //!
 //! File: a 24-byte header — `LBCHECKP`, the format version, a CRC32C of everything
 //! after the magic but the CRC itself, the body's length — then the body (postcard of
-//! the position and the state). A checkpoint from before versions were recorded has a
+//! the position and the state, then postcard of the subscriptions and expunge logs,
+//! which checkpoints written before they existed lack). A checkpoint from before versions were recorded has a
 //! 20-byte header — `LBCKPT01`, a CRC32C of the body, its length — and is version 1.
 //!
 //! Invariants: a checkpoint is written to `checkpoint.tmp`, synced, renamed over
@@ -17,7 +18,7 @@ use std::thread::JoinHandle;
 use super::{Completion, Shared};
 use crate::io::Vfs;
 use crate::log::LogPos;
-use crate::state::State;
+use crate::state::{FolderSync, State};
 use crate::{Error, Result, FORMAT_VERSION};
 
 pub(super) const CHECKPOINT_NAME: &str = "checkpoint";
@@ -33,10 +34,17 @@ const LEGACY_HEADER_LEN: usize = 20;
 /// cluster's log applied (tag 1), the mode history and audit log (tag 2).
 const SECTION_APPLIED_SEQ: u16 = 1;
 const SECTION_JOURNAL: u16 = 2;
+/// Subscriptions and expunge logs (`state/folder_sync.rs`).
+const SECTION_FOLDER_SYNC: u16 = 3;
 
 fn encode_sections(state: &State, applied_seq: u64, out: Vec<u8>) -> postcard::Result<Vec<u8>> {
-    let mut sections: Vec<(u16, Vec<u8>)> =
-        vec![(SECTION_JOURNAL, postcard::to_allocvec(&state.journal)?)];
+    let mut sections: Vec<(u16, Vec<u8>)> = vec![
+        (SECTION_JOURNAL, postcard::to_allocvec(&state.journal)?),
+        (
+            SECTION_FOLDER_SYNC,
+            postcard::to_allocvec(&state.folder_sync)?,
+        ),
+    ];
     if applied_seq != 0 {
         sections.push((SECTION_APPLIED_SEQ, postcard::to_allocvec(&applied_seq)?));
     }
@@ -46,18 +54,24 @@ fn encode_sections(state: &State, applied_seq: u64, out: Vec<u8>) -> postcard::R
 /// Reads the sections into `state`; returns the last replicated sequence applied.
 fn decode_sections(bytes: &[u8], state: &mut State) -> postcard::Result<u64> {
     let mut applied_seq = 0;
-    if bytes.is_empty() {
-        // Version 1: the state alone.
-        return Ok(applied_seq);
-    }
-    let sections: Vec<(u16, Vec<u8>)> = postcard::from_bytes(bytes)?;
+    let mut folder_sync = None;
+    // Version 1: the state alone.
+    let sections: Vec<(u16, Vec<u8>)> = if bytes.is_empty() {
+        Vec::new()
+    } else {
+        postcard::from_bytes(bytes)?
+    };
     for (tag, body) in sections {
         match tag {
             SECTION_JOURNAL => state.journal = postcard::from_bytes(&body)?,
             SECTION_APPLIED_SEQ => applied_seq = postcard::from_bytes(&body)?,
+            SECTION_FOLDER_SYNC => folder_sync = Some(postcard::from_bytes(&body)?),
             _ => {}
         }
     }
+    // A checkpoint written before subscriptions and expunge logs were kept derives
+    // them from the folders (`state/folder_sync.rs`).
+    state.folder_sync = folder_sync.unwrap_or_else(|| FolderSync::derived_from_checkpoint(state));
     Ok(applied_seq)
 }
 

@@ -1,8 +1,9 @@
 //! Compaction: live bodies of mostly dead sealed segments move to the end of the log,
 //! then a checkpoint covers everything those segments held and they are deleted.
 //!
-//! Invariant: a segment is deleted only once no body lives in it and a durable
-//! checkpoint lies past its last record, so recovery never needs it again.
+//! Invariant: a segment is deleted only once no body lives in it, no retained
+//! expunged message points into it, and a durable checkpoint lies past its last
+//! record, so recovery never needs it again and no session still reads from it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -78,7 +79,11 @@ impl Store {
             let state = shared.state.write();
             let mut segments = shared.segments.write();
             for id in candidates {
-                if state.bodies().any(|(_, b)| b.loc.segment == id) {
+                // A retained message (RFC 2180, `state/retained.rs`) may still be
+                // read there; a later run deletes the segment.
+                if state.bodies().any(|(_, b)| b.loc.segment == id)
+                    || state.retained.uses_segment(id)
+                {
                     continue;
                 }
                 segments.remove(&id);

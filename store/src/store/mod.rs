@@ -37,11 +37,14 @@ mod archive;
 mod checkpoint;
 mod compact;
 mod snapshot;
+mod watch;
 mod writer;
 
 pub(crate) use archive::ArchiveFilter;
 pub use archive::ArchiveQuery;
 use checkpoint::{read_checkpoint, CHECKPOINT_TMP};
+pub use watch::FolderWatch;
+use watch::Watches;
 use writer::{writer_loop, Msg, Replicated, Request};
 
 /// Tuning knobs; the defaults suit production.
@@ -238,6 +241,8 @@ struct Shared {
     account_signals: Mutex<HashMap<String, Arc<Signal>>>,
     queue_signal: Arc<Signal>,
     directory_signal: Arc<Signal>,
+    /// How far each session showing a folder has caught up (`watch.rs`).
+    watches: Arc<Watches>,
     batches: AtomicU64,
     groups: AtomicU64,
     bytes_written: AtomicU64,
@@ -325,6 +330,8 @@ impl Store {
             }
             Ok(())
         })?;
+        // No session watches a folder yet: nothing expunged needs keeping.
+        state.retained.prune(|_| None);
         for (id, body) in state.bodies() {
             if !recovered.segments.contains_key(&body.loc.segment) {
                 return Err(Error::Corrupt {
@@ -375,6 +382,7 @@ impl Store {
             account_signals: Mutex::new(HashMap::new()),
             queue_signal: Arc::new(Signal::default()),
             directory_signal: Arc::new(Signal::default()),
+            watches: Arc::new(Watches::default()),
             batches: AtomicU64::new(0),
             groups: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
@@ -586,6 +594,22 @@ impl Store {
         segment.read(loc).map_err(Error::io(format!(
             "reading body {id} from segment {}",
             loc.segment
+        )))
+    }
+
+    /// The bytes at `loc`: a body the index no longer names, such as a retained
+    /// message's ([`State::retained`]), while its segment is there.
+    pub fn read_at(&self, loc: Loc) -> Result<Bytes> {
+        let segment = self
+            .shared()
+            .segments
+            .read()
+            .get(&loc.segment)
+            .cloned()
+            .ok_or_else(|| Error::Invalid(format!("segment {} is gone", loc.segment)))?;
+        segment.read(loc).map_err(Error::io(format!(
+            "reading {} bytes at {} of segment {}",
+            loc.len, loc.offset, loc.segment
         )))
     }
 

@@ -252,6 +252,10 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
             directory |= touched.directory;
             outcomes.push(results);
         }
+        if !state.retained.is_empty() {
+            let floors = shared.watches.floors();
+            state.retained.prune(|folder| floors.get(&folder).copied());
+        }
     }
     let replication = shared.replication.read().clone();
     for (request, results) in commits.into_iter().zip(outcomes) {

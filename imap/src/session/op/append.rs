@@ -6,9 +6,10 @@ use std::num::NonZeroU32;
 
 use lifeboat_store::{Batch, Op, OpResult};
 
+use super::super::archive;
 use super::super::flags::{self, FlagError};
 use super::super::{Core, Reply};
-use crate::types::{Code, DateTime, Flag, Mailbox, SequenceSet};
+use crate::types::{AppendForm, Code, DateTime, Flag, Mailbox, SequenceSet};
 
 pub(crate) async fn run(
     core: &mut Core,
@@ -16,8 +17,16 @@ pub(crate) async fn run(
     flags: &[Flag<'_>],
     date: Option<DateTime>,
     message: Cow<'_, [u8]>,
+    // Stored as sent whichever way it came: a literal8 (RFC 3516 §4.4) may hold NUL
+    // and binary parts, a UTF8 one (RFC 6855 §4) UTF-8 header fields.
+    _form: AppendForm,
 ) -> Reply {
     // RFC 3501 §6.3.11: a missing destination is answered with TRYCREATE.
+    match super::store_name(core, mailbox) {
+        Ok(name) if archive::is_archive_name(&name) => return super::archive_read_only(),
+        Ok(_) => {}
+        Err(reply) => return reply,
+    }
     let folder = match super::folder_of(core, mailbox) {
         Ok((folder, _)) => folder,
         Err(_) => return Reply::no(Some(Code::TryCreate), "No such mailbox"),

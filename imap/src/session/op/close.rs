@@ -17,15 +17,16 @@ pub(crate) async fn close(core: &mut Core) -> Reply {
         let all: Vec<usize> = (0..view.len()).collect();
         view.current(&store, &all)
             .into_iter()
+            .filter(|current| !current.expunged)
             .filter(|current| current.message.flags.system.contains(SystemFlags::DELETED))
             .map(|current| current.uid)
             .collect()
     };
-    let folder = view.folder;
+    let folder = view.folder();
     core.state = State::Authenticated(Authenticated { account });
-    if deleted.is_empty() {
+    let Some(folder) = folder.filter(|_| !deleted.is_empty()) else {
         return Reply::ok("CLOSE completed");
-    }
+    };
     let mut batch = Batch::new();
     batch.push(Op::Expunge {
         folder,

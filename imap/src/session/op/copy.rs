@@ -2,8 +2,9 @@
 //! sends COPYUID in an untagged OK before the EXPUNGE responses (RFC 6851 §4.3).
 //! Moving a message out of INBOX cancels its drain entry in the store (SPEC §1).
 
-use lifeboat_store::{Batch, Op, OpResult};
+use lifeboat_store::{Batch, BodyRef, FolderId, Op, OpResult};
 
+use super::super::view::{Body, Current};
 use super::super::{text_of, Core, Reply, Updates};
 use crate::types::{Code, Condition, Mailbox, Response, SequenceSet, Status};
 
@@ -18,6 +19,9 @@ pub(crate) async fn run(
     let store = core.store.clone();
     let target = super::folder_of(core, mailbox);
     let view = &core.selected().view;
+    if set.is_saved() && view.saved.is_none() {
+        return Reply::no(Some(Code::NotSaved), "No search result saved");
+    }
     let indices = if uid {
         view.resolve_uid_set(set)
     } else {
@@ -26,15 +30,28 @@ pub(crate) async fn run(
             Err(_) => return Reply::bad("Invalid sequence number"),
         }
     };
+    if moving && view.folder().is_none() {
+        return super::archive_read_only();
+    }
     if moving && view.read_only {
         return Reply::no(Some(Code::ReadOnly), "Mailbox is read-only");
     }
-    let Ok((target, _)) = target else {
+    let target = match target {
+        Ok((target, _)) => target,
+        // Into the archive: refused with its reason.
+        Err(
+            reply @ Reply::Done {
+                code: Some(Code::Cannot),
+                ..
+            },
+        ) => return reply,
         // RFC 3501 §6.4.7: a missing destination is answered with TRYCREATE.
-        return Reply::no(Some(Code::TryCreate), "No such mailbox");
+        Err(_) => return Reply::no(Some(Code::TryCreate), "No such mailbox"),
     };
-    let current = view.current(&store, &indices);
-    let expunged = !uid && current.len() < indices.len();
+    let mut current = view.current(&store, &indices);
+    // RFC 2180 §4.4: COPY of a message expunged meanwhile fails.
+    let expunged = !uid && (current.len() < indices.len() || current.iter().any(|c| c.expunged));
+    current.retain(|current| !current.expunged);
     let uids: Vec<u32> = current.iter().map(|current| current.uid).collect();
     if uids.is_empty() {
         return if expunged {
@@ -47,8 +64,11 @@ pub(crate) async fn run(
             })
         };
     }
+    let Some(from) = view.folder() else {
+        // Out of the archive: the archived bodies go into the folder.
+        return copy_archived(core, &current, target).await;
+    };
     let mut batch = Batch::new();
-    let from = view.folder;
     batch.push(if moving {
         Op::Move {
             from,
@@ -94,6 +114,62 @@ pub(crate) async fn run(
         }
         return Reply::ok("MOVE completed").with_updates(Updates::All);
     }
+    Reply::Done {
+        condition: Condition::Ok,
+        code,
+        text: std::borrow::Cow::Borrowed("COPY completed"),
+        updates: Updates::All,
+    }
+}
+
+/// COPY out of an archive month: each message appended to `target` with its body
+/// (`COPYUID` as for any COPY, RFC 4315 §3).
+async fn copy_archived(core: &mut Core, messages: &[Current], target: FolderId) -> Reply {
+    let mut batch = Batch::new();
+    for current in messages {
+        let Body::Stored(body) = current.body else {
+            continue;
+        };
+        batch.push(Op::Append {
+            folder: target,
+            body: BodyRef::Stored(body),
+            flags: current.message.flags.clone(),
+            internal_date: current.message.internal_date,
+        });
+    }
+    let results = match core.commit(batch).await {
+        Ok(results) => results,
+        Err(reply) => return reply,
+    };
+    let mut pairs = Vec::new();
+    let mut uidvalidity = 0;
+    for (current, result) in messages.iter().zip(&results) {
+        if let Ok(OpResult::Appended {
+            uidvalidity: validity,
+            uid,
+        }) = result
+        {
+            uidvalidity = *validity;
+            pairs.push((current.uid, *uid));
+        }
+    }
+    if pairs.len() < messages.len() {
+        return super::failed(&results).unwrap_or_else(|| Reply::no(None, "Copy failed"));
+    }
+    let source: Vec<u32> = pairs.iter().map(|(source, _)| *source).collect();
+    let destination: Vec<u32> = pairs.iter().map(|(_, destination)| *destination).collect();
+    let code = match (
+        std::num::NonZeroU32::new(uidvalidity),
+        SequenceSet::from_values(&source),
+        SequenceSet::from_values(&destination),
+    ) {
+        (Some(uid_validity), Some(source), Some(destination)) => Some(Code::CopyUid {
+            uid_validity,
+            source,
+            destination,
+        }),
+        _ => None,
+    };
     Reply::Done {
         condition: Condition::Ok,
         code,

@@ -3,16 +3,20 @@
 
 use lifeboat_store::{Batch, Op, OpResult, INBOX};
 
+use super::super::archive;
 use super::super::names::{ancestors, check_new};
 use super::super::{Core, Reply};
 use super::FOLDERS_PER_ACCOUNT_MAX;
 use crate::types::{Code, Mailbox};
 
 pub(crate) async fn run(core: &mut Core, mailbox: &Mailbox<'_>) -> Reply {
-    let name = match super::store_name(mailbox) {
+    let name = match super::store_name(core, mailbox) {
         Ok(name) => name,
         Err(reply) => return reply,
     };
+    if archive::is_archive_name(&name) {
+        return super::archive_read_only();
+    }
     if name == INBOX {
         return Reply::no(Some(Code::AlreadyExists), "INBOX always exists");
     }

@@ -10,8 +10,14 @@ use crate::types::{Code, SequenceSet};
 pub(crate) async fn run(core: &mut Core, uids: Option<&SequenceSet>) -> Reply {
     let store = core.store.clone();
     let view = &core.selected().view;
+    let Some(folder) = view.folder() else {
+        return super::archive_read_only();
+    };
     if view.read_only {
         return Reply::no(Some(Code::ReadOnly), "Mailbox is read-only");
+    }
+    if uids.is_some_and(|set| set.is_saved()) && view.saved.is_none() {
+        return Reply::no(Some(Code::NotSaved), "No search result saved");
     }
     let indices: Vec<usize> = match uids {
         Some(set) => view.resolve_uid_set(set),
@@ -20,6 +26,7 @@ pub(crate) async fn run(core: &mut Core, uids: Option<&SequenceSet>) -> Reply {
     let deleted: Vec<u32> = view
         .current(&store, &indices)
         .into_iter()
+        .filter(|current| !current.expunged)
         .filter(|current| current.message.flags.system.contains(SystemFlags::DELETED))
         .map(|current| current.uid)
         .collect();
@@ -28,7 +35,7 @@ pub(crate) async fn run(core: &mut Core, uids: Option<&SequenceSet>) -> Reply {
     }
     let mut batch = Batch::new();
     batch.push(Op::Expunge {
-        folder: view.folder,
+        folder,
         uids: deleted,
     });
     match core.commit(batch).await {

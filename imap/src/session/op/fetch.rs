@@ -1,12 +1,23 @@
 //! FETCH and UID FETCH — RFC 3501 §6.4.5 — with MODSEQ and CHANGEDSINCE (RFC 7162
 //! §3.1.4).
 //!
-//! `BODY[...]`, `RFC822` and `RFC822.TEXT` set `\Seen` (RFC 3501 §6.4.5) unless the
-//! mailbox is read-only: the flag is committed first, and the FETCH response then
-//! carries the new FLAGS even when they were not asked for. A message the client
-//! knows by number but that another session expunged is left out and the command
-//! answers `NO [EXPUNGEISSUED]` (RFC 2180 §4.1.2); no EXPUNGE response is sent
-//! during FETCH (RFC 3501 §7.4.1).
+//! `BODY[...]`, `BINARY[...]`, `RFC822` and `RFC822.TEXT` set `\Seen` (RFC 3501
+//! §6.4.5) unless the mailbox is read-only: the flag is committed first, and the
+//! FETCH response then carries the new FLAGS even when they were not asked for.
+//!
+//! A message the client knows but that another session expunged is fetched as it
+//! was, until the client is told of the expunge: RFC 2180 §4.1.1, "The server MAY
+//! allow the EXPUNGE of a multi-accessed mailbox but keep the messages available to
+//! satisfy subsequent FETCH commands until it is able to send an EXPUNGE response to
+//! each client." (The store keeps it while this session's view has not caught up,
+//! `session/view.rs`; only one it no longer keeps — more than
+//! `RETAINED_PER_FOLDER_MAX` expunges behind — is left out, with `NO
+//! [EXPUNGEISSUED]`.) No EXPUNGE response is sent during FETCH (RFC 3501 §7.4.1).
+//!
+//! `BINARY[part]` and `BINARY.SIZE[part]` (RFC 3516 §4.2) undo the part's content
+//! transfer encoding; one this server does not know answers `NO [UNKNOWN-CTE]`.
+//! `UID FETCH ... (CHANGEDSINCE m VANISHED)` first reports the UIDs of the set
+//! expunged since `m` (RFC 7162 §3.2.6).
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -16,10 +27,21 @@ use lifeboat_store::{Batch, FlagAction, Flags, Op, OpResult, SystemFlags};
 
 use super::super::view::{Current, MailboxView};
 use super::super::{pace, Core, Disconnected, Output, Reply, Updates};
-use crate::mime::{header_length, Parsed};
+use super::vanished;
+use crate::mime::{header_length, Parsed, UnknownEncoding};
 use crate::types::{
     Code, Data, DateTime, FetchAttribute, FetchData, FetchItems, Response, Section, SequenceSet,
 };
+
+/// The arguments of a FETCH.
+pub(crate) struct Request<'r, 'a> {
+    pub(crate) uid: bool,
+    pub(crate) set: &'r SequenceSet,
+    pub(crate) items: &'r FetchItems<'a>,
+    pub(crate) changed_since: Option<u64>,
+    /// `VANISHED` (UID FETCH with CHANGEDSINCE only, checked by the parser).
+    pub(crate) vanished: bool,
+}
 
 /// How much of a message a FETCH needs parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -54,6 +76,10 @@ fn depth_of(attribute: &FetchAttribute<'_>) -> Depth {
             | Some(Section::HeaderFieldsNot(None, _)) => Depth::Raw,
             Some(_) => Depth::Full,
         },
+        FetchAttribute::Binary { part: None, .. } | FetchAttribute::BinarySize { part: None } => {
+            Depth::Raw
+        }
+        FetchAttribute::Binary { .. } | FetchAttribute::BinarySize { .. } => Depth::Full,
     }
 }
 
@@ -64,17 +90,22 @@ fn sets_seen(attribute: &FetchAttribute<'_>) -> bool {
         FetchAttribute::Rfc822
             | FetchAttribute::Rfc822Text
             | FetchAttribute::BodySection { peek: false, .. }
+            | FetchAttribute::Binary { peek: false, .. }
     )
 }
 
 pub(crate) async fn run(
     core: &mut Core,
-    uid: bool,
-    set: &SequenceSet,
-    items: &FetchItems<'_>,
-    changed_since: Option<u64>,
+    request: Request<'_, '_>,
     out: &mut dyn Output,
 ) -> Result<Reply, Disconnected> {
+    let Request {
+        uid,
+        set,
+        items,
+        changed_since,
+        vanished,
+    } = request;
     let updates = if uid {
         Updates::All
     } else {
@@ -89,12 +120,15 @@ pub(crate) async fn run(
     if changed_since.is_some() && !attributes.contains(&FetchAttribute::ModSeq) {
         attributes.push(FetchAttribute::ModSeq);
     }
-    if attributes.contains(&FetchAttribute::ModSeq) {
+    if attributes.contains(&FetchAttribute::ModSeq) || changed_since.is_some() {
         core.condstore = true;
     }
     let condstore = core.condstore;
     let store = core.store.clone();
     let view = &core.selected().view;
+    if set.is_saved() && view.saved.is_none() {
+        return Ok(Reply::no(Some(Code::NotSaved), "No search result saved").with_updates(updates));
+    }
     let indices = if uid {
         view.resolve_uid_set(set)
     } else {
@@ -103,8 +137,21 @@ pub(crate) async fn run(
             Err(_) => return Ok(Reply::bad("Invalid sequence number").with_updates(updates)),
         }
     };
+    // RFC 7162 §3.2.6: the UIDs of the set expunged since CHANGEDSINCE, before the
+    // FETCH responses.
+    if let (true, Some(since), Some(folder)) = (vanished, changed_since, view.folder()) {
+        let within = (!set.is_saved()).then_some(set);
+        if let Some(uids) = vanished::earlier(&store, folder, since, within) {
+            Response::Data(Data::Vanished {
+                earlier: true,
+                uids,
+            })
+            .encode(out.buffer());
+        }
+    }
     let mut messages = view.current(&store, &indices);
-    let expunged = !uid && messages.len() < indices.len();
+    // Only a message the store no longer keeps for this session is missing.
+    let left_out = !uid && messages.len() < indices.len();
     if let Some(since) = changed_since {
         messages.retain(|current| current.message.modseq > since);
     }
@@ -122,14 +169,15 @@ pub(crate) async fn run(
     let depth = attributes.iter().map(depth_of).max().unwrap_or(Depth::None);
     let view = &core.selected().view;
     let mut bodies_missing = false;
+    let mut unknown_encoding = false;
     // Flags the client is told here need not be reported again as a change.
     let mut flags_told: Vec<(u32, u64)> = Vec::new();
     for (handled, current) in messages.iter().enumerate() {
         let bytes = if depth >= Depth::Raw {
-            match store.body(current.message.body) {
+            match current.bytes(&store) {
                 Ok(bytes) => Some(bytes),
                 Err(error) => {
-                    // Expunged (and its body dropped) after the view was read.
+                    // Gone from the store after the view was read (and not kept).
                     tracing::debug!(uid = current.uid, %error, "fetch: body gone");
                     bodies_missing = true;
                     continue;
@@ -145,14 +193,22 @@ pub(crate) async fn run(
             Depth::None | Depth::Raw => Parsed::raw_only(raw),
         };
         let mut items = Vec::with_capacity(attributes.len() + 1);
+        let mut decoded = true;
         for attribute in &attributes {
-            items.push(item(view, current, attribute, &parsed));
+            match item(view, current, attribute, &parsed) {
+                Ok(data) => items.push(data),
+                Err(UnknownEncoding) => decoded = false,
+            }
+        }
+        if !decoded {
+            unknown_encoding = true;
+            continue;
         }
         let flags_asked = attributes.contains(&FetchAttribute::Flags);
         if flags_changed.contains(&current.uid) && !flags_asked {
             items.push(view.flags_item(current.index, &current.message.flags));
         }
-        if flags_asked || flags_changed.contains(&current.uid) {
+        if (flags_asked || flags_changed.contains(&current.uid)) && !current.expunged {
             flags_told.push((current.uid, current.message.modseq));
         }
         // RFC 7162 §3.1.4: once CONDSTORE is on, a FETCH response that reports an
@@ -180,7 +236,14 @@ pub(crate) async fn run(
     for (uid, modseq) in flags_told {
         view.note_modseq(uid, modseq);
     }
-    if expunged || (bodies_missing && !uid) {
+    if unknown_encoding {
+        return Ok(Reply::no(
+            Some(Code::UnknownCte),
+            "A part has a content transfer encoding this server cannot decode",
+        )
+        .with_updates(updates));
+    }
+    if left_out || (bodies_missing && !uid) {
         return Ok(
             Reply::no(Some(Code::ExpungeIssued), "Some messages were expunged")
                 .with_updates(updates),
@@ -192,18 +255,23 @@ pub(crate) async fn run(
 /// Commits `\Seen` for the messages that lack it and updates them in place; returns
 /// the UIDs whose flags changed.
 async fn mark_seen(core: &mut Core, messages: &mut [Current]) -> Result<HashSet<u32>, Reply> {
+    // An expunged message is shown as it was; nothing changes it (RFC 2180 §4.1.1).
     let unseen: Vec<u32> = messages
         .iter()
+        .filter(|current| !current.expunged)
         .filter(|current| !current.message.flags.system.contains(SystemFlags::SEEN))
         .map(|current| current.uid)
         .collect();
+    let view = &core.selected().view;
+    let Some(folder) = view.folder() else {
+        return Ok(HashSet::new());
+    };
     if unseen.is_empty() {
         return Ok(HashSet::new());
     }
-    let view = &core.selected().view;
     let mut batch = Batch::new();
     batch.push(Op::StoreFlags {
-        folder: view.folder,
+        folder,
         uids: unseen,
         action: FlagAction::Add,
         flags: Flags {
@@ -237,9 +305,9 @@ fn item<'p>(
     current: &Current,
     attribute: &FetchAttribute<'p>,
     parsed: &'p Parsed<'_>,
-) -> FetchData<'p> {
+) -> Result<FetchData<'p>, UnknownEncoding> {
     let raw = parsed.raw();
-    match attribute {
+    Ok(match attribute {
         FetchAttribute::Envelope => FetchData::Envelope(parsed.envelope()),
         FetchAttribute::Flags => view.flags_item(current.index, &current.message.flags),
         FetchAttribute::InternalDate => FetchData::InternalDate(
@@ -273,8 +341,7 @@ fn item<'p>(
                 // RFC 3501 §6.4.5: `<origin.length>`; an origin past the end gives
                 // an empty string, and the response names the origin.
                 Some((origin, length)) => {
-                    let start = (*origin as usize).min(data.len());
-                    let end = start.saturating_add(length.get() as usize).min(data.len());
+                    let (start, end) = window(data.len(), *origin, *length);
                     let data = match data {
                         Cow::Borrowed(bytes) => Cow::Borrowed(&bytes[start..end]),
                         Cow::Owned(bytes) => Cow::Owned(bytes[start..end].to_vec()),
@@ -289,5 +356,36 @@ fn item<'p>(
                 data: Some(data),
             }
         }
-    }
+        FetchAttribute::Binary { part, partial, .. } => {
+            let data = parsed.binary(part.as_ref())?;
+            let (origin, data) = match partial {
+                Some((origin, length)) => {
+                    let (start, end) = window(data.len(), *origin, *length);
+                    let data = match data {
+                        Cow::Borrowed(bytes) => Cow::Borrowed(&bytes[start..end]),
+                        Cow::Owned(bytes) => Cow::Owned(bytes[start..end].to_vec()),
+                    };
+                    (Some(*origin), data)
+                }
+                None => (None, data),
+            };
+            FetchData::Binary {
+                part: part.clone(),
+                origin,
+                data: Some(data),
+            }
+        }
+        FetchAttribute::BinarySize { part } => FetchData::BinarySize {
+            part: part.clone(),
+            size: u32::try_from(parsed.binary(part.as_ref())?.len()).unwrap_or(u32::MAX),
+        },
+    })
+}
+
+/// `<origin.length>` within `len` octets: RFC 3501 §6.4.5, an origin past the end
+/// gives an empty string.
+fn window(len: usize, origin: u32, length: NonZeroU32) -> (usize, usize) {
+    let start = (origin as usize).min(len);
+    let end = start.saturating_add(length.get() as usize).min(len);
+    (start, end)
 }

@@ -4,6 +4,7 @@
 
 use lifeboat_store::{Batch, Op, INBOX};
 
+use super::super::archive;
 use super::super::names::{ancestors, check_new, DELIMITER};
 use super::super::{Core, Reply};
 use super::create::create_batch;
@@ -15,10 +16,13 @@ pub(crate) async fn run(core: &mut Core, from: &Mailbox<'_>, to: &Mailbox<'_>) -
         Ok(found) => found,
         Err(reply) => return reply,
     };
-    let to_name = match super::store_name(to) {
+    let to_name = match super::store_name(core, to) {
         Ok(name) => name,
         Err(reply) => return reply,
     };
+    if archive::is_archive_name(&to_name) {
+        return super::archive_read_only();
+    }
     if to_name == INBOX || to_name == from_name {
         return Reply::no(Some(Code::AlreadyExists), "Target mailbox exists");
     }

@@ -1,5 +1,10 @@
-//! SEARCH and UID SEARCH — RFC 3501 §6.4.4 — with ESEARCH results (RFC 4731) and the
-//! MODSEQ key (RFC 7162 §3.1.5).
+//! SEARCH and UID SEARCH — RFC 3501 §6.4.4 — with ESEARCH results (RFC 4731), the
+//! MODSEQ key (RFC 7162 §3.1.5), saved results (RFC 5182: `RETURN (SAVE)` and `$`),
+//! and IMAP4rev2's ESEARCH-only answers (RFC 9051 §7.3.4).
+//!
+//! In an archive month (`session/archive.rs`) `TEXT` and `BODY` are answered by the
+//! archive's full-text index, as the archive API answers them: every word of the
+//! string must begin a word of the message.
 //!
 //! Every key is supported. Strings match as case-insensitive substrings of the
 //! header values (raw and RFC 2047-decoded) or of the body text (the decoded text
@@ -7,10 +12,12 @@
 //! accepted as CHARSET (`NO [BADCHARSET]` otherwise, RFC 3501 §6.4.4). Dates compare
 //! by day: the internal date in UTC, the Date header as written.
 
+use std::collections::{HashMap, HashSet};
 use std::num::{NonZeroU32, NonZeroU64};
 
 use lifeboat_store::{Message, SystemFlags, UnixTime};
 
+use super::super::archive;
 use super::super::flags::has_keyword;
 use super::super::view::{Current, MailboxView};
 use super::super::{pace, Core, Disconnected, Output, Reply, Updates};
@@ -71,9 +78,49 @@ struct Candidate<'c> {
 }
 
 /// What sequence sets resolve against.
-struct Bounds {
+struct Bounds<'b> {
     count: u32,
     largest_uid: u32,
+    /// The UIDs `$` stands for (RFC 5182).
+    saved: &'b HashSet<u32>,
+    /// In an archive month: the UIDs the full-text index finds for each `TEXT` or
+    /// `BODY` string.
+    text_hits: Option<&'b HashMap<Vec<u8>, HashSet<u32>>>,
+}
+
+/// Whether the keys use `$`.
+fn uses_saved(key: &SearchKey<'_>, depth: usize) -> bool {
+    if depth == 0 {
+        return false;
+    }
+    match key {
+        SearchKey::SequenceSet(set) | SearchKey::Uid(set) => set.is_saved(),
+        SearchKey::Not(inner) => uses_saved(inner, depth - 1),
+        SearchKey::Or(left, right) => uses_saved(left, depth - 1) || uses_saved(right, depth - 1),
+        SearchKey::And(keys) => keys.iter().any(|key| uses_saved(key, depth - 1)),
+        _ => false,
+    }
+}
+
+/// The strings of the `TEXT` and `BODY` keys.
+fn text_strings(key: &SearchKey<'_>, strings: &mut Vec<Vec<u8>>, depth: usize) {
+    if depth == 0 {
+        return;
+    }
+    match key {
+        SearchKey::Text(needle) | SearchKey::Body(needle) => {
+            strings.push(needle.as_bytes().to_vec());
+        }
+        SearchKey::Not(inner) => text_strings(inner, strings, depth - 1),
+        SearchKey::Or(left, right) => {
+            text_strings(left, strings, depth - 1);
+            text_strings(right, strings, depth - 1);
+        }
+        SearchKey::And(keys) => keys
+            .iter()
+            .for_each(|key| text_strings(key, strings, depth - 1)),
+        _ => {}
+    }
 }
 
 pub(crate) async fn run(
@@ -110,15 +157,57 @@ pub(crate) async fn run(
     if wanted.modseq {
         core.condstore = true;
     }
+    let saving = returns
+        .as_ref()
+        .is_some_and(|options| options.contains(&SearchReturnOption::Save));
     let store = core.store.clone();
-    let view = &core.selected().view;
+    let index = core.config.archive_index.clone();
+    let view = &mut core.selected().view;
+    if criteria.iter().any(|key| uses_saved(key, KEY_DEPTH_MAX)) && view.saved.is_none() {
+        return Ok(Reply::no(Some(Code::NotSaved), "No search result saved").with_updates(updates));
+    }
+    // RFC 5182 §2.1: a SEARCH with SAVE that fails leaves nothing saved.
+    if saving {
+        view.saved = None;
+    }
+    let saved: HashSet<u32> = view.saved.iter().flatten().copied().collect();
     let all: Vec<usize> = (0..view.len()).collect();
-    let messages = view.current(&store, &all);
+    // Messages expunged by others but not yet reported are not searched.
+    let mut messages = view.current(&store, &all);
+    messages.retain(|current| !current.expunged);
+    let text_hits = view.archive_month().map(|(month, account)| {
+        let mut strings = Vec::new();
+        for key in criteria {
+            text_strings(key, &mut strings, KEY_DEPTH_MAX);
+        }
+        strings
+            .into_iter()
+            .map(|needle| {
+                let text = String::from_utf8_lossy(&needle).into_owned();
+                let hits = archive::text_matches(
+                    &store,
+                    index.as_deref(),
+                    account,
+                    month,
+                    &text,
+                    view.len(),
+                );
+                (needle, hits)
+            })
+            .collect::<HashMap<Vec<u8>, HashSet<u32>>>()
+    });
+    if text_hits.is_some() {
+        // The index answers the text keys; only header keys need the message.
+        wanted.body = false;
+    }
     let bounds = Bounds {
         count: u32::try_from(view.len()).unwrap_or(u32::MAX),
         largest_uid: view.len().checked_sub(1).map_or(0, |last| view.uid(last)),
+        saved: &saved,
+        text_hits: text_hits.as_ref(),
     };
-    let mut matched: Vec<(u32, u64)> = Vec::new();
+    // (number, uid, modseq) of each match, ascending.
+    let mut matched: Vec<(u32, u32, u64)> = Vec::new();
     for (handled, current) in messages.iter().enumerate() {
         if matches(view, current, criteria, &wanted, &store, &bounds) {
             let number = if uid {
@@ -126,23 +215,53 @@ pub(crate) async fn run(
             } else {
                 MailboxView::sequence_number(current.index).get()
             };
-            matched.push((number, current.message.modseq));
+            matched.push((number, current.uid, current.message.modseq));
         }
         pace(out, handled + 1).await?;
     }
-    let numbers: Vec<u32> = matched.iter().map(|(number, _)| *number).collect();
-    // RFC 7162 §3.1.5: with a MODSEQ key, the highest mod-sequence of the matches.
-    let modseq = if wanted.modseq {
-        matched
+    let numbers: Vec<u32> = matched.iter().map(|(number, _, _)| *number).collect();
+    let options = returns.clone().unwrap_or_default();
+    let only_extremes = returns.is_some()
+        && !options.is_empty()
+        && options.iter().all(|option| {
+            matches!(
+                option,
+                SearchReturnOption::Min | SearchReturnOption::Max | SearchReturnOption::Save
+            )
+        })
+        && options
             .iter()
-            .map(|(_, modseq)| *modseq)
+            .any(|option| matches!(option, SearchReturnOption::Min | SearchReturnOption::Max));
+    // RFC 7162 §3.1.5 with RFC 4731: with RETURN (MIN) or (MAX) alone, the MODSEQ is
+    // that of the message(s) returned; otherwise the highest of all matches.
+    let returned: Vec<&(u32, u32, u64)> = if only_extremes {
+        let mut returned = Vec::new();
+        if options.contains(&SearchReturnOption::Min) {
+            returned.extend(matched.first());
+        }
+        if options.contains(&SearchReturnOption::Max) {
+            returned.extend(matched.last());
+        }
+        returned
+    } else {
+        matched.iter().collect()
+    };
+    let modseq = if wanted.modseq {
+        returned
+            .iter()
+            .map(|(_, _, modseq)| *modseq)
             .max()
             .and_then(NonZeroU64::new)
     } else {
         None
     };
+    if saving {
+        // RFC 5182 §2.4: with MIN and/or MAX (and not ALL or COUNT), only those.
+        view.saved = Some(returned.iter().map(|(_, uid, _)| *uid).collect());
+    }
+    let rev2 = core.rev2;
     match returns {
-        None => Response::Data(Data::Search {
+        None if !rev2 => Response::Data(Data::Search {
             numbers: numbers
                 .iter()
                 .filter_map(|&number| NonZeroU32::new(number))
@@ -150,7 +269,11 @@ pub(crate) async fn run(
             modseq,
         })
         .encode(out.buffer()),
-        Some(options) => {
+        // RFC 5182 §2.4: SAVE alone asks for no ESEARCH response.
+        Some(options) if options == [SearchReturnOption::Save] => {}
+        // RFC 9051 §6.4.4: IMAP4rev2 answers every SEARCH with ESEARCH.
+        returns => {
+            let options = returns.unwrap_or_default();
             Response::Data(Data::ESearch {
                 tag: Some(tag.clone()),
                 uid,
@@ -170,7 +293,10 @@ fn esearch_items(
     modseq: Option<NonZeroU64>,
 ) -> Vec<ESearchItem> {
     let all = [SearchReturnOption::All];
-    let options = if options.is_empty() {
+    let options = if options
+        .iter()
+        .all(|option| *option == SearchReturnOption::Save)
+    {
         &all[..]
     } else {
         options
@@ -198,6 +324,7 @@ fn esearch_items(
                     u32::try_from(numbers.len()).unwrap_or(u32::MAX),
                 ));
             }
+            SearchReturnOption::Save => {}
         }
     }
     if let Some(modseq) = modseq {
@@ -218,7 +345,7 @@ fn matches(
     bounds: &Bounds,
 ) -> bool {
     let bytes = if wanted.headers || wanted.body {
-        match store.body(current.message.body) {
+        match current.bytes(store) {
             Ok(bytes) => Some(bytes),
             // Expunged since the view was read: it matches nothing.
             Err(_) => return false,
@@ -336,8 +463,15 @@ fn evaluate(key: &SearchKey<'_>, candidate: &Candidate<'_>, bounds: &Bounds, dep
         SearchKey::Header(name, needle) => {
             header_contains(candidate, &String::from_utf8_lossy(name.as_bytes()), needle)
         }
+        SearchKey::Body(needle) | SearchKey::Text(needle) if bounds.text_hits.is_some() => bounds
+            .text_hits
+            .and_then(|hits| hits.get(needle.as_bytes()))
+            .is_some_and(|hits| hits.contains(&candidate.uid)),
         SearchKey::Body(needle) => body_contains(candidate, needle, false),
         SearchKey::Text(needle) => body_contains(candidate, needle, true),
+        SearchKey::Uid(set) | SearchKey::SequenceSet(set) if set.is_saved() => {
+            bounds.saved.contains(&candidate.uid)
+        }
         SearchKey::Uid(set) => set.contains(candidate.uid, bounds.largest_uid),
         SearchKey::SequenceSet(set) => set.contains(
             MailboxView::sequence_number(candidate.index).get(),

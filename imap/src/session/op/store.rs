@@ -2,6 +2,14 @@
 //! §3.1.3). The FETCH responses are written after the commit, from the flags as
 //! stored; with `.SILENT` they are left out, except that a CONDSTORE client still
 //! learns the new MODSEQ of each message changed (RFC 7162 §3.1.3).
+//!
+//! A message another session expunged and this one has not been told of is left
+//! alone, and the command still answers OK: RFC 2180 §4.2 lets the server treat a
+//! STORE to it as a harmless no-op until the EXPUNGE is sent ("4.2.1 If the
+//! ".SILENT" suffix is used, and the STORE completed successfully for all the
+//! non-expunged messages, the server SHOULD return a tagged OK."); this server does
+//! so with or without `.SILENT`, as the most interoperable servers do, so that no
+//! client shows an error for a race it cannot see.
 
 use std::collections::HashSet;
 use std::num::{NonZeroU32, NonZeroU64};
@@ -46,6 +54,9 @@ pub(crate) async fn run(core: &mut Core, request: Request<'_, '_>, out: &mut Vec
         }
     };
     let view = &mut core.selected().view;
+    if request.sequence_set.is_saved() && view.saved.is_none() {
+        return Reply::no(Some(Code::NotSaved), "No search result saved").with_updates(updates);
+    }
     let indices = if request.uid {
         view.resolve_uid_set(request.sequence_set)
     } else {
@@ -54,19 +65,25 @@ pub(crate) async fn run(core: &mut Core, request: Request<'_, '_>, out: &mut Vec
             Err(_) => return Reply::bad("Invalid sequence number").with_updates(updates),
         }
     };
+    let Some(folder) = view.folder() else {
+        return Reply::no(Some(Code::Cannot), super::super::archive::READ_ONLY)
+            .with_updates(updates);
+    };
     if view.read_only {
         return Reply::no(Some(Code::ReadOnly), "Mailbox is read-only").with_updates(updates);
     }
-    let targets = view.current(&store, &indices);
+    let mut targets = view.current(&store, &indices);
     // A UID that no longer exists is simply not there (RFC 3501 §6.4.8); a sequence
-    // number the client knows whose message is gone is reported.
+    // number whose message the store no longer keeps for this session is reported.
     let expunged = !request.uid && targets.len() < indices.len();
+    // RFC 2180 §4.2: expunged but not yet reported: a no-op.
+    targets.retain(|target| !target.expunged);
     if targets.is_empty() {
         return done(expunged, None, updates);
     }
     let mut batch = Batch::new();
     batch.push(Op::StoreFlags {
-        folder: view.folder,
+        folder,
         uids: targets.iter().map(|target| target.uid).collect(),
         action: match request.kind {
             StoreKind::Replace => FlagAction::Replace,
@@ -97,7 +114,8 @@ pub(crate) async fn run(core: &mut Core, request: Request<'_, '_>, out: &mut Vec
         .filter(|target| !request.silent || (condstore && changed.contains(&target.uid)))
         .map(|target| target.index)
         .collect();
-    let reported = view.current(&store, &reported);
+    let mut reported = view.current(&store, &reported);
+    reported.retain(|current| !current.expunged);
     view.announce_keywords(reported.iter().map(|current| &current.message.flags), out);
     for current in reported {
         let mut items = Vec::new();
