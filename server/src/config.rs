@@ -237,6 +237,11 @@ pub struct ClusterSection {
     /// JetStream replicas of the mail log: 1, 3 or 5.
     #[serde(deserialize_with = "replicas")]
     pub replicas: u8,
+    /// How often the leader stores a snapshot of the store in JetStream (when mail
+    /// arrived since the last); the mail log is trimmed behind them, and a node whose
+    /// store is behind the log's start loads the latest.
+    #[serde(deserialize_with = "duration")]
+    pub snapshot_interval: Duration,
 }
 
 /// The whole configuration.
@@ -725,6 +730,7 @@ mod tests {
         assert!(c.cluster.nats.is_empty());
         assert_eq!(c.cluster.node, "localhost", "empty = server.hostname");
         assert_eq!(c.cluster.replicas, 3);
+        assert_eq!(c.cluster.snapshot_interval, Duration::from_secs(15 * 60));
     }
 
     /// The embedded defaults are exactly SPEC §8's file followed by §8.1's.

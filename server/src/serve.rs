@@ -274,6 +274,10 @@ pub fn run(config: Config) -> Result<(), String> {
 
     let store = Store::open(data_dir.join("store"), Options::default())
         .map_err(|e| format!("opening the store: {e}"))?;
+    // Cluster mode: joined and caught up before anything else reads, writes or
+    // listens (the store may be replaced by the cluster's snapshot).
+    let (store, cluster) = Cluster::start(&config, store)?;
+    let cluster = cluster.map(Arc::new);
     let token = admin_token(&config.token_path())?;
     let (tls, generated) = TlsAcceptor::load_or_generate(
         config.tls.cert.as_deref(),
@@ -297,8 +301,6 @@ pub fn run(config: Config) -> Result<(), String> {
             None
         }
     };
-    // Cluster mode: joined and caught up before anything else writes or listens.
-    let cluster = Cluster::start(&config, &store)?.map(Arc::new);
     let leads: Arc<dyn Fn() -> bool + Send + Sync> = match &cluster {
         Some(c) => c.leads(),
         None => Arc::new(|| true),
