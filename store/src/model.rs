@@ -659,6 +659,20 @@ pub enum Op {
         /// Entries from before this time go.
         before: UnixTime,
     },
+    /// The router's decision for a domain it governs: applied only while the domain
+    /// fails over automatically and no admin holds a forced mode at apply time, so a
+    /// decision made just before an admin's force (or a change to manual failover)
+    /// never undoes it.
+    RouterSetMode {
+        /// Domain name.
+        domain: String,
+        /// The mode the upstream's health calls for.
+        mode: Mode,
+        /// Why.
+        reason: String,
+        /// When.
+        at: UnixTime,
+    },
     /// Subscribes or unsubscribes a mailbox name of an account, whether or not a
     /// folder of that name exists (RFC 3501 §6.3.6: subscriptions are names).
     SetSubscription {
@@ -700,6 +714,7 @@ stable_tags!(Op {
         25 => Audit(record),
         26 => ExpireHistory { before },
         27 => SetSubscription { account, name, subscribed },
+        29 => RouterSetMode { domain, mode, reason, at },
 });
 
 /// What applying an op produced.
@@ -929,6 +944,13 @@ mod tests {
         ];
         let tags: Vec<u8> = ops.into_iter().map(tag).collect();
         assert_eq!(tags, (0..28).collect::<Vec<u8>>());
+        let router = Op::RouterSetMode {
+            domain: s(),
+            mode: Mode::Normal,
+            reason: s(),
+            at: 1,
+        };
+        assert_eq!(tag(router), 29);
     }
 
     #[test]
