@@ -58,6 +58,9 @@ fn replace_with_snapshot(
     }
 }
 
+/// Snapshots a starting node loads before it gives up (each is newer than the last).
+const SNAPSHOT_LOADS_MAX: u32 = 3;
+
 /// The subject upstream observations go to the leader on.
 const ROUTER_SUBJECT: &str = "lifeboat.router";
 
@@ -129,20 +132,27 @@ impl Cluster {
         settings.snapshot_dir = data_dir.clone();
         let joining =
             |e: lifeboat_cluster::Error| format!("joining the cluster ({}): {e}", config.origin);
-        let (store, node) = match Node::start(store.clone(), settings.clone()) {
-            Ok(node) => (store, node),
-            Err(lifeboat_cluster::Error::Trimmed { wanted, first }) => {
-                tracing::warn!(
-                    wanted,
-                    log_first = first,
-                    "this node's store is behind the start of the cluster's mail log: loading the cluster's latest snapshot"
-                );
-                drop(store);
-                let store = replace_with_snapshot(data_dir, &settings)?;
-                let node = Node::start(store.clone(), settings).map_err(joining)?;
-                (store, node)
+        // A snapshot loaded while the leader stores two newer ones and trims behind
+        // them is behind the log again: load the latest again (a few times at most).
+        let mut store = store;
+        let mut attempts = 0;
+        let node = loop {
+            match Node::start(store.clone(), settings.clone()) {
+                Ok(node) => break node,
+                Err(lifeboat_cluster::Error::Trimmed { wanted, first })
+                    if attempts < SNAPSHOT_LOADS_MAX =>
+                {
+                    tracing::warn!(
+                        wanted,
+                        log_first = first,
+                        "this node's store is behind the start of the cluster's mail log: loading the cluster's latest snapshot"
+                    );
+                    attempts += 1;
+                    drop(store);
+                    store = replace_with_snapshot(data_dir, &settings)?;
+                }
+                Err(e) => return Err(joining(e)),
             }
-            Err(e) => return Err(joining(e)),
         };
         if node.connection().max_payload() < config.limits.message_size_max as usize {
             tracing::warn!(
