@@ -31,7 +31,9 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
-use lifeboat_net::{Framed, ListenerConfig, NetError, Stream, ThreadContext, TlsAcceptor};
+use lifeboat_net::{
+    Framed, ListenerConfig, NetError, SharedBudget, Stream, ThreadContext, TlsAcceptor,
+};
 use lifeboat_store::auth::Authenticator;
 use lifeboat_store::{ArchiveIndex, Signal, Store};
 use tracing::Instrument;
@@ -69,6 +71,9 @@ pub struct ImapConfig {
     /// Parser limits after login; the literal limit is the largest APPEND
     /// (`limits.message_size_max`, see [`Limits::with_literal_bytes_max`]).
     pub limits: Limits,
+    /// `limits.message_memory_max`, shared with the other services: a literal that
+    /// would pass it is dropped and its command answered `NO [LIMIT]`.
+    pub message_memory: SharedBudget,
 }
 
 impl Default for ImapConfig {
@@ -79,6 +84,7 @@ impl Default for ImapConfig {
             idle_timeout: IDLE_TIMEOUT_DEFAULT,
             idle_command_timeout: IDLE_COMMAND_TIMEOUT_MAX,
             limits: Limits::default(),
+            message_memory: SharedBudget::default(),
         }
     }
 }
@@ -342,6 +348,7 @@ impl ImapService {
         out.clear();
         let mut signal: Option<Arc<Signal>> = None;
         let mut idle_deadline: Option<Instant> = None;
+        let mut reservation = config.message_memory.reservation();
         loop {
             let mut sink = Sink {
                 framed: &mut framed,
@@ -401,7 +408,18 @@ impl ImapService {
                     session.tls_started();
                     continue;
                 }
-                Ok(Progress::NeedInput) => {}
+                Ok(Progress::NeedInput) => {
+                    // A literal arriving holds memory of the process's budget.
+                    if !reservation.fit(session.held_bytes() as u64) && session.abandon_literal() {
+                        tracing::warn!(
+                            held = session.held_bytes(),
+                            budget = config.message_memory.limit(),
+                            "limits.message_memory_max reached: the literal is dropped, the command answered NO [LIMIT]"
+                        );
+                        reservation.release();
+                        continue;
+                    }
+                }
             }
             if send(&mut framed, &mut deflate, &out, write_timeout)
                 .await

@@ -60,6 +60,35 @@ impl MemoryBudget {
     }
 }
 
+/// A budget as configuration holds it: none (unbounded), or a shared one; two are
+/// equal when they are the same budget.
+#[derive(Clone, Debug, Default)]
+pub struct SharedBudget(pub Option<Arc<MemoryBudget>>);
+
+impl SharedBudget {
+    /// An empty reservation of this budget.
+    pub fn reservation(&self) -> Reservation {
+        Reservation::new(self.0.clone())
+    }
+
+    /// The limit, if there is a budget.
+    pub fn limit(&self) -> Option<u64> {
+        self.0.as_ref().map(|b| b.limit())
+    }
+}
+
+impl PartialEq for SharedBudget {
+    fn eq(&self, other: &SharedBudget) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for SharedBudget {}
+
 /// Bytes one session holds of a [`MemoryBudget`]; given back when dropped.
 #[derive(Debug)]
 pub struct Reservation {
@@ -92,6 +121,20 @@ impl Reservation {
         }
         self.bytes = wanted;
         true
+    }
+
+    /// Makes the reservation `bytes` (rounded up to a step): grows it as
+    /// [`Reservation::cover`] does, or gives back what is no longer held.
+    pub fn fit(&mut self, bytes: u64) -> bool {
+        let wanted = bytes.div_ceil(RESERVATION_STEP_BYTES) * RESERVATION_STEP_BYTES;
+        if wanted < self.bytes {
+            if let Some(budget) = &self.budget {
+                budget.used.fetch_sub(self.bytes - wanted, Ordering::AcqRel);
+            }
+            self.bytes = wanted;
+            return true;
+        }
+        self.cover(bytes)
     }
 
     /// Records `bytes` the session already holds, whether or not the budget has room
@@ -139,6 +182,8 @@ mod tests {
         a.release();
         assert_eq!(budget.used(), RESERVATION_STEP_BYTES);
         assert!(b.cover(4 * RESERVATION_STEP_BYTES));
+        assert!(b.fit(1));
+        assert_eq!(budget.used(), RESERVATION_STEP_BYTES, "fit gives back");
         drop(b);
         assert_eq!(budget.used(), 0);
     }

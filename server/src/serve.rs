@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use lifeboat_imap::parse::Limits as ImapLimits;
 use lifeboat_imap::{ImapConfig, ImapService};
-use lifeboat_net::{ConnectionLimits, ListenerConfig, ServerBuilder, ServerConfig, TlsAcceptor};
+use lifeboat_net::{
+    ConnectionLimits, ListenerConfig, ServerBuilder, ServerConfig, SharedBudget, TlsAcceptor,
+};
 use lifeboat_pop3::server::{Pop3Config, Pop3Service};
 use lifeboat_smtp::parse::Domain;
 use lifeboat_smtp::relay::deliver::Deliverer;
@@ -539,7 +541,7 @@ fn start_protocols(
     let message_memory = lifeboat_net::MemoryBudget::new(config.limits.message_memory_max);
     let smtp = |kind: Listener| {
         let mut c = SmtpConfig::new(hostname.clone(), kind);
-        c.message_memory = Some(message_memory.clone());
+        c.message_memory = SharedBudget(Some(message_memory.clone()));
         c.allow_plaintext_loopback = config.auth.allow_plaintext_loopback;
         c.message_bytes_max = config.limits.message_size_max;
         c.recipients_max = config.limits.recipients_max;
@@ -576,6 +578,7 @@ fn start_protocols(
             limits: ImapLimits::with_literal_bytes_max(
                 u32::try_from(config.limits.message_size_max).unwrap_or(u32::MAX),
             ),
+            message_memory: SharedBudget(Some(message_memory.clone())),
             ..ImapConfig::default()
         },
     );

@@ -4,8 +4,10 @@
 //! the portal) or refused with a 4xx, and the server's peak resident memory stays
 //! bounded by the budget rather than by the sum of the messages.
 //!
-//! `MEMORY_TEST_SCALE=clients,message_mib,budget_mib` runs it at another scale (the
-//! figure in bench/README.md: `200,40,256`).
+//! The same with IMAP clients APPENDing large literals (refused `NO [LIMIT]`).
+//!
+//! `MEMORY_TEST_SCALE=clients,message_mib,budget_mib` runs them at another scale (the
+//! figures in bench/README.md: `200,40,256` and `2000,10,256`).
 
 mod support;
 
@@ -54,6 +56,55 @@ for t in threads: t.start()
 for t in threads: t.join()
 "#;
 
+/// The same over IMAP: LOGIN, `APPEND INBOX {size}`, half the literal after the
+/// continuation, all wait, the rest; prints `OK` or the tagged reply's text.
+const APPENDERS: &str = r#"
+import socket, sys, threading
+port, clients, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+barrier = threading.Barrier(clients, timeout=600)
+lock = threading.Lock()
+line = b"x" * 78 + b"\r\n"
+head = b"Subject: appended\r\n\r\n"
+half = line * ((size - len(head)) // 2 // len(line))
+length = len(head) + 2 * len(half)
+def reply(f, tag):
+    while True:
+        l = f.readline()
+        if not l:
+            return "EOF"
+        if l.startswith(tag + b" "):
+            return l[len(tag) + 1:].decode().strip()
+        if l.startswith(b"+"):
+            return "+"
+def client(n):
+    result = "ERR"
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=600)
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(b'a LOGIN alice@example.test "correct horse battery"\r\n')
+        assert reply(f, b"a").startswith("OK")
+        s.sendall(b"b APPEND INBOX {%d}\r\n" % length)
+        assert reply(f, b"b") == "+"
+        s.sendall(head)
+        s.sendall(half)
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            pass
+        s.sendall(half)
+        s.sendall(b"\r\n")
+        result = reply(f, b"b")
+        s.sendall(b"c LOGOUT\r\n")
+    except Exception as e:
+        result = "ERR %s" % e
+    with lock:
+        print(result, flush=True)
+threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+for t in threads: t.start()
+for t in threads: t.join()
+"#;
+
 fn vm_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -63,15 +114,20 @@ fn vm_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
-#[test]
-fn many_large_messages_at_once_stay_within_the_memory_budget() {
-    let scale = std::env::var("MEMORY_TEST_SCALE").unwrap_or_else(|_| "40,3,8".into());
+/// `MEMORY_TEST_SCALE` or the default: clients, message MiB, budget MiB.
+fn scale() -> (u64, u64, u64) {
+    let scale = std::env::var("MEMORY_TEST_SCALE").unwrap_or_else(|_| "60,6,8".into());
     let [clients, message_mib, budget_mib]: [u64; 3] = scale
         .split(',')
         .map(|n| n.trim().parse().unwrap())
         .collect::<Vec<u64>>()
         .try_into()
         .unwrap();
+    (clients, message_mib, budget_mib)
+}
+
+/// A server whose domain is in emergency, with alice's portal mailbox.
+fn server(clients: u64, message_mib: u64, budget_mib: u64) -> Lifeboat {
     let lifeboat = Lifeboat::start(
         "epoll",
         &format!(
@@ -98,6 +154,19 @@ fn many_large_messages_at_once_stay_within_the_memory_budget() {
         Some(&format!("{PASSWORD}\n")),
     ));
     ok(lifeboat.cli(&["mode", "example.test", "emergency"], None));
+    lifeboat
+}
+
+fn portal_messages(lifeboat: &Lifeboat) -> Option<u64> {
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(lifeboat.cli(&["status", "--json"], None))).unwrap();
+    status["domains"][0]["portal_inbox_messages"].as_u64()
+}
+
+#[test]
+fn many_large_messages_at_once_stay_within_the_memory_budget() {
+    let (clients, message_mib, budget_mib) = scale();
+    let lifeboat = server(clients, message_mib, budget_mib);
     let pid = lifeboat.child.as_ref().unwrap().id();
     let before_kib = vm_kib(pid, "VmRSS:");
 
@@ -143,13 +212,67 @@ fn many_large_messages_at_once_stay_within_the_memory_budget() {
         grew_mib < unbounded_mib / 2,
         "grew by {grew_mib} MiB; holding every half would be {unbounded_mib} MiB"
     );
-    // Every 250 is in the portal.
-    let status: serde_json::Value =
-        serde_json::from_str(&ok(lifeboat.cli(&["status", "--json"], None))).unwrap();
-    assert_eq!(
-        status["domains"][0]["portal_inbox_messages"].as_u64(),
-        Some(accepted as u64),
-        "{status}"
-    );
     assert!(lifeboat.log().contains("limits.message_memory_max reached"));
+    // The budget was given back: one more, alone, is accepted.
+    let alone = run_clients(CLIENTS, lifeboat.ports.smtp, 1, message_mib);
+    assert_eq!(alone, ["250"]);
+    // Every 250 is in the portal.
+    assert_eq!(portal_messages(&lifeboat), Some(accepted as u64 + 1));
+}
+
+#[test]
+fn many_large_appends_at_once_stay_within_the_memory_budget() {
+    let (clients, message_mib, budget_mib) = scale();
+    let lifeboat = server(clients, message_mib, budget_mib);
+    let pid = lifeboat.child.as_ref().unwrap().id();
+    let before_kib = vm_kib(pid, "VmRSS:");
+    let replies = run_clients(APPENDERS, lifeboat.ports.imap, clients, message_mib);
+    let stored = replies.iter().filter(|r| r.starts_with("OK")).count();
+    let refused = replies
+        .iter()
+        .filter(|r| r.starts_with("NO [LIMIT]"))
+        .count();
+    assert_eq!(stored + refused, replies.len(), "{replies:?}");
+    assert!(refused > 0, "{replies:?}");
+    let peak_kib = vm_kib(pid, "VmHWM:");
+    let grew_mib = peak_kib.saturating_sub(before_kib) / 1024;
+    eprintln!(
+        "{clients} IMAP clients × {message_mib} MiB, budget {budget_mib} MiB: {stored} stored, \
+         {refused} refused NO [LIMIT]; resident memory {} MiB before, peak {} MiB (+{grew_mib} MiB)",
+        before_kib / 1024,
+        peak_kib / 1024
+    );
+    let unbounded_mib = clients * message_mib / 2;
+    assert!(
+        grew_mib < unbounded_mib / 2,
+        "grew by {grew_mib} MiB; holding every half would be {unbounded_mib} MiB"
+    );
+    let alone = run_clients(APPENDERS, lifeboat.ports.imap, 1, message_mib);
+    assert!(alone[0].starts_with("OK"), "{alone:?}");
+    assert_eq!(portal_messages(&lifeboat), Some(stored as u64 + 1));
+}
+
+/// Runs `script` with `clients` clients of `message_mib` MiB each; their replies.
+fn run_clients(script: &str, port: u16, clients: u64, message_mib: u64) -> Vec<String> {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            &port.to_string(),
+            &clients.to_string(),
+            &(message_mib * 1024 * 1024).to_string(),
+        ])
+        .output()
+        .unwrap();
+    let replies: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        replies.len() as u64,
+        clients,
+        "{replies:?} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    replies
 }

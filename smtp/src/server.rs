@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lifeboat_net::{
-    Framed, ListenerConfig, MemoryBudget, NetError, Reservation, Stream, ThreadContext, TlsAcceptor,
+    Framed, ListenerConfig, NetError, SharedBudget, Stream, ThreadContext, TlsAcceptor,
 };
 use lifeboat_store::auth::{AuthError, Authenticator};
 use tracing::Instrument;
@@ -58,7 +58,7 @@ pub const LINE_BYTES_MAX_DEFAULT: usize = 4096;
 pub const IDLE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5 * 60);
 
 /// Settings of one SMTP service.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SmtpConfig {
     /// `server.hostname`: the greeting, EHLO reply and Received headers name it.
     pub hostname: Domain,
@@ -83,31 +83,10 @@ pub struct SmtpConfig {
     /// it anyway.
     pub message_timeout: Duration,
     /// `limits.message_memory_max`: the budget of message bytes in memory that every
-    /// session of the process shares (`None`: unbounded but for `message_bytes_max`
-    /// per message).
-    pub message_memory: Option<Arc<MemoryBudget>>,
+    /// session of the process shares (none: unbounded but for `message_bytes_max` per
+    /// message).
+    pub message_memory: SharedBudget,
 }
-
-impl PartialEq for SmtpConfig {
-    fn eq(&self, other: &SmtpConfig) -> bool {
-        let same_budget = match (&self.message_memory, &other.message_memory) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (None, None) => true,
-            _ => false,
-        };
-        same_budget
-            && self.hostname == other.hostname
-            && self.listener == other.listener
-            && self.allow_plaintext_loopback == other.allow_plaintext_loopback
-            && self.message_bytes_max == other.message_bytes_max
-            && self.recipients_max == other.recipients_max
-            && self.line_bytes_max == other.line_bytes_max
-            && self.idle_timeout == other.idle_timeout
-            && self.message_timeout == other.message_timeout
-    }
-}
-
-impl Eq for SmtpConfig {}
 
 impl SmtpConfig {
     /// SPEC §8's defaults for a listener of the given kind, named `hostname`.
@@ -121,7 +100,7 @@ impl SmtpConfig {
             line_bytes_max: LINE_BYTES_MAX_DEFAULT,
             message_timeout: MESSAGE_TIMEOUT_DEFAULT,
             idle_timeout: IDLE_TIMEOUT_DEFAULT,
-            message_memory: None,
+            message_memory: SharedBudget::default(),
         }
     }
 }
@@ -244,13 +223,13 @@ impl SmtpService {
         session.greeting(&mut out);
         let mut message_deadline = false;
         // The message bytes this session holds, of the process's budget.
-        let mut reservation = Reservation::new(self.inner.config.message_memory.clone());
+        let mut reservation = self.inner.config.message_memory.reservation();
         loop {
             let progress = session.receive(framed.buffer(), now_unix_seconds(), &mut out);
             framed.consume(progress.consumed);
             match &progress.effect {
                 // Complete in memory: kept to its commit, whatever the budget says.
-                Effect::Accept(delivery) => reservation.force(delivery.message.capacity() as u64),
+                Effect::Accept(delivery) => reservation.force(delivery.message.len() as u64),
                 _ => {
                     let held = session.message_bytes() as u64;
                     if held == 0 {
@@ -258,7 +237,7 @@ impl SmtpService {
                     } else if !reservation.cover(held) {
                         tracing::warn!(
                             held,
-                            budget = self.inner.config.message_memory.as_ref().map(|b| b.limit()),
+                            budget = self.inner.config.message_memory.limit(),
                             "limits.message_memory_max reached: the message is refused with 451"
                         );
                         session.refuse_message();

@@ -297,6 +297,11 @@ pub struct Framer {
     returned: usize,
     cursor: Cursor,
     discard: Option<Discard>,
+    /// A command given up while its literal arrived ([`Framer::abandon`]): its tag
+    /// (followed by a space, as [`tag_of`] reads it) and why, reported once.
+    abandoned: Option<(Vec<u8>, Reason)>,
+    /// The tag of the last abandoned command, borrowed by the frame reporting it.
+    abandoned_tag: Vec<u8>,
 }
 
 impl Framer {
@@ -308,7 +313,48 @@ impl Framer {
             returned: 0,
             cursor: Cursor::default(),
             discard: None,
+            abandoned: None,
+            abandoned_tag: Vec::new(),
         }
+    }
+
+    /// Bytes the framer holds (what its buffer holds: the room a vector keeps beyond
+    /// it is not touched, so it takes no memory).
+    pub fn held_bytes(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Gives up the command whose literal is arriving: frees what was received of
+    /// it, drops the rest of the literal as it comes (and the rest of the command),
+    /// and reports it as [`Frame::Rejected`] with `reason`. False, with nothing
+    /// changed, when no literal is arriving.
+    pub fn abandon(&mut self, reason: Reason) -> bool {
+        self.release();
+        let Some((length, _, data_start)) = self.cursor.pending else {
+            return false;
+        };
+        let unit = &self.buffer[self.start..];
+        let received = unit.len().saturating_sub(data_start);
+        let remaining = u64::from(length).saturating_sub(received as u64);
+        let tag = tag_of(unit).map(|tag| {
+            let mut bytes = tag.as_str().as_bytes().to_vec();
+            bytes.push(b' ');
+            bytes
+        });
+        // Bytes past the literal (the client did not wait) stay: they are the rest of
+        // the command, discarded as a line after the literal.
+        let past = self.start + data_start + (length as usize).min(received);
+        self.buffer.drain(..past);
+        self.buffer.shrink_to(COMPACT_BYTES_MIN);
+        self.start = 0;
+        self.cursor = Cursor::default();
+        self.discard = Some(if remaining > 0 {
+            Discard::Literal { remaining }
+        } else {
+            Discard::Line(HeaderDetector::default())
+        });
+        self.abandoned = Some((tag.unwrap_or_default(), reason));
+        true
     }
 
     pub fn limits(&self) -> &Limits {
@@ -344,6 +390,8 @@ impl Framer {
         self.start += std::mem::take(&mut self.returned);
         if self.start == self.buffer.len() {
             self.buffer.clear();
+            // A large literal's room is not kept for the commands after it.
+            self.buffer.shrink_to(COMPACT_BYTES_MIN);
             self.start = 0;
         } else if self.start >= COMPACT_BYTES_MIN && self.start * 2 >= self.buffer.len() {
             self.buffer.drain(..self.start);
@@ -408,6 +456,13 @@ impl Framer {
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Frame<'_> {
         self.release();
+        if let Some((tag, reason)) = self.abandoned.take() {
+            self.abandoned_tag = tag;
+            return Frame::Rejected {
+                tag: tag_of(&self.abandoned_tag),
+                reason,
+            };
+        }
         if let Err(frame) = self.discard() {
             return frame;
         }
@@ -530,6 +585,51 @@ mod tests {
             }
         ));
         assert_eq!(framer.next(), Frame::Unit(b"a2 NOOP\r\n"));
+    }
+
+    fn rejected_tag(frame: Frame<'_>) -> (Option<String>, Reason) {
+        match frame {
+            Frame::Rejected { tag, reason } => (tag.map(|t| t.as_str().to_string()), reason),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_abandoned_literal_is_dropped_as_it_arrives_and_reported_once() {
+        let mut framer = Framer::new(limits());
+        assert!(!framer.abandon(Reason::Busy), "no literal arriving");
+        framer.push(b"a1 APPEND x {10}\r\n");
+        assert!(matches!(framer.next(), Frame::Continue { length: 10, .. }));
+        framer.push(b"12345");
+        assert_eq!(framer.next(), Frame::NeedMore);
+        assert!(framer.abandon(Reason::Busy));
+        assert_eq!(
+            rejected_tag(framer.next()),
+            (Some("a1".to_string()), Reason::Busy)
+        );
+        assert_eq!(framer.next(), Frame::NeedMore);
+        // The rest of the literal, then the rest of its command line.
+        framer.push(b"67890 tail\r\na2 NOOP\r\n");
+        assert_eq!(framer.next(), Frame::Unit(b"a2 NOOP\r\n"));
+        assert_eq!(framer.next(), Frame::NeedMore);
+    }
+
+    #[test]
+    fn an_abandoned_non_sync_literal_drops_what_was_pipelined_with_it() {
+        let mut framer = Framer::new(limits());
+        // The whole literal and part of the next line arrived at once, before the
+        // framer looked at it.
+        framer.push(b"b1 APPEND x {4+}\r\nab");
+        assert_eq!(framer.next(), Frame::NeedMore);
+        assert!(framer.abandon(Reason::Busy));
+        assert_eq!(
+            rejected_tag(framer.next()),
+            (Some("b1".to_string()), Reason::Busy)
+        );
+        framer.push(b"cd {2+}\r\nxy\r\nb2 NOOP\r\n");
+        // The command's line goes on after its literal and announces another one:
+        // all of it is the abandoned command's.
+        assert_eq!(framer.next(), Frame::Unit(b"b2 NOOP\r\n"));
     }
 
     #[test]

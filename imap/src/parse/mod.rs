@@ -100,6 +100,10 @@ pub enum Reason {
     },
     /// Lines and literals of one command add up to more than `command_bytes_max`.
     CommandTooLarge,
+    /// The server holds as many message bytes in memory as it may
+    /// (`limits.message_memory_max`): the literal being received was dropped; the
+    /// client may try again later.
+    Busy,
 }
 
 impl Reason {
@@ -115,6 +119,7 @@ impl Reason {
             Self::LineTooLong => "Command line too long",
             Self::LiteralTooLarge { .. } => "Literal too large",
             Self::CommandTooLarge => "Command too large",
+            Self::Busy => "Too much mail arriving at once, try again later",
         }
     }
 }

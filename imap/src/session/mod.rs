@@ -524,6 +524,19 @@ impl Session {
         }
     }
 
+    /// Bytes of client input the session holds (a literal being received is most
+    /// of it).
+    pub fn held_bytes(&self) -> usize {
+        self.framer.held_bytes()
+    }
+
+    /// Gives up the command whose literal is arriving, for want of memory: what was
+    /// received of it is freed, the rest is dropped as it comes, and the command is
+    /// answered `NO [LIMIT]`. False when no literal is arriving.
+    pub fn abandon_literal(&mut self) -> bool {
+        self.framer.abandon(Reason::Busy)
+    }
+
     /// The TLS handshake after STARTTLS succeeded.
     pub fn tls_started(&mut self) {
         self.core.tls = true;
@@ -959,6 +972,10 @@ impl Core {
                 }),
                 updates: Updates::NoExpunge,
             },
+            // RFC 5530 LIMIT: the server's memory budget, not the client's fault.
+            Reason::Busy => {
+                Reply::no(Some(Code::Limit), Reason::Busy.text()).with_updates(Updates::NoExpunge)
+            }
             other => Reply::bad(other.text()).with_updates(Updates::NoExpunge),
         };
         self.finish(tag.as_ref(), reply, out)

@@ -604,8 +604,8 @@ impl Session {
     /// messages).
     pub fn message_bytes(&self) -> usize {
         match &self.state {
-            State::Data(body) => body.message.capacity(),
-            State::Bdat(chunks) | State::BdatChunk { chunks, .. } => chunks.message.capacity(),
+            State::Data(body) => body.message.len(),
+            State::Bdat(chunks) | State::BdatChunk { chunks, .. } => chunks.message.len(),
             _ => 0,
         }
     }
