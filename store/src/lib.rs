@@ -28,6 +28,7 @@ mod state;
 mod store;
 mod tags;
 pub mod text;
+pub mod trace;
 
 pub use address::{Address, AddressError, DomainName};
 pub use index::ArchiveIndex;
@@ -43,6 +44,7 @@ pub use state::{
 pub use store::{
     ApplyFuture, ArchiveQuery, Batch, CommitFuture, FolderWatch, Options, Stats, Store,
 };
+pub use trace::{MessageTrace, Protocol, TraceEvent, TraceNote, TraceStep, Traces};
 
 /// The on-disk format this build writes, and the newest it reads: the layout of
 /// segment headers, records, batch payloads and checkpoints, and the encoding of ops
