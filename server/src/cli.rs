@@ -350,7 +350,53 @@ pub fn run(config: &Config, server: Option<&str>, command: Command) -> Result<()
         Command::Archive(ArchiveCommand::Redeliver { id }) => archive_redeliver(&client, &id),
         Command::Status { json } => status(&client, json),
         Command::Audit { since, limit, json } => audit(&client, since, limit, json),
+        Command::Trace { query, since, json } => trace(&client, &query, since, json),
     }
+}
+
+/// `lifeboat trace`
+fn trace(client: &Client, query: &str, since: Option<String>, json: bool) -> Result<(), String> {
+    let mut path = format!("/trace?q={}", segment(query));
+    if let Some(since) = since {
+        path.push_str(&format!("&since={}", segment(&since)));
+    }
+    let v = client.call("GET", &path, None)?;
+    if json {
+        print_json(&v);
+        return Ok(());
+    }
+    let messages = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    if messages.is_empty() {
+        return Err(format!("no archived message matches {query}"));
+    }
+    for (i, m) in messages.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        let a = &m["archive"];
+        println!(
+            "archive {}  {}  <{}>  from {}  to {}  {:?}",
+            s(&a["id"]),
+            utc(&a["date"]),
+            s(&a["message_id"]),
+            s(&a["mail_from"]),
+            a["rcpt_to"]
+                .as_array()
+                .map(|r| r.iter().map(s).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
+            s(&a["subject"]),
+        );
+        if m["traced"] != Value::Bool(true) {
+            println!("  (no trace: archived before traces were kept, or not received here)");
+        }
+        for step in m["steps"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            println!("  {}  {}", utc(&step["at"]), s(&step["detail"]));
+        }
+        if m["omitted"].as_u64().is_some_and(|n| n > 0) {
+            println!("  ({} steps in the middle left out)", m["omitted"]);
+        }
+    }
+    Ok(())
 }
 
 /// `lifeboat audit`

@@ -39,7 +39,7 @@ pub use notify::{Changed, Signal};
 pub use replica::Replicator;
 pub use state::{
     canonical_folder_name, BodyInfo, ExpungedSince, OpError, RetainedMessage, State,
-    EXPUNGED_REMEMBERED_PER_FOLDER, RETAINED_PER_FOLDER_MAX,
+    EXPUNGED_REMEMBERED_PER_FOLDER, RETAINED_PER_FOLDER_MAX, TRACE_RESULTS_MAX,
 };
 pub use store::{
     ApplyFuture, ArchiveQuery, Batch, CommitFuture, FolderWatch, Options, Stats, Store,

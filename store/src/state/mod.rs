@@ -34,6 +34,7 @@ pub use folder_sync::{ExpungedSince, EXPUNGED_REMEMBERED_PER_FOLDER};
 pub use mailbox::canonical_folder_name;
 pub(crate) use retained::Retained;
 pub use retained::{RetainedMessage, RETAINED_PER_FOLDER_MAX};
+pub use trace::TRACE_RESULTS_MAX;
 
 /// What apply knows about the record it applies.
 #[derive(Debug, Clone, Copy)]

@@ -395,3 +395,54 @@ impl State {
         self.traces.record(body, at, event);
     }
 }
+
+/// Most messages one trace query returns (newest first).
+pub const TRACE_RESULTS_MAX: usize = 100;
+
+impl State {
+    /// The archived messages `query` names, newest first, at most
+    /// [`TRACE_RESULTS_MAX`], with their traces: an archive id; a Message-ID (with or
+    /// without its angle brackets); or an address, which names every message it sent
+    /// or received. A bracketed query is only a Message-ID; `since` leaves out older
+    /// messages. A full scan of the archive, for an admin's occasional question.
+    pub fn find_traced(
+        &self,
+        query: &str,
+        since: Option<UnixTime>,
+    ) -> Vec<(&ArchiveEntry, Option<&crate::trace::MessageTrace>)> {
+        let query = query.trim();
+        let bracketed = query.starts_with('<') && query.ends_with('>');
+        let bare = query.trim_start_matches('<').trim_end_matches('>');
+        let recent = |e: &&ArchiveEntry| since.is_none_or(|s| e.date >= s);
+        let pick = |f: &dyn Fn(&ArchiveEntry) -> bool| -> Vec<&ArchiveEntry> {
+            self.archive
+                .values()
+                .rev()
+                .filter(recent)
+                .filter(|e| f(e))
+                .take(TRACE_RESULTS_MAX)
+                .collect()
+        };
+        let mut hits = Vec::new();
+        if !bracketed {
+            if let Ok(id) = bare.parse::<u64>() {
+                hits.extend(self.archive.get(&ArchiveId(id)).filter(recent));
+            }
+        }
+        if hits.is_empty() && !bare.is_empty() {
+            hits = pick(&|e| {
+                let id = e.headers.message_id.trim();
+                id.trim_start_matches('<').trim_end_matches('>') == bare
+            });
+        }
+        if hits.is_empty() && !bracketed && bare.contains('@') {
+            hits = pick(&|e| {
+                e.mail_from.eq_ignore_ascii_case(bare)
+                    || e.rcpt_to.iter().any(|r| r.eq_ignore_ascii_case(bare))
+            });
+        }
+        hits.into_iter()
+            .map(|e| (e, self.traces.get(e.body)))
+            .collect()
+    }
+}

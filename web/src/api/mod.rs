@@ -29,6 +29,7 @@ use crate::{AppState, ClientIp, Scope};
 mod audit;
 mod me;
 pub(crate) mod reset;
+mod trace;
 
 type Shared = Arc<AppState>;
 
@@ -97,6 +98,7 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/accounts/{address}/password", put(set_password))
         .route("/audit", get(audit::list))
+        .route("/trace", get(trace::trace))
         .route("/metrics", get(metrics))
         .route("/archive", get(search_archive))
         .route("/archive/{id}", get(show_archive))
@@ -701,7 +703,7 @@ pub(crate) struct ArchiveFilter {
     limit: Option<usize>,
 }
 
-fn archive_json(e: &ArchiveEntry) -> Value {
+pub(crate) fn archive_json(e: &ArchiveEntry) -> Value {
     json!({
         "id": e.id.0,
         "direction": match e.direction { Direction::In => "in", Direction::Out => "out" },
