@@ -27,6 +27,7 @@ use crate::archive::{self, ARCHIVE_RESULTS_MAX};
 use crate::{AppState, ClientIp, Scope};
 
 mod audit;
+mod backup;
 mod me;
 pub(crate) mod reset;
 mod trace;
@@ -99,6 +100,7 @@ pub fn router(state: Shared) -> Router {
         .route("/accounts/{address}/password", put(set_password))
         .route("/audit", get(audit::list))
         .route("/trace", get(trace::trace))
+        .route("/backup", get(backup::backup))
         .route("/metrics", get(metrics))
         .route("/archive", get(search_archive))
         .route("/archive/{id}", get(show_archive))
