@@ -225,6 +225,10 @@ fn each_message_s_life_in_order_through_the_cli_and_the_api() {
 
     // The human form: one line per step, in order.
     let text = ok(lifeboat.cli(&["trace", "<deleted@remote.test>"], None));
+    eprintln!(
+        "{text}{}",
+        ok(lifeboat.cli(&["trace", "drained@remote.test"], None))
+    );
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("archive "), "{text}");
     assert!(
@@ -241,6 +245,27 @@ fn each_message_s_life_in_order_through_the_cli_and_the_api() {
     fails(
         lifeboat.cli(&["trace", "<nothing@remote.test>"], None),
         "no archived message matches",
+    );
+
+    // Refused for good by the upstream: the attempt's reply and the DSN to the sender
+    // (the recipient was verified earlier and is cached, so the 550 comes at delivery).
+    upstream.set_mode("550");
+    send(&lifeboat, "bounced");
+    wait_for("the bounce", || {
+        events(&trace_cli(&lifeboat, "bounced@remote.test")).contains(&"dsn".to_string())
+    });
+    let bounced = trace_cli(&lifeboat, "bounced@remote.test");
+    assert_eq!(
+        events(&bounced),
+        ["accepted", "archived", "queued", "failed", "dsn"],
+        "{bounced:#}"
+    );
+    let reply = step(&bounced, "failed")["reply"].as_str().unwrap();
+    assert!(reply.contains("550 5.1.1"), "{reply}");
+    assert_eq!(
+        step(&bounced, "dsn")["to"],
+        "sender@remote.test",
+        "{bounced:#}"
     );
 
     // Traces survive a restart (replayed, or from the checkpoint).
