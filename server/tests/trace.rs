@@ -181,7 +181,7 @@ fn each_message_s_life_in_order_through_the_cli_and_the_api() {
         "{deleted:#}"
     );
     for s in &steps[3..] {
-        assert_eq!(s["protocol"], "Imap", "{s}");
+        assert_eq!(s["protocol"], "imap", "{s}");
         assert!(s["detail"].as_str().unwrap().contains("over IMAP"), "{s}");
     }
     assert_eq!(steps[5]["folder"], "INBOX", "{deleted:#}");
@@ -200,6 +200,17 @@ fn each_message_s_life_in_order_through_the_cli_and_the_api() {
         "{drained:#}"
     );
     assert_eq!(step(&drained, "queued")["drain"], true, "{drained:#}");
+    assert_eq!(
+        step(&drained, "queued")["destination"],
+        serde_json::json!({"upstream": "example.test"}),
+        "{drained:#}"
+    );
+    assert_eq!(
+        step(&drained, "accepted")["modes"],
+        serde_json::json!([["example.test", "emergency"]]),
+        "{drained:#}"
+    );
+    assert_eq!(step(&drained, "archived")["direction"], "in", "{drained:#}");
 
     // The API says the same; an archive id and an address find messages too.
     let id = relayed[0]["archive"]["id"].as_u64().unwrap();

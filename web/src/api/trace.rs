@@ -27,17 +27,54 @@ fn step_json(step: &TraceStep) -> Value {
     out.insert("at".into(), json!(step.at));
     out.insert("event".into(), json!(step.event.name()));
     out.insert("detail".into(), json!(step.event.describe()));
-    // The event serialises as `{"Variant": {fields}}`; its fields go beside the rest.
+    // The event serialises as `{"Variant": {fields}}`; its fields go beside the rest,
+    // with the store's enum names in the API's lowercase.
     if let Ok(Value::Object(outer)) = serde_json::to_value(&step.event) {
         for (_, fields) in outer {
             if let Value::Object(fields) = fields {
                 for (k, v) in fields {
+                    let v = if ENUM_FIELDS.contains(&k.as_str()) {
+                        lowercase_names(v)
+                    } else {
+                        v
+                    };
                     out.entry(k).or_insert(v);
                 }
             }
         }
     }
     Value::Object(out)
+}
+
+/// The fields of trace events that hold the store's enums (a folder's name, which may
+/// be a capitalised word too, is not one of them).
+const ENUM_FIELDS: [&str; 4] = ["protocol", "direction", "modes", "destination"];
+
+/// `"Imap"` → `"imap"`, `{"Upstream": "a.test"}` → `{"upstream": "a.test"}`, inside
+/// arrays too (the modes' `[domain, "Emergency"]`); domain names are lowercase
+/// already.
+fn lowercase_names(v: Value) -> Value {
+    let is_name = |s: &str| {
+        s.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            && s.chars().all(|c| c.is_ascii_alphabetic())
+    };
+    match v {
+        Value::String(s) if is_name(&s) => Value::String(s.to_ascii_lowercase()),
+        Value::Array(items) => Value::Array(items.into_iter().map(lowercase_names).collect()),
+        Value::Object(map) if map.len() == 1 => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let k = if is_name(&k) {
+                        k.to_ascii_lowercase()
+                    } else {
+                        k
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// One message and its trace.
