@@ -432,24 +432,69 @@ pub struct TraceStep {
     pub event: TraceEvent,
 }
 
-/// One message's trace.
+/// One message's trace. Its steps are kept encoded (postcard, one after the other):
+/// a few dozen bytes each, where the decoded enum and its strings would take several
+/// hundred, since every received message keeps its trace as long as the archive does.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct MessageTrace {
     /// When it began (accepted).
     pub since: UnixTime,
-    /// The steps in the order they happened.
-    pub steps: Vec<TraceStep>,
+    /// The steps in the order they happened, encoded.
+    encoded: Vec<u8>,
+    /// How many steps `encoded` holds.
+    count: u32,
     /// Steps left out to keep the trace under [`TRACE_STEPS_MAX`].
     pub omitted: u32,
 }
 
 impl MessageTrace {
+    /// The steps in the order they happened.
+    pub fn steps(&self) -> Vec<TraceStep> {
+        let mut steps = Vec::with_capacity(self.count as usize);
+        let mut rest = self.encoded.as_slice();
+        while !rest.is_empty() {
+            // Encoded by `push` from the same types: it decodes.
+            let Ok((step, after)) = postcard::take_from_bytes::<TraceStep>(rest) else {
+                break;
+            };
+            steps.push(step);
+            rest = after;
+        }
+        steps
+    }
+
+    /// How many steps it holds.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     fn push(&mut self, step: TraceStep) {
-        if self.steps.len() >= TRACE_STEPS_MAX {
-            self.steps.remove(TRACE_STEPS_MAX / 2);
+        if self.len() >= TRACE_STEPS_MAX {
+            // Rare (a message retried for days): decode, drop a middle step, encode.
+            let mut steps = self.steps();
+            steps.remove(TRACE_STEPS_MAX / 2);
+            self.encoded.clear();
+            self.count = 0;
+            for kept in steps {
+                self.append(&kept);
+            }
             self.omitted += 1;
         }
-        self.steps.push(step);
+        self.append(&step);
+    }
+
+    fn append(&mut self, step: &TraceStep) {
+        // Encoding into a Vec fails only for types serde cannot describe.
+        if let Ok(bytes) = postcard::to_allocvec(step) {
+            self.encoded.reserve_exact(bytes.len());
+            self.encoded.extend_from_slice(&bytes);
+            self.count += 1;
+        }
     }
 }
 
@@ -652,13 +697,17 @@ mod tests {
         traces.record(BodyId(2), 5, step(5).event);
         assert!(!traces.contains(BodyId(2)), "only opened traces grow");
         let trace = traces.get(body).unwrap();
-        assert_eq!(trace.steps.len(), TRACE_STEPS_MAX);
+        let steps = trace.steps();
+        assert_eq!(trace.len(), TRACE_STEPS_MAX);
+        assert_eq!(steps.len(), TRACE_STEPS_MAX);
         assert_eq!(trace.omitted, 200 - TRACE_STEPS_MAX as u32);
-        assert_eq!(trace.steps[0].at, 0);
-        assert_eq!(trace.steps[TRACE_STEPS_MAX / 2 - 1].at, 31);
-        assert_eq!(trace.steps.last().unwrap().at, 199);
-        let ats: Vec<i64> = trace.steps.iter().map(|s| s.at).collect();
+        assert_eq!(steps[0].at, 0);
+        assert_eq!(steps[TRACE_STEPS_MAX / 2 - 1].at, 31);
+        assert_eq!(steps.last().unwrap().at, 199);
+        let ats: Vec<i64> = steps.iter().map(|s| s.at).collect();
         assert!(ats.windows(2).all(|w| w[0] < w[1]), "{ats:?}");
+        // Encoded: bytes per step, not an enum's size.
+        assert!(trace.encoded.len() < TRACE_STEPS_MAX * 12, "{}", trace.encoded.len());
     }
 
     #[test]

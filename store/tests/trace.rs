@@ -29,7 +29,7 @@ fn names(store: &Store, body: BodyId) -> Vec<&'static str> {
     store.read(|s| {
         s.traces()
             .get(body)
-            .map(|t| t.steps.iter().map(|s| s.event.name()).collect())
+            .map(|t| t.steps().iter().map(|s| s.event.name()).collect())
             .unwrap_or_default()
     })
 }
@@ -183,7 +183,7 @@ fn a_message_s_life_is_traced_in_order_and_survives_a_checkpoint_and_replay() {
         "deleted",
     ];
     assert_eq!(names(&store, body), want);
-    let steps = store.read(|s| s.traces().get(body).unwrap().steps.clone());
+    let steps = store.read(|s| s.traces().get(body).unwrap().steps());
     assert!(
         matches!(&steps[6].event, TraceEvent::Flags { added, protocol: Some(Protocol::Imap), .. } if added == &["\\Seen".to_string()]),
         "{:?}",

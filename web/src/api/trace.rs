@@ -80,7 +80,7 @@ fn lowercase_names(v: Value) -> Value {
 /// One message and its trace.
 pub(crate) fn message_json(entry: &ArchiveEntry, trace: Option<&MessageTrace>) -> Value {
     let steps: Vec<Value> = trace
-        .map(|t| t.steps.iter().map(step_json).collect())
+        .map(|t| t.steps().iter().map(step_json).collect())
         .unwrap_or_default();
     json!({
         "archive": archive_json(entry),
