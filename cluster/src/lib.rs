@@ -15,6 +15,7 @@
 pub mod log;
 pub mod membership;
 pub mod node;
+pub mod snapshot;
 
 pub use node::{Node, Status};
 
@@ -66,6 +67,11 @@ pub struct Config {
     pub publish_timeout: Duration,
     /// How long a node stays alive in the membership without renewing.
     pub lease: Duration,
+    /// How often the leader stores a snapshot (when its store moved on).
+    pub snapshot_interval: Duration,
+    /// Where snapshots are written before upload and downloaded before restore (on
+    /// the data directory's file system: a snapshot is the size of the store).
+    pub snapshot_dir: std::path::PathBuf,
 }
 
 impl Config {
@@ -77,6 +83,8 @@ impl Config {
             replicas,
             publish_timeout: Duration::from_secs(5),
             lease: Duration::from_secs(6),
+            snapshot_interval: Duration::from_secs(15 * 60),
+            snapshot_dir: std::env::temp_dir(),
         }
     }
 }

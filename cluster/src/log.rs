@@ -152,14 +152,16 @@ impl ReplicatedLog {
     /// answer right now (a server lost a moment ago) for a while.
     async fn check_holds(&self, seq: u64) -> Result<()> {
         let deadline = tokio::time::Instant::now() + 4 * self.connection.config().publish_timeout;
-        let (first, last) = loop {
+        let (first, _) = loop {
             match self.bounds().await {
                 Ok(bounds) => break bounds,
                 Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         };
-        if seq < first && first <= last {
+        // Trimmed to nothing, the stream is empty with `first = last + 1`; a new
+        // stream is empty with both 0.
+        if seq < first {
             return Err(Error::Trimmed { wanted: seq, first });
         }
         Ok(())
@@ -265,8 +267,16 @@ impl Reader {
                         continue;
                     }
                     if seq > self.next {
-                        // A gap: the stream was trimmed ahead of this reader.
+                        // A gap: the stream was trimmed ahead of this reader (an
+                        // error), or the consumer skipped: read again from the
+                        // position, never past it.
                         self.log.check_holds(self.next).await?;
+                        tracing::debug!(
+                            "the mail log skipped from {} to {seq}; reading again",
+                            self.next
+                        );
+                        self.messages = None;
+                        continue;
                     }
                     self.next = seq + 1;
                     return Ok((seq, message.payload.clone()));

@@ -20,6 +20,7 @@ use lifeboat_store::{ApplyFuture, Replicator, Store};
 
 use crate::log::ReplicatedLog;
 use crate::membership::{Membership, View};
+use crate::snapshot;
 use crate::{Config, Connection, Error, Result};
 
 /// Frames applied but not yet synced that the reader lets pile up before it waits.
@@ -116,9 +117,18 @@ impl Node {
             let log = ReplicatedLog::open(&connection).await?;
             Ok::<_, Error>((connection, log))
         })?;
-        let (_, last) = runtime.block_on(log.bounds())?;
+        let (first, last) = runtime.block_on(log.bounds())?;
         let applied = store.applied_seq();
-        tracing::info!(node = %name, applied, log_last = last, "joining the cluster");
+        tracing::info!(node = %name, applied, log_first = first, log_last = last, "joining the cluster");
+        if applied + 1 < first {
+            // Trimmed behind a snapshot: the store is left as it was, for the caller
+            // to replace with the snapshot (`snapshot::restore`).
+            return Err(Error::Trimmed {
+                wanted: applied + 1,
+                first,
+            });
+        }
+        let bucket = runtime.block_on(snapshot::bucket(&connection))?;
         store.replicate_through(Arc::new(Publisher {
             log: log.clone(),
             runtime: runtime.handle().clone(),
@@ -180,7 +190,14 @@ impl Node {
             });
             runtime.block_on(Membership::join(&connection, applied))?
         };
-        let bounds = Arc::new(std::sync::Mutex::new(Some((0, last))));
+        runtime.spawn(snapshot::keep_taking(
+            store.clone(),
+            log.clone(),
+            bucket,
+            membership.watch(),
+            connection.config().clone(),
+        ));
+        let bounds = Arc::new(std::sync::Mutex::new(Some((first, last))));
         {
             let (bounds, log) = (bounds.clone(), log.clone());
             runtime.spawn(async move {

@@ -111,6 +111,7 @@
 //!   value.
 
 pub mod backend;
+pub mod budget;
 pub mod conn;
 pub mod error;
 pub mod framed;
@@ -121,6 +122,7 @@ pub mod tls;
 pub mod wire;
 
 pub use backend::{probe_uring, select_backend, Backend, BackendChoice, IoMode};
+pub use budget::{MemoryBudget, Reservation};
 pub use conn::{Conn, Stream, TcpConn, READ_CHUNK_BYTES};
 pub use error::{NetError, StartError, TlsSetupError};
 pub use framed::{ConnInfo, FrameConfig, Framed, TlsState};

@@ -3,6 +3,7 @@
 //! queue entries shared among the live nodes, the leader deciding upstream health and
 //! modes, the other nodes passing what they see of upstreams to it over NATS.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -11,9 +12,54 @@ use lifeboat_cluster::Node;
 use lifeboat_smtp::relay::coordination::Coordination;
 use lifeboat_smtp::relay::failover::Event;
 use lifeboat_smtp::relay::Relay;
-use lifeboat_store::Store;
+use lifeboat_store::{Options, Store};
 
 use crate::config::Config;
+
+/// Moves the store of `data_dir` aside, builds a new one from the cluster's latest
+/// snapshot and opens it; the old one is removed once the new one opened (and put
+/// back if it did not). The archive's text index, derived from the old store, goes.
+fn replace_with_snapshot(
+    data_dir: &Path,
+    settings: &lifeboat_cluster::Config,
+) -> Result<Store, String> {
+    let dir = data_dir.join("store");
+    let aside = data_dir.join("store.replaced");
+    let io = |what: &str, path: &Path, e: std::io::Error| format!("{what} {}: {e}", path.display());
+    if aside.exists() {
+        std::fs::remove_dir_all(&aside).map_err(|e| io("removing", &aside, e))?;
+    }
+    if dir.exists() {
+        std::fs::rename(&dir, &aside).map_err(|e| io("moving aside", &dir, e))?;
+    }
+    let restored = lifeboat_cluster::snapshot::restore(settings, &dir)
+        .map_err(|e| format!("loading the cluster's snapshot: {e}"))
+        .and_then(|seq| {
+            Store::open(&dir, Options::default())
+                .map(|store| (seq, store))
+                .map_err(|e| format!("opening the store restored from the cluster's snapshot: {e}"))
+        });
+    match restored {
+        Ok((seq, store)) => {
+            tracing::info!(applied = seq, "loaded the cluster's snapshot");
+            let _ = std::fs::remove_dir_all(&aside);
+            let index = data_dir.join("archive-index");
+            if index.exists() {
+                std::fs::remove_dir_all(&index).map_err(|e| io("removing", &index, e))?;
+            }
+            Ok(store)
+        }
+        Err(e) => {
+            if aside.exists() && !dir.exists() {
+                let _ = std::fs::rename(&aside, &dir);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Snapshots a starting node loads before it gives up (each is newer than the last).
+const SNAPSHOT_LOADS_MAX: u32 = 3;
 
 /// The subject upstream observations go to the leader on.
 const ROUTER_SUBJECT: &str = "lifeboat.router";
@@ -69,18 +115,45 @@ impl Coordination for NodeCoordination {
 
 impl Cluster {
     /// Joins the cluster of `config.cluster` and catches the store up; `None` for a
-    /// single node.
-    pub fn start(config: &Config, store: &Store) -> Result<Option<Cluster>, String> {
+    /// single node. A store behind the start of the cluster's mail log (a new node, or
+    /// one that was down while the log was trimmed behind a snapshot) is replaced by
+    /// the latest snapshot first: the store to use is returned.
+    pub fn start(config: &Config, store: Store) -> Result<(Store, Option<Cluster>), String> {
         if config.cluster.nats.is_empty() {
-            return Ok(None);
+            return Ok((store, None));
         }
-        let settings = lifeboat_cluster::Config::new(
+        let data_dir = &config.server.data_dir;
+        let mut settings = lifeboat_cluster::Config::new(
             config.cluster.nats.clone(),
             config.cluster.node.clone(),
             config.cluster.replicas as usize,
         );
-        let node = Node::start(store.clone(), settings)
-            .map_err(|e| format!("joining the cluster ({}): {e}", config.origin))?;
+        settings.snapshot_interval = config.cluster.snapshot_interval;
+        settings.snapshot_dir = data_dir.clone();
+        let joining =
+            |e: lifeboat_cluster::Error| format!("joining the cluster ({}): {e}", config.origin);
+        // A snapshot loaded while the leader stores two newer ones and trims behind
+        // them is behind the log again: load the latest again (a few times at most).
+        let mut store = store;
+        let mut attempts = 0;
+        let node = loop {
+            match Node::start(store.clone(), settings.clone()) {
+                Ok(node) => break node,
+                Err(lifeboat_cluster::Error::Trimmed { wanted, first })
+                    if attempts < SNAPSHOT_LOADS_MAX =>
+                {
+                    tracing::warn!(
+                        wanted,
+                        log_first = first,
+                        "this node's store is behind the start of the cluster's mail log: loading the cluster's latest snapshot"
+                    );
+                    attempts += 1;
+                    drop(store);
+                    store = replace_with_snapshot(data_dir, &settings)?;
+                }
+                Err(e) => return Err(joining(e)),
+            }
+        };
         if node.connection().max_payload() < config.limits.message_size_max as usize {
             tracing::warn!(
                 max_payload = node.connection().max_payload(),
@@ -109,7 +182,7 @@ impl Cluster {
                 );
             }
         });
-        Ok(Some(Cluster { node, coordination }))
+        Ok((store, Some(Cluster { node, coordination })))
     }
 
     /// The relay's coordination.

@@ -2,7 +2,8 @@
 //! and bad values rejected with an error naming the file and the key.
 //!
 //! The embedded defaults are `default.toml`, which is exactly SPEC §8's file, followed
-//! by `extensions.toml`, exactly §8.1's. A user file is merged over them key by key, so
+//! by `extensions.toml`, exactly §8.1's, and `additions.toml`, the keys this version
+//! has beyond them. A user file is merged over them key by key, so
 //! it only needs the keys it changes; the merged table is then deserialized into
 //! [`Config`], whose types say what each key holds and check it (durations and sizes
 //! with units, ranges, addresses). The types are also the reference: their doc comments
@@ -25,6 +26,9 @@ pub const DEFAULT_TOML: &str = include_str!("default.toml");
 /// SPEC §8.1's file: the keys added after §8, with their defaults; a user file may set
 /// them like any other key.
 pub const EXTENSIONS_TOML: &str = include_str!("extensions.toml");
+
+/// Keys beyond SPEC §8 and §8.1, with their defaults.
+pub const ADDITIONS_TOML: &str = include_str!("additions.toml");
 
 /// A configuration error: the file (or "embedded defaults") and what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +133,11 @@ pub struct LimitsSection {
     /// Idle connections are closed after this.
     #[serde(deserialize_with = "duration")]
     pub idle_timeout: Duration,
+    /// Message bytes all SMTP sessions together hold in memory while receiving; a
+    /// message that would pass it is refused with `451 4.3.0` (the sender tries again
+    /// later). At least `message_size_max`.
+    #[serde(deserialize_with = "size")]
+    pub message_memory_max: u64,
 }
 
 /// `[router]`
@@ -237,6 +246,11 @@ pub struct ClusterSection {
     /// JetStream replicas of the mail log: 1, 3 or 5.
     #[serde(deserialize_with = "replicas")]
     pub replicas: u8,
+    /// How often the leader stores a snapshot of the store in JetStream (when mail
+    /// arrived since the last); the mail log is trimmed behind them, and a node whose
+    /// store is behind the log's start loads the latest.
+    #[serde(deserialize_with = "duration")]
+    pub snapshot_interval: Duration,
 }
 
 /// The whole configuration.
@@ -618,6 +632,12 @@ impl Config {
                 "`web.session_idle` must not be longer than `web.session_max`".into(),
             ));
         }
+        if config.limits.message_memory_max < config.limits.message_size_max {
+            return Err(fail(format!(
+                "`limits.message_memory_max` ({} bytes) must not be smaller than `limits.message_size_max` ({} bytes): no message that size could be received",
+                config.limits.message_memory_max, config.limits.message_size_max
+            )));
+        }
         if config.cluster.node.is_empty() {
             config.cluster.node = config.server.hostname.clone();
         }
@@ -638,15 +658,22 @@ impl Config {
     }
 }
 
-/// The embedded defaults as one table: §8's file, then §8.1's.
+/// The embedded defaults as one table: §8's file, then §8.1's, then the additions.
 fn defaults() -> toml::Table {
-    let mut table: toml::Table = DEFAULT_TOML
-        .parse()
-        .expect("the embedded defaults are TOML");
-    let extensions: toml::Table = EXTENSIONS_TOML
-        .parse()
-        .expect("the embedded extension defaults are TOML");
-    table.extend(extensions);
+    let mut table = toml::Table::new();
+    for file in [DEFAULT_TOML, EXTENSIONS_TOML, ADDITIONS_TOML] {
+        let more: toml::Table = file.parse().expect("the embedded defaults are TOML");
+        for (key, value) in more {
+            match (table.get_mut(&key), value) {
+                (Some(toml::Value::Table(section)), toml::Value::Table(keys)) => {
+                    section.extend(keys)
+                }
+                (_, value) => {
+                    table.insert(key, value);
+                }
+            }
+        }
+    }
     table
 }
 
@@ -725,6 +752,7 @@ mod tests {
         assert!(c.cluster.nats.is_empty());
         assert_eq!(c.cluster.node, "localhost", "empty = server.hostname");
         assert_eq!(c.cluster.replicas, 3);
+        assert_eq!(c.cluster.snapshot_interval, Duration::from_secs(15 * 60));
     }
 
     /// The embedded defaults are exactly SPEC §8's file followed by §8.1's.
@@ -835,6 +863,10 @@ mod tests {
             ("[limits\n", "test.toml: not valid TOML"),
             ("[web]\nsession_idle = \"0s\"\n", "`web.session_idle`"),
             ("[web]\nsession_max = 30\n", "`web.session_max`"),
+            (
+                "[limits]\nmessage_memory_max = \"10MiB\"\n",
+                "`limits.message_memory_max` (10485760 bytes) must not be smaller than `limits.message_size_max`",
+            ),
             (
                 "[web]\nsession_idle = \"2d\"\n",
                 "`web.session_idle` must not be longer than `web.session_max`",

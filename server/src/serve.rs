@@ -248,6 +248,52 @@ fn relay_config(config: &Config) -> RelayConfig {
     }
 }
 
+/// File descriptors beyond the connections: the store's segments and checkpoint, the
+/// archive index, the relay's outgoing connections, NATS.
+const FILES_BESIDES_CONNECTIONS: u64 = 1024;
+
+/// Raises the soft limit on open files to what the listeners may hold
+/// (`limits.connections_max` each), up to the hard limit; says so when the hard limit
+/// is lower, since connections past it are refused at accept.
+fn raise_file_limit(config: &Config) {
+    let listeners = [
+        config.listen.smtp,
+        config.listen.submission,
+        config.listen.submissions,
+        config.listen.imap,
+        config.listen.imaps,
+        config.listen.pop3,
+        config.listen.pop3s,
+        config.listen.http,
+    ]
+    .iter()
+    .flatten()
+    .count() as u64;
+    let wanted = listeners * config.limits.connections_max as u64 + FILES_BESIDES_CONNECTIONS;
+    let (soft, hard) = match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok(limits) => limits,
+        Err(e) => {
+            tracing::warn!("reading the open-file limit: {e}");
+            return;
+        }
+    };
+    let target = wanted.min(hard);
+    if target > soft {
+        match rlimit::setrlimit(rlimit::Resource::NOFILE, target, hard) {
+            Ok(()) => tracing::info!(from = soft, to = target, "raised the open-file limit"),
+            Err(e) => tracing::warn!(soft, target, "raising the open-file limit: {e}"),
+        }
+    }
+    if hard < wanted {
+        tracing::warn!(
+            limit = hard,
+            wanted,
+            "the open-file limit (hard, RLIMIT_NOFILE) is below what {listeners} listeners of limits.connections_max = {} need: connections past it are refused; raise it (systemd: LimitNOFILE=) or lower limits.connections_max",
+            config.limits.connections_max
+        );
+    }
+}
+
 /// Runs until SIGTERM or SIGINT.
 pub fn run(config: Config) -> Result<(), String> {
     init_logging(&config);
@@ -274,6 +320,10 @@ pub fn run(config: Config) -> Result<(), String> {
 
     let store = Store::open(data_dir.join("store"), Options::default())
         .map_err(|e| format!("opening the store: {e}"))?;
+    // Cluster mode: joined and caught up before anything else reads, writes or
+    // listens (the store may be replaced by the cluster's snapshot).
+    let (store, cluster) = Cluster::start(&config, store)?;
+    let cluster = cluster.map(Arc::new);
     let token = admin_token(&config.token_path())?;
     let (tls, generated) = TlsAcceptor::load_or_generate(
         config.tls.cert.as_deref(),
@@ -297,8 +347,6 @@ pub fn run(config: Config) -> Result<(), String> {
             None
         }
     };
-    // Cluster mode: joined and caught up before anything else writes or listens.
-    let cluster = Cluster::start(&config, &store)?.map(Arc::new);
     let leads: Arc<dyn Fn() -> bool + Send + Sync> = match &cluster {
         Some(c) => c.leads(),
         None => Arc::new(|| true),
@@ -313,6 +361,7 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let deliverer =
         Deliverer::start(relay.clone()).map_err(|e| format!("starting the relay queue: {e}"))?;
+    raise_file_limit(&config);
     let (net, backend) = start_protocols(&config, &store, &auth, &tls, &relay, &archive_index)?;
 
     let web = match config.listen.http {
@@ -487,8 +536,10 @@ fn start_protocols(
             config.origin, config.server.hostname
         )
     })?;
+    let message_memory = lifeboat_net::MemoryBudget::new(config.limits.message_memory_max);
     let smtp = |kind: Listener| {
         let mut c = SmtpConfig::new(hostname.clone(), kind);
+        c.message_memory = Some(message_memory.clone());
         c.allow_plaintext_loopback = config.auth.allow_plaintext_loopback;
         c.message_bytes_max = config.limits.message_size_max;
         c.recipients_max = config.limits.recipients_max;

@@ -30,21 +30,38 @@ struct Cluster {
     nodes: Vec<Lifeboat>,
 }
 
-fn node_config(nats: &NatsCluster, name: &str) -> String {
+fn node_config(nats: &NatsCluster, name: &str, snapshot_interval: &str) -> String {
     let urls: Vec<String> = nats.urls().iter().map(|u| format!("\"{u}\"")).collect();
     format!(
-        "{FAST_ROUTER}[cluster]\nnats = [{}]\nnode = \"{name}\"\nreplicas = 3\n",
+        "{FAST_ROUTER}[cluster]\nnats = [{}]\nnode = \"{name}\"\nreplicas = 3\n\
+         snapshot_interval = \"{snapshot_interval}\"\n",
         urls.join(", ")
     )
 }
 
 impl Cluster {
     fn start(n: usize) -> Cluster {
+        Cluster::start_with(n, "15m")
+    }
+
+    fn start_with(n: usize, snapshot_interval: &str) -> Cluster {
         let nats = NatsCluster::start(3);
         let nodes = (1..=n)
-            .map(|i| Lifeboat::start("epoll", &node_config(&nats, &format!("n{i}"))))
+            .map(|i| {
+                Lifeboat::start(
+                    "epoll",
+                    &node_config(&nats, &format!("n{i}"), snapshot_interval),
+                )
+            })
             .collect();
         Cluster { nats, nodes }
+    }
+
+    fn same_state(&self, running: &[usize]) {
+        wait_for("the same state everywhere", || {
+            let digests: Vec<(String, u64)> = running.iter().map(|&i| self.digest(i)).collect();
+            digests.windows(2).all(|w| w[0] == w[1])
+        });
     }
 
     fn status(&self, i: usize) -> Value {
@@ -195,10 +212,7 @@ fn accepted_on_one_node_read_and_deleted_on_another_not_drained_by_a_third() {
     assert_eq!(received.len(), 1, "{received:?}");
     assert!(received[0].2.contains("Subject: kept"), "{}", received[0].2);
     // Every node holds the same state.
-    wait_for("the same state everywhere", || {
-        let digests: Vec<(String, u64)> = (0..3).map(|i| cluster.digest(i)).collect();
-        digests.windows(2).all(|w| w[0] == w[1])
-    });
+    cluster.same_state(&[0, 1, 2]);
     drop(cluster);
 }
 
@@ -375,10 +389,7 @@ fn a_node_killed_under_load_loses_nothing_and_catches_up_on_restart() {
     // Restarted, it catches up before it serves, and holds what the others hold.
     cluster.nodes[1].spawn();
     cluster.wait_members(&[0, 1, 2]);
-    wait_for("the same state everywhere", || {
-        let digests: Vec<(String, u64)> = (0..3).map(|i| cluster.digest(i)).collect();
-        digests.windows(2).all(|w| w[0] == w[1])
-    });
+    cluster.same_state(&[0, 1, 2]);
 }
 
 /// A NATS server killed (SIGKILL) under load: no 250 is lost, and at most a few
@@ -399,8 +410,80 @@ fn a_nats_server_killed_under_load_loses_nothing() {
     );
     all_delivered(&upstream, &result.acked);
     cluster.nats.restart(0);
-    wait_for("the same state everywhere", || {
-        let digests: Vec<(String, u64)> = (0..3).map(|i| cluster.digest(i)).collect();
-        digests.windows(2).all(|w| w[0] == w[1])
-    });
+    cluster.same_state(&[0, 1, 2]);
+}
+
+/// The leader stores snapshots and trims the mail log behind them; a new node with an
+/// empty data directory, and a node that was down across the trim, each load the
+/// latest snapshot, catch up from the log and hold the same state as the others.
+#[test]
+fn a_new_node_and_one_down_across_a_trim_start_from_the_snapshot() {
+    let mut cluster = Cluster::start_with(3, "1s");
+    cluster.wait_members(&[0, 1, 2]);
+    let upstream = Upstream::start();
+    protect(&cluster, &upstream);
+    let n1 = cluster.nodes[0].ports.smtp;
+    ok(cluster.nodes[0].cli(&["mode", "example.test", "emergency"], None));
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        let subject = format!("before-{i}");
+        assert!(send(n1, &subject).contains("250"));
+        sent.push(subject);
+    }
+    // Node 3 goes down; the others go on, and the log is trimmed behind it.
+    let mut child = cluster.nodes[2].child.take().unwrap();
+    unsafe_kill(child.id(), 9);
+    child.wait().unwrap();
+    let applied_when_down = cluster.status(0)["cluster"]["applied"].as_u64().unwrap();
+    let started = Instant::now();
+    let mut i = 0;
+    loop {
+        let subject = format!("after-{i}");
+        assert!(send(n1, &subject).contains("250"));
+        sent.push(subject);
+        i += 1;
+        let first = cluster.status(0)["cluster"]["log_first"]
+            .as_u64()
+            .unwrap_or(0);
+        if first > applied_when_down + 1 {
+            eprintln!(
+                "mail log trimmed to {first} after {:?} ({} messages)",
+                started.elapsed(),
+                sent.len()
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the mail log was never trimmed past {applied_when_down}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // A fourth node, from nothing.
+    let joined = Instant::now();
+    cluster.nodes.push(Lifeboat::start(
+        "epoll",
+        &node_config(&cluster.nats, "n4", "1s"),
+    ));
+    eprintln!("a new node served after {:?}", joined.elapsed());
+    let log = cluster.nodes[3].log();
+    assert!(log.contains("loaded the cluster's snapshot"), "{log}");
+    // The node that was down.
+    cluster.nodes[2].spawn();
+    cluster.wait_members(&[0, 1, 2, 3]);
+    assert!(
+        cluster.nodes[2]
+            .log()
+            .contains("loaded the cluster's snapshot"),
+        "{}",
+        cluster.nodes[2].log()
+    );
+    cluster.same_state(&[0, 1, 2, 3]);
+    for node in [2, 3] {
+        let mut subjects = imap_subjects(cluster.nodes[node].ports.imap, &[]);
+        subjects.sort();
+        let mut expected = sent.clone();
+        expected.sort();
+        assert_eq!(subjects, expected, "node {}", node + 1);
+    }
 }

@@ -14,7 +14,10 @@
 //! - `250` after the end of data is sent only after [`Relay::accept`] returned, that
 //!   is after the message is durable in the store (SPEC §3).
 //! - A message is held in memory once, bounded by `message_bytes_max` plus the
-//!   Received header; the input buffer is bounded by lifeboat-net.
+//!   Received header; the input buffer is bounded by lifeboat-net. All sessions
+//!   together hold at most `message_memory` bytes of messages (plus one input chunk
+//!   each, and the messages complete at that moment): past it a message is refused
+//!   with `451 4.3.0` at its end, never a crash.
 //! - An idle client gets `421 4.4.2` and a server shutdown `421 4.3.2` before the
 //!   connection closes; a message transfer under way is allowed to finish during
 //!   shutdown (within the runtime's drain deadline).
@@ -23,7 +26,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lifeboat_net::{Framed, ListenerConfig, NetError, Stream, ThreadContext, TlsAcceptor};
+use lifeboat_net::{
+    Framed, ListenerConfig, MemoryBudget, NetError, Reservation, Stream, ThreadContext, TlsAcceptor,
+};
 use lifeboat_store::auth::{AuthError, Authenticator};
 use tracing::Instrument;
 
@@ -53,7 +58,7 @@ pub const LINE_BYTES_MAX_DEFAULT: usize = 4096;
 pub const IDLE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5 * 60);
 
 /// Settings of one SMTP service.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct SmtpConfig {
     /// `server.hostname`: the greeting, EHLO reply and Received headers name it.
     pub hostname: Domain,
@@ -77,7 +82,32 @@ pub struct SmtpConfig {
     /// client trickling a byte now and then never meets the idle timeout, this bounds
     /// it anyway.
     pub message_timeout: Duration,
+    /// `limits.message_memory_max`: the budget of message bytes in memory that every
+    /// session of the process shares (`None`: unbounded but for `message_bytes_max`
+    /// per message).
+    pub message_memory: Option<Arc<MemoryBudget>>,
 }
+
+impl PartialEq for SmtpConfig {
+    fn eq(&self, other: &SmtpConfig) -> bool {
+        let same_budget = match (&self.message_memory, &other.message_memory) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        same_budget
+            && self.hostname == other.hostname
+            && self.listener == other.listener
+            && self.allow_plaintext_loopback == other.allow_plaintext_loopback
+            && self.message_bytes_max == other.message_bytes_max
+            && self.recipients_max == other.recipients_max
+            && self.line_bytes_max == other.line_bytes_max
+            && self.idle_timeout == other.idle_timeout
+            && self.message_timeout == other.message_timeout
+    }
+}
+
+impl Eq for SmtpConfig {}
 
 impl SmtpConfig {
     /// SPEC §8's defaults for a listener of the given kind, named `hostname`.
@@ -91,6 +121,7 @@ impl SmtpConfig {
             line_bytes_max: LINE_BYTES_MAX_DEFAULT,
             message_timeout: MESSAGE_TIMEOUT_DEFAULT,
             idle_timeout: IDLE_TIMEOUT_DEFAULT,
+            message_memory: None,
         }
     }
 }
@@ -212,9 +243,29 @@ impl SmtpService {
         let mut out = Vec::with_capacity(1024);
         session.greeting(&mut out);
         let mut message_deadline = false;
+        // The message bytes this session holds, of the process's budget.
+        let mut reservation = Reservation::new(self.inner.config.message_memory.clone());
         loop {
             let progress = session.receive(framed.buffer(), now_unix_seconds(), &mut out);
             framed.consume(progress.consumed);
+            match &progress.effect {
+                // Complete in memory: kept to its commit, whatever the budget says.
+                Effect::Accept(delivery) => reservation.force(delivery.message.capacity() as u64),
+                _ => {
+                    let held = session.message_bytes() as u64;
+                    if held == 0 {
+                        reservation.release();
+                    } else if !reservation.cover(held) {
+                        tracing::warn!(
+                            held,
+                            budget = self.inner.config.message_memory.as_ref().map(|b| b.limit()),
+                            "limits.message_memory_max reached: the message is refused with 451"
+                        );
+                        session.refuse_message();
+                        reservation.release();
+                    }
+                }
+            }
             match progress.effect {
                 Effect::NeedInput => {
                     // RFC 2920 §3.1: answer what was pipelined before waiting for more.
@@ -276,6 +327,7 @@ impl SmtpService {
                 }
                 Effect::Accept(delivery) => {
                     let result = self.accept(&session, client_ip, delivery).await;
+                    reservation.release();
                     session.accepted(result, &mut out);
                 }
                 Effect::Authenticate(credentials) => {

@@ -660,6 +660,20 @@ pub enum Op {
         /// Entries from before this time go.
         before: UnixTime,
     },
+    /// The router's decision for a domain it governs: applied only while the domain
+    /// fails over automatically and no admin holds a forced mode at apply time, so a
+    /// decision made just before an admin's force (or a change to manual failover)
+    /// never undoes it.
+    RouterSetMode {
+        /// Domain name.
+        domain: String,
+        /// The mode the upstream's health calls for.
+        mode: Mode,
+        /// Why.
+        reason: String,
+        /// When.
+        at: UnixTime,
+    },
     /// Subscribes or unsubscribes a mailbox name of an account, whether or not a
     /// folder of that name exists (RFC 3501 §6.3.6: subscriptions are names).
     SetSubscription {
@@ -706,6 +720,7 @@ stable_tags!(Op {
         26 => ExpireHistory { before },
         27 => SetSubscription { account, name, subscribed },
         28 => Trace(note),
+        29 => RouterSetMode { domain, mode, reason, at },
 });
 
 /// What applying an op produced.
@@ -933,14 +948,20 @@ mod tests {
                 subscribed: true,
             },
             Op::Trace(TraceNote::Via(crate::trace::Protocol::Imap)),
+            Op::RouterSetMode {
+                domain: s(),
+                mode: Mode::Normal,
+                reason: s(),
+                at: 1,
+            },
         ];
         let tags: Vec<u8> = ops.into_iter().map(tag).collect();
-        assert_eq!(tags, (0..29).collect::<Vec<u8>>());
+        assert_eq!(tags, (0..30).collect::<Vec<u8>>());
     }
 
     #[test]
     fn an_unknown_tag_does_not_decode() {
-        let error = postcard::from_bytes::<Op>(&[29]).unwrap_err();
+        let error = postcard::from_bytes::<Op>(&[30]).unwrap_err();
         assert!(matches!(error, postcard::Error::SerdeDeCustom), "{error:?}");
         let error = postcard::from_bytes::<Mode>(&[2]).unwrap_err();
         assert!(matches!(error, postcard::Error::SerdeDeCustom), "{error:?}");

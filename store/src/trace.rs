@@ -707,7 +707,11 @@ mod tests {
         let ats: Vec<i64> = steps.iter().map(|s| s.at).collect();
         assert!(ats.windows(2).all(|w| w[0] < w[1]), "{ats:?}");
         // Encoded: bytes per step, not an enum's size.
-        assert!(trace.encoded.len() < TRACE_STEPS_MAX * 12, "{}", trace.encoded.len());
+        assert!(
+            trace.encoded.len() < TRACE_STEPS_MAX * 12,
+            "{}",
+            trace.encoded.len()
+        );
     }
 
     #[test]

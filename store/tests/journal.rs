@@ -254,3 +254,69 @@ fn retention_removes_old_history_only() {
         .collect();
     assert_eq!(reasons, vec!["recent", "domain added"]);
 }
+
+/// The router's decisions apply only while no admin holds a mode and the domain fails
+/// over automatically: one made just before an admin's force never undoes it.
+#[test]
+fn a_router_decision_never_undoes_an_admin_force_or_manual_failover() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    add_domain(&store, "example.test");
+    let router = |mode: Mode, at: i64| {
+        let mut batch = Batch::new();
+        batch.push(Op::RouterSetMode {
+            domain: "example.test".into(),
+            mode,
+            reason: "upstream health".into(),
+            at,
+        });
+        assert_eq!(store.commit(batch).unwrap(), vec![Ok(OpResult::Done)]);
+    };
+    let mode = || {
+        store.read(|s| {
+            let d = s.domain("example.test").unwrap();
+            (d.mode, d.forced)
+        })
+    };
+    router(Mode::Emergency, 10);
+    assert_eq!(mode(), (Mode::Emergency, None));
+    set_mode(
+        &store,
+        "example.test",
+        Mode::Normal,
+        Some(Mode::Normal),
+        "forced normal by an admin",
+        20,
+    );
+    router(Mode::Emergency, 30);
+    assert_eq!(
+        mode(),
+        (Mode::Normal, Some(Mode::Normal)),
+        "the force stands"
+    );
+    set_mode(&store, "example.test", Mode::Normal, None, "released", 40);
+    let mut batch = Batch::new();
+    batch.push(Op::PutDomain(DomainSettings {
+        name: "example.test".into(),
+        upstream: "127.0.0.1:2526".into(),
+        coverage: Coverage::All,
+        failover: Failover::Manual,
+    }));
+    store.commit(batch).unwrap();
+    router(Mode::Emergency, 50);
+    assert_eq!(
+        mode(),
+        (Mode::Normal, None),
+        "manual failover: the router does not decide"
+    );
+    let reasons: Vec<String> = history(&store, "example.test")
+        .into_iter()
+        .map(|(_, _, _, reason)| reason)
+        .take(3)
+        .collect();
+    // Newest first: the two refused decisions left no trace.
+    assert_eq!(
+        reasons,
+        ["released", "forced normal by an admin", "upstream health"]
+    );
+}

@@ -35,6 +35,10 @@ pub enum DataError {
     /// More than `message_bytes_max` bytes after un-stuffing (RFC 1870 §6).
     #[error("message too big")]
     TooBig,
+    /// The server holds as many message bytes in memory as it may
+    /// (`limits.message_memory_max`): a temporary failure, the client tries later.
+    #[error("no memory for the message now")]
+    Busy,
 }
 
 impl DataError {
@@ -56,6 +60,11 @@ impl DataError {
                 ReplyCode::EXCEEDED_STORAGE,
                 EnhancedCode::MESSAGE_TOO_BIG,
                 "Message size exceeds fixed maximum message size",
+            ),
+            DataError::Busy => (
+                ReplyCode::LOCAL_ERROR,
+                EnhancedCode::TEMPORARY_SYSTEM_ERROR,
+                "Too much mail arriving at once, try again later",
             ),
         }
     }
@@ -189,6 +198,12 @@ impl DataDecoder {
 
     fn fail(&mut self, error: DataError) {
         self.error.get_or_insert(error);
+    }
+
+    /// Fails the message for `error` (unless it failed already): from now on nothing
+    /// more is output, and the input is consumed up to the end of data.
+    pub fn refuse(&mut self, error: DataError) {
+        self.fail(error);
     }
 
     /// The fast path while the message is still good. Bytes are copied in runs that

@@ -261,10 +261,9 @@ impl Router {
                     reason,
                 } => {
                     tracing::warn!(domain, mode = mode.as_str(), %reason, "mode transition");
-                    batch.push(Op::SetMode {
+                    batch.push(Op::RouterSetMode {
                         domain: domain.clone(),
                         mode,
-                        forced: None,
                         reason,
                         at: lifeboat_store::now(),
                     });

@@ -20,7 +20,7 @@ impl Session {
                 message: self.start_message(&transaction, now_unix_seconds),
                 transaction,
                 data_bytes: 0,
-                too_big: false,
+                failed: None,
             },
             State::Bdat(chunks) => chunks,
             State::Mail(transaction) => {
@@ -37,12 +37,12 @@ impl Session {
             // COMMAND_STATES lets BDAT run only in these states.
             _ => unreachable!("BDAT outside a transaction"),
         };
-        if !chunks.too_big
+        if chunks.failed.is_none()
             && chunks.data_bytes.saturating_add(chunk_bytes) > self.config.limits.message_bytes_max
         {
             // Known from the announced size already: keep nothing more, and free what
             // was kept.
-            chunks.too_big = true;
+            chunks.failed = Some(DataError::TooBig);
             chunks.message = Vec::new();
         }
         let chunk = Chunk {
@@ -64,7 +64,7 @@ impl Session {
         };
         // At most `input.len()`, so it fits usize.
         let take = chunk.remaining_bytes.min(input.len() as u64) as usize;
-        if !chunks.too_big {
+        if chunks.failed.is_none() {
             chunks.message.extend_from_slice(&input[..take]);
             chunks.data_bytes += take as u64;
         }
@@ -81,11 +81,11 @@ impl Session {
     /// The last octet of a chunk has arrived: answer it, and after the LAST chunk hand
     /// the message over.
     fn end_chunk(&mut self, chunks: Chunks, chunk: Chunk, out: &mut Vec<u8>) -> Outcome {
-        if chunks.too_big {
+        if let Some(error) = chunks.failed {
             // RFC 3030 §2: the transaction has failed; further chunks already in the
             // pipeline are discarded as BDAT outside a transaction.
             self.state = State::Ready(chunks.transaction.helo);
-            let (code, enhanced, text) = DataError::TooBig.reply();
+            let (code, enhanced, text) = error.reply();
             reply(out, code, enhanced, text);
             return Outcome::Continue;
         }

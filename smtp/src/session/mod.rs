@@ -56,8 +56,8 @@ use std::net::IpAddr;
 
 use crate::parse::limits::AUTH_LINE_BYTES_MAX;
 use crate::parse::{
-    decode_command, skip_line, Command, DataDecoder, DecodeError, Domain, EnhancedCode, ErrorReply,
-    Host, Reason, ReplyCode,
+    decode_command, skip_line, Command, DataDecoder, DataError, DecodeError, Domain, EnhancedCode,
+    ErrorReply, Host, Reason, ReplyCode,
 };
 
 pub use received::{date_time, received_header, Protocol};
@@ -409,13 +409,14 @@ struct DataBody {
 #[derive(Clone, Debug)]
 struct Chunks {
     transaction: Transaction,
-    /// The Received header, then the chunks so far (emptied once `too_big`).
+    /// The Received header, then the chunks so far (emptied once `failed`).
     message: Vec<u8>,
     /// Bytes of chunk data received.
     data_bytes: u64,
-    /// The chunks passed the size limit: the rest is discarded and the transaction
-    /// fails at the end of the chunk.
-    too_big: bool,
+    /// Why the message fails (the chunks passed the size limit, or the server has no
+    /// memory for them): the rest is discarded and the transaction fails at the end
+    /// of the chunk.
+    failed: Option<DataError>,
 }
 
 /// A BDAT chunk being read.
@@ -597,6 +598,33 @@ impl Session {
     /// shutdown rather than cut it off.
     pub fn in_message(&self) -> bool {
         matches!(self.state, State::Data(_) | State::BdatChunk { .. })
+    }
+
+    /// Bytes of the message being received that the session holds (0 between
+    /// messages).
+    pub fn message_bytes(&self) -> usize {
+        match &self.state {
+            State::Data(body) => body.message.capacity(),
+            State::Bdat(chunks) | State::BdatChunk { chunks, .. } => chunks.message.capacity(),
+            _ => 0,
+        }
+    }
+
+    /// Refuses the message being received for want of memory: what it holds is
+    /// freed, the rest of it is read and dropped, and its end is answered with a
+    /// temporary failure (`451 4.3.0`), so the client sends it again later.
+    pub fn refuse_message(&mut self) {
+        match &mut self.state {
+            State::Data(body) => {
+                body.decoder.refuse(DataError::Busy);
+                body.message = Vec::new();
+            }
+            State::Bdat(chunks) | State::BdatChunk { chunks, .. } => {
+                chunks.failed.get_or_insert(DataError::Busy);
+                chunks.message = Vec::new();
+            }
+            _ => {}
+        }
     }
 
     /// The configuration.

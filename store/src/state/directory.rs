@@ -56,6 +56,32 @@ impl State {
                 d.forced = *forced;
                 d.mode_reason = reason.clone();
             }
+            Op::RouterSetMode {
+                domain,
+                mode,
+                reason,
+                at,
+            } => {
+                let d = self
+                    .domains
+                    .get(domain)
+                    .ok_or_else(|| OpError::NoDomain(domain.clone()))?;
+                if d.forced.is_some() || d.failover != Failover::Auto {
+                    // An admin decided since: theirs stands.
+                    return Ok(OpResult::Done);
+                }
+                return self.apply_directory(
+                    ctx,
+                    &Op::SetMode {
+                        domain: domain.clone(),
+                        mode: *mode,
+                        forced: None,
+                        reason: reason.clone(),
+                        at: *at,
+                    },
+                    touched,
+                );
+            }
             Op::AddAccount {
                 address,
                 password_hash,

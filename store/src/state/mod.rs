@@ -271,6 +271,7 @@ impl State {
                 Op::PutDomain(_)
                 | Op::DeleteDomain(_)
                 | Op::SetMode { .. }
+                | Op::RouterSetMode { .. }
                 | Op::AddAccount { .. }
                 | Op::UpdateAccount { .. }
                 | Op::SetPassword { .. }
