@@ -1,7 +1,8 @@
 //! `lifeboat trace` and `GET /api/v1/trace` (SPEC §11) through the real binary, with
 //! real peers: smtplib sends, aiosmtpd (scripts/peers/upstream.py) is the customer's
-//! server, imaplib reads and deletes in the portal. Each message's steps come back in
-//! the order they happened: relayed; placed, read and deleted; placed and drained.
+//! server, imaplib and poplib read and delete in the portal. Each message's steps come
+//! back in the order they happened: relayed; placed, read and deleted (IMAP, POP3);
+//! placed and drained; refused and bounced.
 
 mod support;
 
@@ -124,6 +125,19 @@ fn each_message_s_life_in_order_through_the_cli_and_the_api() {
     ok(lifeboat.cli(&["mode", "example.test", "emergency"], None));
     send(&lifeboat, "deleted");
     read_and_delete_over_imap(&lifeboat, "deleted");
+    send(&lifeboat, "popped");
+    let out = python(
+        r#"
+import poplib, sys
+p = poplib.POP3("127.0.0.1", int(sys.argv[1]), timeout=20)
+p.user("alice@example.test"); p.pass_(sys.argv[2])
+assert p.stat()[0] == 1, p.stat()
+p.retr(1); p.dele(1); p.quit()
+print("POPPED")
+"#,
+        &[&lifeboat.ports.pop3.to_string(), PASSWORD],
+    );
+    assert!(out.contains("POPPED"), "{out}");
     // Placed in the portal, then drained when the router takes the domain back.
     send(&lifeboat, "drained");
     ok(lifeboat.cli(&["mode", "example.test", "auto"], None));
@@ -186,6 +200,14 @@ fn each_message_s_life_in_order_through_the_cli_and_the_api() {
     }
     assert_eq!(steps[5]["folder"], "INBOX", "{deleted:#}");
 
+    let popped = trace_cli(&lifeboat, "popped@remote.test");
+    assert_eq!(
+        events(&popped),
+        ["accepted", "archived", "placed", "deleted"],
+        "{popped:#}"
+    );
+    assert_eq!(step(&popped, "deleted")["protocol"], "pop3", "{popped:#}");
+
     let drained = trace_cli(&lifeboat, "drained@remote.test");
     assert_eq!(
         events(&drained),
@@ -226,7 +248,11 @@ fn each_message_s_life_in_order_through_the_cli_and_the_api() {
         .iter()
         .map(|m| m["archive"]["subject"].as_str().unwrap())
         .collect();
-    assert_eq!(subjects, ["relayed", "deleted", "drained"], "{all:#}");
+    assert_eq!(
+        subjects,
+        ["relayed", "deleted", "popped", "drained"],
+        "{all:#}"
+    );
     assert_eq!(
         api(&lifeboat, "/trace?q=alice%40example.test&since=2999-01-01"),
         serde_json::json!([])

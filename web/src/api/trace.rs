@@ -56,7 +56,7 @@ const ENUM_FIELDS: [&str; 4] = ["protocol", "direction", "modes", "destination"]
 fn lowercase_names(v: Value) -> Value {
     let is_name = |s: &str| {
         s.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-            && s.chars().all(|c| c.is_ascii_alphabetic())
+            && s.chars().all(|c| c.is_ascii_alphanumeric())
     };
     match v {
         Value::String(s) if is_name(&s) => Value::String(s.to_ascii_lowercase()),
