@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use lifeboat_net::{Framed, ListenerConfig, NetError, Stream, ThreadContext, TlsAcceptor};
 use lifeboat_store::auth::{AuthError, Authenticator};
-use lifeboat_store::{Batch, BodyId, FlagAction, Flags, Op, OpResult, Store, SystemFlags, INBOX};
+use lifeboat_store::{
+    Batch, BodyId, FlagAction, Flags, Op, OpResult, Protocol, Store, SystemFlags, TraceNote, INBOX,
+};
 use tracing::Instrument;
 
 use crate::encode::{self, message_size, ResponseCode};
@@ -460,6 +462,9 @@ impl Pop3Service {
             seen,
         } = request;
         let mut batch = Batch::new();
+        if !seen.is_empty() || !expunge.is_empty() {
+            batch.push(Op::Trace(TraceNote::Via(Protocol::Pop3)));
+        }
         if !seen.is_empty() {
             batch.push(Op::StoreFlags {
                 folder,

@@ -24,6 +24,8 @@ struct Client {
     base: String,
     token: String,
     agent: ureq::Agent,
+    /// For long answers (a backup): a timeout per read, none for the whole.
+    streaming: ureq::Agent,
 }
 
 impl Client {
@@ -60,14 +62,42 @@ impl Client {
             .trim()
             .to_string();
         let mut agent = ureq::AgentBuilder::new().timeout(REQUEST_TIMEOUT);
+        let mut streaming = ureq::AgentBuilder::new()
+            .timeout_connect(REQUEST_TIMEOUT)
+            .timeout_read(REQUEST_TIMEOUT);
         if base.starts_with("https://") {
-            agent = agent.tls_config(pinned_tls(&config.cert_path())?);
+            let tls = pinned_tls(&config.cert_path())?;
+            agent = agent.tls_config(tls.clone());
+            streaming = streaming.tls_config(tls);
         }
         Ok(Client {
             base,
             token,
             agent: agent.build(),
+            streaming: streaming.build(),
         })
+    }
+
+    /// A `GET` whose answer is read as it comes.
+    fn stream(&self, path: &str) -> Result<Box<dyn std::io::Read + Send + Sync>, String> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let response = self
+            .streaming
+            .get(&url)
+            .set("Authorization", &format!("Bearer {}", self.token))
+            .call();
+        match response {
+            Ok(response) => Ok(response.into_reader()),
+            Err(ureq::Error::Status(code, response)) => Err(response
+                .into_json::<Value>()
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or_else(|| format!("HTTP {code}"))),
+            Err(ureq::Error::Transport(e)) => Err(format!(
+                "cannot reach the server at {}: {e} (is `lifeboat serve` running?)",
+                self.base
+            )),
+        }
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
@@ -350,7 +380,124 @@ pub fn run(config: &Config, server: Option<&str>, command: Command) -> Result<()
         Command::Archive(ArchiveCommand::Redeliver { id }) => archive_redeliver(&client, &id),
         Command::Status { json } => status(&client, json),
         Command::Audit { since, limit, json } => audit(&client, since, limit, json),
+        Command::Trace { query, since, json } => trace(&client, &query, since, json),
+        Command::Backup { dir } => backup(&client, config, &dir),
     }
+}
+
+/// What of a data directory a backup copies besides the store, when `serve` keeps it
+/// there: the admin token, the self-signed certificate and its key (without them a
+/// restored server makes new ones). The archive's text index is derived: a server
+/// started on the copy rebuilds it.
+const DATA_DIR_FILES: [&str; 3] = [
+    "admin.token",
+    lifeboat_net::tls::CERT_FILE_NAME,
+    lifeboat_net::tls::KEY_FILE_NAME,
+];
+
+/// `lifeboat backup DIR`: the running server streams a snapshot of its store, which is
+/// restored into `DIR/store` (verified, synced, renamed into place) and opened once to
+/// check it; `DIR` is then a data directory `serve` starts from.
+fn backup(client: &Client, config: &Config, dir: &Path) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(format!(
+                    "{} is not empty: a backup goes into a new or empty directory",
+                    dir.display()
+                ));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    }
+    lifeboat_store::io::create_dir_all_durable(dir)
+        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let snapshot = client.stream("/backup")?;
+    let store_dir = dir.join("store");
+    lifeboat_store::Store::restore(&store_dir, snapshot).map_err(|e| {
+        let _ = std::fs::remove_dir_all(dir.join("store.restoring"));
+        format!("backup failed, nothing written to {}: {e}", dir.display())
+    })?;
+    let mut copied = Vec::new();
+    for name in DATA_DIR_FILES {
+        let from = config.server.data_dir.join(name);
+        let Ok(bytes) = std::fs::read(&from) else {
+            continue;
+        };
+        lifeboat_store::io::write_file_durable(&dir.join(name), &bytes, 0o600)
+            .map_err(|e| format!("writing {}: {e}", dir.join(name).display()))?;
+        copied.push(name);
+    }
+    // Opening it is the check that `serve` will start from it.
+    let store = lifeboat_store::Store::open(&store_dir, lifeboat_store::Options::default())
+        .map_err(|e| format!("the copy in {} does not open: {e}", store_dir.display()))?;
+    let (domains, accounts, archived, queued) = store.read(|s| {
+        (
+            s.domains().count(),
+            s.accounts(None).count(),
+            s.archive().count(),
+            s.queue().count(),
+        )
+    });
+    drop(store);
+    println!(
+        "backup in {} ({:.1} s): {domains} domains, {accounts} accounts, {archived} archived messages, {queued} queued; store{}",
+        dir.display(),
+        started.elapsed().as_secs_f64(),
+        copied.iter().map(|n| format!(", {n}")).collect::<String>(),
+    );
+    println!(
+        "to start from it: lifeboat serve with server.data_dir = \"{}\"",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// `lifeboat trace`
+fn trace(client: &Client, query: &str, since: Option<String>, json: bool) -> Result<(), String> {
+    let mut path = format!("/trace?q={}", segment(query));
+    if let Some(since) = since {
+        path.push_str(&format!("&since={}", segment(&since)));
+    }
+    let v = client.call("GET", &path, None)?;
+    if json {
+        print_json(&v);
+        return Ok(());
+    }
+    let messages = v.as_array().map(Vec::as_slice).unwrap_or_default();
+    if messages.is_empty() {
+        return Err(format!("no archived message matches {query}"));
+    }
+    for (i, m) in messages.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        let a = &m["archive"];
+        println!(
+            "archive {}  {}  <{}>  from {}  to {}  {:?}",
+            s(&a["id"]),
+            utc(&a["date"]),
+            s(&a["message_id"]),
+            s(&a["mail_from"]),
+            a["rcpt_to"]
+                .as_array()
+                .map(|r| r.iter().map(s).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default(),
+            s(&a["subject"]),
+        );
+        if m["traced"] != Value::Bool(true) {
+            println!("  (no trace: archived before traces were kept, or not received here)");
+        }
+        for step in m["steps"].as_array().map(Vec::as_slice).unwrap_or_default() {
+            println!("  {}  {}", utc(&step["at"]), s(&step["detail"]));
+        }
+        if m["omitted"].as_u64().is_some_and(|n| n > 0) {
+            println!("  ({} steps in the middle left out)", m["omitted"]);
+        }
+    }
+    Ok(())
 }
 
 /// `lifeboat audit`

@@ -81,6 +81,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Writes a consistent copy of the running server's store into DIR, a new
+    /// directory that `lifeboat serve` starts from as its data_dir (SPEC §11).
+    Backup {
+        /// Where: a directory that does not exist yet, or an empty one.
+        dir: PathBuf,
+    },
+    /// Shows the life of the messages a Message-ID, an archive id or an address
+    /// names: accepted, archived, queued, delivery attempts with the remote reply,
+    /// portal placement, what users did, the drain, DSNs (SPEC §11).
+    Trace {
+        /// A Message-ID (`<…>` or bare), an archive id, or an address.
+        query: String,
+        /// Only messages accepted on or after this date (YYYY-MM-DD) or Unix time.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

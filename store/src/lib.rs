@@ -28,6 +28,7 @@ mod state;
 mod store;
 mod tags;
 pub mod text;
+pub mod trace;
 
 pub use address::{Address, AddressError, DomainName};
 pub use index::ArchiveIndex;
@@ -38,11 +39,12 @@ pub use notify::{Changed, Signal};
 pub use replica::Replicator;
 pub use state::{
     canonical_folder_name, BodyInfo, ExpungedSince, OpError, RetainedMessage, State,
-    EXPUNGED_REMEMBERED_PER_FOLDER, RETAINED_PER_FOLDER_MAX,
+    EXPUNGED_REMEMBERED_PER_FOLDER, RETAINED_PER_FOLDER_MAX, TRACE_RESULTS_MAX,
 };
 pub use store::{
     ApplyFuture, ArchiveQuery, Batch, CommitFuture, FolderWatch, Options, Stats, Store,
 };
+pub use trace::{MessageTrace, Protocol, TraceEvent, TraceNote, TraceStep, Traces};
 
 /// The on-disk format this build writes, and the newest it reads: the layout of
 /// segment headers, records, batch payloads and checkpoints, and the encoding of ops

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::journal::AuditRecord;
 use crate::tags::stable_tags;
+use crate::trace::TraceNote;
 
 /// Seconds since the Unix epoch.
 pub type UnixTime = i64;
@@ -683,6 +684,10 @@ pub enum Op {
         /// Subscribed?
         subscribed: bool,
     },
+    /// Says what the other ops of its batch do not about messages: that one was
+    /// received, a delivery's remote reply, a DSN, the protocol of a user's action
+    /// ([`crate::trace`]). Only traces read it.
+    Trace(TraceNote),
 }
 
 stable_tags!(Op {
@@ -714,6 +719,7 @@ stable_tags!(Op {
         25 => Audit(record),
         26 => ExpireHistory { before },
         27 => SetSubscription { account, name, subscribed },
+        28 => Trace(note),
         29 => RouterSetMode { domain, mode, reason, at },
 });
 
@@ -941,21 +947,21 @@ mod tests {
                 name: s(),
                 subscribed: true,
             },
+            Op::Trace(TraceNote::Via(crate::trace::Protocol::Imap)),
+            Op::RouterSetMode {
+                domain: s(),
+                mode: Mode::Normal,
+                reason: s(),
+                at: 1,
+            },
         ];
         let tags: Vec<u8> = ops.into_iter().map(tag).collect();
-        assert_eq!(tags, (0..28).collect::<Vec<u8>>());
-        let router = Op::RouterSetMode {
-            domain: s(),
-            mode: Mode::Normal,
-            reason: s(),
-            at: 1,
-        };
-        assert_eq!(tag(router), 29);
+        assert_eq!(tags, (0..30).collect::<Vec<u8>>());
     }
 
     #[test]
     fn an_unknown_tag_does_not_decode() {
-        let error = postcard::from_bytes::<Op>(&[28]).unwrap_err();
+        let error = postcard::from_bytes::<Op>(&[30]).unwrap_err();
         assert!(matches!(error, postcard::Error::SerdeDeCustom), "{error:?}");
         let error = postcard::from_bytes::<Mode>(&[2]).unwrap_err();
         assert!(matches!(error, postcard::Error::SerdeDeCustom), "{error:?}");

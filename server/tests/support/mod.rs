@@ -80,6 +80,18 @@ impl Lifeboat {
     }
 
     fn start_with(io: &str, extra: &str, https: bool) -> Lifeboat {
+        let mut lifeboat = Lifeboat::configure_with(io, extra, https);
+        lifeboat.spawn();
+        lifeboat
+    }
+
+    /// As [`Lifeboat::start`] without starting it: the configuration and an empty
+    /// temporary directory for [`Lifeboat::data_dir`] (which does not exist yet).
+    pub fn configure(io: &str, extra: &str) -> Lifeboat {
+        Lifeboat::configure_with(io, extra, false)
+    }
+
+    fn configure_with(io: &str, extra: &str, https: bool) -> Lifeboat {
         let dir = tempfile::tempdir().unwrap();
         let ports = Ports::new();
         let config = dir.path().join("lifeboat.toml");
@@ -100,15 +112,13 @@ impl Lifeboat {
             http_ip = if https { "0.0.0.0" } else { "127.0.0.1" },
         );
         std::fs::write(&config, text).unwrap();
-        let mut lifeboat = Lifeboat {
+        Lifeboat {
             dir,
             config,
             child: None,
             ports,
             https,
-        };
-        lifeboat.spawn();
-        lifeboat
+        }
     }
 
     /// Starts (again) the server with the same configuration.

@@ -216,6 +216,8 @@ pub struct Client {
     pipelining: bool,
     /// The server's address, for messages.
     pub peer: String,
+    /// The server's answer to the last message sent (`250 …`), for the trace.
+    pub last_reply: String,
 }
 
 impl Client {
@@ -266,6 +268,7 @@ impl Client {
             command_timeout,
             pipelining: false,
             peer: addr.to_string(),
+            last_reply: String::new(),
         };
         let greeting = client.reply().await?;
         client.expect(&greeting, 220)?;
@@ -343,6 +346,7 @@ impl Client {
             command_timeout: self.command_timeout,
             pipelining: false,
             peer: self.peer,
+            last_reply: String::new(),
         })
     }
 
@@ -496,6 +500,7 @@ impl Client {
         if done.code != 250 {
             return Err(self.failure(&done));
         }
+        self.last_reply = done.text();
         Ok(outcomes)
     }
 

@@ -34,8 +34,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use lifeboat_store::{
-    Address, Batch, BodyId, Destination, Direction, Mode, NewArchiveEntry, NewQueueEntry, Op,
-    PortalRef, QueueEntry, QueueId, QueueState, State, INBOX,
+    Address, Batch, BodyId, BodyRef, Destination, Direction, Mode, NewArchiveEntry, NewQueueEntry,
+    Op, PortalRef, QueueEntry, QueueId, QueueState, State, TraceNote, INBOX,
 };
 
 use super::client::{Client, Failure, Kind, RcptOutcome};
@@ -562,7 +562,11 @@ impl Worker {
                     let any_temporary = outcomes
                         .iter()
                         .any(|o| matches!(o, RcptOutcome::Temporary(_)));
-                    self.finish(&target, group, outcomes, &body).await;
+                    let c = client.as_ref().expect("connected above");
+                    let peer = format!("{}{}", c.peer, if c.tls { " (TLS)" } else { "" });
+                    let reply = format!("{peer}: {}", c.last_reply);
+                    self.finish(&target, group, outcomes, &body, (&peer, &reply))
+                        .await;
                     if any_temporary {
                         // SPEC §1: a 4xx to a delivery counts against the upstream.
                         break;
@@ -656,12 +660,15 @@ impl Worker {
         now + wait.as_secs().max(1) as i64
     }
 
+    /// Records a transaction's outcomes; `answer` is the server (`host:port`, TLS or
+    /// not) and its reply to the message.
     async fn finish(
         &self,
         target: &Target,
         group: Vec<QueueEntry>,
         outcomes: Vec<RcptOutcome>,
         body: &[u8],
+        (peer, reply): (&str, &str),
     ) {
         let now = lifeboat_store::now();
         let metrics = &self.relay.router().metrics;
@@ -671,6 +678,11 @@ impl Worker {
         for (entry, outcome) in group.iter().zip(outcomes) {
             match outcome {
                 RcptOutcome::Delivered => {
+                    batch.push(Op::Trace(TraceNote::Attempt {
+                        queue: entry.id,
+                        delivered: true,
+                        reply: reply.to_string(),
+                    }));
                     batch.push(Op::Dequeue { id: entry.id });
                     delivered = true;
                     if entry.portal.is_some() {
@@ -684,6 +696,11 @@ impl Worker {
                     temporary = Some(text);
                 }
                 RcptOutcome::Permanent(reply) => {
+                    batch.push(Op::Trace(TraceNote::Attempt {
+                        queue: entry.id,
+                        delivered: false,
+                        reply: format!("{peer}: {}", reply.text()),
+                    }));
                     self.bounce(
                         &mut batch,
                         entry,
@@ -739,6 +756,11 @@ impl Worker {
                         self.defer(&mut batch, entry, reply.text(), now);
                         continue;
                     }
+                    batch.push(Op::Trace(TraceNote::Attempt {
+                        queue: entry.id,
+                        delivered: false,
+                        reply: format!("{}: {}", target.addr(), reply.text()),
+                    }));
                     self.bounce(
                         &mut batch,
                         entry,
@@ -783,6 +805,14 @@ impl Worker {
         if entry.sender.is_empty() {
             return;
         }
+        batch.push(Op::Trace(TraceNote::Dsn {
+            body: BodyRef::Stored(entry.body),
+            to: entry.sender.clone(),
+            reason: match &reason {
+                BounceReason::Refused(reply) => format!("refused: {reply}"),
+                BounceReason::Expired(_) => "expired in the queue".to_string(),
+            },
+        }));
         let message = dsn::bounce(
             &self.relay.config().hostname,
             &entry.sender,
@@ -817,6 +847,14 @@ impl Worker {
                 .body(entry.body)
                 .map(|b| b.to_vec())
                 .unwrap_or_default();
+            batch.push(Op::Trace(TraceNote::Attempt {
+                queue: entry.id,
+                delivered: false,
+                reply: format!(
+                    "expired in the queue; last error: {}",
+                    entry.last_error.as_deref().unwrap_or("none")
+                ),
+            }));
             self.bounce(
                 &mut batch,
                 &entry,

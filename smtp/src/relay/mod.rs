@@ -20,7 +20,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use lifeboat_store::{
     Address, Batch, BodyRef, Destination, Direction, Flags, HeaderFields, Mode, NewArchiveEntry,
-    NewQueueEntry, Op, OpResult, Store,
+    NewQueueEntry, Op, OpResult, Store, TraceNote,
 };
 
 #[doc(hidden)]
@@ -415,8 +415,32 @@ impl Relay {
         };
         let headers = header_fields(&message);
         let size = message.len();
+        let mut modes: Vec<(String, Mode)> = Vec::new();
+        for rcpt in rcpts {
+            let domain = Address::domain_of(rcpt).to_ascii_lowercase();
+            if modes.iter().any(|(d, _)| *d == domain) {
+                continue;
+            }
+            if let Some(policy) = self.inner.router.policy(&domain) {
+                modes.push((domain, policy.mode));
+            }
+        }
         let mut batch = Batch::new();
         let body = batch.put_body(message);
+        // The trace's first step rides in the same record as the message (SPEC §11).
+        batch.push(Op::Trace(TraceNote::Accepted {
+            body,
+            listener: match client.listener {
+                Listener::Mx => "smtp",
+                Listener::Submission => "submission",
+            }
+            .to_string(),
+            client: client.ip.to_string(),
+            helo: client.helo.clone(),
+            tls: client.tls,
+            authenticated: client.authenticated.clone(),
+            modes,
+        }));
         batch.push(Op::Archive(NewArchiveEntry {
             body,
             direction,

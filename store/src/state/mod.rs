@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::journal::Journal;
 use crate::model::*;
+use crate::trace::Traces;
 
 mod archive;
 mod directory;
@@ -26,12 +27,14 @@ mod folder_sync;
 mod mailbox;
 mod queue;
 mod retained;
+mod trace;
 
 pub(crate) use folder_sync::FolderSync;
 pub use folder_sync::{ExpungedSince, EXPUNGED_REMEMBERED_PER_FOLDER};
 pub use mailbox::canonical_folder_name;
 pub(crate) use retained::Retained;
 pub use retained::{RetainedMessage, RETAINED_PER_FOLDER_MAX};
+pub use trace::TRACE_RESULTS_MAX;
 
 /// What apply knows about the record it applies.
 #[derive(Debug, Clone, Copy)]
@@ -136,6 +139,10 @@ pub struct State {
     /// after the rest of the state, so that older checkpoints without it still load.
     #[serde(skip)]
     pub(crate) folder_sync: FolderSync,
+    /// Message traces (`crate::trace`). Checkpoints carry them in a section after the
+    /// state, so that older checkpoints without them still load.
+    #[serde(skip)]
+    pub(crate) traces: Traces,
     /// Expunged messages sessions may still show (`retained.rs`); not persisted.
     #[serde(skip)]
     pub(crate) retained: Retained,
@@ -231,9 +238,12 @@ impl State {
         let mut results = Vec::with_capacity(ops.len());
         // Whether an op of this batch failed: the audit entries after it are not kept.
         let mut failed = false;
+        let mut notes = trace::BatchNotes::default();
         for op in ops {
             let t = &mut touched;
+            let before = self.trace_before(op);
             let result = match op {
+                Op::Trace(note) => self.apply_trace_note(ctx, note, &new_bodies, &mut notes),
                 Op::Audit(_) if failed => Err(OpError::AuditAfterFailure),
                 Op::Audit(record) => {
                     self.journal.record_audit(record.clone());
@@ -241,6 +251,7 @@ impl State {
                 }
                 Op::ExpireHistory { before } => {
                     self.journal.expire(*before);
+                    self.traces.expire(*before);
                     Ok(OpResult::Done)
                 }
                 Op::PutBody { .. } => {
@@ -282,6 +293,9 @@ impl State {
                 | Op::QueueToPortal { .. } => self.apply_queue(op, &new_bodies, t),
                 Op::Archive(_) | Op::Unarchive(_) => self.apply_archive(op, &new_bodies),
             };
+            if let (Some(before), Ok(result)) = (before, &result) {
+                self.trace_after(ctx, op, before, result, &notes);
+            }
             failed |= result.is_err();
             results.push(result);
         }

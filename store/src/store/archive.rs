@@ -159,11 +159,13 @@ impl Store {
         hits
     }
 
-    /// Removes audit entries and mode transitions older than `retention_days` before
-    /// `now` (SPEC §11: the audit log is kept as long as the archive); returns how many.
+    /// Removes audit entries, mode transitions and message traces older than
+    /// `retention_days` before `now` (SPEC §11: they are kept as long as the archive);
+    /// returns how many.
     pub fn expire_history(&self, now: UnixTime, retention_days: u32) -> Result<usize> {
         let before = now - retention_days as i64 * SECONDS_PER_DAY;
-        let expired = self.read(|s| s.journal().count_before(before));
+        let expired =
+            self.read(|s| s.journal().count_before(before) + s.traces().count_before(before));
         if expired > 0 {
             let mut batch = Batch::new();
             batch.push(Op::ExpireHistory { before });

@@ -31,11 +31,14 @@ const LEGACY_HEADER_LEN: usize = 20;
 
 /// Sections after the state (format version 2), each `(tag, postcard bytes)`, so that
 /// a later version can add one that an earlier one skips: the last sequence of the
-/// cluster's log applied (tag 1), the mode history and audit log (tag 2).
+/// cluster's log applied (tag 1), the mode history and audit log (tag 2); a checkpoint
+/// without a section has it empty.
 const SECTION_APPLIED_SEQ: u16 = 1;
 const SECTION_JOURNAL: u16 = 2;
 /// Subscriptions and expunge logs (`state/folder_sync.rs`).
 const SECTION_FOLDER_SYNC: u16 = 3;
+/// Message traces (`trace.rs`).
+const SECTION_TRACES: u16 = 4;
 
 fn encode_sections(state: &State, applied_seq: u64, out: Vec<u8>) -> postcard::Result<Vec<u8>> {
     let mut sections: Vec<(u16, Vec<u8>)> = vec![
@@ -44,6 +47,7 @@ fn encode_sections(state: &State, applied_seq: u64, out: Vec<u8>) -> postcard::R
             SECTION_FOLDER_SYNC,
             postcard::to_allocvec(&state.folder_sync)?,
         ),
+        (SECTION_TRACES, postcard::to_allocvec(&state.traces)?),
     ];
     if applied_seq != 0 {
         sections.push((SECTION_APPLIED_SEQ, postcard::to_allocvec(&applied_seq)?));
@@ -66,6 +70,7 @@ fn decode_sections(bytes: &[u8], state: &mut State) -> postcard::Result<u64> {
             SECTION_JOURNAL => state.journal = postcard::from_bytes(&body)?,
             SECTION_APPLIED_SEQ => applied_seq = postcard::from_bytes(&body)?,
             SECTION_FOLDER_SYNC => folder_sync = Some(postcard::from_bytes(&body)?),
+            SECTION_TRACES => state.traces = postcard::from_bytes(&body)?,
             _ => {}
         }
     }

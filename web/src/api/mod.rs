@@ -27,8 +27,10 @@ use crate::archive::{self, ARCHIVE_RESULTS_MAX};
 use crate::{AppState, ClientIp, Scope};
 
 mod audit;
+mod backup;
 mod me;
 pub(crate) mod reset;
+mod trace;
 
 type Shared = Arc<AppState>;
 
@@ -97,6 +99,8 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/accounts/{address}/password", put(set_password))
         .route("/audit", get(audit::list))
+        .route("/trace", get(trace::trace))
+        .route("/backup", get(backup::backup))
         .route("/metrics", get(metrics))
         .route("/archive", get(search_archive))
         .route("/archive/{id}", get(show_archive))
@@ -701,7 +705,7 @@ pub(crate) struct ArchiveFilter {
     limit: Option<usize>,
 }
 
-fn archive_json(e: &ArchiveEntry) -> Value {
+pub(crate) fn archive_json(e: &ArchiveEntry) -> Value {
     json!({
         "id": e.id.0,
         "direction": match e.direction { Direction::In => "in", Direction::Out => "out" },

@@ -2,7 +2,7 @@
 //! messages (unless the mailbox was opened with EXAMINE) without sending EXPUNGE
 //! responses; UNSELECT leaves them.
 
-use lifeboat_store::{Batch, Op, SystemFlags};
+use lifeboat_store::{Batch, Op, Protocol, SystemFlags, TraceNote};
 
 use super::super::{Authenticated, Core, Reply, State};
 
@@ -28,6 +28,7 @@ pub(crate) async fn close(core: &mut Core) -> Reply {
         return Reply::ok("CLOSE completed");
     };
     let mut batch = Batch::new();
+    batch.push(Op::Trace(TraceNote::Via(Protocol::Imap)));
     batch.push(Op::Expunge {
         folder,
         uids: deleted,

@@ -2,7 +2,7 @@
 //! sends COPYUID in an untagged OK before the EXPUNGE responses (RFC 6851 §4.3).
 //! Moving a message out of INBOX cancels its drain entry in the store (SPEC §1).
 
-use lifeboat_store::{Batch, BodyRef, FolderId, Op, OpResult};
+use lifeboat_store::{Batch, BodyRef, FolderId, Op, OpResult, Protocol, TraceNote};
 
 use super::super::view::{Body, Current};
 use super::super::{text_of, Core, Reply, Updates};
@@ -69,6 +69,7 @@ pub(crate) async fn run(
         return copy_archived(core, &current, target).await;
     };
     let mut batch = Batch::new();
+    batch.push(Op::Trace(TraceNote::Via(Protocol::Imap)));
     batch.push(if moving {
         Op::Move {
             from,

@@ -3,7 +3,7 @@
 //! cannot be deleted. Messages deleted from INBOX lose their drain entries in the
 //! store, so they are never redelivered (SPEC §1).
 
-use lifeboat_store::{Batch, Op, INBOX};
+use lifeboat_store::{Batch, Op, Protocol, TraceNote, INBOX};
 
 use super::super::{Core, Reply};
 use crate::types::{Code, Mailbox};
@@ -17,6 +17,7 @@ pub(crate) async fn run(core: &mut Core, mailbox: &Mailbox<'_>) -> Reply {
         return Reply::no(Some(Code::Cannot), "INBOX cannot be deleted");
     }
     let mut batch = Batch::new();
+    batch.push(Op::Trace(TraceNote::Via(Protocol::Imap)));
     batch.push(Op::DeleteFolder {
         account: core.logged_in().to_string(),
         name,

@@ -2,7 +2,7 @@
 //! responses come from the view's update after the commit. Expunging from INBOX
 //! cancels the messages' drain entries in the store (SPEC §1).
 
-use lifeboat_store::{Batch, Op, SystemFlags};
+use lifeboat_store::{Batch, Op, Protocol, SystemFlags, TraceNote};
 
 use super::super::{Core, Reply};
 use crate::types::{Code, SequenceSet};
@@ -34,6 +34,7 @@ pub(crate) async fn run(core: &mut Core, uids: Option<&SequenceSet>) -> Reply {
         return Reply::ok("EXPUNGE completed");
     }
     let mut batch = Batch::new();
+    batch.push(Op::Trace(TraceNote::Via(Protocol::Imap)));
     batch.push(Op::Expunge {
         folder,
         uids: deleted,

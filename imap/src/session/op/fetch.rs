@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::num::{NonZeroU32, NonZeroU64};
 
-use lifeboat_store::{Batch, FlagAction, Flags, Op, OpResult, SystemFlags};
+use lifeboat_store::{Batch, FlagAction, Flags, Op, OpResult, Protocol, SystemFlags, TraceNote};
 
 use super::super::view::{Current, MailboxView};
 use super::super::{pace, Core, Disconnected, Output, Reply, Updates};
@@ -270,6 +270,7 @@ async fn mark_seen(core: &mut Core, messages: &mut [Current]) -> Result<HashSet<
         return Ok(HashSet::new());
     }
     let mut batch = Batch::new();
+    batch.push(Op::Trace(TraceNote::Via(Protocol::Imap)));
     batch.push(Op::StoreFlags {
         folder,
         uids: unseen,

@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 use std::num::{NonZeroU32, NonZeroU64};
 
-use lifeboat_store::{Batch, FlagAction, Op, OpResult};
+use lifeboat_store::{Batch, FlagAction, Op, OpResult, Protocol, TraceNote};
 
 use super::super::flags::{self, FlagError};
 use super::super::view::MailboxView;
@@ -82,6 +82,7 @@ pub(crate) async fn run(core: &mut Core, request: Request<'_, '_>, out: &mut Vec
         return done(expunged, None, updates);
     }
     let mut batch = Batch::new();
+    batch.push(Op::Trace(TraceNote::Via(Protocol::Imap)));
     batch.push(Op::StoreFlags {
         folder,
         uids: targets.iter().map(|target| target.uid).collect(),
