@@ -311,6 +311,17 @@ impl Browser {
         );
     }
 
+    /// Chooses a file for a file input (WebDriver types its path).
+    #[track_caller]
+    pub fn upload(&self, css: &str, path: &Path) {
+        let element = self.find(css);
+        self.call(
+            "POST",
+            &self.session_path(&format!("/element/{element}/value")),
+            Some(json!({ "text": path.display().to_string() })),
+        );
+    }
+
     /// Sets a field's value by script (long text, where typing would be slow).
     pub fn set_value(&self, css: &str, text: &str) {
         self.execute(

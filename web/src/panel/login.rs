@@ -27,7 +27,7 @@ use crate::ClientIp;
 pub(crate) fn landing(account: &Account) -> &'static str {
     match account.role {
         lifeboat_store::Role::Admin | lifeboat_store::Role::DomainAdmin => "/panel",
-        lifeboat_store::Role::User => "/me/archive",
+        lifeboat_store::Role::User => "/mail",
     }
 }
 
