@@ -181,6 +181,9 @@ pub(crate) fn view_of(bytes: &[u8]) -> View {
             attachments: message
                 .attachments()
                 .enumerate()
+                // Parts the HTML shows in place (RFC 2392 `cid:` images) are not
+                // listed; their numbers stay those of `attachment_of`.
+                .filter(|(_, a)| !is_inline_image(a))
                 .map(|(index, a)| Attachment {
                     index,
                     name: a.attachment_name().map(str::to_string),
@@ -202,6 +205,19 @@ pub(crate) fn view_of(bytes: &[u8]) -> View {
             parsed: false,
         },
     }
+}
+
+/// An image with a `Content-ID` and no file name, not marked as an attachment: the
+/// HTML's own picture.
+fn is_inline_image(part: &mail_parser::MessagePart<'_>) -> bool {
+    part.content_id().is_some()
+        && part.attachment_name().is_none()
+        && !part
+            .content_disposition()
+            .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
+        && part
+            .content_type()
+            .is_some_and(|c| c.ctype().eq_ignore_ascii_case("image"))
 }
 
 /// An attachment's bytes, file name and type.

@@ -11,7 +11,9 @@
 //! - Every POST under the panel passes [`guard_forms`] before any handler: a body of
 //!   at most [`FORM_BYTES_MAX`] carrying the session's CSRF token (or, for the forms
 //!   shown before login, the token of the form cookie), and not sent from another
-//!   site. A handler cannot forget the check.
+//!   site. A handler cannot forget the check. An upload (`multipart/form-data`, the
+//!   webmail composer) carries the session's token in its address instead, and its
+//!   handler bounds the body as it reads it.
 //! - The table is bounded: [`SESSIONS_MAX`] in all, [`SESSIONS_PER_ACCOUNT_MAX`] per
 //!   account (an account's oldest session ends first).
 //! - Sessions live in memory: a restart logs everyone out.

@@ -134,6 +134,14 @@ fn prefill(
     };
     if let Some((folder, uid, bytes)) = query.reply.as_deref().and_then(original) {
         let s = summary(&bytes);
+        // A message without `Date:` is dated by its arrival.
+        let date = s.date.or_else(|| {
+            state.store.read(|st| {
+                st.folder(folder)
+                    .and_then(|f| f.messages.get(&uid))
+                    .map(|m| m.internal_date)
+            })
+        });
         let view = view_of(&bytes);
         let sender = s
             .reply_to
@@ -166,7 +174,7 @@ fn prefill(
                 "\n\n{}\n{}",
                 fill(
                     t.mail_wrote,
-                    &[&s.date.map(when).unwrap_or_default(), &s.from]
+                    &[&date.map(when).unwrap_or_default(), &s.from]
                 ),
                 quoted(&view.text)
             ),

@@ -135,13 +135,32 @@ pub(crate) fn summary(bytes: &[u8]) -> Summary {
     }
 }
 
+/// A date as the list shows it (UTC): `HH:MM` for today, `YYYY-MM-DD` before.
+fn short_date(unix: i64, today: i64) -> String {
+    const TIME: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[hour]:[minute]");
+    const DAY: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day]");
+    let format = if unix.div_euclid(86_400) == today {
+        TIME
+    } else {
+        DAY
+    };
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_else(|| "-".into())
+}
+
 /// A row of the list.
 pub(crate) struct Row {
     pub(crate) uid: u32,
     pub(crate) href: String,
     pub(crate) from: String,
     pub(crate) subject: String,
+    /// The time for a message of today, the day otherwise.
     pub(crate) date: String,
+    pub(crate) date_full: String,
     pub(crate) size: String,
     pub(crate) unread: bool,
     pub(crate) flagged: bool,
@@ -272,6 +291,7 @@ async fn list(
     };
     let pager = Pager::new(t, query.page.unwrap_or(1), PER_PAGE, shown.len(), link);
     let first = (pager.page - 1) * PER_PAGE;
+    let today = lifeboat_store::now().div_euclid(86_400);
     let rows = shown
         .iter()
         .skip(first)
@@ -295,7 +315,8 @@ async fn list(
                 } else {
                     s.subject
                 },
-                date: when(s.date.unwrap_or(e.internal_date)),
+                date: short_date(s.date.unwrap_or(e.internal_date), today),
+                date_full: when(s.date.unwrap_or(e.internal_date)),
                 size: size(e.size),
                 unread: !e.system.contains(SystemFlags::SEEN),
                 flagged: e.system.contains(SystemFlags::FLAGGED),
@@ -476,10 +497,10 @@ pub(crate) async fn act(
         ),
         _ => return Redirect::to(&back).into_response(),
     };
-    // A message page does not exist any more once its message moved.
-    let back = if matches!(op, Op::Move { .. } | Op::Expunge { .. })
-        && back.starts_with(&format!("{}/m/", folder.href()))
-    {
+    // A message page does not exist any more once its message moved, and would mark
+    // it read again if it were shown after "mark unread": the folder's list instead.
+    let leaves = matches!(op, Op::Move { .. } | Op::Expunge { .. }) || action == "unread";
+    let back = if leaves && back.starts_with(&format!("{}/m/", folder.href())) {
         folder.href()
     } else {
         back
