@@ -394,11 +394,11 @@ async fn show(
 /// reader asked), nothing else; sandboxed again by the header itself.
 fn frame_csp(remote: bool) -> &'static str {
     if remote {
-        "default-src 'none'; style-src 'unsafe-inline'; img-src cid: data: https: http:; \
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data: https: http:; \
          font-src data:; frame-ancestors 'self'; base-uri 'none'; form-action 'none'; \
          sandbox allow-popups allow-popups-to-escape-sandbox"
     } else {
-        "default-src 'none'; style-src 'unsafe-inline'; img-src cid: data:; font-src data:; \
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; \
          frame-ancestors 'self'; base-uri 'none'; form-action 'none'; \
          sandbox allow-popups allow-popups-to-escape-sandbox"
     }
