@@ -418,6 +418,19 @@ fn webmail_in_a_browser() {
     );
     // The message is read, as IMAP sees it.
     assert_eq!(browser.text("#mail-folders .folder.current .count"), "5");
+    let hostile_uid = hostile.rsplit('/').next().unwrap();
+    let seen = python(
+        r#"
+import imaplib, sys
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+m.login("alice@example.test", sys.argv[2])
+m.select("INBOX")
+print(m.uid("SEARCH", "SEEN")[1][0].decode())
+m.logout()
+"#,
+        &[&lifeboat.ports.imap.to_string(), PASSWORD],
+    );
+    assert_eq!(seen.trim(), hostile_uid, "IMAP sees the message read");
     shoot(&browser, "message");
     browser.click_to_load("#remote-toggle");
     browser.wait_for("the remote image", |_| {
@@ -637,6 +650,15 @@ fn webmail_in_a_browser() {
     assert_eq!(drained, expected, "deleted and moved mail is not drained");
     // ... and the INBOX empties itself in the open page.
     browser.wait_for("the drained INBOX", |b| b.try_find("#mail-empty").is_some());
+
+    // ---- In French, at phone width. ----
+    browser.goto(&format!("{base}/lang/fr?back=/mail/folders"));
+    assert!(browser.text("h1").contains("Gérer les dossiers"));
+    assert!(browser.text("#mail-folders").contains("Boîte de réception"));
+    browser.screen(PHONE);
+    browser.refresh();
+    browser.screenshot(&screenshots().join("webmail-folders-fr-phone.png"));
+    browser.screen(DESKTOP);
 }
 
 /// The composer, desktop and phone (its fields are kept by filling them again after

@@ -64,7 +64,9 @@ impl StatusSource for Relay {
             for op in also {
                 batch.push(op);
             }
-            self.store.commit(batch).map_err(|e| e.to_string())?;
+            if !batch.is_empty() {
+                self.store.commit(batch).map_err(|e| e.to_string())?;
+            }
             self.sent
                 .lock()
                 .unwrap()
@@ -588,6 +590,53 @@ fn replies_drafts_and_uploads() {
         assert!(text.contains("notes.bin"), "{text}");
     }
     assert!(setup.flags(inbox, uid).contains(SystemFlags::ANSWERED));
+    // A forward keeps the original's attachments.
+    let with_file = setup.deliver(
+        "alice@example.test",
+        "From: carol@remote.test\r\nTo: alice@example.test\r\nSubject: Slides\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n\
+         --b\r\nContent-Type: application/pdf\r\n\
+         Content-Disposition: attachment; filename=\"=?utf-8?q?pr=C3=A9sentation.pdf?=\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n",
+    );
+    let page = http(
+        addr,
+        "GET",
+        &format!("/mail/compose?forward={inbox}:{with_file}"),
+        &alice,
+        "",
+        b"",
+    );
+    assert!(page.body.contains("value=\"Fwd: Slides\""));
+    assert!(
+        page.body.contains("présentation.pdf"),
+        "RFC 2047 name decoded"
+    );
+    let forward_of = format!("{inbox}:{with_file}");
+    let r = send(
+        &[
+            ("to", "dave@remote.test"),
+            ("subject", "Fwd: Slides"),
+            ("body", "FYI"),
+            ("forward_of", &forward_of),
+            ("action", "send"),
+        ],
+        &[],
+    );
+    assert_eq!(
+        r.status,
+        303,
+        "{}",
+        r.body.split("compose-error\">").nth(1).unwrap_or("")
+    );
+    {
+        let sent = setup.relay.sent.lock().unwrap();
+        let message = &sent.last().unwrap().2;
+        let text = String::from_utf8_lossy(message);
+        assert!(text.contains("JVBERi0xLjQK"), "the PDF goes along: {text}");
+        assert!(text.contains("application/pdf"), "{text}");
+    }
     // Too many recipients, a bad address: the form comes back with what was typed.
     let r = send(
         &[
@@ -609,7 +658,7 @@ fn replies_drafts_and_uploads() {
         &[("big.bin", &big)],
     );
     assert_eq!(r.status, 413);
-    assert_eq!(setup.relay.sent.lock().unwrap().len(), 1);
+    assert_eq!(setup.relay.sent.lock().unwrap().len(), 2);
     // A draft is saved to Drafts, taken up again, and goes when sent.
     let r = send(
         &[
@@ -649,7 +698,7 @@ fn replies_drafts_and_uploads() {
     assert_eq!(r.status, 303);
     assert_eq!(setup.subjects(drafts), 0, "the draft went with the sending");
     let sent = setup.relay.sent.lock().unwrap();
-    let text = String::from_utf8_lossy(&sent[1].2);
+    let text = String::from_utf8_lossy(&sent[2].2);
     assert!(
         text.contains("part.bin"),
         "the draft's attachment is kept: {text}"
