@@ -665,6 +665,7 @@ fn replies_drafts_and_uploads() {
             ("to", "bob@remote.test"),
             ("subject", "Unfinished"),
             ("body", "Half"),
+            ("in_reply_to", "<plans@remote.test>"),
             ("action", "draft"),
         ],
         &[("part.bin", b"abc")],
@@ -683,6 +684,11 @@ fn replies_drafts_and_uploads() {
         b"",
     );
     assert!(page.body.contains("value=\"Unfinished\"") && page.body.contains("part.bin"));
+    assert!(
+        page.body
+            .contains("name=\"in_reply_to\" value=\"&#60;plans@remote.test&#62;\""),
+        "a draft of a reply stays in the thread"
+    );
     let draft_of = format!("{drafts}:{draft_uid}");
     let r = send(
         &[

@@ -219,7 +219,12 @@ fn prefill(
             bcc,
             subject: s.subject.clone(),
             body: view.text,
-            in_reply_to: String::new(),
+            in_reply_to: s
+                .in_reply_to
+                .iter()
+                .map(|r| format!("<{r}>"))
+                .collect::<Vec<_>>()
+                .join(" "),
             references: s
                 .references
                 .iter()

@@ -52,6 +52,7 @@ pub(crate) struct Summary {
     /// `Date:`, Unix seconds.
     pub(crate) date: Option<i64>,
     pub(crate) message_id: String,
+    pub(crate) in_reply_to: Vec<String>,
     pub(crate) references: Vec<String>,
     /// Whether the message is `multipart/mixed` (it carries attachments).
     pub(crate) attachment: bool,
@@ -130,6 +131,7 @@ pub(crate) fn summary(bytes: &[u8]) -> Summary {
         subject: parsed.subject().unwrap_or_default().to_string(),
         date: parsed.date().map(|d| d.to_timestamp()),
         message_id: parsed.message_id().unwrap_or_default().to_string(),
+        in_reply_to: ids(parsed.in_reply_to()),
         references: ids(parsed.references()),
         attachment,
     }
