@@ -359,6 +359,9 @@ fn webmail_in_a_browser() {
         "newest first"
     );
     assert_eq!(browser.text("#mail-folders .folder.current .count"), "6");
+    browser.wait_for("the unread count in the tab", |b| {
+        b.title().starts_with("Inbox (6)")
+    });
     shoot(&browser, "list");
 
     // ---- The HTML mail: nothing of it runs, nothing remote loads until asked. ----
@@ -611,6 +614,10 @@ m.logout()
         .to_string();
     browser.goto(&format!("{base}{sent}"));
     assert_eq!(subjects(&browser), vec!["Re: Lunch on Friday"]);
+    assert!(
+        browser.text("#mail-list").contains("To bob@remote.test"),
+        "what was sent shows whom it went to"
+    );
 
     // ---- Back to normal: the drain delivers what is left in the INBOX only. ----
     browser.goto(&format!("{base}/mail"));

@@ -346,6 +346,7 @@ pub(crate) static EN: Texts = Texts {
     mail_date: "Date",
     mail_back_to: "Back to {}",
     mail_clients_title: "Mail programs",
+    mail_to_someone: "To {}",
     problem_invalid_domain: "`{}` is not a valid domain name",
     problem_invalid_upstream: "upstream `{}` must be HOST:PORT",
     problem_invalid_address: "`{}` is not an address (local@domain)",

@@ -346,6 +346,7 @@ pub(crate) static FR: Texts = Texts {
     mail_date: "Date",
     mail_back_to: "Retour à {}",
     mail_clients_title: "Logiciels de messagerie",
+    mail_to_someone: "À {}",
     problem_invalid_domain: "« {} » n’est pas un nom de domaine valide",
     problem_invalid_upstream: "le serveur amont « {} » doit être de la forme HÔTE:PORT",
     problem_invalid_address: "« {} » n’est pas une adresse (nom@domaine)",

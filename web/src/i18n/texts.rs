@@ -361,6 +361,7 @@ texts! {
     mail_date,
     mail_back_to,
     mail_clients_title,
+    mail_to_someone,
     problem_invalid_domain,
     problem_invalid_upstream,
     problem_invalid_address,

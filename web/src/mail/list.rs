@@ -294,6 +294,10 @@ async fn list(
     let pager = Pager::new(t, query.page.unwrap_or(1), PER_PAGE, shown.len(), link);
     let first = (pager.page - 1) * PER_PAGE;
     let today = lifeboat_store::now().div_euclid(86_400);
+    let outgoing = matches!(
+        folder.special_use,
+        Some(SpecialUse::Sent) | Some(SpecialUse::Drafts)
+    );
     let rows = shown
         .iter()
         .skip(first)
@@ -307,10 +311,13 @@ async fn list(
             Row {
                 uid: e.uid,
                 href: format!("{base}/m/{}", e.uid),
-                from: if s.from.is_empty() {
-                    "-".into()
-                } else {
-                    s.from
+                // What one sent is known by whom it went to.
+                from: match (outgoing, s.from.is_empty()) {
+                    (true, _) if !s.to_addresses.is_empty() => {
+                        fill(t.mail_to_someone, &[&s.to_addresses.join(", ")])
+                    }
+                    (_, true) => "-".into(),
+                    _ => s.from,
                 },
                 subject: if s.subject.trim().is_empty() {
                     t.no_subject.to_string()
@@ -328,6 +335,20 @@ async fn list(
         })
         .collect();
     let title = folder.label(t);
+    let unread = state.store.read(|s| {
+        s.folder(folder.id).map_or(0, |f| {
+            f.messages
+                .values()
+                .filter(|m| !m.flags.system.contains(SystemFlags::SEEN))
+                .count()
+        })
+    });
+    // The tab says how much is unread, and the live update keeps it so.
+    let tab = if unread > 0 {
+        format!("{title} ({unread})")
+    } else {
+        title.clone()
+    };
     let page = ListPage {
         layout: Layout::new(
             &state,
@@ -335,7 +356,7 @@ async fn list(
             &headers,
             &here(&uri),
             Section::Webmail,
-            &title,
+            &tab,
         ),
         t,
         folders: folder_rows(&state, t, &session.account.address, Some(folder.id)),
