@@ -324,10 +324,9 @@ struct Upload {
     bytes: Vec<u8>,
 }
 
-/// Why a form was not read: the upload was too large or broken.
-enum Refused {
-    Upload(StatusCode, String),
-}
+/// Why a form was not read (too large, or not well-formed): the answer's status and
+/// the reason.
+struct Refused(StatusCode, String);
 
 /// Reads the form, bounding what it holds.
 async fn read_form(
@@ -340,7 +339,7 @@ async fn read_form(
     let mut files = Vec::new();
     let mut total = 0usize;
     let too_large = || {
-        Refused::Upload(
+        Refused(
             StatusCode::PAYLOAD_TOO_LARGE,
             fill(t.mail_too_large, &[&size(limit as u64)]),
         )
@@ -349,7 +348,7 @@ async fn read_form(
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(e) => return Err(Refused::Upload(StatusCode::BAD_REQUEST, e.to_string())),
+            Err(e) => return Err(Refused(StatusCode::BAD_REQUEST, e.to_string())),
         };
         let name = field.name().unwrap_or_default().to_string();
         let file_name = field.file_name().map(str::to_string);
@@ -372,7 +371,7 @@ async fn read_form(
                     bytes.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) => return Err(Refused::Upload(StatusCode::BAD_REQUEST, e.to_string())),
+                Err(e) => return Err(Refused(StatusCode::BAD_REQUEST, e.to_string())),
             }
         }
         let text = || String::from_utf8_lossy(&bytes).into_owned();
@@ -516,9 +515,7 @@ pub(crate) async fn send(
     let limit = state.message_bytes_max;
     let (draft, action, files) = match read_form(&mut multipart, t, limit).await {
         Ok(read) => read,
-        Err(Refused::Upload(status, text)) => {
-            return crate::panel::problem_page(lang, status, &text)
-        }
+        Err(Refused(status, text)) => return crate::panel::problem_page(lang, status, &text),
     };
     let account = session.account.address.clone();
     let save = action == "draft";
