@@ -62,14 +62,14 @@ pub(crate) struct ViewQuery {
     remote: Option<String>,
 }
 
-/// The message `uid` of a folder: its body and flags.
-fn message(state: &AppState, folder: &FolderInfo, uid: &str) -> Option<(u32, BodyId, Flags)> {
+/// The message `uid` of a folder: its body, flags and arrival.
+fn message(state: &AppState, folder: &FolderInfo, uid: &str) -> Option<(u32, BodyId, Flags, i64)> {
     let uid: u32 = uid.trim().parse().ok()?;
     state.store.read(|s| {
         s.folder(folder.id)?
             .messages
             .get(&uid)
-            .map(|m| (uid, m.body, m.flags.clone()))
+            .map(|m| (uid, m.body, m.flags.clone(), m.internal_date))
     })
 }
 
@@ -86,7 +86,7 @@ pub(crate) async fn page(
         Ok(folder) => folder,
         Err(hidden) => return hidden.into_response(),
     };
-    let Some((uid, body, flags)) = message(&state, &folder, &uid) else {
+    let Some((uid, body, flags, arrived)) = message(&state, &folder, &uid) else {
         return not_found_for(&headers);
     };
     let Ok(bytes) = state.store.body(body) else {
@@ -144,7 +144,8 @@ pub(crate) async fn page(
         from,
         to: s.to,
         cc: s.cc,
-        date: s.date.map(when).unwrap_or_default(),
+        // A message without `Date:` is dated by its arrival.
+        date: when(s.date.unwrap_or(arrived)),
         text: view.text,
         parsed,
         html_src: view
@@ -189,7 +190,7 @@ pub(crate) async fn frame(
         Ok(folder) => folder,
         Err(hidden) => return hidden.into_response(),
     };
-    let Some((_, body, _)) = message(&state, &folder, &uid) else {
+    let Some((_, body, _, _)) = message(&state, &folder, &uid) else {
         return not_found_for(&headers);
     };
     let Ok(bytes) = state.store.body(body) else {
@@ -213,7 +214,7 @@ pub(crate) async fn attachment(
         Ok(folder) => folder,
         Err(hidden) => return hidden.into_response(),
     };
-    let Some((_, body, _)) = message(&state, &folder, &uid) else {
+    let Some((_, body, _, _)) = message(&state, &folder, &uid) else {
         return not_found_for(&headers);
     };
     let Ok(bytes) = state.store.body(body) else {
