@@ -217,6 +217,22 @@ impl StatusSource for RelayStatus {
         })
     }
 
+    fn submit<'a>(
+        &'a self,
+        account: &'a str,
+        rcpts: &'a [String],
+        message: Vec<u8>,
+        also: Vec<lifeboat_store::Op>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            self.0
+                .submit(account, rcpts, message, also)
+                .await
+                .map_err(|r| r.to_string())
+        })
+    }
+
     fn send_notice<'a>(
         &'a self,
         rcpt: &'a str,
@@ -383,6 +399,9 @@ pub fn run(config: Config) -> Result<(), String> {
                     // the section; until then its defaults.
                     session_idle: config.web.session_idle,
                     session_max: config.web.session_max,
+                    message_bytes_max: usize::try_from(config.limits.message_size_max)
+                        .unwrap_or(usize::MAX),
+                    recipients_max: config.limits.recipients_max,
                 },
             )
             .map_err(|e| format!("http listener {addr}: {e}"))?,

@@ -690,7 +690,9 @@ fn the_control_panel_in_a_browser() {
     let other_device = session_cookie(&base, "alice@example.test", PASSWORD);
     assert_eq!(get_status(&base, "/me/archive", &other_device), 200);
     log_in(&browser, &base, "alice@example.test", PASSWORD);
-    assert!(browser.url().ends_with("/me/archive"), "{}", browser.url());
+    // A user lands in webmail (SPEC §9); their archive is one click away.
+    assert!(browser.url().ends_with("/mail"), "{}", browser.url());
+    browser.goto(&format!("{base}/me/archive"));
     let mine = browser.text("#archive-results");
     assert!(
         mine.contains("Quarterly figures")

@@ -113,6 +113,8 @@ fn main() {
             allow_plaintext_loopback: true,
             session_idle: SESSION_IDLE_DEFAULT,
             session_max: SESSION_MAX_DEFAULT,
+            message_bytes_max: 50 << 20,
+            recipients_max: 100,
         },
     )
     .unwrap();

@@ -105,6 +105,8 @@ pub(crate) struct View {
     /// Whether it has an HTML part.
     pub(crate) has_html: bool,
     pub(crate) attachments: Vec<Attachment>,
+    /// Whether the message was taken apart (otherwise `text` is its raw body).
+    pub(crate) parsed: bool,
 }
 
 fn cut(mut text: String, max: usize) -> String {
@@ -179,6 +181,9 @@ pub(crate) fn view_of(bytes: &[u8]) -> View {
             attachments: message
                 .attachments()
                 .enumerate()
+                // Parts the HTML shows in place (RFC 2392 `cid:` images) are not
+                // listed; their numbers stay those of `attachment_of`.
+                .filter(|(_, a)| !is_inline_image(a))
                 .map(|(index, a)| Attachment {
                     index,
                     name: a.attachment_name().map(str::to_string),
@@ -189,6 +194,7 @@ pub(crate) fn view_of(bytes: &[u8]) -> View {
                     size: a.len(),
                 })
                 .collect(),
+            parsed: true,
         },
         None => View {
             header,
@@ -196,8 +202,22 @@ pub(crate) fn view_of(bytes: &[u8]) -> View {
                 .into_owned(),
             has_html: false,
             attachments: Vec::new(),
+            parsed: false,
         },
     }
+}
+
+/// An image with a `Content-ID` and no file name, not marked as an attachment: the
+/// HTML's own picture.
+fn is_inline_image(part: &mail_parser::MessagePart<'_>) -> bool {
+    part.content_id().is_some()
+        && part.attachment_name().is_none()
+        && !part
+            .content_disposition()
+            .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
+        && part
+            .content_type()
+            .is_some_and(|c| c.ctype().eq_ignore_ascii_case("image"))
 }
 
 /// An attachment's bytes, file name and type.
@@ -217,9 +237,12 @@ pub(crate) fn attachment(
         .store
         .body(entry.body)
         .map_err(|e| Problem::Failed(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}")))?;
-    let Some(message) = parse(&bytes) else {
-        return Ok(None);
-    };
+    Ok(attachment_of(&bytes, index))
+}
+
+/// The `index`th attachment of a message's octets.
+pub(crate) fn attachment_of(bytes: &[u8], index: usize) -> Option<AttachmentBytes> {
+    let message = parse(bytes)?;
     let found = message.attachments().nth(index).map(|a| AttachmentBytes {
         bytes: a.contents().to_vec(),
         name: a.attachment_name().map(str::to_string),
@@ -228,7 +251,61 @@ pub(crate) fn attachment(
             None => c.ctype().to_string(),
         }),
     });
-    Ok(found)
+    found
+}
+
+/// Every attachment of a message's octets (a forwarded message's, kept).
+pub(crate) fn attachments_of(bytes: &[u8]) -> Vec<AttachmentBytes> {
+    let Some(message) = parse(bytes) else {
+        return Vec::new();
+    };
+    message
+        .attachments()
+        .map(|a| AttachmentBytes {
+            bytes: a.contents().to_vec(),
+            name: a.attachment_name().map(str::to_string),
+            content_type: a.content_type().map(|c| match c.subtype() {
+                Some(sub) => format!("{}/{}", c.ctype(), sub),
+                None => c.ctype().to_string(),
+            }),
+        })
+        .collect()
+}
+
+/// Most bytes of inline images (`cid:` parts) one message frame carries.
+pub(crate) const INLINE_IMAGES_BYTES_MAX: usize = 10 << 20;
+
+/// A message's sanitised HTML with its inline images (`cid:` references to its own
+/// parts, RFC 2392) as `data:` addresses, so the frame fetches nothing; `None` when it
+/// has no HTML part.
+pub(crate) fn safe_html_of(bytes: &[u8], remote: bool) -> Option<(String, usize)> {
+    use base64::Engine;
+    let message = parse(bytes)?;
+    let html = cut(html_part(&message)?.to_string(), VIEW_TEXT_BYTES_MAX);
+    let mut inline = std::collections::HashMap::new();
+    let mut budget = INLINE_IMAGES_BYTES_MAX;
+    for part in &message.parts {
+        let (Some(cid), Some(kind)) = (part.content_id(), part.content_type()) else {
+            continue;
+        };
+        let Some(sub) = kind.subtype() else { continue };
+        let image = kind.ctype().eq_ignore_ascii_case("image")
+            && sub
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b));
+        let contents = part.contents();
+        if !image || contents.len() > budget {
+            continue;
+        }
+        budget -= contents.len();
+        let url = format!(
+            "data:image/{};base64,{}",
+            sub.to_ascii_lowercase(),
+            base64::engine::general_purpose::STANDARD.encode(contents)
+        );
+        inline.insert(cid.trim_matches(|c| c == '<' || c == '>').to_string(), url);
+    }
+    Some(sanitise_inline(&html, remote, inline))
 }
 
 /// The message's HTML, sanitised; with `remote`, remote images stay (the frame's CSP
@@ -242,14 +319,7 @@ pub(crate) fn safe_html(
         .store
         .body(entry.body)
         .map_err(|e| Problem::Failed(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}")))?;
-    let Some(message) = parse(&bytes) else {
-        return Ok(None);
-    };
-    let Some(html) = html_part(&message) else {
-        return Ok(None);
-    };
-    let html = cut(html.to_string(), VIEW_TEXT_BYTES_MAX);
-    Ok(Some(sanitise(&html, remote)))
+    Ok(safe_html_of(&bytes, remote))
 }
 
 /// The placeholder that stands for a blocked image: a light grey box, so the reader
@@ -257,7 +327,17 @@ pub(crate) fn safe_html(
 const BLOCKED_IMAGE: &str = "data:image/svg+xml,%3Csvg%20xmlns='http://www.w3.org/2000/svg'%20width='24'%20height='24'%3E%3Crect%20width='24'%20height='24'%20fill='%23eef1f5'/%3E%3C/svg%3E";
 
 /// Cleans `html` for display; returns it and how many remote resources were blocked.
+#[cfg(test)]
 pub(crate) fn sanitise(html: &str, remote: bool) -> (String, usize) {
+    sanitise_inline(html, remote, std::collections::HashMap::new())
+}
+
+/// [`sanitise`], with `cid:` images found in `inline` (by content id) shown from it.
+pub(crate) fn sanitise_inline(
+    html: &str,
+    remote: bool,
+    inline: std::collections::HashMap<String, String>,
+) -> (String, usize) {
     let blocked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let count = blocked.clone();
     let block = move || {
@@ -306,8 +386,17 @@ pub(crate) fn sanitise(html: &str, remote: bool) -> (String, usize) {
                 return Some(value.into());
             }
             if lower.starts_with("cid:") {
-                // Inline parts are not served from the archive view: a placeholder.
-                return Some(BLOCKED_IMAGE.into());
+                // The message's own part, already a `data:` address; otherwise a
+                // placeholder.
+                let cid = value.trim()[4..].trim_matches(|c| c == '<' || c == '>');
+                let cid = percent_decode(cid);
+                return Some(
+                    inline
+                        .get(&cid)
+                        .cloned()
+                        .unwrap_or_else(|| BLOCKED_IMAGE.into())
+                        .into(),
+                );
             }
             if remote && (lower.starts_with("https:") || lower.starts_with("http:")) {
                 return Some(value.into());
@@ -319,6 +408,28 @@ pub(crate) fn sanitise(html: &str, remote: bool) -> (String, usize) {
     });
     let clean = builder.clean(html).to_string();
     (clean, blocked.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// `%XX` escapes of a `cid:` address decoded (RFC 2392 §2).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                // Both digits were just checked.
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

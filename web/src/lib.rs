@@ -29,6 +29,7 @@ mod audit;
 #[doc(hidden)]
 pub mod fuzz_support;
 mod i18n;
+mod mail;
 mod panel;
 mod session;
 
@@ -66,6 +67,19 @@ pub trait StatusSource: Send + Sync {
         subject: &'a str,
         text: &'a str,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+    /// Sends a message written in webmail by `account` to `rcpts` down the outbound
+    /// path of submission (archived, placed per recipient, a copy in the account's
+    /// Sent folder), committing the ops of `also` with it; the archive id, or why not.
+    fn submit<'a>(
+        &'a self,
+        _account: &'a str,
+        _rcpts: &'a [String],
+        _message: Vec<u8>,
+        _also: Vec<Op>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>
+    {
+        Box::pin(async { Err("no relay is running".to_string()) })
+    }
 }
 
 /// Whose mail a caller may see and re-deliver (SPEC §4, §5): an admin all of it, a
@@ -178,6 +192,10 @@ pub struct WebConfig {
     pub session_idle: Duration,
     /// ... and after this long in any case (`[web] session_max`).
     pub session_max: Duration,
+    /// Largest message webmail sends or saves (`limits.message_size_max`).
+    pub message_bytes_max: usize,
+    /// Most recipients of a message webmail sends (`limits.recipients_max`).
+    pub recipients_max: usize,
 }
 
 /// `[web] session_idle`'s default (SPEC §8.1).
@@ -201,6 +219,10 @@ pub struct AppState {
     pub(crate) sessions: session::Sessions,
     /// Whether cookies get `Secure` (the listener speaks HTTPS).
     pub(crate) secure_cookies: bool,
+    /// Largest message webmail sends or saves.
+    pub(crate) message_bytes_max: usize,
+    /// Most recipients of a message webmail sends.
+    pub(crate) recipients_max: usize,
     /// Moves to `true` when the server stops, ending live-update streams.
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
 }
@@ -340,6 +362,8 @@ impl WebServer {
             resets: api::reset::Resets::default(),
             sessions: session::Sessions::new(config.session_idle, config.session_max),
             secure_cookies: config.tls.is_some(),
+            message_bytes_max: config.message_bytes_max,
+            recipients_max: config.recipients_max,
             stopping: tokio::sync::watch::channel(false).0,
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -11,7 +11,9 @@
 //! - Every POST under the panel passes [`guard_forms`] before any handler: a body of
 //!   at most [`FORM_BYTES_MAX`] carrying the session's CSRF token (or, for the forms
 //!   shown before login, the token of the form cookie), and not sent from another
-//!   site. A handler cannot forget the check.
+//!   site. A handler cannot forget the check. An upload (`multipart/form-data`, the
+//!   webmail composer) carries the session's token in its address instead, and its
+//!   handler bounds the body as it reads it.
 //! - The table is bounded: [`SESSIONS_MAX`] in all, [`SESSIONS_PER_ACCOUNT_MAX`] per
 //!   account (an account's oldest session ends first).
 //! - Sessions live in memory: a restart logs everyone out.
@@ -322,6 +324,18 @@ impl FromRequestParts<Arc<AppState>> for Session {
     }
 }
 
+/// Whether a request's body is `multipart/form-data` (RFC 7578).
+pub(crate) fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+        })
+}
+
 /// Checks every POST before its handler: size, origin and CSRF token (see the module
 /// docs); the form's bytes go on to the handler unchanged.
 pub(crate) async fn guard_forms(
@@ -344,6 +358,25 @@ pub(crate) async fn guard_forms(
         .is_some_and(|v| v == "cross-site" || v == "same-site");
     if cross_site {
         return refuse(StatusCode::FORBIDDEN, t.error_csrf);
+    }
+    if is_multipart(request.headers()) {
+        // A file upload (webmail's composer): the body may be as large as a message
+        // and is read by its handler as it streams, so the token travels in the
+        // form's address (`?_csrf=`) instead.
+        let presented = request.uri().query().and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == CSRF_FIELD)
+                .map(|(_, v)| v.into_owned())
+        });
+        let session_token = cookie(request.headers(), COOKIE)
+            .and_then(|token| state.sessions.find(token, &state.store, false))
+            .map(|s| s.csrf);
+        let valid = matches!((presented, session_token), (Some(p), Some(e)) if same(p.as_bytes(), e.as_bytes()));
+        if !valid {
+            tracing::info!(path = %request.uri().path(), "upload refused: missing or wrong CSRF token");
+            return refuse(StatusCode::FORBIDDEN, t.error_csrf);
+        }
+        return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, FORM_BYTES_MAX).await {

@@ -42,6 +42,8 @@ fn healthz_reports_a_poisoned_store() {
             allow_plaintext_loopback: false,
             session_idle: lifeboat_web::SESSION_IDLE_DEFAULT,
             session_max: lifeboat_web::SESSION_MAX_DEFAULT,
+            message_bytes_max: 50 << 20,
+            recipients_max: 100,
         },
     )
     .unwrap();

@@ -311,6 +311,35 @@ impl Browser {
         );
     }
 
+    /// Makes the frame `css` the context of the next commands (WebDriver "switch to
+    /// frame"), until [`Browser::leave_frame`].
+    #[track_caller]
+    pub fn enter_frame(&self, css: &str) {
+        let mut reference = serde_json::Map::new();
+        reference.insert(ELEMENT.to_string(), Value::String(self.find(css)));
+        self.call(
+            "POST",
+            &self.session_path("/frame"),
+            Some(json!({ "id": reference })),
+        );
+    }
+
+    /// Back to the page around the frame.
+    pub fn leave_frame(&self) {
+        self.call("POST", &self.session_path("/frame/parent"), Some(json!({})));
+    }
+
+    /// Chooses a file for a file input (WebDriver types its path).
+    #[track_caller]
+    pub fn upload(&self, css: &str, path: &Path) {
+        let element = self.find(css);
+        self.call(
+            "POST",
+            &self.session_path(&format!("/element/{element}/value")),
+            Some(json!({ "text": path.display().to_string() })),
+        );
+    }
+
     /// Sets a field's value by script (long text, where typing would be slow).
     pub fn set_value(&self, css: &str, text: &str) {
         self.execute(

@@ -390,6 +390,66 @@ impl Relay {
         rcpts: &[String],
         message: Vec<u8>,
     ) -> Result<String, Refusal> {
+        self.accept_with(client, mail_from, rcpts, message, |_| Vec::new())
+            .await
+    }
+
+    /// Sends a message a portal user wrote in webmail, down the same path as
+    /// submission ([`Relay::accept`] for an authenticated client of the submission
+    /// listener, so it is archived as outbound and each recipient placed as any
+    /// submitted mail's), with the envelope sender the account's own address (SPEC
+    /// §5), a copy in the account's Sent folder marked `\Seen`, and the ops of `also`
+    /// (the draft it was, the `\Answered` flag of the message it answers), all in the
+    /// one commit: the Sent copy exists exactly when the message was accepted.
+    pub async fn submit(
+        &self,
+        account: &str,
+        rcpts: &[String],
+        message: Vec<u8>,
+        also: Vec<Op>,
+    ) -> Result<String, Refusal> {
+        let sent = self.inner.store.read(|s| {
+            s.folders_of(account)
+                .into_iter()
+                .find(|f| f.special_use == Some(lifeboat_store::SpecialUse::Sent))
+                .map(|f| f.id)
+        });
+        let client = ClientInfo {
+            ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            helo: self.inner.config.hostname.clone(),
+            tls: true,
+            listener: Listener::Submission,
+            authenticated: Some(account.to_string()),
+        };
+        self.accept_with(&client, account, rcpts, message, |body| {
+            let mut ops: Vec<Op> = sent
+                .map(|folder| Op::Append {
+                    folder,
+                    body,
+                    flags: Flags {
+                        system: lifeboat_store::SystemFlags::SEEN,
+                        keywords: Vec::new(),
+                    },
+                    internal_date: lifeboat_store::now(),
+                })
+                .into_iter()
+                .collect();
+            ops.extend(also);
+            ops
+        })
+        .await
+    }
+
+    /// [`Relay::accept`], with the ops `extra` makes for the message's body added to
+    /// the same batch.
+    async fn accept_with(
+        &self,
+        client: &ClientInfo,
+        mail_from: &str,
+        rcpts: &[String],
+        message: Vec<u8>,
+        extra: impl FnOnce(BodyRef) -> Vec<Op>,
+    ) -> Result<String, Refusal> {
         if rcpts.is_empty() {
             return Err(Refusal::new(554, "5.5.1", "no valid recipients"));
         }
@@ -460,6 +520,9 @@ impl Relay {
             ) {
                 portal += 1;
             }
+        }
+        for op in extra(body) {
+            batch.push(op);
         }
         let results = self.inner.store.commit_async(batch).await.map_err(|e| {
             tracing::error!("store commit failed: {e}");

@@ -9,7 +9,7 @@ use axum::Form;
 use lifeboat_store::auth::AuthError;
 use serde::Deserialize;
 
-use super::{done, here, refused, render, render_status, role_label, Layout, Section, Shared};
+use super::{done, here, refused, render_status, role_label, Layout, Section, Shared};
 use crate::admin::{self, Actor};
 use crate::i18n::{Lang, Texts};
 use crate::session::Session;
@@ -202,33 +202,4 @@ pub(crate) async fn recovery(
         ),
         Err(problem) => refused(&state, &session, "/me/account", problem.text(t)),
     }
-}
-
-#[derive(Template)]
-#[template(path = "mail.html")]
-struct WebmailPage {
-    layout: Layout,
-    t: &'static Texts,
-}
-
-/// `GET /mail`: webmail's place.
-pub(crate) async fn webmail(
-    State(state): State<Shared>,
-    session: Session,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Response {
-    let t = Lang::of(&headers).texts();
-    let page = WebmailPage {
-        layout: Layout::new(
-            &state,
-            &session,
-            &headers,
-            &here(&uri),
-            Section::Webmail,
-            t.nav_webmail,
-        ),
-        t,
-    };
-    render(&page)
 }

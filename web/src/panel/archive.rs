@@ -423,6 +423,12 @@ async fn frame(
     let Ok(Some((html, _blocked))) = store_archive::safe_html(&state, &entry, remote) else {
         return not_found_for(&headers);
     };
+    frame_response(&html, remote)
+}
+
+/// The document of a message frame: the sanitised HTML with the frame's own CSP
+/// ([`frame_csp`]), framed by this site only.
+pub(crate) fn frame_response(html: &str, remote: bool) -> Response {
     let document = format!(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -491,14 +497,21 @@ async fn attachment(
     let Ok(entry) = store_archive::find(&state, &id, &scope) else {
         return not_found_for(&headers);
     };
-    let Ok(Some(store_archive::AttachmentBytes {
+    let Ok(Some(found)) = store_archive::attachment(&state, &entry, n) else {
+        return not_found_for(&headers);
+    };
+    attachment_response(found, n)
+}
+
+/// An attachment as a download: its name (RFC 6266), its type if it is a plain
+/// `type/subtype`, never rendered by the browser (`attachment`, no sniffing, a CSP
+/// that runs nothing should it be opened anyway).
+pub(crate) fn attachment_response(found: store_archive::AttachmentBytes, n: usize) -> Response {
+    let store_archive::AttachmentBytes {
         bytes,
         name,
         content_type: kind,
-    })) = store_archive::attachment(&state, &entry, n)
-    else {
-        return not_found_for(&headers);
-    };
+    } = found;
     let name = name.unwrap_or_else(|| format!("attachment-{}", n + 1));
     let kind = kind
         .filter(|k| {
@@ -517,6 +530,10 @@ async fn attachment(
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
     response
 }

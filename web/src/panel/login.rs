@@ -23,11 +23,11 @@ use crate::session::{cookie, form_token, set_cookie, Session, COOKIE, FORM_COOKI
 use crate::ClientIp;
 
 /// Where an account lands after login: admins and domain admins in the panel, users
-/// in their workspace.
+/// in webmail (SPEC §9).
 pub(crate) fn landing(account: &Account) -> &'static str {
     match account.role {
         lifeboat_store::Role::Admin | lifeboat_store::Role::DomainAdmin => "/panel",
-        lifeboat_store::Role::User => "/me/archive",
+        lifeboat_store::Role::User => "/mail",
     }
 }
 

@@ -31,14 +31,14 @@ use crate::session::{Flash, Session};
 use crate::{AppState, Scope};
 
 mod account;
-mod archive;
+pub(crate) mod archive;
 mod audit;
 mod dashboard;
 mod domains;
 mod login;
 mod mailboxes;
 
-type Shared = Arc<AppState>;
+pub(crate) type Shared = Arc<AppState>;
 
 /// The pages' routes.
 pub(crate) fn router(state: Shared) -> Router {
@@ -116,7 +116,7 @@ pub(crate) fn router(state: Shared) -> Router {
         .route("/me/account", get(account::page))
         .route("/me/account/password", post(account::password))
         .route("/me/account/recovery", post(account::recovery))
-        .route("/mail", get(account::webmail))
+        .merge(crate::mail::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
