@@ -11,7 +11,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
-use lifeboat_store::{Batch, FlagAction, Flags, FolderId, Op, SpecialUse, SystemFlags};
+use lifeboat_store::{
+    Batch, FlagAction, Flags, FolderId, Op, Protocol, SpecialUse, SystemFlags, TraceNote,
+};
 use mail_parser::{MessageParser, MimeHeaders};
 use serde::Deserialize;
 
@@ -529,9 +531,11 @@ pub(crate) async fn act(
         back
     };
     let mut batch = Batch::new();
+    // The messages' traces say what was done in webmail.
+    batch.push(Op::Trace(TraceNote::Via(Protocol::Web)));
     batch.push(op);
     match state.store.commit_async(batch).await {
-        Ok(results) => match results.into_iter().next() {
+        Ok(results) => match results.into_iter().last() {
             Some(Err(why)) => refused(
                 &state,
                 &session,

@@ -11,7 +11,9 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
-use lifeboat_store::{Batch, BodyId, FlagAction, Flags, Op, SpecialUse, SystemFlags};
+use lifeboat_store::{
+    Batch, BodyId, FlagAction, Flags, Op, Protocol, SpecialUse, SystemFlags, TraceNote,
+};
 use serde::Deserialize;
 
 use super::list::summary;
@@ -95,6 +97,8 @@ pub(crate) async fn page(
     if !flags.system.contains(SystemFlags::SEEN) {
         // RFC 3501 §6.4.5: reading the body sets \Seen, as IMAP's FETCH BODY[] does.
         let mut batch = Batch::new();
+        // The message's trace says it was read in webmail.
+        batch.push(Op::Trace(TraceNote::Via(Protocol::Web)));
         batch.push(Op::StoreFlags {
             folder: folder.id,
             uids: vec![uid],
