@@ -9,14 +9,21 @@ use lifeboat_powercut::{PowerCut, Tear};
 use lifeboat_store::io::{create_dir_all_durable, write_file_durable};
 use lifeboat_store::*;
 
+/// One power-cut disk at a time: the tests run one after the other, so that none
+/// waits on another's file-system threads (the archive indexer runs at a lower
+/// priority and starved behind them once).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct Disk {
     backing: tempfile::TempDir,
     mountpoint: tempfile::TempDir,
     fs: Option<PowerCut>,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Disk {
     fn new() -> Disk {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let backing = tempfile::tempdir().unwrap();
         let mountpoint = tempfile::tempdir().unwrap();
         let fs = PowerCut::mount(backing.path(), mountpoint.path()).unwrap();
@@ -24,6 +31,7 @@ impl Disk {
             backing,
             mountpoint,
             fs: Some(fs),
+            _turn: turn,
         }
     }
 
@@ -126,7 +134,7 @@ fn the_archive_index_keeps_what_it_reported_across_a_power_cut() {
     store.commit(batch).unwrap();
     let newest = store.read(|s| s.archive().next_back().map_or(0, |e| e.id.0));
     let index = ArchiveIndex::open(&index_dir, store.clone()).unwrap();
-    assert!(index.wait_current(std::time::Duration::from_secs(60)));
+    assert!(index.wait_current(std::time::Duration::from_secs(300)));
     assert_eq!(index.indexed(), newest);
     disk.fs.as_mut().unwrap().cut(Tear::None);
     drop(index);
