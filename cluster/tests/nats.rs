@@ -42,7 +42,9 @@ async fn read_all(log: &ReplicatedLog, from: u64, n: usize) -> Vec<(u64, Bytes)>
     let mut reader = log.read_from(from).await.unwrap();
     let mut out = Vec::new();
     while out.len() < n {
-        let next = tokio::time::timeout(Duration::from_secs(20), reader.next())
+        // Generous: after a server loss JetStream elects new leaders first, slowly on a
+        // busy machine.
+        let next = tokio::time::timeout(Duration::from_secs(90), reader.next())
             .await
             .expect("the reader delivers")
             .unwrap();
