@@ -8,55 +8,18 @@
 //! `cargo bench -p lifeboat-web --bench webmail`. Under `cargo test` it runs once on
 //! 500 messages as a smoke test.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use lifeboat_store::auth::Authenticator;
 use lifeboat_store::password::hash_password;
 use lifeboat_store::*;
-use lifeboat_web::{WebConfig, WebServer, SESSION_IDLE_DEFAULT, SESSION_MAX_DEFAULT};
+use support::{request, PASSWORD};
 
-const PASSWORD: &str = "benchmark password";
 const ADDRESS: &str = "alice@example.test";
 /// A list page's budget.
 const BUDGET: Duration = Duration::from_millis(100);
-
-/// `GET`/`POST` over a new connection: status, `Set-Cookie` values, body.
-fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    cookie: &str,
-    body: &str,
-) -> (u16, Vec<String>, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: bench\r\nCookie: {cookie}\r\nConnection: close\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let cookies = head
-        .lines()
-        .filter_map(|l| l.strip_prefix("set-cookie: "))
-        .filter_map(|c| c.split(';').next())
-        .map(str::to_string)
-        .collect();
-    (status, cookies, body.to_string())
-}
 
 /// An INBOX of `messages` messages of about 3 KB, every tenth unread.
 fn build(store: &Store, messages: usize) -> FolderId {
@@ -113,46 +76,10 @@ fn main() {
     let root = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let store = Store::open(root.path(), Options::default()).unwrap();
     let inbox = build(&store, messages);
-    let web = WebServer::start(
-        store.clone(),
-        WebConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_token: "t".repeat(64),
-            io_backend: "bench".into(),
-            status: None,
-            archive_index: None,
-            tls: None,
-            auth: Some(Authenticator::new(store.clone())),
-            allow_plaintext_loopback: true,
-            session_idle: SESSION_IDLE_DEFAULT,
-            session_max: SESSION_MAX_DEFAULT,
-            message_bytes_max: 50 << 20,
-            recipients_max: 100,
-        },
-    )
-    .unwrap();
+    let web = support::start(&store);
     let addr = web.local_addr();
 
-    let (_, cookies, _) = request(addr, "GET", "/", "", "");
-    let form = cookies
-        .iter()
-        .find(|c| c.starts_with("lifeboat_form="))
-        .unwrap()
-        .clone();
-    let token = form.split_once('=').unwrap().1;
-    let (status, cookies, _) = request(
-        addr,
-        "POST",
-        "/login",
-        &form,
-        &format!("_csrf={token}&address=alice%40example.test&password=benchmark+password"),
-    );
-    assert_eq!(status, 303);
-    let session = cookies
-        .iter()
-        .find(|c| c.starts_with("lifeboat_session="))
-        .unwrap()
-        .clone();
+    let session = support::login(addr, ADDRESS);
 
     let last = messages.div_ceil(50);
     let newest = format!("Report number {:05}", messages - 1);
