@@ -361,6 +361,21 @@ pub fn run(config: &Config, server: Option<&str>, command: Command) -> Result<()
             failover,
         }) => domain_set(&client, &domain, upstream, coverage, failover),
         Command::Domain(DomainCommand::List { json }) => domain_list(&client, json),
+        Command::Domain(DomainCommand::Dkim {
+            domain,
+            enable,
+            disable,
+            rotate,
+            json,
+        }) => {
+            let action = match (enable, disable, rotate) {
+                (true, _, _) => "enable",
+                (_, true, _) => "disable",
+                (_, _, true) => "rotate",
+                _ => "keys",
+            };
+            domain_dkim(&client, &domain, action, json)
+        }
         Command::User(UserCommand::Add {
             address,
             password_stdin,
@@ -597,6 +612,49 @@ fn domain_list(client: &Client, json: bool) -> Result<(), String> {
         &["DOMAIN", "UPSTREAM", "COVERAGE", "FAILOVER", "MODE"],
         domain_row,
     );
+    Ok(())
+}
+
+/// `lifeboat domain dkim`: the keys after the change, and the records to publish.
+fn domain_dkim(client: &Client, domain: &str, action: &str, json: bool) -> Result<(), String> {
+    let v = client.call(
+        "POST",
+        &format!("/domains/{}/dkim", segment(domain)),
+        Some(json!({ "action": action })),
+    )?;
+    if json {
+        print_json(&v);
+        return Ok(());
+    }
+    let signing = v["signing"].as_bool() == Some(true);
+    println!(
+        "{}: DKIM signing {}",
+        s(&v["domain"]),
+        if signing {
+            "on"
+        } else {
+            "off (enable with --enable)"
+        }
+    );
+    let keys = v["keys"].as_array().cloned().unwrap_or_default();
+    if !keys.is_empty() {
+        println!("\nPublish these DNS TXT records (before enabling, if signing is off):");
+        for key in &keys {
+            println!(
+                "\n; {} key, made {}",
+                s(&key["algorithm"]),
+                utc(&key["created"])
+            );
+            println!("{}", s(&key["record"]["zone"]));
+        }
+    }
+    let retired = v["retired"].as_array().cloned().unwrap_or_default();
+    if !retired.is_empty() {
+        println!("\nRetired keys: keep their records published for a few days, until mail signed with them has been delivered:");
+        for key in &retired {
+            println!("  {}", s(&key["record"]["name"]));
+        }
+    }
     Ok(())
 }
 

@@ -138,6 +138,24 @@ pub enum DomainCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Shows a domain's DKIM keys and the DNS TXT records to publish, making an
+    /// Ed25519 and an RSA-2048 key under a new selector if it has none (SPEC §12).
+    Dkim {
+        /// The domain.
+        domain: String,
+        /// Sign mail portal users send (making keys first if there are none).
+        #[arg(long, group = "dkim_action")]
+        enable: bool,
+        /// Stop signing (the keys are kept).
+        #[arg(long, group = "dkim_action")]
+        disable: bool,
+        /// New keys under a new selector; the current ones are retired.
+        #[arg(long, group = "dkim_action")]
+        rotate: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `lifeboat archive search`: every filter is optional.

@@ -69,6 +69,7 @@
 //! # }
 //! ```
 
+pub mod dkim;
 pub mod parse;
 pub mod relay;
 pub mod server;

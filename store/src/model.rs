@@ -155,6 +155,66 @@ pub struct DomainSettings {
     pub failover: Failover,
 }
 
+/// A DKIM signing algorithm (RFC 6376 §3.3, RFC 8463).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DkimAlgorithm {
+    /// `ed25519-sha256` (RFC 8463).
+    Ed25519Sha256,
+    /// `rsa-sha256` (RFC 6376).
+    RsaSha256,
+}
+
+stable_tags!(DkimAlgorithm { 0 => Ed25519Sha256, 1 => RsaSha256 });
+
+impl DkimAlgorithm {
+    /// The key type of its DNS record (`k=`).
+    pub fn key_type(self) -> &'static str {
+        match self {
+            DkimAlgorithm::Ed25519Sha256 => "ed25519",
+            DkimAlgorithm::RsaSha256 => "rsa",
+        }
+    }
+}
+
+/// One DKIM signing key of a domain (SPEC §12).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DkimKey {
+    /// The selector its DNS record is published under (`SELECTOR._domainkey.DOMAIN`).
+    pub selector: String,
+    /// How it signs.
+    pub algorithm: DkimAlgorithm,
+    /// The private key: PKCS#8 DER for Ed25519, PKCS#1 DER for RSA.
+    pub private_der: Vec<u8>,
+    /// The public key as its DNS record's `p=` carries it (before base64): the raw 32
+    /// bytes for Ed25519 (RFC 8463 §4.2), SubjectPublicKeyInfo DER for RSA.
+    pub public: Vec<u8>,
+    /// When it was made.
+    pub created: UnixTime,
+}
+
+impl std::fmt::Debug for DkimKey {
+    /// Everything but the private key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DkimKey")
+            .field("selector", &self.selector)
+            .field("algorithm", &self.algorithm)
+            .field("created", &self.created)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A domain's DKIM keys and whether mail is signed with them (SPEC §12).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainDkim {
+    /// Whether mail portal users send is signed.
+    pub enabled: bool,
+    /// The keys mail is signed with: one per algorithm, made together.
+    pub keys: Vec<DkimKey>,
+    /// The keys before the last rotation. Their DNS records should stay published for
+    /// a few days, until mail signed with them has been verified.
+    pub retired: Vec<DkimKey>,
+}
+
 /// A user account: a mailbox address that can log in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
@@ -688,6 +748,20 @@ pub enum Op {
     /// received, a delivery's remote reply, a DSN, the protocol of a user's action
     /// ([`crate::trace`]). Only traces read it.
     Trace(TraceNote),
+    /// Gives a domain a new set of DKIM keys; the set it had becomes its retired one.
+    SetDkimKeys {
+        /// Domain name.
+        domain: String,
+        /// The new keys.
+        keys: Vec<DkimKey>,
+    },
+    /// Starts or stops signing a domain's mail (it must have keys to start).
+    SetDkimEnabled {
+        /// Domain name.
+        domain: String,
+        /// Sign?
+        enabled: bool,
+    },
 }
 
 stable_tags!(Op {
@@ -721,6 +795,8 @@ stable_tags!(Op {
         27 => SetSubscription { account, name, subscribed },
         28 => Trace(note),
         29 => RouterSetMode { domain, mode, reason, at },
+        30 => SetDkimKeys { domain, keys },
+        31 => SetDkimEnabled { domain, enabled },
 });
 
 /// What applying an op produced.
@@ -810,6 +886,8 @@ mod tests {
             (tag(FlagAction::Replace), 0),
             (tag(FlagAction::Add), 1),
             (tag(FlagAction::Remove), 2),
+            (tag(DkimAlgorithm::Ed25519Sha256), 0),
+            (tag(DkimAlgorithm::RsaSha256), 1),
         ];
         for (i, (got, want)) in units.into_iter().enumerate() {
             assert_eq!(got, want, "case {i}");
@@ -954,14 +1032,28 @@ mod tests {
                 reason: s(),
                 at: 1,
             },
+            Op::SetDkimKeys {
+                domain: s(),
+                keys: vec![DkimKey {
+                    selector: s(),
+                    algorithm: DkimAlgorithm::RsaSha256,
+                    private_der: vec![1],
+                    public: vec![2],
+                    created: 1,
+                }],
+            },
+            Op::SetDkimEnabled {
+                domain: s(),
+                enabled: true,
+            },
         ];
         let tags: Vec<u8> = ops.into_iter().map(tag).collect();
-        assert_eq!(tags, (0..30).collect::<Vec<u8>>());
+        assert_eq!(tags, (0..32).collect::<Vec<u8>>());
     }
 
     #[test]
     fn an_unknown_tag_does_not_decode() {
-        let error = postcard::from_bytes::<Op>(&[30]).unwrap_err();
+        let error = postcard::from_bytes::<Op>(&[32]).unwrap_err();
         assert!(matches!(error, postcard::Error::SerdeDeCustom), "{error:?}");
         let error = postcard::from_bytes::<Mode>(&[2]).unwrap_err();
         assert!(matches!(error, postcard::Error::SerdeDeCustom), "{error:?}");

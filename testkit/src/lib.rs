@@ -7,12 +7,14 @@
 //! - [`transcript`]: golden `C:`/`S:` transcripts: the files, their escapes, and the
 //!   replay-or-bless loop (ARCHITECTURE.md §6).
 //! - [`fuzz`]: the fuzz corpora replayed through the checks the fuzz targets run.
+//! - [`dkim`]: verifying DKIM signatures against records the test publishes.
 //! - [`peers`]: the real programs some tests talk to (Python, curl), with skip notes
 //!   where one cannot run at all.
 //! - [`backends`] and [`block_on`]: running a test once per I/O backend, and a future
 //!   on the test's own thread.
 
 mod client;
+pub mod dkim;
 pub mod fuzz;
 pub mod nats;
 pub mod peers;

@@ -473,6 +473,10 @@ impl Relay {
         } else {
             Direction::In
         };
+        let message = match &client.authenticated {
+            Some(account) => self.dkim_signed(account, message),
+            None => message,
+        };
         let headers = header_fields(&message);
         let size = message.len();
         let mut modes: Vec<(String, Mode)> = Vec::new();
@@ -558,6 +562,32 @@ impl Relay {
 }
 
 impl Relay {
+    /// `message` as a portal user sends it: with the DKIM signatures of their
+    /// domain's keys in front once the domain signs (SPEC §12). A key that fails is
+    /// logged and the message goes unsigned rather than refused: during an outage a
+    /// user's mail must still leave.
+    fn dkim_signed(&self, account: &str, message: Vec<u8>) -> Vec<u8> {
+        let domain = Address::domain_of(account).to_ascii_lowercase();
+        let Some(dkim) = self
+            .inner
+            .store
+            .read(|s| s.dkim(&domain).filter(|d| d.enabled).cloned())
+        else {
+            return message;
+        };
+        match crate::dkim::sign(&domain, &dkim, &message) {
+            Ok(fields) if fields.is_empty() => message,
+            Ok(mut fields) => {
+                fields.extend_from_slice(&message);
+                fields
+            }
+            Err(e) => {
+                tracing::error!(domain, account, "sent unsigned: {e}");
+                message
+            }
+        }
+    }
+
     /// Re-delivers an archived message (SPEC §4): inbound mail to its recipients'
     /// mailboxes, outbound mail to its sender's, each placed as new mail would be
     /// now (the upstream in normal mode, the portal INBOX in emergency). Only

@@ -27,6 +27,7 @@ impl State {
                 self.domains
                     .remove(name)
                     .ok_or_else(|| OpError::NoDomain(name.clone()))?;
+                self.dkim.remove(name);
             }
             Op::SetMode {
                 domain,
@@ -81,6 +82,23 @@ impl State {
                     },
                     touched,
                 );
+            }
+            Op::SetDkimKeys { domain, keys } => {
+                if !self.domains.contains_key(domain) {
+                    return Err(OpError::NoDomain(domain.clone()));
+                }
+                let dkim = self.dkim.entry(domain.clone()).or_default();
+                dkim.retired = std::mem::replace(&mut dkim.keys, keys.clone());
+            }
+            Op::SetDkimEnabled { domain, enabled } => {
+                if !self.domains.contains_key(domain) {
+                    return Err(OpError::NoDomain(domain.clone()));
+                }
+                match self.dkim.get_mut(domain) {
+                    Some(dkim) if !dkim.keys.is_empty() => dkim.enabled = *enabled,
+                    _ if !*enabled => {}
+                    _ => return Err(OpError::NoDkimKeys(domain.clone())),
+                }
             }
             Op::AddAccount {
                 address,
@@ -197,6 +215,11 @@ impl State {
     /// One domain by name (any case).
     pub fn domain(&self, name: &str) -> Option<&Domain> {
         self.domains.get(&name.to_ascii_lowercase())
+    }
+
+    /// A domain's DKIM keys, if it has any (any case).
+    pub fn dkim(&self, domain: &str) -> Option<&DomainDkim> {
+        self.dkim.get(&domain.to_ascii_lowercase())
     }
 
     /// All accounts, or those of one domain.

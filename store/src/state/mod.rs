@@ -111,6 +111,9 @@ pub enum OpError {
     /// A drain entry's message came from the portal; it cannot go back there.
     #[error("a drain entry cannot go back to the portal")]
     DrainToPortal(QueueId),
+    /// Signing cannot start without keys.
+    #[error("domain {0} has no DKIM keys")]
+    NoDkimKeys(String),
     /// An audit entry describes the changes before it in its batch; one of them failed,
     /// so it is not recorded.
     #[error("audit entry not recorded: a change before it in its batch failed")]
@@ -143,6 +146,10 @@ pub struct State {
     /// state, so that older checkpoints without them still load.
     #[serde(skip)]
     pub(crate) traces: Traces,
+    /// Domains' DKIM keys. Checkpoints carry them in a section after the state, so
+    /// that older checkpoints without them still load.
+    #[serde(skip)]
+    pub(crate) dkim: BTreeMap<String, DomainDkim>,
     /// Expunged messages sessions may still show (`retained.rs`); not persisted.
     #[serde(skip)]
     pub(crate) retained: Retained,
@@ -172,6 +179,7 @@ impl State {
             &self.queue,
             &self.archive,
             &self.journal,
+            &self.dkim,
         );
         let bytes = postcard::to_allocvec(&logical).expect("the state encodes");
         Sha256::digest(&bytes)
@@ -272,6 +280,8 @@ impl State {
                 | Op::DeleteDomain(_)
                 | Op::SetMode { .. }
                 | Op::RouterSetMode { .. }
+                | Op::SetDkimKeys { .. }
+                | Op::SetDkimEnabled { .. }
                 | Op::AddAccount { .. }
                 | Op::UpdateAccount { .. }
                 | Op::SetPassword { .. }

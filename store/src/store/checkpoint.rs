@@ -39,6 +39,8 @@ const SECTION_JOURNAL: u16 = 2;
 const SECTION_FOLDER_SYNC: u16 = 3;
 /// Message traces (`trace.rs`).
 const SECTION_TRACES: u16 = 4;
+/// Domains' DKIM keys.
+const SECTION_DKIM: u16 = 5;
 
 fn encode_sections(state: &State, applied_seq: u64, out: Vec<u8>) -> postcard::Result<Vec<u8>> {
     let mut sections: Vec<(u16, Vec<u8>)> = vec![
@@ -48,6 +50,7 @@ fn encode_sections(state: &State, applied_seq: u64, out: Vec<u8>) -> postcard::R
             postcard::to_allocvec(&state.folder_sync)?,
         ),
         (SECTION_TRACES, postcard::to_allocvec(&state.traces)?),
+        (SECTION_DKIM, postcard::to_allocvec(&state.dkim)?),
     ];
     if applied_seq != 0 {
         sections.push((SECTION_APPLIED_SEQ, postcard::to_allocvec(&applied_seq)?));
@@ -71,6 +74,7 @@ fn decode_sections(bytes: &[u8], state: &mut State) -> postcard::Result<u64> {
             SECTION_APPLIED_SEQ => applied_seq = postcard::from_bytes(&body)?,
             SECTION_FOLDER_SYNC => folder_sync = Some(postcard::from_bytes(&body)?),
             SECTION_TRACES => state.traces = postcard::from_bytes(&body)?,
+            SECTION_DKIM => state.dkim = postcard::from_bytes(&body)?,
             _ => {}
         }
     }

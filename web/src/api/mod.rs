@@ -28,6 +28,7 @@ use crate::{AppState, ClientIp, Scope};
 
 mod audit;
 mod backup;
+pub(crate) mod dkim;
 mod me;
 pub(crate) mod reset;
 mod trace;
@@ -90,6 +91,7 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/domains/{name}/mode", put(set_mode))
         .route("/domains/{name}/history", get(mode_history))
+        .route("/domains/{name}/dkim", get(dkim::show).post(dkim::change))
         .route("/accounts", get(list_accounts).post(add_account))
         .route(
             "/accounts/{address}",
@@ -170,7 +172,8 @@ impl From<OpError> for ApiError {
             | OpError::NoQueueEntry(_) => StatusCode::NOT_FOUND,
             OpError::AccountExists(_)
             | OpError::FolderExists(_)
-            | OpError::DomainHasAccounts(_) => StatusCode::CONFLICT,
+            | OpError::DomainHasAccounts(_)
+            | OpError::NoDkimKeys(_) => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError::new(status, e.to_string())
