@@ -358,6 +358,36 @@ fn the_control_panel_in_a_browser() {
         .contains("carol@example.test"));
     assert!(!browser.text("table.list tbody").contains("alice@"));
 
+    // ---- DKIM: keys made, the records shown, signing enabled. ----
+    browser.goto(&format!("{base}/panel/domains/example.test"));
+    assert!(browser.try_find("[data-dkim=off]").is_some());
+    browser.click_to_load("button[data-action=dkim-keys]");
+    assert!(flash(&browser).contains("DKIM of example.test updated."));
+    let records = browser.find_all("code.record");
+    assert_eq!(records.len(), 2);
+    let shown = browser.text("#dkim .records");
+    assert!(
+        shown.contains("-ed25519._domainkey.example.test"),
+        "{shown}"
+    );
+    assert!(shown.contains("v=DKIM1; k=rsa; p=MIIB"), "{shown}");
+    browser.click_to_load("button[data-action=dkim-enable]");
+    assert!(browser.try_find("[data-dkim=on]").is_some());
+    let api: Value = serde_json::from_str(&ok(
+        lifeboat.cli(&["domain", "dkim", "example.test", "--json"], None)
+    ))
+    .unwrap();
+    assert_eq!(api["signing"], true, "{api:#}");
+    assert!(
+        shown.contains(api["keys"][1]["record"]["value"].as_str().unwrap()),
+        "the page shows the records the API gives"
+    );
+    browser.execute(
+        "document.getElementById('dkim').scrollIntoView();",
+        serde_json::json!([]),
+    );
+    shoot(&browser, "domain-dkim");
+
     // ---- Force emergency, with the confirmation saying what happens to mail. ----
     browser.goto(&format!("{base}/panel/domains/example.test"));
     browser.click_to_load("a[data-action=mode-emergency]");

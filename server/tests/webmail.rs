@@ -290,6 +290,24 @@ fn webmail_in_a_browser() {
         Some(&format!("{PASSWORD}\n")),
     ));
     ok(lifeboat.cli(&["mode", "example.test", "emergency"], None));
+    // The domain signs what its users send (SPEC §12); the records as published.
+    let dkim: Value = serde_json::from_str(&ok(lifeboat.cli(
+        &["domain", "dkim", "example.test", "--enable", "--json"],
+        None,
+    )))
+    .unwrap();
+    let published: Vec<(String, String)> = dkim["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            let record = &k["record"];
+            (
+                record["name"].as_str().unwrap().into(),
+                record["value"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
     let base = format!("http://127.0.0.1:{}", lifeboat.ports.http);
     let beacon = Beacon::start();
     let browser = Browser::start();
@@ -583,6 +601,12 @@ m.logout()
     );
     assert!(reply.contains("Subject: Re: Lunch on Friday"), "{reply}");
     assert!(reply.contains("menu.pdf"), "{reply}");
+    // Signed by example.test with both keys, and both signatures verify.
+    assert_eq!(
+        lifeboat_testkit::dkim::verify(reply.as_bytes(), &published),
+        ["pass", "pass"],
+        "{reply}"
+    );
     let encoded = base64::engine::general_purpose::STANDARD.encode(&menu);
     assert!(
         reply.replace("\r\n", "").contains(&encoded[..200]),

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use lifeboat_store::{Coverage, Domain, Failover, Mode, INBOX};
+use lifeboat_store::{Coverage, DkimKey, Domain, DomainDkim, Failover, Mode, INBOX};
 use serde::Deserialize;
 
 use super::dashboard::{health_label, mode_label};
@@ -15,7 +15,7 @@ use super::{
     ago, done, here, not_found_for, panel_scope, refused, render, render_status, url_encode,
     visible_domain, when, Layout, Section, Shared,
 };
-use crate::admin::{self, coverage_str, failover_str, Actor, ModeRequest, Problem};
+use crate::admin::{self, coverage_str, failover_str, Actor, DkimRequest, ModeRequest, Problem};
 use crate::i18n::{fill, Lang, Texts};
 use crate::session::Session;
 use crate::{ClientIp, Scope};
@@ -250,7 +250,44 @@ struct DomainPage {
     portal: usize,
     history: Vec<HistoryItem>,
     may_delete: bool,
+    dkim: DkimCard,
     error: Option<String>,
+}
+
+/// One DNS record of the DKIM card.
+struct DkimRecord {
+    algorithm: &'static str,
+    name: String,
+    value: String,
+}
+
+/// The DKIM card: whether the domain signs, and the records to publish.
+struct DkimCard {
+    signing: bool,
+    keys: Vec<DkimRecord>,
+    retired: Vec<DkimRecord>,
+}
+
+impl DkimCard {
+    fn of(domain: &str, dkim: &DomainDkim) -> DkimCard {
+        let records = |keys: &[DkimKey]| {
+            keys.iter()
+                .map(|k| {
+                    let record = lifeboat_smtp::dkim::dns_record(domain, k);
+                    DkimRecord {
+                        algorithm: crate::api::dkim::algorithm_str(k.algorithm),
+                        name: record.name,
+                        value: record.value,
+                    }
+                })
+                .collect()
+        };
+        DkimCard {
+            signing: dkim.enabled,
+            keys: records(&dkim.keys),
+            retired: records(&dkim.retired),
+        }
+    }
 }
 
 fn domain_page(
@@ -320,6 +357,13 @@ fn domain_page(
         portal,
         history,
         may_delete: session.scope == Scope::All,
+        dkim: DkimCard::of(
+            &domain.name,
+            &state
+                .store
+                .read(|s| s.dkim(&domain.name).cloned())
+                .unwrap_or_default(),
+        ),
         error,
     };
     render_status(status, &page)
@@ -392,6 +436,55 @@ pub(crate) async fn update(
             &session,
             &format!("/panel/domains/{}", url_encode(&domain.name)),
             fill(t.domain_saved, &[&domain.name]),
+        ),
+        Err(problem) => domain_page(
+            &state,
+            &session,
+            &headers,
+            &uri,
+            &domain,
+            problem.status(),
+            Some(problem.text(t)),
+        ),
+    }
+}
+
+// ---- DKIM ----------------------------------------------------------------------
+
+#[derive(Deserialize)]
+pub(crate) struct DkimForm {
+    action: String,
+}
+
+/// `POST /panel/domains/{name}/dkim`: create keys, enable, disable or rotate.
+pub(crate) async fn dkim(
+    State(state): State<Shared>,
+    session: Session,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(name): Path<String>,
+    Form(form): Form<DkimForm>,
+) -> Response {
+    let domain = match visible_domain(&state, &session, &headers, &name) {
+        Ok(domain) => domain,
+        Err(hidden) => return hidden.into_response(),
+    };
+    let request = match form.action.as_str() {
+        "keys" => DkimRequest::Keys,
+        "enable" => DkimRequest::Enable,
+        "disable" => DkimRequest::Disable,
+        "rotate" => DkimRequest::Rotate,
+        _ => return not_found_for(&headers),
+    };
+    let t = Lang::of(&headers).texts();
+    let actor = Actor::account(&session.account.address, ip);
+    match admin::dkim(&state, &actor, &domain, request).await {
+        Ok(_) => done(
+            &state,
+            &session,
+            &format!("/panel/domains/{}#dkim", url_encode(&domain.name)),
+            fill(t.dkim_saved, &[&domain.name]),
         ),
         Err(problem) => domain_page(
             &state,

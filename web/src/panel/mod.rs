@@ -61,6 +61,7 @@ pub(crate) fn router(state: Shared) -> Router {
             "/panel/domains/{name}/mode",
             get(domains::confirm_mode).post(domains::set_mode),
         )
+        .route("/panel/domains/{name}/dkim", post(domains::dkim))
         .route(
             "/panel/domains/{name}/delete",
             get(domains::confirm_delete).post(domains::delete),
