@@ -20,8 +20,6 @@
 //!   at most [`TRACE_STEPS_MAX`] steps: past that, the middle ones give way (the
 //!   first steps and the latest stay) and are counted.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::model::{ArchiveId, BodyId, BodyRef, Destination, Direction, Mode, QueueId, UnixTime};
@@ -501,7 +499,8 @@ impl MessageTrace {
 /// Every traced message, by body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Traces {
-    messages: HashMap<BodyId, MessageTrace>,
+    /// Persistent: a checkpoint's snapshot shares it (see `store/writer.rs`).
+    messages: imbl::HashMap<BodyId, MessageTrace>,
 }
 
 impl Traces {

@@ -686,7 +686,21 @@ const HEADER_FIELD_CHARS_MAX: usize = 998;
 
 /// The searchable header fields of a message (RFC 2047 words decoded).
 pub fn header_fields(message: &[u8]) -> HeaderFields {
-    let Some(parsed) = mail_parser::MessageParser::new().parse_headers(message) else {
+    // Only the fields the archive keeps are parsed: a message's Received trail and the
+    // rest are skipped, on the accept path of every message.
+    static PARSER: std::sync::OnceLock<mail_parser::MessageParser> = std::sync::OnceLock::new();
+    let parser = PARSER.get_or_init(|| {
+        use mail_parser::HeaderName;
+        mail_parser::MessageParser::new()
+            .header_address(HeaderName::From)
+            .header_address(HeaderName::To)
+            .header_address(HeaderName::Cc)
+            .header_text(HeaderName::Subject)
+            .header_id(HeaderName::MessageId)
+            .header_date(HeaderName::Date)
+            .default_header_ignore()
+    });
+    let Some(parsed) = parser.parse_headers(message) else {
         return HeaderFields::default();
     };
     let clip = |s: String| s.chars().take(HEADER_FIELD_CHARS_MAX).collect::<String>();
@@ -711,5 +725,31 @@ pub fn header_fields(message: &[u8]) -> HeaderFields {
         subject: clip(parsed.subject().unwrap_or_default().to_string()),
         message_id: clip(parsed.message_id().unwrap_or_default().to_string()),
         date: parsed.date().map(|d| d.to_rfc822()).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_fields;
+
+    /// The fields the archive keeps come out as the full parser gives them, whatever
+    /// other fields (a Received trail) come before.
+    #[test]
+    fn header_fields_are_those_of_the_full_parse() {
+        let message = b"Received: from a (a [192.0.2.1]) by b with ESMTP id 1; Fri, 4 Dec 2026 22:00:00 +0000\r\n\
+            From: =?utf-8?q?Ren=C3=A9?= <rene@example.test>\r\n\
+            To: a@example.test, \"B\" <b@example.test>\r\nCc: c@example.test\r\n\
+            Subject: =?iso-8859-1?q?Caf=E9?= menu\r\nMessage-ID: <m1@example.test>\r\n\
+            Date: Fri, 4 Dec 2026 22:00:00 +0000\r\nX-Other: x\r\n\r\nBody.\r\n";
+        let fields = header_fields(message);
+        assert_eq!(fields.from, "René <rene@example.test>");
+        assert_eq!(fields.to, "a@example.test, B <b@example.test>");
+        assert_eq!(fields.cc, "c@example.test");
+        assert_eq!(fields.subject, "Café menu");
+        assert_eq!(fields.message_id, "m1@example.test");
+        let full = mail_parser::MessageParser::new()
+            .parse_headers(&message[..])
+            .unwrap();
+        assert_eq!(fields.date, full.date().unwrap().to_rfc822());
     }
 }

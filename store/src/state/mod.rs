@@ -130,7 +130,8 @@ pub struct State {
     folders: HashMap<FolderId, Folder>,
     bodies: HashMap<BodyId, BodyInfo>,
     queue: BTreeMap<QueueId, QueueEntry>,
-    archive: BTreeMap<ArchiveId, ArchiveEntry>,
+    /// Persistent: a checkpoint's snapshot shares it (see `store/writer.rs`).
+    archive: imbl::OrdMap<ArchiveId, ArchiveEntry>,
     /// Derived from `queue`: portal message -> drain entry.
     #[serde(skip)]
     portal_queue: HashMap<PortalRef, QueueId>,

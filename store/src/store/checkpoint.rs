@@ -168,15 +168,40 @@ fn checkpoint_crc(header: &[u8], body: &[u8]) -> u32 {
     crc32c::crc32c_append(crc, body)
 }
 
-/// A checkpoint encoded at a log position, to be written, and who waits for it.
-struct CheckpointJob {
-    bytes: Vec<u8>,
-    pos: LogPos,
+/// The state at a log position, to be encoded and written, and who waits for it.
+pub(super) struct CheckpointJob {
+    snapshot: Snapshot,
     done: Vec<Arc<Completion<Result<()>>>>,
 }
 
-/// Writes checkpoints on a thread of its own: the writer pauses its commits only to
-/// encode the state (under the read lock), not for the file's write and syncs. Jobs
+/// A copy of the state as it was at a log position. Taking it costs the writer little:
+/// the archive and the traces, most of a large state, are persistent maps that the copy
+/// shares; the rest is copied.
+pub(super) struct Snapshot {
+    state: State,
+    pos: LogPos,
+    applied_seq: u64,
+}
+
+impl Snapshot {
+    /// The state as the writer leaves it at `pos`.
+    pub(super) fn take(shared: &Shared, pos: LogPos) -> Snapshot {
+        let state = shared.state.read();
+        Snapshot {
+            state: state.clone(),
+            pos,
+            applied_seq: shared.applied_seq.load(Ordering::Acquire),
+        }
+    }
+
+    fn encode(&self) -> Result<Vec<u8>> {
+        checkpoint_bytes(self.pos, &self.state, self.applied_seq)
+    }
+}
+
+/// Encodes and writes checkpoints on a thread of its own: the writer pauses its
+/// commits only to take a [`Snapshot`], not to encode it, write it or sync it (encoding
+/// a state of a few hundred thousand messages takes a few hundred milliseconds). Jobs
 /// are written in order, so a later checkpoint never lands before an earlier one.
 pub(super) struct Checkpointer {
     shared: Arc<Shared>,
@@ -224,13 +249,8 @@ impl Checkpointer {
         self.pending.load(Ordering::Acquire) == 0
     }
 
-    pub(super) fn submit(
-        &self,
-        bytes: Vec<u8>,
-        pos: LogPos,
-        done: Vec<Arc<Completion<Result<()>>>>,
-    ) {
-        let mut job = CheckpointJob { bytes, pos, done };
+    pub(super) fn submit(&self, snapshot: Snapshot, done: Vec<Arc<Completion<Result<()>>>>) {
+        let mut job = CheckpointJob { snapshot, done };
         if let Some(jobs) = &self.jobs {
             self.pending.fetch_add(1, Ordering::AcqRel);
             match jobs.send(job) {
@@ -254,7 +274,15 @@ impl Checkpointer {
 }
 
 fn write_job(shared: &Shared, job: CheckpointJob, failed: &AtomicBool) {
-    let result = store_checkpoint(shared, &job.bytes, job.pos);
+    let started = std::time::Instant::now();
+    let result = job.snapshot.encode().and_then(|bytes| {
+        tracing::debug!(
+            bytes = bytes.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "checkpoint encoded"
+        );
+        store_checkpoint(shared, &bytes, job.snapshot.pos)
+    });
     if let Err(e) = &result {
         tracing::error!("checkpoint failed: {e}");
         failed.store(true, Ordering::Release);
@@ -265,13 +293,6 @@ fn write_job(shared: &Shared, job: CheckpointJob, failed: &AtomicBool) {
             Err(e) => Err(Error::Invalid(format!("checkpoint failed: {e}"))),
         });
     }
-}
-
-/// The state at `pos`, encoded as a checkpoint file's contents.
-pub(super) fn encode_checkpoint(shared: &Shared, pos: LogPos) -> Result<Vec<u8>> {
-    let state = shared.state.read();
-    let applied_seq = shared.applied_seq.load(Ordering::Acquire);
-    checkpoint_bytes(pos, &state, applied_seq)
 }
 
 /// A checkpoint file's contents: the state at `pos`, which includes the cluster's log

@@ -81,9 +81,10 @@ impl Store {
             let mut bodies: Vec<(BodyId, Loc)> =
                 state.bodies().map(|(id, info)| (*id, info.loc)).collect();
             bodies.sort_by_key(|(id, _)| *id);
-            let bytes = checkpoint_bytes(LogPos::default(), &state, applied_seq)?;
-            (bytes, applied_seq, bodies)
+            // Encoded outside the lock: the writer applies commits meanwhile.
+            (state.clone(), applied_seq, bodies)
         };
+        let checkpoint = checkpoint_bytes(LogPos::default(), &checkpoint, applied_seq)?;
         let mut out = Crc { inner: out, crc: 0 };
         out.write_all(SNAPSHOT_MAGIC).map_err(write_error)?;
         out.write_all(&(checkpoint.len() as u64).to_le_bytes())

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
 
-use super::checkpoint::{encode_checkpoint, Checkpointer};
+use super::checkpoint::{Checkpointer, Snapshot};
 use super::{CommitResult, Completion, Shared};
 use crate::log::{self, Kind, ReplicaTag, Tail, RECORD_HEADER_LEN, REPLICA_TAG_LEN};
 use crate::model::*;
@@ -62,10 +62,7 @@ pub(super) fn writer_loop(shared: Arc<Shared>, rx: Receiver<Msg>, mut tail: Tail
         let Ok(first) = rx.recv() else {
             // Every handle is gone: leave a checkpoint so the next open is fast.
             if shared.poisoned.lock().is_none() {
-                match encode_checkpoint(&shared, tail.pos) {
-                    Ok(bytes) => checkpointer.submit(bytes, tail.pos, Vec::new()),
-                    Err(e) => tracing::error!("checkpoint at close failed: {e}"),
-                }
+                checkpointer.submit(Snapshot::take(&shared, tail.pos), Vec::new());
             }
             checkpointer.finish();
             return;
@@ -97,16 +94,20 @@ pub(super) fn writer_loop(shared: Arc<Shared>, rx: Receiver<Msg>, mut tail: Tail
         // one asked for is always taken.
         let due = since_checkpoint >= shared.options.checkpoint_every_bytes && checkpointer.idle();
         if !checkpoints.is_empty() || due {
-            let encoded = match &*shared.poisoned.lock() {
-                Some(why) => Err(Error::Poisoned(why.clone())),
-                None => encode_checkpoint(&shared, tail.pos),
-            };
-            match encoded {
-                Ok(bytes) => {
-                    checkpointer.submit(bytes, tail.pos, checkpoints);
+            let poisoned = shared.poisoned.lock().clone();
+            match poisoned {
+                None => {
+                    let started = std::time::Instant::now();
+                    let snapshot = Snapshot::take(&shared, tail.pos);
+                    tracing::debug!(
+                        us = started.elapsed().as_micros() as u64,
+                        "checkpoint snapshot taken"
+                    );
+                    checkpointer.submit(snapshot, checkpoints);
                     since_checkpoint = 0;
                 }
-                Err(e) => {
+                Some(why) => {
+                    let e = Error::Poisoned(why);
                     tracing::error!("checkpoint failed: {e}");
                     for done in checkpoints {
                         done.complete(Err(Error::Invalid(format!("checkpoint failed: {e}"))));
