@@ -128,8 +128,9 @@ pub(crate) struct Opened {
 /// Where a message's bytes are.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Body {
-    /// A body the store names.
-    Stored(BodyId),
+    /// A body the store names, of a message of the folder when the view was read (it
+    /// may be expunged by another session before its bytes are read).
+    Stored(BodyId, Option<FolderId>),
     /// An expunged message's, which the store keeps readable (RFC 2180 §4.1.1).
     At(Loc),
 }
@@ -150,7 +151,16 @@ impl Current {
     /// The message's octets.
     pub(crate) fn bytes(&self, store: &Store) -> lifeboat_store::Result<Bytes> {
         match self.body {
-            Body::Stored(id) => store.body(id),
+            Body::Stored(id, folder) => store.body(id).or_else(|error| {
+                // Expunged by another session since the view was read (a FETCH of many
+                // messages yields between them): the store keeps it for this session,
+                // which has not been told (RFC 2180 §4.1.1), where it lies now.
+                folder
+                    .and_then(|folder| {
+                        store.read(|state| state.retained(folder, self.uid).map(|r| r.loc))
+                    })
+                    .map_or(Err(error), |loc| store.read_at(loc))
+            }),
             Body::At(loc) => store.read_at(loc),
         }
     }
@@ -449,7 +459,7 @@ impl MailboxView {
                                 index,
                                 uid: slot.uid,
                                 message: message.clone(),
-                                body: Body::Stored(message.body),
+                                body: Body::Stored(message.body, Some(*id)),
                                 expunged: false,
                             }),
                             None => state.retained(*id, slot.uid).map(|retained| Current {
@@ -474,7 +484,7 @@ impl MailboxView {
                             index,
                             uid,
                             message: archive::message(entry),
-                            body: Body::Stored(entry.body),
+                            body: Body::Stored(entry.body, None),
                             expunged: false,
                         })
                     })
@@ -855,6 +865,76 @@ mod tests {
         assert_eq!(
             view.resolve_sequence_set(&SequenceSet::saved()),
             Ok(vec![1, 3])
+        );
+    }
+
+    /// RFC 2180 §4.1.1: "The server MAY allow the EXPUNGE of a multi-accessed mailbox
+    /// but keep the messages available to satisfy subsequent FETCH commands until it
+    /// is able to send an EXPUNGE response to each client." A FETCH reads its
+    /// messages' bytes one after the other, yielding between them: one expunged by
+    /// another session meanwhile (its body gone from the store's index with its last
+    /// reference) is still read, from where the store keeps it for this session.
+    #[test]
+    fn a_message_expunged_while_a_fetch_reads_it_is_still_read() {
+        use lifeboat_store::{
+            Batch, Coverage, DomainSettings, Failover, Flags, Op, OpResult, Options, Role,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Options::default()).unwrap();
+        let mut batch = Batch::new();
+        batch.push(Op::PutDomain(DomainSettings {
+            name: "example.test".into(),
+            upstream: "127.0.0.1:25".into(),
+            coverage: Coverage::All,
+            failover: Failover::Auto,
+        }));
+        batch.push(Op::AddAccount {
+            address: "a@example.test".into(),
+            password_hash: String::new(),
+            role: Role::User,
+            covered: true,
+            recovery: None,
+        });
+        store.commit(batch).unwrap();
+        let inbox = store
+            .read(|s| {
+                s.folder_by_name("a@example.test", lifeboat_store::INBOX)
+                    .map(|f| f.id)
+            })
+            .unwrap();
+        let mut batch = Batch::new();
+        let body = batch.put_body(b"Subject: one\r\n\r\nThe first.\r\n".to_vec());
+        batch.push(Op::Append {
+            folder: inbox,
+            body,
+            flags: Flags::default(),
+            internal_date: 1,
+        });
+        let results = store.commit(batch).unwrap();
+        let Some(Ok(OpResult::Appended { uid, .. })) = results.last() else {
+            panic!("{results:?}");
+        };
+        let recent = crate::recent::RecentMarks::new(&store.read(|s| s.clone()));
+        let opened = MailboxView::open(&store, inbox, false, &recent, false).unwrap();
+        let current = opened.view.current(&store, &[0]);
+        assert_eq!(current.len(), 1);
+        // Another session expunges it before this one reads its bytes.
+        let mut batch = Batch::new();
+        batch.push(Op::Expunge {
+            folder: inbox,
+            uids: vec![*uid],
+        });
+        store.commit(batch).unwrap();
+        let Body::Stored(id, _) = current[0].body else {
+            panic!("a live message");
+        };
+        assert!(
+            store.body(id).is_err(),
+            "its body left the index with the message"
+        );
+        assert_eq!(
+            &current[0].bytes(&store).unwrap()[..],
+            b"Subject: one\r\n\r\nThe first.\r\n"
         );
     }
 

@@ -128,7 +128,7 @@ pub(crate) async fn run(
 async fn copy_archived(core: &mut Core, messages: &[Current], target: FolderId) -> Reply {
     let mut batch = Batch::new();
     for current in messages {
-        let Body::Stored(body) = current.body else {
+        let Body::Stored(body, _) = current.body else {
             continue;
         };
         batch.push(Op::Append {
