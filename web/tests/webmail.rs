@@ -571,7 +571,10 @@ fn replies_drafts_and_uploads() {
         let (account, rcpts, message, also) = &sent[0];
         assert_eq!(account, "alice@example.test");
         assert_eq!(rcpts, &["bob@remote.test", "eve@remote.test"]);
-        assert_eq!(*also, 1, "the \\Answered flag goes with it");
+        assert_eq!(
+            *also, 2,
+            "the \\Answered flag goes with it, and the draft that kept the upload goes"
+        );
         let text = String::from_utf8_lossy(message);
         assert!(text.contains("In-Reply-To: <plans@remote.test>"), "{text}");
         assert!(
@@ -590,6 +593,57 @@ fn replies_drafts_and_uploads() {
         assert!(text.contains("notes.bin"), "{text}");
     }
     assert!(setup.flags(inbox, uid).contains(SystemFlags::ANSWERED));
+    assert!(
+        setup
+            .store
+            .read(|s| s.folder(drafts).unwrap().messages.is_empty()),
+        "the draft that kept the upload went with the sending"
+    );
+    // A refused sending keeps what was uploaded: the composer comes back on a draft
+    // that holds it, and sending that draft takes the file along.
+    let r = send(
+        &[
+            ("to", "not an address"),
+            ("subject", "With a file"),
+            ("action", "send"),
+        ],
+        &[("kept.bin", b"keep me")],
+    );
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains("kept.bin"), "{}", r.body);
+    let kept_uid = setup
+        .store
+        .read(|s| *s.folder(drafts).unwrap().messages.keys().next().unwrap());
+    let kept_ref = format!("{drafts}:{kept_uid}");
+    assert!(
+        r.body
+            .contains(&format!("name=\"draft_of\" value=\"{kept_ref}\"")),
+        "{}",
+        r.body
+    );
+    let r = send(
+        &[
+            ("to", "bob@remote.test"),
+            ("subject", "With a file"),
+            ("draft_of", &kept_ref),
+            ("forward_of", &kept_ref),
+            ("action", "send"),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    {
+        let sent = setup.relay.sent.lock().unwrap();
+        let text = String::from_utf8_lossy(&sent.last().unwrap().2);
+        assert!(
+            text.contains("kept.bin") && text.contains("a2VlcCBtZQ"),
+            "{text}"
+        );
+    }
+    assert!(setup
+        .store
+        .read(|s| s.folder(drafts).unwrap().messages.is_empty()));
+    setup.relay.sent.lock().unwrap().pop();
     // A forward keeps the original's attachments.
     let with_file = setup.deliver(
         "alice@example.test",

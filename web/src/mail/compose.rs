@@ -513,12 +513,21 @@ pub(crate) async fn send(
     let lang = Lang::of(&headers);
     let t = lang.texts();
     let limit = state.message_bytes_max;
-    let (draft, action, files) = match read_form(&mut multipart, t, limit).await {
+    let (mut draft, action, mut files) = match read_form(&mut multipart, t, limit).await {
         Ok(read) => read,
         Err(Refused(status, text)) => return crate::panel::problem_page(lang, status, &text),
     };
     let account = session.account.address.clone();
     let save = action == "draft";
+    if !save && !files.is_empty() {
+        // Uploads are kept whatever happens to the sending: the message goes to Drafts
+        // first (the sending's commit removes it), and a refusal comes back on that
+        // draft with its attachments, so nothing has to be uploaded again.
+        let uploads = std::mem::take(&mut files);
+        if let Err(why) = keep_uploads(&state, &account, &mut draft, uploads, t).await {
+            return crate::panel::problem_page(lang, StatusCode::SERVICE_UNAVAILABLE, &why);
+        }
+    }
     let again = |draft: Draft, error: String| {
         let kept = own_message(&state, &account, &draft.forward_of)
             .and_then(|(_, _, body)| state.store.body(body).ok())
@@ -635,6 +644,64 @@ pub(crate) async fn send(
         }
         Err(why) => again(draft, fill(t.mail_send_failed, &[&why])),
     }
+}
+
+/// Saves what the form holds, uploads included, as a draft in place of the one it was,
+/// and points `draft` at it: its attachments go with the message from there on.
+async fn keep_uploads(
+    state: &AppState,
+    account: &str,
+    draft: &mut Draft,
+    files: Vec<Upload>,
+    t: &Texts,
+) -> Result<(), String> {
+    let Some(drafts) = special_folder(state, account, SpecialUse::Drafts) else {
+        return Err(t.mail_no_portal.to_string());
+    };
+    // The fields as far as they parse: the form keeps what was typed either way.
+    let recipients = Recipients {
+        to: parse_addresses(t, &draft.to).unwrap_or_default(),
+        cc: parse_addresses(t, &draft.cc).unwrap_or_default(),
+        bcc: parse_addresses(t, &draft.bcc).unwrap_or_default(),
+    };
+    let kept = own_message(state, account, &draft.forward_of)
+        .and_then(|(_, _, body)| state.store.body(body).ok())
+        .map(|bytes| attachments_of(&bytes))
+        .unwrap_or_default();
+    let message =
+        build(account, draft, &recipients, files, kept, true).map_err(|e| e.to_string())?;
+    let mut batch = Batch::new();
+    let body = batch.put_body(message);
+    batch.push(Op::Append {
+        folder: drafts.id,
+        body,
+        flags: Flags {
+            system: SystemFlags::DRAFT.union(SystemFlags::SEEN),
+            keywords: Vec::new(),
+        },
+        internal_date: lifeboat_store::now(),
+    });
+    if let Some((folder, uid, _)) = own_message(state, account, &draft.draft_of) {
+        batch.push(Op::Expunge {
+            folder,
+            uids: vec![uid],
+        });
+    }
+    let results = state
+        .store
+        .commit_async(batch)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(Ok(lifeboat_store::OpResult::Appended { uid, .. })) = results
+        .iter()
+        .find(|r| matches!(r, Ok(lifeboat_store::OpResult::Appended { .. })))
+    else {
+        return Err(format!("saving the draft failed: {results:?}"));
+    };
+    let reference = format!("{}:{uid}", drafts.id.0);
+    draft.draft_of = reference.clone();
+    draft.forward_of = reference;
+    Ok(())
 }
 
 #[cfg(test)]
