@@ -625,6 +625,17 @@ m.logout()
         .unwrap_or_default();
     assert_eq!(entries.len(), 1, "{archived}");
     assert_eq!(entries[0]["direction"], "out", "{archived}");
+    // Its trace says where it came from.
+    let id = entries[0]["id"].to_string().trim_matches('"').to_string();
+    let traced: Value =
+        serde_json::from_str(&ok(lifeboat.cli(&["trace", &id, "--json"], None))).unwrap();
+    let accepted = &traced[0]["steps"][0];
+    assert_eq!(accepted["event"], "accepted", "{traced:#}");
+    assert_eq!(accepted["listener"], "webmail", "{traced:#}");
+    assert_eq!(
+        accepted["authenticated"], "alice@example.test",
+        "{traced:#}"
+    );
     // Kept in Sent, and the original is marked answered.
     let sent = browser
         .execute_async(

@@ -390,7 +390,11 @@ impl Relay {
         rcpts: &[String],
         message: Vec<u8>,
     ) -> Result<String, Refusal> {
-        self.accept_with(client, mail_from, rcpts, message, |_| Vec::new())
+        let listener = match client.listener {
+            Listener::Mx => "smtp",
+            Listener::Submission => "submission",
+        };
+        self.accept_with(client, listener, mail_from, rcpts, message, |_| Vec::new())
             .await
     }
 
@@ -421,7 +425,7 @@ impl Relay {
             listener: Listener::Submission,
             authenticated: Some(account.to_string()),
         };
-        self.accept_with(&client, account, rcpts, message, |body| {
+        self.accept_with(&client, "webmail", account, rcpts, message, |body| {
             let mut ops: Vec<Op> = sent
                 .map(|folder| Op::Append {
                     folder,
@@ -441,10 +445,11 @@ impl Relay {
     }
 
     /// [`Relay::accept`], with the ops `extra` makes for the message's body added to
-    /// the same batch.
+    /// the same batch; `listener` names where it came in for its trace.
     async fn accept_with(
         &self,
         client: &ClientInfo,
+        listener: &str,
         mail_from: &str,
         rcpts: &[String],
         message: Vec<u8>,
@@ -494,11 +499,7 @@ impl Relay {
         // The trace's first step rides in the same record as the message (SPEC §11).
         batch.push(Op::Trace(TraceNote::Accepted {
             body,
-            listener: match client.listener {
-                Listener::Mx => "smtp",
-                Listener::Submission => "submission",
-            }
-            .to_string(),
+            listener: listener.to_string(),
             client: client.ip.to_string(),
             helo: client.helo.clone(),
             tls: client.tls,
