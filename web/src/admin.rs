@@ -379,6 +379,19 @@ pub(crate) enum DkimRequest {
     Rotate,
 }
 
+impl DkimRequest {
+    /// `keys`, `enable`, `disable` or `rotate`.
+    pub(crate) fn parse(s: &str) -> Option<DkimRequest> {
+        match s {
+            "keys" => Some(DkimRequest::Keys),
+            "enable" => Some(DkimRequest::Enable),
+            "disable" => Some(DkimRequest::Disable),
+            "rotate" => Some(DkimRequest::Rotate),
+            _ => None,
+        }
+    }
+}
+
 fn dkim_summary(dkim: &DomainDkim) -> String {
     let selectors: Vec<&str> = dkim.keys.iter().map(|k| k.selector.as_str()).collect();
     format!(

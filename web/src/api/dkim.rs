@@ -78,16 +78,11 @@ pub(crate) async fn change(
     } else {
         parse(&body)?
     };
-    let request = match req.action.as_deref().unwrap_or("keys") {
-        "keys" => DkimRequest::Keys,
-        "enable" => DkimRequest::Enable,
-        "disable" => DkimRequest::Disable,
-        "rotate" => DkimRequest::Rotate,
-        other => {
-            return Err(ApiError::bad(format!(
-                "action must be \"keys\", \"enable\", \"disable\" or \"rotate\", not {other:?}"
-            )))
-        }
+    let action = req.action.as_deref().unwrap_or("keys");
+    let Some(request) = DkimRequest::parse(action) else {
+        return Err(ApiError::bad(format!(
+            "action must be \"keys\", \"enable\", \"disable\" or \"rotate\", not {action:?}"
+        )));
     };
     let domain = admin::find_domain(&state, &name)?;
     let dkim = admin::dkim(&state, &Actor::token(ip), &domain, request).await?;

@@ -597,15 +597,7 @@ pub(crate) async fn send(
         };
         let mut batch = Batch::new();
         let body = batch.put_body(message);
-        batch.push(Op::Append {
-            folder: drafts.id,
-            body,
-            flags: Flags {
-                system: SystemFlags::DRAFT.union(SystemFlags::SEEN),
-                keywords: Vec::new(),
-            },
-            internal_date: lifeboat_store::now(),
-        });
+        batch.push(into_drafts(drafts.id, body));
         for op in also {
             batch.push(op);
         }
@@ -646,6 +638,19 @@ pub(crate) async fn send(
     }
 }
 
+/// Appends a draft to the Drafts folder: `\Draft`, and `\Seen` as its writer has.
+fn into_drafts(folder: FolderId, body: lifeboat_store::BodyRef) -> Op {
+    Op::Append {
+        folder,
+        body,
+        flags: Flags {
+            system: SystemFlags::DRAFT.union(SystemFlags::SEEN),
+            keywords: Vec::new(),
+        },
+        internal_date: lifeboat_store::now(),
+    }
+}
+
 /// Saves what the form holds, uploads included, as a draft in place of the one it was,
 /// and points `draft` at it: its attachments go with the message from there on.
 async fn keep_uploads(
@@ -672,15 +677,7 @@ async fn keep_uploads(
         build(account, draft, &recipients, files, kept, true).map_err(|e| e.to_string())?;
     let mut batch = Batch::new();
     let body = batch.put_body(message);
-    batch.push(Op::Append {
-        folder: drafts.id,
-        body,
-        flags: Flags {
-            system: SystemFlags::DRAFT.union(SystemFlags::SEEN),
-            keywords: Vec::new(),
-        },
-        internal_date: lifeboat_store::now(),
-    });
+    batch.push(into_drafts(drafts.id, body));
     if let Some((folder, uid, _)) = own_message(state, account, &draft.draft_of) {
         batch.push(Op::Expunge {
             folder,

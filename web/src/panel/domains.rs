@@ -437,16 +437,29 @@ pub(crate) async fn update(
             &format!("/panel/domains/{}", url_encode(&domain.name)),
             fill(t.domain_saved, &[&domain.name]),
         ),
-        Err(problem) => domain_page(
-            &state,
-            &session,
-            &headers,
-            &uri,
-            &domain,
-            problem.status(),
-            Some(problem.text(t)),
-        ),
+        Err(problem) => refused_here(&state, &session, &headers, &uri, &domain, problem),
     }
+}
+
+/// The domain's page again, saying why a change was refused.
+fn refused_here(
+    state: &crate::AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    uri: &Uri,
+    domain: &Domain,
+    problem: Problem,
+) -> Response {
+    let t = Lang::of(headers).texts();
+    domain_page(
+        state,
+        session,
+        headers,
+        uri,
+        domain,
+        problem.status(),
+        Some(problem.text(t)),
+    )
 }
 
 // ---- DKIM ----------------------------------------------------------------------
@@ -470,12 +483,8 @@ pub(crate) async fn dkim(
         Ok(domain) => domain,
         Err(hidden) => return hidden.into_response(),
     };
-    let request = match form.action.as_str() {
-        "keys" => DkimRequest::Keys,
-        "enable" => DkimRequest::Enable,
-        "disable" => DkimRequest::Disable,
-        "rotate" => DkimRequest::Rotate,
-        _ => return not_found_for(&headers),
+    let Some(request) = DkimRequest::parse(&form.action) else {
+        return not_found_for(&headers);
     };
     let t = Lang::of(&headers).texts();
     let actor = Actor::account(&session.account.address, ip);
@@ -486,15 +495,7 @@ pub(crate) async fn dkim(
             &format!("/panel/domains/{}#dkim", url_encode(&domain.name)),
             fill(t.dkim_saved, &[&domain.name]),
         ),
-        Err(problem) => domain_page(
-            &state,
-            &session,
-            &headers,
-            &uri,
-            &domain,
-            problem.status(),
-            Some(problem.text(t)),
-        ),
+        Err(problem) => refused_here(&state, &session, &headers, &uri, &domain, problem),
     }
 }
 
