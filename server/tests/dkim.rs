@@ -79,20 +79,7 @@ fn records(keys: &Value) -> Vec<(String, String)> {
 fn portal_users_mail_is_signed_once_enabled_and_relayed_mail_never() {
     let upstream = Upstream::start();
     let lifeboat = Lifeboat::start("auto", "");
-    ok(lifeboat.cli(
-        &[
-            "domain",
-            "add",
-            "example.test",
-            "--upstream",
-            &upstream.addr(),
-        ],
-        None,
-    ));
-    ok(lifeboat.cli(
-        &["user", "add", "alice@example.test", "--password-stdin"],
-        Some(&format!("{PASSWORD}\n")),
-    ));
+    alice_behind(&lifeboat, &upstream.addr());
 
     // Keys without signing: the records to publish first.
     let text = ok(lifeboat.cli(&["domain", "dkim", "example.test"], None));

@@ -16,28 +16,13 @@ use support::*;
 mod upstream;
 use upstream::Upstream;
 
-const PASSWORD: &str = "correct horse battery";
-
 /// Protects example.test (automatic failover) with the covered account alice.
 fn setup(upstream: &Upstream, router: &str) -> Lifeboat {
     let lifeboat = Lifeboat::start(
         "auto",
         &format!("[router]\n{router}connect_timeout = \"2s\"\ncommand_timeout = \"2s\"\n[queue]\nretry = [\"1s\"]\n"),
     );
-    ok(lifeboat.cli(
-        &[
-            "domain",
-            "add",
-            "example.test",
-            "--upstream",
-            &upstream.addr(),
-        ],
-        None,
-    ));
-    ok(lifeboat.cli(
-        &["user", "add", "alice@example.test", "--password-stdin"],
-        Some(&format!("{PASSWORD}\n")),
-    ));
+    alice_behind(&lifeboat, &upstream.addr());
     lifeboat
 }
 

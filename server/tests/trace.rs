@@ -103,20 +103,7 @@ fn step<'a>(trace: &'a Value, event: &str) -> &'a Value {
 fn each_message_s_life_in_order_through_the_cli_and_the_api() {
     let upstream = Upstream::start();
     let lifeboat = Lifeboat::start("auto", FAST_ROUTER);
-    ok(lifeboat.cli(
-        &[
-            "domain",
-            "add",
-            "example.test",
-            "--upstream",
-            &upstream.addr(),
-        ],
-        None,
-    ));
-    ok(lifeboat.cli(
-        &["user", "add", "alice@example.test", "--password-stdin"],
-        Some(&format!("{PASSWORD}\n")),
-    ));
+    alice_behind(&lifeboat, &upstream.addr());
 
     // Relayed in normal mode.
     send(&lifeboat, "relayed");

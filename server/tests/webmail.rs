@@ -275,20 +275,7 @@ fn webmail_in_a_browser() {
             upstream.port
         ),
     );
-    ok(lifeboat.cli(
-        &[
-            "domain",
-            "add",
-            "example.test",
-            "--upstream",
-            &upstream.addr(),
-        ],
-        None,
-    ));
-    ok(lifeboat.cli(
-        &["user", "add", "alice@example.test", "--password-stdin"],
-        Some(&format!("{PASSWORD}\n")),
-    ));
+    alice_behind(&lifeboat, &upstream.addr());
     ok(lifeboat.cli(&["mode", "example.test", "emergency"], None));
     // The domain signs what its users send (SPEC §12); the records as published.
     let dkim: Value = serde_json::from_str(&ok(lifeboat.cli(

@@ -314,6 +314,19 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// Protects example.test with `upstream` as its server (automatic failover), with the
+/// account alice@example.test (password "correct horse battery").
+pub fn alice_behind(lifeboat: &Lifeboat, upstream: &str) {
+    ok(lifeboat.cli(
+        &["domain", "add", "example.test", "--upstream", upstream],
+        None,
+    ));
+    ok(lifeboat.cli(
+        &["user", "add", "alice@example.test", "--password-stdin"],
+        Some("correct horse battery\n"),
+    ));
+}
+
 /// Protects example.test (manual failover, upstream nowhere) in emergency, with the
 /// account alice@example.test: mail for her lands in her portal INBOX.
 pub fn alice_in_an_emergency(lifeboat: &Lifeboat) {
