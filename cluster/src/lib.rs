@@ -190,6 +190,37 @@ impl Connection {
     }
 }
 
+/// How long a joining node waits for JetStream to be able to create what it needs:
+/// while the NATS servers are still forming their cluster (just started, a meta
+/// leader being elected) a creation is refused with "no suitable peers for
+/// placement" or not answered, and would succeed a moment later.
+const FORMING_WAIT: Duration = Duration::from_secs(30);
+
+/// Runs `attempt` until it succeeds or [`FORMING_WAIT`] has passed; the last error
+/// is returned. The first refusal is logged, so a node that waits says why.
+pub(crate) async fn while_forming<T, E, F, Fut>(what: &str, mut attempt: F) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + FORMING_WAIT;
+    let mut logged = false;
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            Err(e) => {
+                if !logged {
+                    tracing::info!("{what}: {e}; waiting for the NATS cluster");
+                    logged = true;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    }
+}
+
 async fn wait_connected(client: &async_nats::Client, deadline: tokio::time::Instant) -> bool {
     while tokio::time::Instant::now() < deadline {
         if client.connection_state() == async_nats::connection::State::Connected {

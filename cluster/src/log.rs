@@ -59,20 +59,26 @@ impl ReplicatedLog {
             ..Default::default()
         };
         let js = connection.jetstream();
-        let mut stream = match js.get_stream(STREAM).await {
-            Ok(stream) => stream,
-            Err(_) => js.create_stream(config.clone()).await.map_err(|e| {
-                if e.to_string().contains("insufficient resources")
-                    || e.to_string().contains("replicas")
-                {
-                    Error::Setup(format!(
-                        "creating stream {STREAM} with {replicas} replicas: {e} (are there {replicas} JetStream servers in the NATS cluster?)"
-                    ))
-                } else {
-                    unavailable(format!("creating stream {STREAM}: {e}"))
-                }
-            })?,
-        };
+        let mut stream = crate::while_forming(&format!("creating stream {STREAM}"), || async {
+            match js.get_stream(STREAM).await {
+                Ok(stream) => Ok(stream),
+                Err(_) => js.create_stream(config.clone()).await,
+            }
+        })
+        .await
+        .map_err(|e| {
+            let why = e.to_string();
+            if ["insufficient resources", "replicas", "no suitable peers"]
+                .iter()
+                .any(|hint| why.contains(hint))
+            {
+                Error::Setup(format!(
+                    "creating stream {STREAM} with {replicas} replicas: {e} (are there {replicas} JetStream servers in the NATS cluster?)"
+                ))
+            } else {
+                unavailable(format!("creating stream {STREAM}: {e}"))
+            }
+        })?;
         let info = stream
             .info()
             .await

@@ -97,20 +97,24 @@ impl Membership {
     pub async fn join(connection: &Connection, applied: Arc<AtomicU64>) -> Result<Membership> {
         let config = connection.config();
         let js = connection.jetstream();
-        let store = match js.get_key_value(BUCKET).await {
-            Ok(store) => store,
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket: BUCKET.to_string(),
-                    history: 1,
-                    max_age: config.lease,
-                    num_replicas: config.replicas,
-                    storage: async_nats::jetstream::stream::StorageType::File,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| Error::Unavailable(format!("creating bucket {BUCKET}: {e}")))?,
-        };
+        let store = crate::while_forming(&format!("creating bucket {BUCKET}"), || async {
+            match js.get_key_value(BUCKET).await {
+                Ok(store) => Ok(store),
+                Err(_) => {
+                    js.create_key_value(kv::Config {
+                        bucket: BUCKET.to_string(),
+                        history: 1,
+                        max_age: config.lease,
+                        num_replicas: config.replicas,
+                        storage: async_nats::jetstream::stream::StorageType::File,
+                        ..Default::default()
+                    })
+                    .await
+                }
+            }
+        })
+        .await
+        .map_err(|e| Error::Unavailable(format!("creating bucket {BUCKET}: {e}")))?;
         let (tx, view) = watch::channel(View::default());
         let name = config.node.clone();
         let renew = config.lease / 3;

@@ -38,15 +38,18 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> Error {
 /// The snapshot bucket, created with the configured replicas if it does not exist.
 pub(crate) async fn bucket(connection: &Connection) -> Result<ObjectStore> {
     let js = connection.jetstream();
-    if let Ok(bucket) = js.get_object_store(BUCKET).await {
-        return Ok(bucket);
-    }
-    js.create_object_store(object_store::Config {
-        bucket: BUCKET.to_string(),
-        description: Some("Lifeboat store snapshots".to_string()),
-        max_bytes: -1,
-        num_replicas: connection.config().replicas,
-        ..Default::default()
+    crate::while_forming(&format!("creating bucket {BUCKET}"), || async {
+        if let Ok(bucket) = js.get_object_store(BUCKET).await {
+            return Ok(bucket);
+        }
+        js.create_object_store(object_store::Config {
+            bucket: BUCKET.to_string(),
+            description: Some("Lifeboat store snapshots".to_string()),
+            max_bytes: -1,
+            num_replicas: connection.config().replicas,
+            ..Default::default()
+        })
+        .await
     })
     .await
     .map_err(|e| unavailable(&format!("creating bucket {BUCKET}"), e))
