@@ -14,6 +14,9 @@
 //! - `idle`: one per holder that entered IDLE, timed up to the continuation;
 //! - `logout` at the end of each session;
 //! - messages and bytes: FETCH responses and their literal bytes, APPENDed messages.
+//! - the first failures with the command sent and the line that failed it (tagged
+//!   NO or BAD, or the line that broke the protocol), as the report's
+//!   `error_samples`.
 //!
 //! Commands that need a message (FETCH, STORE) on an empty mailbox are skipped and
 //! counted as `skipped-empty-mailbox`.
@@ -390,14 +393,29 @@ struct ImapSession {
     exists_updates: u64,
     /// The next STORE adds the flag (else removes it).
     store_adds: bool,
+    /// The command under the current tag as an error sample shows it: no tag, no
+    /// CRLF, no literal, passwords masked.
+    sent: Vec<u8>,
+    /// The line that failed the current command: its tagged NO or BAD, or the line
+    /// that broke the protocol; empty while nothing did.
+    failed_reply: Vec<u8>,
     /// Set when the connection must not be used again.
     broken: bool,
 }
 
 impl ImapSession {
-    fn new_tag(&mut self) {
+    /// Starts a command under a new tag; `shown` is what an error sample shows of it.
+    fn new_tag(&mut self, shown: &[u8]) {
         self.next_tag += 1;
         self.tag = format!("b{}", self.next_tag);
+        self.sent.clear();
+        self.sent.extend_from_slice(shown);
+        self.failed_reply.clear();
+    }
+
+    /// Records a failure of the current command, with the command and the reply.
+    fn record_error(&self, recorder: &mut Recorder, operation: Operation, kind: ErrorKind) {
+        recorder.error_with_reply(operation, kind, &self.sent, &self.failed_reply);
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Outcome<()> {
@@ -450,13 +468,17 @@ impl ImapSession {
             } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(b"BAD") {
                 Status::Bad
             } else {
+                self.failed_reply = line.to_vec();
                 return Err(ErrorKind::Protocol);
             };
             if status == Status::Ok {
                 self.capabilities.update_from(rest);
+            } else {
+                self.failed_reply = line.to_vec();
             }
             Response::Tagged(status)
         } else {
+            self.failed_reply = line.to_vec();
             return Err(ErrorKind::Protocol);
         };
         // A literal continues the same response on the line after it, which may
@@ -487,12 +509,24 @@ impl ImapSession {
 
     /// Sends `command` under a new tag and waits for its completion.
     async fn command(&mut self, command: &str) -> Outcome<Completion> {
-        self.new_tag();
+        self.command_shown(command, command).await
+    }
+
+    /// [`ImapSession::command`], shown in error samples as `shown`.
+    async fn command_shown(&mut self, command: &str, shown: &str) -> Outcome<Completion> {
+        self.new_tag(shown.as_bytes());
         let line = format!("{} {command}\r\n", self.tag);
         self.send(line.as_bytes()).await?;
         let mut completion = Completion::default();
         self.finish(&mut completion).await?.into_outcome()?;
         Ok(completion)
+    }
+
+    /// LOGIN as `user` (the password is not shown in error samples).
+    async fn login(&mut self, user: &str, password: &str) -> Outcome<Completion> {
+        let login = format!("LOGIN {} {}", quoted(user), quoted(password));
+        let shown = format!("LOGIN {} \"***\"", quoted(user));
+        self.command_shown(&login, &shown).await
     }
 
     /// COMPRESS DEFLATE when `config.compress` asks for it and the server offers it
@@ -524,6 +558,8 @@ impl ImapSession {
             exists: 0,
             exists_updates: 0,
             store_adds: true,
+            sent: Vec::new(),
+            failed_reply: Vec::new(),
             broken: false,
         };
         let greeting = session.connection.read_line().await?;
@@ -569,8 +605,8 @@ impl ImapSession {
         let mut body = message::build(&headers, config.append_size_bytes, LineEnd::Crlf);
         let size = body.len();
         body.extend_from_slice(b"\r\n");
-        self.new_tag();
         let mailbox = quoted(&config.mailbox);
+        self.new_tag(format!("APPEND {mailbox} (\\Seen) {{{size}}}").as_bytes());
         let mut completion = Completion::default();
         if self.capabilities.literal_plus {
             // RFC 7888: a non-synchronizing literal needs no round trip.
@@ -665,7 +701,7 @@ impl ImapSession {
             let started = Instant::now();
             match self.command("LOGOUT").await {
                 Ok(_) => recorder.ok(Operation::Logout, started.elapsed()),
-                Err(kind) => recorder.error(Operation::Logout, kind),
+                Err(kind) => self.record_error(recorder, Operation::Logout, kind),
             }
         }
         self.close(recorder).await;
@@ -691,20 +727,19 @@ async fn open_session(
             session
         }
         Err(kind) => {
-            recorder.error(Operation::Connect, kind);
+            recorder.error_with_reply(Operation::Connect, kind, b"", b"");
             return None;
         }
     };
     let started = Instant::now();
-    let login = format!("LOGIN {} {}", quoted(user), quoted(&config.password));
-    if let Err(kind) = session.command(&login).await {
-        recorder.error(Operation::Login, kind);
+    if let Err(kind) = session.login(user, &config.password).await {
+        session.record_error(recorder, Operation::Login, kind);
         session.connection.close().await;
         return None;
     }
     recorder.ok(Operation::Login, started.elapsed());
     if let Err(kind) = session.compress(config).await {
-        recorder.error(Operation::Login, kind);
+        session.record_error(recorder, Operation::Login, kind);
         session.close(recorder).await;
         return None;
     }
@@ -713,7 +748,7 @@ async fn open_session(
         .command(&format!("SELECT {}", quoted(&config.mailbox)))
         .await
     {
-        recorder.error(Operation::Select, kind);
+        session.record_error(recorder, Operation::Select, kind);
         session.close(recorder).await;
         return None;
     }
@@ -784,7 +819,7 @@ async fn worker(
             Ok(Some(())) => recorder.ok(operation, started.elapsed()),
             Ok(None) => recorder.count("skipped-empty-mailbox", 1),
             Err(kind) => {
-                recorder.error(operation, kind);
+                current.record_error(&mut recorder, operation, kind);
                 if kind.drops_connection() {
                     current.broken = true;
                 }
@@ -878,16 +913,16 @@ async fn stress_worker(
             }
             state = state.next();
         }
-        let outcome = match (state, session.as_mut()) {
+        // What succeeded; failures are recorded where they happen, with the reply.
+        let succeeded = match (state, session.as_mut()) {
             (StressState::Login, _) => {
                 let user = config.user.render(random.range_inclusive(1, config.users));
-                match stress_login(&config, &user).await {
-                    Ok(opened) => {
+                stress_login(&config, &user, &mut recorder)
+                    .await
+                    .map(|opened| {
                         session = Some(opened);
-                        Ok(Operation::Login)
-                    }
-                    Err(kind) => Err((Operation::Login, kind)),
-                }
+                        Operation::Login
+                    })
             }
             (_, None) => {
                 // Only LOGIN runs without a session.
@@ -910,19 +945,20 @@ async fn stress_worker(
                 if let Ok((Operation::Append, completion)) = &operation {
                     recorder.transferred(1, completion.literal_bytes);
                 }
-                operation.map(|(operation, _)| operation)
-            }
-        };
-        match outcome {
-            Ok(operation) => recorder.ok(operation, started.elapsed()),
-            Err((operation, kind)) => {
-                recorder.error(operation, kind);
-                if kind.drops_connection() {
-                    if let Some(current) = session.as_mut() {
-                        current.broken = true;
+                match operation {
+                    Ok((operation, _)) => Some(operation),
+                    Err((operation, kind)) => {
+                        current.record_error(&mut recorder, operation, kind);
+                        if kind.drops_connection() {
+                            current.broken = true;
+                        }
+                        None
                     }
                 }
             }
+        };
+        if let Some(operation) = succeeded {
+            recorder.ok(operation, started.elapsed());
         }
         let broken = session.as_ref().is_some_and(|current| current.broken);
         if broken || state == StressState::Logout {
@@ -954,19 +990,30 @@ async fn stress_worker(
     recorder.finish()
 }
 
-/// Connect and LOGIN as `user` (and COMPRESS if asked); one `login` unit.
-async fn stress_login(config: &ImapConfig, user: &str) -> Outcome<ImapSession> {
-    let mut session = ImapSession::connect(config).await?;
-    let login = format!("LOGIN {} {}", quoted(user), quoted(&config.password));
-    let outcome = match session.command(&login).await {
+/// Connect and LOGIN as `user` (and COMPRESS if asked); one `login` unit, whose
+/// failure is recorded here (with the reply, while the connection is at hand).
+async fn stress_login(
+    config: &ImapConfig,
+    user: &str,
+    recorder: &mut Recorder,
+) -> Option<ImapSession> {
+    let mut session = match ImapSession::connect(config).await {
+        Ok(session) => session,
+        Err(kind) => {
+            recorder.error_with_reply(Operation::Login, kind, b"", b"");
+            return None;
+        }
+    };
+    let outcome = match session.login(user, &config.password).await {
         Ok(_) => session.compress(config).await,
         Err(kind) => Err(kind),
     };
     match outcome {
-        Ok(()) => Ok(session),
+        Ok(()) => Some(session),
         Err(kind) => {
+            session.record_error(recorder, Operation::Login, kind);
             session.connection.close().await;
-            Err(kind)
+            None
         }
     }
 }
@@ -1061,7 +1108,7 @@ async fn idle_holder(
     let mut reported_ready = false;
     let outcome: Outcome<()> = async {
         loop {
-            session.new_tag();
+            session.new_tag(b"IDLE");
             let started = Instant::now();
             let command = format!("{} IDLE\r\n", session.tag);
             session.send(command.as_bytes()).await?;
@@ -1111,7 +1158,7 @@ async fn idle_holder(
     }
     .await;
     if let Err(kind) = outcome {
-        recorder.error(Operation::Idle, kind);
+        session.record_error(&mut recorder, Operation::Idle, kind);
         if kind.drops_connection() {
             session.broken = true;
         }

@@ -6,7 +6,7 @@
 
 use crate::error::ErrorKind;
 use crate::load::Plan;
-use crate::stats::{Operation, OperationStats, Stats};
+use crate::stats::{ErrorSample, Operation, OperationStats, Stats};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -82,6 +82,9 @@ pub struct Report {
     pub megabytes_per_second: f64,
     pub error_total: u64,
     pub errors_by_kind: BTreeMap<&'static str, u64>,
+    /// The first failures with the command and the reply that failed them (the IMAP
+    /// load records them; the SMTP and POP3 loads only count their failures).
+    pub error_samples: Vec<ErrorSample>,
     pub counters: BTreeMap<&'static str, u64>,
 }
 
@@ -142,6 +145,7 @@ impl Report {
             megabytes_per_second: per_second(stats.bytes, elapsed_seconds) / 1e6,
             error_total: errors_by_kind.values().sum(),
             errors_by_kind,
+            error_samples: stats.error_samples.clone(),
             counters: stats
                 .counters
                 .iter()
@@ -220,6 +224,21 @@ impl Report {
                     let _ = writeln!(out, "  {:<14} {}", row.name, kinds.join(" "));
                 }
             }
+            if !self.error_samples.is_empty() {
+                let _ = writeln!(out, "first errors (command -> reply):");
+            }
+            for sample in &self.error_samples {
+                let reply = if sample.reply.is_empty() {
+                    "(no reply)"
+                } else {
+                    &sample.reply
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:<14} {:<9} {} -> {reply}",
+                    sample.operation, sample.kind, sample.command
+                );
+            }
         }
         if !self.counters.is_empty() {
             let counters: Vec<String> = self
@@ -271,5 +290,48 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).expect("valid JSON");
         assert_eq!(json["total"]["errors_by_kind"]["4xx"], 10);
         assert!(report.to_table().contains("4xx=10"));
+        assert!(report.error_samples.is_empty());
+    }
+
+    #[test]
+    fn error_samples_show_the_command_and_the_reply() {
+        let mut recorder = Recorder::new(Arc::new(Progress::default()));
+        recorder.error_with_reply(
+            Operation::FetchHeaders,
+            ErrorKind::ImapNo,
+            b"FETCH 1:10 (UID)",
+            b"b3 NO [EXPUNGEISSUED] Some messages were expunged",
+        );
+        recorder.error_with_reply(Operation::Connect, ErrorKind::Closed, b"", b"\xff");
+        let stats = recorder.finish();
+        let report = Report::new(
+            "imap",
+            "127.0.0.1:143".into(),
+            &Plan::closed(1, 100),
+            Duration::from_secs(1),
+            &stats,
+            &[Operation::FetchHeaders],
+        );
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).expect("valid JSON");
+        let first = &json["error_samples"][0];
+        assert_eq!(first["operation"], "fetch-headers");
+        assert_eq!(first["kind"], "imap-no");
+        assert_eq!(first["command"], "FETCH 1:10 (UID)");
+        assert_eq!(
+            first["reply"],
+            "b3 NO [EXPUNGEISSUED] Some messages were expunged"
+        );
+        assert_eq!(json["error_samples"][1]["reply"], "\\xff");
+        let table = report.to_table();
+        assert!(
+            table.contains(
+                "fetch-headers  imap-no   FETCH 1:10 (UID) -> b3 NO [EXPUNGEISSUED] Some messages were expunged"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains("connect        closed     -> \\xff"),
+            "{table}"
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! What a run measures: per-operation success counts, error counts by kind and latency
-//! histograms, plus message and byte totals.
+//! histograms, plus message and byte totals, and the first few failures as they were
+//! seen ([`ErrorSample`]: the command and the server's reply), so that an error count
+//! can be traced to its cause.
 //!
 //! Each worker records into its own [`Recorder`] (no locking on the measured path) and
 //! hands its [`Stats`] back when it ends; the run merges them. A few shared atomics
@@ -7,10 +9,11 @@
 
 use crate::error::ErrorKind;
 use hdrhistogram::Histogram;
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Latencies are recorded in microseconds, up to this bound; longer ones are clamped
 /// (they can only come from a timeout far beyond any useful benchmark).
@@ -18,6 +21,66 @@ pub const LATENCY_MICROS_MAX: u64 = 3_600 * 1_000_000;
 
 /// Significant decimal digits the histograms keep: 0.1% resolution at any magnitude.
 pub const LATENCY_SIGNIFICANT_DIGITS: u8 = 3;
+
+/// Failures kept with their command and reply per run (and per worker): the first
+/// ones, by time. Counts are kept for all.
+pub const ERROR_SAMPLES_MAX: usize = 10;
+
+/// Longest command or reply text an [`ErrorSample`] keeps, in bytes (a reply line is
+/// short; the bound only keeps a runaway line out of the report).
+pub const ERROR_SAMPLE_TEXT_BYTES_MAX: usize = 512;
+
+/// One failed operation as it happened on the wire.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ErrorSample {
+    /// Wall-clock time the failure was recorded, in seconds since the Unix epoch (to
+    /// find it in the server's log).
+    pub at_unix_seconds: f64,
+    pub operation: &'static str,
+    pub kind: &'static str,
+    /// The command sent, without its tag; passwords masked. Empty when the failure
+    /// came before any command (connect).
+    pub command: String,
+    /// The server's answer that failed it: the tagged NO or BAD line, or the line
+    /// that broke the protocol. Empty when there was none (timeout, closed).
+    pub reply: String,
+}
+
+impl ErrorSample {
+    /// A sample of `operation` failing as `kind`, now. Non-printable bytes of the
+    /// texts are escaped; each is cut at [`ERROR_SAMPLE_TEXT_BYTES_MAX`].
+    pub fn new(operation: Operation, kind: ErrorKind, command: &[u8], reply: &[u8]) -> Self {
+        let at_unix_seconds = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64());
+        ErrorSample {
+            at_unix_seconds,
+            operation: operation.name(),
+            kind: kind.name(),
+            command: printable(command),
+            reply: printable(reply),
+        }
+    }
+}
+
+/// `bytes` as text: printable ASCII as it is (quotes and backslashes too, as on the
+/// wire), anything else escaped (`\r`, `\xff`); cut at
+/// [`ERROR_SAMPLE_TEXT_BYTES_MAX`] input bytes.
+fn printable(bytes: &[u8]) -> String {
+    let kept = &bytes[..bytes.len().min(ERROR_SAMPLE_TEXT_BYTES_MAX)];
+    let mut text = String::with_capacity(kept.len());
+    for &byte in kept {
+        if byte == b' ' || byte.is_ascii_graphic() {
+            text.push(char::from(byte));
+        } else {
+            text.extend(std::ascii::escape_default(byte).map(char::from));
+        }
+    }
+    if kept.len() < bytes.len() {
+        text.push_str("...");
+    }
+    text
+}
 
 /// One measured step of a protocol conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -131,6 +194,8 @@ pub struct Stats {
     pub bytes: u64,
     /// Named event counts that are neither operations nor errors.
     pub counters: BTreeMap<&'static str, u64>,
+    /// The first failures, by time, at most [`ERROR_SAMPLES_MAX`].
+    pub error_samples: Vec<ErrorSample>,
 }
 
 impl Stats {
@@ -179,6 +244,11 @@ impl Stats {
         for (name, count) in &other.counters {
             *self.counters.entry(name).or_insert(0) += count;
         }
+        self.error_samples
+            .extend(other.error_samples.iter().cloned());
+        self.error_samples
+            .sort_by(|a, b| a.at_unix_seconds.total_cmp(&b.at_unix_seconds));
+        self.error_samples.truncate(ERROR_SAMPLES_MAX);
     }
 
     /// The merged results of several operations (e.g. all operations of an IMAP mix).
@@ -265,6 +335,23 @@ impl Recorder {
     pub fn error(&mut self, operation: Operation, kind: ErrorKind) {
         *self.entry(operation).errors.entry(kind).or_insert(0) += 1;
         self.progress.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A failed execution, with the command that failed and the server's reply to it
+    /// (kept as an [`ErrorSample`] while fewer than [`ERROR_SAMPLES_MAX`] are).
+    pub fn error_with_reply(
+        &mut self,
+        operation: Operation,
+        kind: ErrorKind,
+        command: &[u8],
+        reply: &[u8],
+    ) {
+        self.error(operation, kind);
+        if self.stats.error_samples.len() < ERROR_SAMPLES_MAX {
+            self.stats
+                .error_samples
+                .push(ErrorSample::new(operation, kind, command, reply));
+        }
     }
 
     /// `messages` messages of `bytes` bytes in total were moved.

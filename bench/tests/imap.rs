@@ -7,7 +7,7 @@ use lifeboat_bench::conn::{Security, Timeouts};
 use lifeboat_bench::error::ErrorKind;
 use lifeboat_bench::imap::{self, ImapConfig};
 use lifeboat_bench::load::RunResult;
-use lifeboat_bench::stats::{Operation, Progress};
+use lifeboat_bench::stats::{self, Operation, Progress};
 use lifeboat_bench::tls::{TlsClient, Verification};
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,6 +91,30 @@ async fn no_and_bad_are_classified() {
     // NO and BAD leave the session usable: no reconnection.
     assert_eq!(stats.ok(Operation::Connect), 3);
     assert_eq!(get(&counters.connections), 3);
+    // The first failures are kept with the command and the reply line.
+    assert_eq!(stats.error_samples.len(), stats::ERROR_SAMPLES_MAX);
+    for sample in &stats.error_samples {
+        match sample.operation {
+            "search" => {
+                assert_eq!(sample.kind, "imap-no");
+                assert_eq!(sample.command, "SEARCH SUBJECT \"lifeboat\"");
+                assert!(sample.reply.ends_with(" NO search"), "{sample:?}");
+            }
+            "store" => {
+                assert_eq!(sample.kind, "imap-bad");
+                assert!(sample.command.starts_with("STORE "), "{sample:?}");
+                assert!(sample.reply.ends_with(" BAD store"), "{sample:?}");
+            }
+            other => panic!("{other}: {sample:?}"),
+        }
+        assert!(sample.reply.starts_with('b'), "with its tag: {sample:?}");
+    }
+    let times: Vec<f64> = stats
+        .error_samples
+        .iter()
+        .map(|sample| sample.at_unix_seconds)
+        .collect();
+    assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "{times:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,6 +130,17 @@ async fn wrong_password_fails_every_login() {
     assert_eq!(stats.ok(Operation::Noop), 0);
     assert_eq!(stats.error_total(Operation::Noop), 0);
     assert_eq!(get(&counters.login_failures), 12);
+    // The password stays out of the report.
+    let sample = &stats.error_samples[0];
+    assert!(
+        sample.command.starts_with("LOGIN \"user") && sample.command.ends_with(" \"***\""),
+        "{sample:?}"
+    );
+    assert!(!sample.command.contains("wrong"), "{sample:?}");
+    assert!(
+        sample.reply.ends_with(" NO [AUTHENTICATIONFAILED] wrong"),
+        "{sample:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

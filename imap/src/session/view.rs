@@ -152,9 +152,10 @@ impl Current {
     pub(crate) fn bytes(&self, store: &Store) -> lifeboat_store::Result<Bytes> {
         match self.body {
             Body::Stored(id, folder) => store.body(id).or_else(|error| {
-                // Expunged by another session since the view was read (a FETCH of many
-                // messages yields between them): the store keeps it for this session,
-                // which has not been told (RFC 2180 §4.1.1), where it lies now.
+                // Expunged by another session since the view was read (its commit is
+                // applied on the writer's thread at any moment, and a FETCH of many
+                // messages also yields between them): the store keeps it for this
+                // session, which has not been told (RFC 2180 §4.1.1), where it lies now.
                 folder
                     .and_then(|folder| {
                         store.read(|state| state.retained(folder, self.uid).map(|r| r.loc))
