@@ -24,6 +24,7 @@ pub mod model;
 mod notify;
 pub mod password;
 pub mod replica;
+pub mod spill;
 mod state;
 mod store;
 mod tags;
@@ -37,6 +38,7 @@ pub use log::{Bytes, LogPos, RECORD_PAYLOAD_MAX};
 pub use model::*;
 pub use notify::{Changed, Signal};
 pub use replica::Replicator;
+pub use spill::{MessageData, Spill};
 pub use state::{
     canonical_folder_name, BodyInfo, ExpungedSince, OpError, RetainedMessage, State,
     EXPUNGED_REMEMBERED_PER_FOLDER, RETAINED_PER_FOLDER_MAX, TRACE_RESULTS_MAX,

@@ -170,17 +170,25 @@ pub fn segment_version(segment: &Segment) -> Option<u32> {
 pub fn encode_record(buf: &mut Vec<u8>, seq: u64, time: UnixTime, kind: Kind, parts: &[&[u8]]) {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     let start = buf.len();
+    encode_record_header(buf, seq, time, kind, len as u64);
+    for part in parts {
+        buf.extend_from_slice(part);
+    }
+    let crc = crc32c::crc32c(&buf[start + 4..]);
+    buf[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Appends a record's header for a payload of `len` bytes, with a zero checksum: the
+/// caller writes the checksum of the header's last 28 bytes and the payload over its
+/// first 4 (a record whose checksum was not written does not verify).
+pub fn encode_record_header(buf: &mut Vec<u8>, seq: u64, time: UnixTime, kind: Kind, len: u64) {
+    debug_assert!(len <= RECORD_PAYLOAD_MAX);
     buf.extend_from_slice(&[0u8; 4]);
     buf.extend_from_slice(&(len as u32).to_le_bytes());
     buf.extend_from_slice(&seq.to_le_bytes());
     buf.extend_from_slice(&time.to_le_bytes());
     buf.push(kind as u8);
     buf.extend_from_slice(&[0u8; 7]);
-    for part in parts {
-        buf.extend_from_slice(part);
-    }
-    let crc = crc32c::crc32c(&buf[start + 4..]);
-    buf[start..start + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// A record that verified.

@@ -145,6 +145,29 @@ impl Tail {
         Ok(())
     }
 
+    /// Writes `buf` at the end, without a sync: part of a group [`Tail::sync`] makes
+    /// durable.
+    pub fn append(&mut self, buf: &[u8]) -> io::Result<()> {
+        debug_assert!(self.pos.offset >= SEGMENT_HEADER_LEN);
+        self.segment.file.write_at(self.pos.offset, buf)?;
+        self.pos.offset += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Rewrites bytes appended since the last sync (a record's checksum, known once
+    /// its payload was written).
+    pub fn patch(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        debug_assert!(
+            offset >= SEGMENT_HEADER_LEN && offset + bytes.len() as u64 <= self.pos.offset
+        );
+        self.segment.file.write_at(offset, bytes)
+    }
+
+    /// Makes what was appended durable.
+    pub fn sync(&self) -> io::Result<()> {
+        self.segment.file.sync_data()
+    }
+
     /// Seals the current segment (if it is open) and starts segment `id`.
     pub fn roll(&mut self, fs: &dyn Vfs, time: UnixTime) -> Result<Arc<Segment>, Error> {
         if self.pos.offset != 0 {

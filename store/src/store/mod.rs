@@ -30,6 +30,7 @@ use crate::log::{self, Bytes, LogPos, ReplicaTag, Segment, Tail, RECORD_PAYLOAD_
 use crate::model::*;
 use crate::notify::Signal;
 use crate::replica::{self, Replicator};
+use crate::spill::MessageData;
 use crate::state::{Ctx, OpError, State};
 use crate::{Error, Result};
 
@@ -69,10 +70,10 @@ impl Default for Options {
 }
 
 /// A set of ops committed atomically.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Batch {
     ops: Vec<Op>,
-    blobs: Vec<Vec<u8>>,
+    blobs: Vec<MessageData>,
     bodies: u32,
 }
 
@@ -84,10 +85,9 @@ impl Batch {
 
     /// Adds a message body; refer to it from later ops of this batch with the returned
     /// reference. A body no op of its batch refers to is discarded.
-    pub fn put_body(&mut self, bytes: Vec<u8>) -> BodyRef {
-        self.ops.push(Op::PutBody {
-            len: bytes.len() as u64,
-        });
+    pub fn put_body(&mut self, bytes: impl Into<MessageData>) -> BodyRef {
+        let bytes = bytes.into();
+        self.ops.push(Op::PutBody { len: bytes.len() });
         self.blobs.push(bytes);
         self.bodies += 1;
         BodyRef::New(self.bodies - 1)
@@ -107,7 +107,7 @@ impl Batch {
             id,
             len: bytes.len() as u64,
         });
-        self.blobs.push(bytes);
+        self.blobs.push(bytes.into());
     }
 
     /// Number of ops.
@@ -121,7 +121,7 @@ impl Batch {
     }
 
     fn blob_bytes(&self) -> u64 {
-        self.blobs.iter().map(|b| b.len() as u64).sum()
+        self.blobs.iter().map(MessageData::len).sum()
     }
 }
 
@@ -445,8 +445,14 @@ impl Store {
         let replication = self.shared().replication.read().clone();
         if let (Some(replication), false) = (replication, local) {
             let nonce = replication.next_nonce.fetch_add(1, Ordering::Relaxed);
-            let frame =
-                replica::encode_frame(replication.origin, nonce, now(), &ops_bytes, &batch.blobs);
+            // A frame is one NATS message: a spilled body is read into it.
+            let blobs = batch
+                .blobs
+                .into_iter()
+                .map(MessageData::into_vec)
+                .collect::<std::io::Result<Vec<_>>>()
+                .map_err(Error::io("reading a spilled message"))?;
+            let frame = replica::encode_frame(replication.origin, nonce, now(), &ops_bytes, &blobs);
             replication.waiting.lock().insert(nonce, done.clone());
             let waiting = replication.clone();
             replication.replicator.publish(
@@ -508,7 +514,7 @@ impl Store {
             self.send(Msg::Commit(Request {
                 ops: frame.ops,
                 ops_bytes: frame.ops_bytes,
-                blobs: frame.blobs,
+                blobs: frame.blobs.into_iter().map(MessageData::from).collect(),
                 done: done.clone(),
                 replica: Some(Replicated {
                     tag: ReplicaTag {

@@ -15,13 +15,14 @@ use super::checkpoint::{Checkpointer, Snapshot};
 use super::{CommitResult, Completion, Shared};
 use crate::log::{self, Kind, ReplicaTag, Tail, RECORD_HEADER_LEN, REPLICA_TAG_LEN};
 use crate::model::*;
+use crate::spill::{MessageData, Spill, COPY_CHUNK_BYTES};
 use crate::state::Ctx;
 use crate::{Error, Result};
 
 pub(super) struct Request {
     pub(super) ops: Vec<Op>,
     pub(super) ops_bytes: Vec<u8>,
-    pub(super) blobs: Vec<Vec<u8>>,
+    pub(super) blobs: Vec<MessageData>,
     pub(super) done: Arc<Completion<CommitResult>>,
     /// For a frame of the cluster's log: its tag and its time.
     pub(super) replica: Option<Replicated>,
@@ -46,7 +47,7 @@ impl Request {
     fn payload_len(&self) -> u64 {
         self.tag_len()
             + self.ops_bytes.len() as u64
-            + self.blobs.iter().map(|b| b.len() as u64).sum::<u64>()
+            + self.blobs.iter().map(MessageData::len).sum::<u64>()
     }
 }
 
@@ -165,52 +166,33 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
             }
         }
     }
-    let total: u64 = commits
-        .iter()
-        .map(|r| r.payload_len() + RECORD_HEADER_LEN as u64)
-        .sum();
-    debug_assert!(tail.pos.offset >= log::SEGMENT_HEADER_LEN && tail.pos.next_seq >= 1);
-    let mut buf = Vec::with_capacity(total as usize);
+    let first_seq = tail.pos.next_seq;
+    let start = tail.pos.offset;
+    debug_assert!(start >= log::SEGMENT_HEADER_LEN && first_seq >= 1);
+    let mut out = GroupWriter::new(tail, &commits);
     let mut locs = Vec::with_capacity(commits.len());
     for (i, request) in commits.iter().enumerate() {
-        let record_offset = tail.pos.offset + buf.len() as u64;
-        let tag = request.replica.as_ref().map(|r| r.tag.encode());
-        let mut parts: Vec<&[u8]> = Vec::with_capacity(2 + request.blobs.len());
-        if let Some(tag) = &tag {
-            parts.push(tag);
-        }
-        parts.push(&request.ops_bytes);
-        parts.extend(request.blobs.iter().map(|b| b.as_slice()));
         let (kind, record_time) = match &request.replica {
             Some(replica) => (Kind::Replicated, replica.time),
             None => (Kind::Batch, time),
         };
-        log::encode_record(
-            &mut buf,
-            tail.pos.next_seq + i as u64,
-            record_time,
-            kind,
-            &parts,
-        );
-        let mut offset = record_offset
-            + RECORD_HEADER_LEN as u64
-            + request.tag_len()
-            + request.ops_bytes.len() as u64;
-        let mut batch_locs = Vec::with_capacity(request.blobs.len());
-        for blob in &request.blobs {
-            batch_locs.push(Loc {
-                segment: tail.segment.id,
-                offset,
-                len: blob.len() as u64,
-            });
-            offset += blob.len() as u64;
+        match out.record(first_seq + i as u64, record_time, kind, request) {
+            Ok(batch_locs) => locs.push(batch_locs),
+            Err(e) => {
+                let why = poison(
+                    shared,
+                    format!(
+                        "writing {}: {e}",
+                        shared.fs.describe(&log::segment_name(out.tail.segment.id))
+                    ),
+                )
+                .to_string();
+                fail_all(commits, &why);
+                return 0;
+            }
         }
-        // The blobs end where the record does.
-        debug_assert_eq!(offset, tail.pos.offset + buf.len() as u64);
-        locs.push(batch_locs);
     }
-    debug_assert_eq!(buf.len() as u64, total);
-    if let Err(e) = tail.append_durable(&buf) {
+    if let Err(e) = out.finish() {
         let why = poison(
             shared,
             format!(
@@ -222,14 +204,13 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
         fail_all(commits, &why);
         return 0;
     }
+    let written = tail.pos.offset - start;
     tail.pos.next_seq += commits.len() as u64;
     shared.groups.fetch_add(1, Ordering::Relaxed);
     shared
         .batches
         .fetch_add(commits.len() as u64, Ordering::Relaxed);
-    shared
-        .bytes_written
-        .fetch_add(buf.len() as u64, Ordering::Relaxed);
+    shared.bytes_written.fetch_add(written, Ordering::Relaxed);
 
     let mut outcomes = Vec::with_capacity(commits.len());
     let mut accounts = std::collections::BTreeSet::new();
@@ -287,5 +268,131 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
     if directory {
         shared.directory_signal.notify();
     }
-    buf.len() as u64
+    written
+}
+
+/// Writes a group's records at the end of the log: small parts gathered in one buffer
+/// and written with one call, large ones written from where they are, spilled ones
+/// copied in chunks ([`COPY_CHUNK_BYTES`]); the group ends with one sync. A record's
+/// checksum is written once its payload went through.
+struct GroupWriter<'a> {
+    tail: &'a mut Tail,
+    /// What is not written yet; it goes at `tail.pos.offset`.
+    buf: Vec<u8>,
+    /// A spilled body's chunk on its way from the spill file to the log.
+    chunk: Vec<u8>,
+}
+
+impl<'a> GroupWriter<'a> {
+    fn new(tail: &'a mut Tail, commits: &[Request]) -> GroupWriter<'a> {
+        let gathered: u64 = commits
+            .iter()
+            .map(|r| {
+                let small_blobs: u64 = r
+                    .blobs
+                    .iter()
+                    .map(|b| b.parts().0.len() as u64)
+                    .filter(|&len| len < COPY_CHUNK_BYTES as u64)
+                    .sum();
+                RECORD_HEADER_LEN as u64 + r.tag_len() + r.ops_bytes.len() as u64 + small_blobs
+            })
+            .sum();
+        GroupWriter {
+            tail,
+            buf: Vec::with_capacity(gathered as usize),
+            chunk: Vec::new(),
+        }
+    }
+
+    /// Where the next byte goes.
+    fn offset(&self) -> u64 {
+        self.tail.pos.offset + self.buf.len() as u64
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            self.tail.append(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Adds `part` to the record being written and to its checksum.
+    fn put(&mut self, crc: &mut u32, part: &[u8]) -> std::io::Result<()> {
+        *crc = crc32c::crc32c_append(*crc, part);
+        if part.len() < COPY_CHUNK_BYTES {
+            self.buf.extend_from_slice(part);
+            return Ok(());
+        }
+        self.flush()?;
+        self.tail.append(part)
+    }
+
+    /// Copies `spill` into the record being written, chunk by chunk.
+    fn copy(&mut self, crc: &mut u32, spill: &Spill) -> std::io::Result<()> {
+        self.flush()?;
+        let mut chunk = std::mem::take(&mut self.chunk);
+        let mut at = 0;
+        while at < spill.len() {
+            let n = (spill.len() - at).min(COPY_CHUNK_BYTES as u64) as usize;
+            chunk.resize(n, 0);
+            spill.read_at(at, &mut chunk)?;
+            *crc = crc32c::crc32c_append(*crc, &chunk);
+            self.tail.append(&chunk)?;
+            at += n as u64;
+        }
+        self.chunk = chunk;
+        Ok(())
+    }
+
+    /// Writes `request` as record `seq`; the places of its blobs.
+    fn record(
+        &mut self,
+        seq: u64,
+        time: UnixTime,
+        kind: Kind,
+        request: &Request,
+    ) -> std::io::Result<Vec<Loc>> {
+        let record_offset = self.offset();
+        let mut header = Vec::with_capacity(RECORD_HEADER_LEN);
+        log::encode_record_header(&mut header, seq, time, kind, request.payload_len());
+        let mut crc = crc32c::crc32c(&header[4..]);
+        self.buf.extend_from_slice(&header);
+        if let Some(replica) = &request.replica {
+            self.put(&mut crc, &replica.tag.encode())?;
+        }
+        self.put(&mut crc, &request.ops_bytes)?;
+        let mut locs = Vec::with_capacity(request.blobs.len());
+        for blob in &request.blobs {
+            let offset = self.offset();
+            let (head, spill) = blob.parts();
+            self.put(&mut crc, head)?;
+            if let Some(spill) = spill {
+                self.copy(&mut crc, spill)?;
+            }
+            debug_assert_eq!(self.offset() - offset, blob.len());
+            locs.push(Loc {
+                segment: self.tail.segment.id,
+                offset,
+                len: blob.len(),
+            });
+        }
+        // The blobs end where the record does.
+        debug_assert_eq!(
+            self.offset(),
+            record_offset + RECORD_HEADER_LEN as u64 + request.payload_len()
+        );
+        let crc = crc.to_le_bytes();
+        match record_offset.checked_sub(self.tail.pos.offset) {
+            Some(in_buf) => self.buf[in_buf as usize..in_buf as usize + 4].copy_from_slice(&crc),
+            None => self.tail.patch(record_offset, &crc)?,
+        }
+        Ok(locs)
+    }
+
+    /// Writes what is left and syncs.
+    fn finish(mut self) -> std::io::Result<()> {
+        self.flush()?;
+        self.tail.sync()
+    }
 }
