@@ -133,9 +133,11 @@ pub struct LimitsSection {
     /// Idle connections are closed after this.
     #[serde(deserialize_with = "duration")]
     pub idle_timeout: Duration,
-    /// Message bytes all SMTP sessions together hold in memory while receiving; a
-    /// message that would pass it is refused with `451 4.3.0` (the sender tries again
-    /// later). At least `message_size_max`.
+    /// Message bytes all SMTP sessions and IMAP APPENDs together hold in memory while
+    /// receiving. An SMTP message that would pass it continues in an unlinked file in
+    /// `data_dir/spill` and is committed from there (`451 4.3.0` if that file cannot
+    /// be written); an APPEND is refused with `NO [LIMIT]`. At least
+    /// `message_size_max`.
     #[serde(deserialize_with = "size")]
     pub message_memory_max: u64,
 }
@@ -642,6 +644,11 @@ impl Config {
             config.cluster.node = config.server.hostname.clone();
         }
         Ok(config)
+    }
+
+    /// Where SMTP sessions spill messages once `limits.message_memory_max` is spent.
+    pub fn spill_dir(&self) -> PathBuf {
+        self.server.data_dir.join("spill")
     }
 
     /// Where the admin token is.

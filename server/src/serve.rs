@@ -312,6 +312,24 @@ fn raise_file_limit(config: &Config) {
     }
 }
 
+/// Creates the directory SMTP spills messages to once the memory budget is spent, and
+/// removes what a previous run left there (spill files have no name but where the
+/// file system cannot create unnamed files, and then only for a moment).
+fn prepare_spill_dir(dir: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        if std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(dir = %dir.display(), removed, "removed spill files a previous run left");
+    }
+    Ok(())
+}
+
 /// Runs until SIGTERM or SIGINT.
 pub fn run(config: Config) -> Result<(), String> {
     init_logging(&config);
@@ -336,6 +354,7 @@ pub fn run(config: Config) -> Result<(), String> {
         )
     })?;
 
+    prepare_spill_dir(&config.spill_dir())?;
     let store = Store::open(data_dir.join("store"), Options::default())
         .map_err(|e| format!("opening the store: {e}"))?;
     // Cluster mode: joined and caught up before anything else reads, writes or
@@ -561,6 +580,7 @@ fn start_protocols(
     let smtp = |kind: Listener| {
         let mut c = SmtpConfig::new(hostname.clone(), kind);
         c.message_memory = SharedBudget(Some(message_memory.clone()));
+        c.spill_dir = Some(config.spill_dir());
         c.allow_plaintext_loopback = config.auth.allow_plaintext_loopback;
         c.message_bytes_max = config.limits.message_size_max;
         c.recipients_max = config.limits.recipients_max;

@@ -163,41 +163,21 @@ fn portal_messages(lifeboat: &Lifeboat) -> Option<u64> {
     status["domains"][0]["portal_inbox_messages"].as_u64()
 }
 
-#[test]
-fn many_large_messages_at_once_stay_within_the_memory_budget() {
+/// The SMTP load at [`scale`] against `lifeboat`: the reply code of each client, the
+/// resident memory before and at its peak (KiB).
+fn smtp_load(lifeboat: &Lifeboat) -> (Vec<String>, u64, u64) {
     let (clients, message_mib, budget_mib) = scale();
-    let lifeboat = server(clients, message_mib, budget_mib);
     let pid = lifeboat.child.as_ref().unwrap().id();
     let before_kib = vm_kib(pid, "VmRSS:");
-
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            CLIENTS,
-            &lifeboat.ports.smtp.to_string(),
-            &clients.to_string(),
-            &(message_mib * 1024 * 1024).to_string(),
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let codes: Vec<&str> = stdout.lines().collect();
-    assert_eq!(
-        codes.len() as u64,
-        clients,
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let accepted = codes.iter().filter(|c| **c == "250").count();
+    let codes = run_clients(CLIENTS, lifeboat.ports.smtp, clients, message_mib);
+    let peak_kib = vm_kib(pid, "VmHWM:");
+    let accepted = codes.iter().filter(|c| *c == "250").count();
     let temporary = codes.iter().filter(|c| c.starts_with('4')).count();
     assert_eq!(
         accepted + temporary,
         codes.len(),
         "every message is accepted or refused with 4xx: {codes:?}"
     );
-    // The halves held together are more than the budget: some were refused.
-    assert!(temporary > 0, "{codes:?}");
-    let peak_kib = vm_kib(pid, "VmHWM:");
     let grew_mib = peak_kib.saturating_sub(before_kib) / 1024;
     eprintln!(
         "{clients} clients × {message_mib} MiB, budget {budget_mib} MiB: {accepted} accepted, \
@@ -212,7 +192,81 @@ fn many_large_messages_at_once_stay_within_the_memory_budget() {
         grew_mib < unbounded_mib / 2,
         "grew by {grew_mib} MiB; holding every half would be {unbounded_mib} MiB"
     );
-    assert!(lifeboat.log().contains("limits.message_memory_max reached"));
+    (codes, before_kib, peak_kib)
+}
+
+/// Reads alice's INBOX over IMAP (Python's imaplib): the size of every message, and
+/// the text of the first.
+const INBOX: &str = r#"
+import imaplib, sys
+imap = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+imap.login("alice@example.test", sys.argv[2])
+imap.select("INBOX", readonly=True)
+_, sizes = imap.fetch("1:*", "(RFC822.SIZE)")
+for line in sizes:
+    print(line.decode().split("RFC822.SIZE ")[1].rstrip(")"))
+_, text = imap.fetch("1", "(BODY.PEEK[TEXT])")
+sys.stdout.flush()
+sys.stderr.buffer.write(text[0][1])
+"#;
+
+#[test]
+fn many_large_messages_at_once_spill_past_the_memory_budget() {
+    let (clients, message_mib, budget_mib) = scale();
+    let lifeboat = server(clients, message_mib, budget_mib);
+    let (codes, _, _) = smtp_load(&lifeboat);
+    // Past the budget, messages went to spill files, and every one was accepted.
+    assert!(codes.iter().all(|c| c == "250"), "{codes:?}");
+    assert!(
+        lifeboat
+            .log()
+            .contains("the message continues in a spill file"),
+        "{}",
+        lifeboat.log()
+    );
+    // Nothing is left in the spill directory.
+    let spill = lifeboat.data_dir().join("spill");
+    assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0);
+    // Every 250 is in the portal, whole.
+    assert_eq!(portal_messages(&lifeboat), Some(clients));
+    let out = Command::new("python3")
+        .args(["-c", INBOX, &lifeboat.ports.imap.to_string(), PASSWORD])
+        .output()
+        .unwrap();
+    let sizes: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    let line = [b"x".repeat(78), b"\r\n".to_vec()].concat();
+    let half = line.repeat((message_mib as usize * 1024 * 1024) / 2 / line.len());
+    let text = half.repeat(2);
+    assert_eq!(sizes.len() as u64, clients);
+    // Received, Subject, the blank line and the text.
+    assert!(
+        sizes.iter().all(|&size| size > text.len() as u64),
+        "{sizes:?}"
+    );
+    assert!(
+        out.stderr == text,
+        "the first message's text differs ({} bytes, not {})",
+        out.stderr.len(),
+        text.len()
+    );
+}
+
+#[test]
+fn without_a_spill_directory_messages_past_the_budget_are_refused_with_451() {
+    let (clients, message_mib, budget_mib) = scale();
+    let lifeboat = server(clients, message_mib, budget_mib);
+    // Spill files cannot be created: the messages past the budget are refused.
+    std::fs::remove_dir_all(lifeboat.data_dir().join("spill")).unwrap();
+    let (codes, _, _) = smtp_load(&lifeboat);
+    let accepted = codes.iter().filter(|c| *c == "250").count();
+    assert!(
+        codes.iter().any(|c| c.starts_with("451")),
+        "the halves held together are more than the budget: {codes:?}"
+    );
+    assert!(lifeboat.log().contains("it is refused with 451"));
     // The budget was given back: one more, alone, is accepted.
     let alone = run_clients(CLIENTS, lifeboat.ports.smtp, 1, message_mib);
     assert_eq!(alone, ["250"]);

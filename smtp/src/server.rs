@@ -16,8 +16,9 @@
 //! - A message is held in memory once, bounded by `message_bytes_max` plus the
 //!   Received header; the input buffer is bounded by lifeboat-net. All sessions
 //!   together hold at most `message_memory` bytes of messages (plus one input chunk
-//!   each, and the messages complete at that moment): past it a message is refused
-//!   with `451 4.3.0` at its end, never a crash.
+//!   and one spill buffer each, and the messages complete at that moment): past it a
+//!   message continues in a spill file (`spill_dir`), or, when none can be written,
+//!   is refused with `451 4.3.0` at its end; never a crash.
 //! - An idle client gets `421 4.4.2` and a server shutdown `421 4.3.2` before the
 //!   connection closes; a message transfer under way is allowed to finish during
 //!   shutdown (within the runtime's drain deadline).
@@ -30,6 +31,7 @@ use lifeboat_net::{
     Framed, ListenerConfig, NetError, SharedBudget, Stream, ThreadContext, TlsAcceptor,
 };
 use lifeboat_store::auth::{AuthError, Authenticator};
+use lifeboat_store::Spill;
 use tracing::Instrument;
 
 use crate::parse::limits::COMMAND_LINE_BYTES_MAX;
@@ -86,6 +88,10 @@ pub struct SmtpConfig {
     /// session of the process shares (none: unbounded but for `message_bytes_max` per
     /// message).
     pub message_memory: SharedBudget,
+    /// Where a message goes once the budget is spent (`data_dir/spill`): it is
+    /// received into an unlinked file there and committed from it. Without one, such
+    /// a message is refused with `451 4.3.0`.
+    pub spill_dir: Option<std::path::PathBuf>,
 }
 
 impl SmtpConfig {
@@ -101,6 +107,7 @@ impl SmtpConfig {
             message_timeout: MESSAGE_TIMEOUT_DEFAULT,
             idle_timeout: IDLE_TIMEOUT_DEFAULT,
             message_memory: SharedBudget::default(),
+            spill_dir: None,
         }
     }
 }
@@ -228,19 +235,32 @@ impl SmtpService {
             let progress = session.receive(framed.buffer(), now_unix_seconds(), &mut out);
             framed.consume(progress.consumed);
             match &progress.effect {
-                // Complete in memory: kept to its commit, whatever the budget says.
-                Effect::Accept(delivery) => reservation.force(delivery.message.len() as u64),
+                // Complete: what is in memory is kept to its commit, whatever the
+                // budget says.
+                Effect::Accept(delivery) => reservation.force(delivery.message.memory_bytes()),
+                // Its bytes go to the spill file as they come.
+                _ if session.message_spilled() => reservation.release(),
                 _ => {
                     let held = session.message_bytes() as u64;
                     if held == 0 {
                         reservation.release();
                     } else if !reservation.cover(held) {
-                        tracing::warn!(
-                            held,
-                            budget = self.inner.config.message_memory.limit(),
-                            "limits.message_memory_max reached: the message is refused with 451"
-                        );
-                        session.refuse_message();
+                        let budget = self.inner.config.message_memory.limit();
+                        match self.spill(&mut session) {
+                            Ok(()) => tracing::info!(
+                                held,
+                                budget,
+                                "limits.message_memory_max reached: the message continues in a spill file"
+                            ),
+                            Err(e) => {
+                                tracing::warn!(
+                                    held,
+                                    budget,
+                                    "limits.message_memory_max reached and the message cannot be spilled ({e}): it is refused with 451"
+                                );
+                                session.refuse_message();
+                            }
+                        }
                         reservation.release();
                     }
                 }
@@ -381,6 +401,17 @@ impl SmtpService {
                 );
                 rejection(&refusal)
             })
+    }
+
+    /// Moves the message `session` is receiving to a new spill file.
+    fn spill(&self, session: &mut Session) -> std::io::Result<()> {
+        let dir = self
+            .inner
+            .config
+            .spill_dir
+            .as_deref()
+            .ok_or_else(|| std::io::Error::other("no spill directory is configured"))?;
+        session.spill_message(Spill::create_in(dir)?)
     }
 
     async fn accept(

@@ -234,7 +234,8 @@ fn replay(items: &[Item], chunk_bytes: usize) -> (Vec<String>, Vec<Vec<String>>)
                             escape(delivery.recipients.join(",").as_bytes(), Escaped),
                             delivery.data_bytes
                         ));
-                        let mut message = delivery.message.as_slice();
+                        let bytes = delivery.message.into_vec().unwrap();
+                        let mut message = bytes.as_slice();
                         while !message.is_empty() {
                             let line_end = message
                                 .windows(2)

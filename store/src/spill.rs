@@ -120,6 +120,11 @@ impl MessageData {
         self.len() == 0
     }
 
+    /// Bytes held in memory.
+    pub fn memory_bytes(&self) -> u64 {
+        self.head.len() as u64
+    }
+
     /// Whether part of it is in a spill file.
     pub fn is_spilled(&self) -> bool {
         self.spill.is_some()

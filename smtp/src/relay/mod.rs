@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use lifeboat_store::{
-    Address, Batch, BodyRef, Destination, Direction, Flags, HeaderFields, Mode, NewArchiveEntry,
-    NewQueueEntry, Op, OpResult, Store, TraceNote,
+    Address, Batch, BodyRef, Destination, Direction, Flags, HeaderFields, MessageData, Mode,
+    NewArchiveEntry, NewQueueEntry, Op, OpResult, Store, TraceNote,
 };
 
 #[doc(hidden)]
@@ -388,14 +388,16 @@ impl Relay {
         client: &ClientInfo,
         mail_from: &str,
         rcpts: &[String],
-        message: Vec<u8>,
+        message: impl Into<MessageData>,
     ) -> Result<String, Refusal> {
         let listener = match client.listener {
             Listener::Mx => "smtp",
             Listener::Submission => "submission",
         };
-        self.accept_with(client, listener, mail_from, rcpts, message, |_| Vec::new())
-            .await
+        self.accept_with(client, listener, mail_from, rcpts, message.into(), |_| {
+            Vec::new()
+        })
+        .await
     }
 
     /// Sends a message a portal user wrote in webmail, down the same path as
@@ -425,7 +427,7 @@ impl Relay {
             listener: Listener::Submission,
             authenticated: Some(account.to_string()),
         };
-        self.accept_with(&client, "webmail", account, rcpts, message, |body| {
+        self.accept_with(&client, "webmail", account, rcpts, message.into(), |body| {
             let mut ops: Vec<Op> = sent
                 .map(|folder| Op::Append {
                     folder,
@@ -452,7 +454,7 @@ impl Relay {
         listener: &str,
         mail_from: &str,
         rcpts: &[String],
-        message: Vec<u8>,
+        message: MessageData,
         extra: impl FnOnce(BodyRef) -> Vec<Op>,
     ) -> Result<String, Refusal> {
         if rcpts.is_empty() {
@@ -478,11 +480,15 @@ impl Relay {
         } else {
             Direction::In
         };
+        // Before any signature goes in front: the archive keeps none of its fields.
+        let headers = message.with_bytes(header_fields).map_err(|e| {
+            tracing::error!("reading a spilled message: {e}");
+            Refusal::new(451, "4.3.0", "local error in processing, try again later")
+        })?;
         let message = match &client.authenticated {
             Some(account) => self.dkim_signed(account, message),
             None => message,
         };
-        let headers = header_fields(&message);
         let size = message.len();
         let mut modes: Vec<(String, Mode)> = Vec::new();
         for rcpt in rcpts {
@@ -567,7 +573,7 @@ impl Relay {
     /// domain's keys in front once the domain signs (SPEC §12). A key that fails is
     /// logged and the message goes unsigned rather than refused: during an outage a
     /// user's mail must still leave.
-    fn dkim_signed(&self, account: &str, message: Vec<u8>) -> Vec<u8> {
+    fn dkim_signed(&self, account: &str, mut message: MessageData) -> MessageData {
         let domain = Address::domain_of(account).to_ascii_lowercase();
         let Some(dkim) = self
             .inner
@@ -576,17 +582,12 @@ impl Relay {
         else {
             return message;
         };
-        match crate::dkim::sign(&domain, &dkim, &message) {
-            Ok(fields) if fields.is_empty() => message,
-            Ok(mut fields) => {
-                fields.extend_from_slice(&message);
-                fields
-            }
-            Err(e) => {
-                tracing::error!(domain, account, "sent unsigned: {e}");
-                message
-            }
+        match message.with_bytes(|bytes| crate::dkim::sign(&domain, &dkim, bytes)) {
+            Ok(Ok(fields)) => message.prepend(&fields),
+            Ok(Err(e)) => tracing::error!(domain, account, "sent unsigned: {e}"),
+            Err(e) => tracing::error!(domain, account, "sent unsigned: reading the message: {e}"),
         }
+        message
     }
 
     /// Re-delivers an archived message (SPEC §4): inbound mail to its recipients'

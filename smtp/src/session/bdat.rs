@@ -3,6 +3,7 @@
 //! as a command.
 
 use super::data::NO_VALID_RECIPIENTS;
+use super::message::MessageBuf;
 use super::{reply, Chunk, Chunks, Discard, Outcome, Session, State};
 use crate::parse::{DataError, EnhancedCode, ReplyCode};
 
@@ -43,7 +44,7 @@ impl Session {
             // Known from the announced size already: keep nothing more, and free what
             // was kept.
             chunks.failed = Some(DataError::TooBig);
-            chunks.message = Vec::new();
+            chunks.message = MessageBuf::Empty;
         }
         let chunk = Chunk {
             remaining_bytes: chunk_bytes,
@@ -65,7 +66,7 @@ impl Session {
         // At most `input.len()`, so it fits usize.
         let take = chunk.remaining_bytes.min(input.len() as u64) as usize;
         if chunks.failed.is_none() {
-            chunks.message.extend_from_slice(&input[..take]);
+            chunks.message.extend(&input[..take]);
             chunks.data_bytes += take as u64;
         }
         chunk.remaining_bytes -= take as u64;

@@ -107,7 +107,12 @@ pub fn run(input: &[u8], cuts: &[usize], auth_required: bool, plaintext: bool) -
                     assert!(delivery.data_bytes <= MESSAGE_BYTES_MAX);
                     transcript.push(format!(
                         "E:accept {:?}",
-                        String::from_utf8_lossy(&delivery.message)
+                        String::from_utf8_lossy(
+                            &delivery
+                                .message
+                                .with_bytes(<[u8]>::to_vec)
+                                .expect("in memory")
+                        )
                     ));
                     accepted += 1;
                     session.accepted(Ok(accepted.to_string()), &mut out);

@@ -2,6 +2,7 @@
 //! share: starting a message with its Received header and handing a complete one to
 //! the server.
 
+use super::message::MessageBuf;
 use super::received::{count_received, received_header, Protocol};
 use super::{reply, DataBody, Delivery, Effect, Outcome, Session, State, Transaction, HOPS_MAX};
 use crate::parse::{encode_reply, DataDecoder, DataStatus, EnhancedCode, ReplyCode};
@@ -56,7 +57,9 @@ impl Session {
         let State::Data(body) = &mut self.state else {
             unreachable!("data_input outside the Data state");
         };
-        match body.decoder.decode(input, &mut body.message) {
+        let status = body.decoder.decode(input, body.message.tail());
+        body.message.settle();
+        match status {
             DataStatus::NeedMore => (input.len(), Outcome::NeedInput),
             DataStatus::End { consumed, outcome } => {
                 let State::Data(DataBody {
@@ -88,7 +91,7 @@ impl Session {
         &self,
         transaction: &Transaction,
         now_unix_seconds: u64,
-    ) -> Vec<u8> {
+    ) -> MessageBuf {
         let envelope = &transaction.envelope;
         let protocol = Protocol {
             extended: transaction.helo.extended,
@@ -112,7 +115,7 @@ impl Session {
             .min(MESSAGE_RESERVE_BYTES_MAX);
         let mut message = Vec::with_capacity(header.len() + declared);
         message.extend_from_slice(header.as_bytes());
-        message
+        MessageBuf::Memory(message)
     }
 
     /// A complete, well-formed message: refused if it has looped, otherwise handed to
@@ -120,23 +123,40 @@ impl Session {
     pub(super) fn finish_message(
         &mut self,
         transaction: Transaction,
-        message: Vec<u8>,
+        message: MessageBuf,
         data_bytes: u64,
         out: &mut Vec<u8>,
     ) -> Outcome {
         let Transaction { helo, envelope } = transaction;
         // The first Received field is this server's own.
-        if count_received(&message, HOPS_MAX + 1) > HOPS_MAX + 1 {
-            self.state = State::Ready(helo);
-            // RFC 5321 §6.3 and RFC 3463 5.4.6 "routing loop detected".
-            reply(
-                out,
-                ReplyCode::TRANSACTION_FAILED,
-                super::enhanced_code(5, 4, 6),
-                "Too many hops, mail loop suspected",
-            );
-            return Outcome::Continue;
-        }
+        let hops = message
+            .finish()
+            .and_then(|m| Ok((m.with_bytes(|b| count_received(b, HOPS_MAX + 1))?, m)));
+        let message = match hops {
+            Ok((hops, message)) if hops <= HOPS_MAX + 1 => message,
+            Ok(_) => {
+                self.state = State::Ready(helo);
+                // RFC 5321 §6.3 and RFC 3463 5.4.6 "routing loop detected".
+                reply(
+                    out,
+                    ReplyCode::TRANSACTION_FAILED,
+                    super::enhanced_code(5, 4, 6),
+                    "Too many hops, mail loop suspected",
+                );
+                return Outcome::Continue;
+            }
+            Err(e) => {
+                tracing::error!("writing the message to its spill file: {e}");
+                self.state = State::Ready(helo);
+                reply(
+                    out,
+                    ReplyCode::LOCAL_ERROR,
+                    EnhancedCode::TEMPORARY_SYSTEM_ERROR,
+                    "Local error in processing, try again later",
+                );
+                return Outcome::Continue;
+            }
+        };
         self.state = State::Accepting(helo);
         Outcome::Effect(Effect::Accept(Delivery {
             transaction_id: envelope.id,

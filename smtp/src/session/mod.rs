@@ -46,6 +46,7 @@ pub mod check;
 mod data;
 mod hello;
 mod mail;
+mod message;
 mod rcpt;
 pub(crate) mod received;
 mod simple;
@@ -53,6 +54,9 @@ mod starttls;
 
 use std::fmt;
 use std::net::IpAddr;
+
+use lifeboat_store::{MessageData, Spill};
+use message::MessageBuf;
 
 use crate::parse::limits::AUTH_LINE_BYTES_MAX;
 use crate::parse::{
@@ -293,7 +297,6 @@ pub struct RecipientCheck {
 }
 
 /// A complete message to accept ([`Effect::Accept`]).
-#[derive(Clone, PartialEq, Eq)]
 pub struct Delivery {
     /// The transaction's identifier, as written in the Received header.
     pub transaction_id: String,
@@ -302,8 +305,9 @@ pub struct Delivery {
     /// The accepted recipients, plain addresses, in the order given, without
     /// duplicates.
     pub recipients: Vec<String>,
-    /// The message: this server's Received header, then the client's data.
-    pub message: Vec<u8>,
+    /// The message: this server's Received header, then the client's data; in a
+    /// spill file when it was received past the memory budget.
+    pub message: MessageData,
     /// Bytes the client sent as message data (after un-stuffing).
     pub data_bytes: u64,
 }
@@ -397,20 +401,20 @@ struct Transaction {
 }
 
 /// A message being received with DATA.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct DataBody {
     transaction: Transaction,
     /// The Received header, then the data decoded so far.
-    message: Vec<u8>,
+    message: MessageBuf,
     decoder: DataDecoder,
 }
 
 /// A message being received with BDAT.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Chunks {
     transaction: Transaction,
     /// The Received header, then the chunks so far (emptied once `failed`).
-    message: Vec<u8>,
+    message: MessageBuf,
     /// Bytes of chunk data received.
     data_bytes: u64,
     /// Why the message fails (the chunks passed the size limit, or the server has no
@@ -442,7 +446,7 @@ enum Sasl {
 }
 
 /// The protocol state; see the module documentation.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 enum State {
     Connected,
     Ready(Helo),
@@ -538,7 +542,7 @@ enum Outcome {
 }
 
 /// One SMTP session; see the module documentation.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Session {
     config: SessionConfig,
     tls: bool,
@@ -604,9 +608,19 @@ impl Session {
     /// messages).
     pub fn message_bytes(&self) -> usize {
         match &self.state {
-            State::Data(body) => body.message.len(),
-            State::Bdat(chunks) | State::BdatChunk { chunks, .. } => chunks.message.len(),
+            State::Data(body) => body.message.memory_bytes(),
+            State::Bdat(chunks) | State::BdatChunk { chunks, .. } => chunks.message.memory_bytes(),
             _ => 0,
+        }
+    }
+
+    /// Whether the message being received goes to a spill file
+    /// ([`Session::spill_message`]).
+    pub fn message_spilled(&self) -> bool {
+        match &self.state {
+            State::Data(body) => body.message.is_spilled(),
+            State::Bdat(chunks) | State::BdatChunk { chunks, .. } => chunks.message.is_spilled(),
+            _ => false,
         }
     }
 
@@ -617,13 +631,28 @@ impl Session {
         match &mut self.state {
             State::Data(body) => {
                 body.decoder.refuse(DataError::Busy);
-                body.message = Vec::new();
+                body.message = MessageBuf::Empty;
             }
             State::Bdat(chunks) | State::BdatChunk { chunks, .. } => {
                 chunks.failed.get_or_insert(DataError::Busy);
-                chunks.message = Vec::new();
+                chunks.message = MessageBuf::Empty;
             }
             _ => {}
+        }
+    }
+
+    /// Moves the message being received to `spill` (the server's memory budget is
+    /// spent): what the session holds of it is written there, and so is the rest as
+    /// it comes. An error leaves the message as it was.
+    pub fn spill_message(&mut self, spill: Spill) -> std::io::Result<()> {
+        match &mut self.state {
+            State::Data(DataBody { message, .. })
+            | State::Bdat(Chunks { message, .. })
+            | State::BdatChunk {
+                chunks: Chunks { message, .. },
+                ..
+            } => message.spill(spill),
+            _ => Ok(()),
         }
     }
 
