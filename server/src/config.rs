@@ -140,6 +140,11 @@ pub struct LimitsSection {
     /// `message_size_max`.
     #[serde(deserialize_with = "size")]
     pub message_memory_max: u64,
+    /// Disk space kept free on `data_dir`'s file system: while less is free (or less
+    /// than a size declared with MAIL on top of it), MAIL is refused with
+    /// `452 4.3.1`. 0 turns the check off.
+    #[serde(deserialize_with = "size")]
+    pub disk_free_min: u64,
 }
 
 /// `[router]`
@@ -319,6 +324,8 @@ pub fn parse_size(s: &str) -> Option<u64> {
         "MiB" => 1 << 20,
         "GB" => 1_000_000_000,
         "GiB" => 1 << 30,
+        "TB" => 1_000_000_000_000,
+        "TiB" => 1 << 40,
         _ => return None,
     };
     n.checked_mul(factor)

@@ -1,10 +1,12 @@
 //! Memory under many large messages at once (`limits.message_memory_max`): concurrent
 //! SMTP clients (Python's smtplib) each send a large message, all holding part of it
-//! on the server at the same moment; every message is either accepted (and then in
-//! the portal) or refused with a 4xx, and the server's peak resident memory stays
+//! on the server at the same moment. Past the budget the messages continue in spill
+//! files and every one is accepted and in the portal, whole; without a spill directory
+//! they are refused with a 4xx. Either way the server's peak resident memory stays
 //! bounded by the budget rather than by the sum of the messages.
 //!
-//! The same with IMAP clients APPENDing large literals (refused `NO [LIMIT]`).
+//! The same with IMAP clients APPENDing large literals (refused `NO [LIMIT]`), and
+//! MAIL refused with `452 4.3.1` below `limits.disk_free_min`.
 //!
 //! `MEMORY_TEST_SCALE=clients,message_mib,budget_mib` runs them at another scale (the
 //! figures in bench/README.md: `200,40,256` and `2000,10,256`).
@@ -329,4 +331,39 @@ fn run_clients(script: &str, port: u16, clients: u64, message_mib: u64) -> Vec<S
         String::from_utf8_lossy(&out.stderr)
     );
     replies
+}
+
+/// With less disk free than `limits.disk_free_min`, MAIL is refused with `452 4.3.1`
+/// (the client keeps the message and tries later) and the log says why.
+#[test]
+fn below_the_disk_reserve_mail_is_refused_with_452() {
+    let lifeboat = Lifeboat::start("epoll", "[limits]\ndisk_free_min = \"1000TiB\"\n");
+    ok(lifeboat.cli(
+        &["domain", "add", "example.test", "--upstream", "127.0.0.1:9"],
+        None,
+    ));
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            r#"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=30)
+s.ehlo("client.test")
+code, text = s.mail("sender@remote.test")
+print(code, text.decode())
+s.quit()
+"#,
+            &lifeboat.ports.smtp.to_string(),
+        ])
+        .output()
+        .unwrap();
+    let reply = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        reply.starts_with("452 4.3.1"),
+        "{reply}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(lifeboat
+        .log()
+        .contains("less disk space free than limits.disk_free_min"));
 }

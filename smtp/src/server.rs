@@ -24,6 +24,7 @@
 //!   shutdown (within the runtime's drain deadline).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -92,6 +93,70 @@ pub struct SmtpConfig {
     /// received into an unlinked file there and committed from it. Without one, such
     /// a message is refused with `451 4.3.0`.
     pub spill_dir: Option<std::path::PathBuf>,
+    /// `limits.disk_free_min` on the data directory's file system: MAIL is refused
+    /// with `452 4.3.1` while less is free (with a declared SIZE, less than that on
+    /// top of it).
+    pub disk_reserve: Option<DiskReserve>,
+}
+
+/// Space kept free on the file system of a directory; see [`SmtpConfig::disk_reserve`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskReserve {
+    /// A directory on the file system.
+    pub dir: std::path::PathBuf,
+    /// Bytes kept free.
+    pub free_min: u64,
+}
+
+/// How often the free space is read again.
+const FREE_SPACE_CHECK_MS: u64 = 1000;
+
+/// A [`DiskReserve`] and the free space last read, shared by the service's sessions.
+#[derive(Debug)]
+struct FreeSpace {
+    reserve: DiskReserve,
+    /// When the free space was last read, in milliseconds since the epoch (0: never).
+    checked_ms: AtomicU64,
+    /// The free space then, in bytes (`u64::MAX`: it could not be read).
+    free: AtomicU64,
+}
+
+impl FreeSpace {
+    /// Bytes the store may take before the reserve; `None` when the free space cannot
+    /// be read (logged once a check).
+    fn available(&self) -> Option<u64> {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let checked = self.checked_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(checked) >= FREE_SPACE_CHECK_MS
+            && self
+                .checked_ms
+                .compare_exchange(checked, now_ms, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            let free = lifeboat_store::io::free_bytes(&self.reserve.dir).unwrap_or_else(|e| {
+                tracing::warn!(dir = %self.reserve.dir.display(), "reading the free disk space: {e}");
+                u64::MAX
+            });
+            let before = self.free.swap(free, Ordering::Relaxed);
+            let (low, was_low) = (free < self.reserve.free_min, before < self.reserve.free_min);
+            if low && !was_low {
+                tracing::warn!(
+                    dir = %self.reserve.dir.display(),
+                    free,
+                    disk_free_min = self.reserve.free_min,
+                    "less disk space free than limits.disk_free_min: new mail is refused with 452"
+                );
+            } else if was_low && !low {
+                tracing::info!(dir = %self.reserve.dir.display(), free, "disk space free again: mail is accepted");
+            }
+        }
+        match self.free.load(Ordering::Relaxed) {
+            u64::MAX => None,
+            free => Some(free.saturating_sub(self.reserve.free_min)),
+        }
+    }
 }
 
 impl SmtpConfig {
@@ -108,6 +173,7 @@ impl SmtpConfig {
             idle_timeout: IDLE_TIMEOUT_DEFAULT,
             message_memory: SharedBudget::default(),
             spill_dir: None,
+            disk_reserve: None,
         }
     }
 }
@@ -128,6 +194,7 @@ struct Inner {
     auth: Arc<Authenticator>,
     tls: TlsAcceptor,
     config: SmtpConfig,
+    free_space: Option<FreeSpace>,
 }
 
 impl std::fmt::Debug for SmtpService {
@@ -159,6 +226,11 @@ impl SmtpService {
                 relay,
                 auth,
                 tls,
+                free_space: config.disk_reserve.clone().map(|reserve| FreeSpace {
+                    reserve,
+                    checked_ms: AtomicU64::new(0),
+                    free: AtomicU64::new(u64::MAX),
+                }),
                 config,
             }),
         }
@@ -232,6 +304,9 @@ impl SmtpService {
         // The message bytes this session holds, of the process's budget.
         let mut reservation = self.inner.config.message_memory.reservation();
         loop {
+            if let Some(free_space) = &self.inner.free_space {
+                session.set_storage_available(free_space.available());
+            }
             let progress = session.receive(framed.buffer(), now_unix_seconds(), &mut out);
             framed.consume(progress.consumed);
             match &progress.effect {

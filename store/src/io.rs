@@ -59,6 +59,23 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// Bytes an unprivileged process may still write on the file system that holds
+/// `path` (`statvfs`: available blocks × fragment size).
+pub fn free_bytes(path: &Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a path with a NUL byte"))?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c_path` is a NUL-terminated string alive for the call, and `stat`
+    // points to memory for one `statvfs`, which the call fills when it returns 0.
+    if unsafe { libc::statvfs(c_path.as_ptr(), stat.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: filled, since the call returned 0.
+    let stat = unsafe { stat.assume_init() };
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
 /// Creates directory `path` and its missing parents durably: each directory created
 /// is synced into its parent, so a power cut cannot take a directory (and all that
 /// was made durable inside it) away after this returns. `path`'s own entry is synced
@@ -447,5 +464,18 @@ impl Vfs for SimFs {
     }
     fn describe(&self, name: &str) -> String {
         format!("sim:{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_bytes_reads_the_file_system_and_fails_for_a_missing_path() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(free_bytes(dir.path()).unwrap() > 0);
+        let e = free_bytes(&dir.path().join("missing")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
     }
 }

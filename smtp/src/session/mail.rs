@@ -49,6 +49,19 @@ impl Session {
             reply(out, code, enhanced, text);
             return Outcome::Continue;
         }
+        if let Some(available) = self.storage_available {
+            if available == 0 || parameters.size_bytes.is_some_and(|size| size > available) {
+                // RFC 1870 §6.1 and RFC 3463 X.3.1 ("mail system full"): the client
+                // tries again later.
+                reply(
+                    out,
+                    ReplyCode::INSUFFICIENT_STORAGE,
+                    enhanced_code(4, 3, 1),
+                    "Insufficient system storage, try again later",
+                );
+                return Outcome::Continue;
+            }
+        }
         if parameters.body == Some(Body::BinaryMime) {
             // RFC 3030 §3: BINARYMIME is not offered, so it may not be used.
             reply(
@@ -91,4 +104,50 @@ impl Session {
 /// ignoring case.
 fn same_address(a: &str, b: &str) -> bool {
     matches!((Address::try_from(a), Address::try_from(b)), (Ok(a), Ok(b)) if a == b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::check::config;
+    use super::super::Session;
+
+    /// The reply to each of `mails` (after EHLO, each followed by RSET), with
+    /// `available` bytes of storage: code and enhanced code.
+    fn replies(available: Option<u64>, mails: &[&str]) -> Vec<String> {
+        let mut session = Session::new(config(false, false), false);
+        session.set_storage_available(available);
+        let mut out = Vec::new();
+        let mut input = b"EHLO client.test\r\n".to_vec();
+        for mail in mails {
+            input.extend_from_slice(format!("{mail}\r\nRSET\r\n").as_bytes());
+        }
+        let progress = session.receive(&input, 0, &mut out);
+        assert_eq!(progress.consumed, input.len());
+        let out = String::from_utf8(out).unwrap();
+        // The last line of each reply: EHLO's, then MAIL's and RSET's in turn.
+        let finals: Vec<&str> = out.lines().filter(|l| l.as_bytes()[3] == b' ').collect();
+        assert_eq!(finals.len(), 1 + 2 * mails.len(), "{out}");
+        (0..mails.len())
+            .map(|i| {
+                finals[1 + 2 * i]
+                    .splitn(3, ' ')
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn mail_is_refused_with_452_while_the_disk_reserve_is_reached() {
+        let mails = ["MAIL FROM:<a@b.test>", "MAIL FROM:<a@b.test> SIZE=200"];
+        // Not checked, or room for both.
+        for available in [None, Some(10_000)] {
+            assert_eq!(replies(available, &mails), ["250 2.1.0", "250 2.1.0"]);
+        }
+        // Room, but less than the declared size (RFC 1870 §6.1).
+        assert_eq!(replies(Some(100), &mails), ["250 2.1.0", "452 4.3.1"]);
+        // No room at all.
+        assert_eq!(replies(Some(0), &mails), ["452 4.3.1", "452 4.3.1"]);
+    }
 }

@@ -554,6 +554,9 @@ pub struct Session {
     recipient_refusals: u32,
     auth_failures: u32,
     transactions: u32,
+    /// Bytes the store may still take, as the server last said
+    /// ([`Session::set_storage_available`]); `None`: not known, not checked.
+    storage_available: Option<u64>,
 }
 
 impl Session {
@@ -569,7 +572,15 @@ impl Session {
             recipient_refusals: 0,
             auth_failures: 0,
             transactions: 0,
+            storage_available: None,
         }
+    }
+
+    /// How many bytes the store may still take before it reaches its disk reserve: a
+    /// MAIL is refused with `452 4.3.1` when that is nothing, or less than the size
+    /// the client declares (RFC 1870 §6.1).
+    pub fn set_storage_available(&mut self, bytes: Option<u64>) {
+        self.storage_available = bytes;
     }
 
     /// Appends the greeting (RFC 5321 §4.2, §3.1).
