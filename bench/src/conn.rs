@@ -134,6 +134,17 @@ impl Connection {
         }
     }
 
+    /// Bounds each later read or write by `io_timeout` (a server that may stay silent
+    /// for long, as in IDLE, is waited for longer).
+    pub fn set_io_timeout(&mut self, io_timeout: Duration) {
+        self.io_timeout = io_timeout;
+    }
+
+    /// The bound on each read or write.
+    pub fn io_timeout(&self) -> Duration {
+        self.io_timeout
+    }
+
     /// Whether the connection is protected by TLS.
     pub fn is_tls(&self) -> bool {
         matches!(self.transport, Transport::Tls(_))

@@ -1130,6 +1130,12 @@ async fn idle_holder(
                 let _ = ready.send(()).await;
             }
             session.exists_updates = 0;
+            // A server in IDLE is silent until there is news: reads wait for as long
+            // as the IDLE lasts, not the usual read timeout.
+            let io_timeout = session.connection.io_timeout();
+            session
+                .connection
+                .set_io_timeout(IDLE_REISSUE + Duration::from_secs(60));
             let reissue = tokio::time::sleep(IDLE_REISSUE);
             tokio::pin!(reissue);
             let stopping = loop {
@@ -1145,6 +1151,7 @@ async fn idle_holder(
                     }
                 }
             };
+            session.connection.set_io_timeout(io_timeout);
             session.send(b"DONE\r\n").await?;
             let done = session.finish(&mut completion).await;
             // Counted after DONE's reply: a notification sent just before the stop
