@@ -916,7 +916,8 @@ mod tests {
         assert_eq!(parse_size("50MiB"), Some(50 << 20));
         assert_eq!(parse_size("10KB"), Some(10_000));
         assert_eq!(parse_size("123"), Some(123));
-        assert_eq!(parse_size("1TiB"), None);
+        assert_eq!(parse_size("1TiB"), Some(1 << 40));
+        assert_eq!(parse_size("1PiB"), None);
     }
 
     /// README.md's configuration table is the one [`markdown_table`] makes from the
