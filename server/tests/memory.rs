@@ -118,7 +118,7 @@ fn vm_kib(pid: u32, field: &str) -> u64 {
 
 /// `MEMORY_TEST_SCALE` or the default: clients, message MiB, budget MiB.
 fn scale() -> (u64, u64, u64) {
-    let scale = std::env::var("MEMORY_TEST_SCALE").unwrap_or_else(|_| "60,6,8".into());
+    let scale = std::env::var("MEMORY_TEST_SCALE").unwrap_or_else(|_| "60,12,16".into());
     let [clients, message_mib, budget_mib]: [u64; 3] = scale
         .split(',')
         .map(|n| n.trim().parse().unwrap())

@@ -143,4 +143,59 @@ mod tests {
         assert!(data.is_spilled());
         assert_eq!(data.into_vec().unwrap(), want);
     }
+
+    /// DATA and BDAT messages spilled midway (the server's budget spent after their
+    /// first bytes) reach the accept whole, from the spill file.
+    #[test]
+    fn messages_spilled_midway_are_delivered_whole() {
+        use super::super::check::config;
+        use super::super::{Effect, Session};
+
+        let dir = tempfile::tempdir().unwrap();
+        for (first, rest) in [
+            (
+                &b"DATA\r\nSubject: s\r\n\r\n0123"[..],
+                &b"456789\r\nabcde\r\n.\r\n"[..],
+            ),
+            (
+                b"BDAT 15\r\nSubject: s\r\n\r\n0",
+                b"BDAT 18 LAST\r\n123456789\r\nabcde\r\n",
+            ),
+        ] {
+            let mut session = Session::new(config(false, false), false);
+            let mut out = Vec::new();
+            let mut feed = |session: &mut Session, input: &[u8]| {
+                let mut buffer = input.to_vec();
+                loop {
+                    let progress = session.receive(&buffer, 1_700_000_000, &mut out);
+                    buffer.drain(..progress.consumed);
+                    match progress.effect {
+                        Effect::NeedInput => return None,
+                        Effect::CheckRecipient(_) => session.recipient_checked(Ok(()), &mut out),
+                        Effect::Accept(delivery) => return Some(delivery),
+                        other => panic!("{other:?}"),
+                    }
+                }
+            };
+            feed(
+                &mut session,
+                b"EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\n",
+            );
+            assert!(feed(&mut session, first).is_none());
+            assert!(session.message_bytes() > 0 && !session.message_spilled());
+            session
+                .spill_message(Spill::create_in(dir.path()).unwrap())
+                .unwrap();
+            assert!(session.message_spilled());
+            let delivery = feed(&mut session, rest).expect("accepted");
+            assert!(delivery.message.is_spilled());
+            let message = delivery.message.into_vec().unwrap();
+            assert!(message.starts_with(b"Received: "), "{message:?}");
+            assert!(
+                message.ends_with(b"\r\nSubject: s\r\n\r\n0123456789\r\nabcde\r\n"),
+                "{}",
+                String::from_utf8_lossy(&message)
+            );
+        }
+    }
 }
