@@ -16,11 +16,6 @@
 //!   INBOX), `flag UID` (`\Flagged` added to an INBOX message), `expunge UID` (an
 //!   INBOX message removed), `idle-update` (the server noticed the account changed
 //!   during IDLE), `starttls` (the server finished the TLS handshake).
-//!   `X: mid-command ACTION` (`deliver`, `flag` or `expunge`): the action happens
-//!   while the next block of client lines runs, the first time a command of it waits
-//!   (for its own commit to the store): as another session's commit lands on a busy
-//!   server between a command's reading of the mailbox and its answer. The
-//!   transcript fails if no command of the block waited.
 //!
 //! UIDVALIDITY values depend on the clock when the store created the folder; the
 //! server's output has them replaced by `<uidvalidity NAME>` (NAME: the folder)
@@ -53,8 +48,8 @@ use lifeboat_store::{
     Batch, Coverage, Direction, DomainSettings, Failover, FlagAction, Flags, HeaderFields,
     NewArchiveEntry, Op, Options, Role, Store, SystemFlags, UnixTime, INBOX,
 };
+use lifeboat_testkit::block_on;
 use lifeboat_testkit::transcript::{self, check_all, lines, unescape, Backslash::Literal};
-use lifeboat_testkit::{block_on, block_on_with};
 
 const ALICE: &str = "alice@example.test";
 const BOB: &str = "bob@example.test";
@@ -268,53 +263,40 @@ impl Replay {
     }
 
     fn action(&mut self, action: &str, out: &mut Vec<u8>) {
-        match action {
+        let folder = self
+            .store
+            .read(|s| s.folder_by_name(ALICE, INBOX).unwrap().id);
+        let mut words = action.split(' ');
+        match words.next().unwrap() {
+            "deliver" => append(&self.store, ALICE, DELIVERED, SystemFlags::default(), NOW),
+            "flag" => {
+                let uid: u32 = words.next().unwrap().parse().unwrap();
+                let mut batch = Batch::new();
+                batch.push(Op::StoreFlags {
+                    folder,
+                    uids: vec![uid],
+                    action: FlagAction::Add,
+                    flags: Flags {
+                        system: SystemFlags::FLAGGED,
+                        keywords: Vec::new(),
+                    },
+                    unchanged_since: None,
+                });
+                self.store.commit(batch).unwrap();
+            }
+            "expunge" => {
+                let uid: u32 = words.next().unwrap().parse().unwrap();
+                let mut batch = Batch::new();
+                batch.push(Op::Expunge {
+                    folder,
+                    uids: vec![uid],
+                });
+                self.store.commit(batch).unwrap();
+            }
             "idle-update" => block_on(self.session.idle_update(out)).unwrap(),
             "starttls" => self.session.tls_started(),
-            other => outside(&self.store, other),
+            other => panic!("unknown action {other}"),
         }
-    }
-}
-
-/// Whether `action` is one [`outside`] does.
-fn is_outside(action: &str) -> bool {
-    matches!(
-        action.split(' ').next(),
-        Some("deliver" | "flag" | "expunge")
-    )
-}
-
-/// An `X:` action another session or the delivery path does: a commit to the store.
-fn outside(store: &Store, action: &str) {
-    let folder = store.read(|s| s.folder_by_name(ALICE, INBOX).unwrap().id);
-    let mut words = action.split(' ');
-    match words.next().unwrap() {
-        "deliver" => append(store, ALICE, DELIVERED, SystemFlags::default(), NOW),
-        "flag" => {
-            let uid: u32 = words.next().unwrap().parse().unwrap();
-            let mut batch = Batch::new();
-            batch.push(Op::StoreFlags {
-                folder,
-                uids: vec![uid],
-                action: FlagAction::Add,
-                flags: Flags {
-                    system: SystemFlags::FLAGGED,
-                    keywords: Vec::new(),
-                },
-                unchanged_since: None,
-            });
-            store.commit(batch).unwrap();
-        }
-        "expunge" => {
-            let uid: u32 = words.next().unwrap().parse().unwrap();
-            let mut batch = Batch::new();
-            batch.push(Op::Expunge {
-                folder,
-                uids: vec![uid],
-            });
-            store.commit(batch).unwrap();
-        }
-        other => panic!("unknown action {other}"),
     }
 }
 
@@ -370,8 +352,6 @@ fn run_transcript(path: &Path, chunk_bytes: Option<usize>) -> (String, Option<St
     let mut failures = Vec::new();
     let mut closed = false;
     let mut stash: Vec<String> = Vec::new();
-    // `X: mid-command` actions waiting for the next client block.
-    let mut mid_command: Vec<String> = Vec::new();
     let mut index = 0;
     let flush = |replay: &mut Replay,
                  out: &mut Vec<u8>,
@@ -437,13 +417,7 @@ fn run_transcript(path: &Path, chunk_bytes: Option<usize>) -> (String, Option<St
                         let size = chunk_bytes.unwrap_or(pending_client.len()).max(1);
                         for piece in pending_client.chunks(size) {
                             replay.session.receive(piece);
-                            let store = &replay.store;
-                            let advanced = block_on_with(replay.session.advance(&mut out), || {
-                                for action in mid_command.drain(..) {
-                                    outside(store, &action);
-                                }
-                            });
-                            match advanced.unwrap() {
+                            match block_on(replay.session.advance(&mut out)).unwrap() {
                                 Progress::NeedInput => {}
                                 // The server drops what followed STARTTLS (it would be
                                 // TLS garbage otherwise); the session did the same with
@@ -457,24 +431,11 @@ fn run_transcript(path: &Path, chunk_bytes: Option<usize>) -> (String, Option<St
                             }
                         }
                         pending_client.clear();
-                        if !mid_command.is_empty() {
-                            failures.push(format!(
-                                "no command waited for X: mid-command {}",
-                                mid_command.join(", ")
-                            ));
-                            mid_command.clear();
-                        }
                         continue;
                     }
                     Item::Action(action) => {
                         blessed.push(format!("X: {action}"));
-                        match action.strip_prefix("mid-command ") {
-                            Some(later) => {
-                                assert!(is_outside(later), "X: mid-command {later}");
-                                mid_command.push(later.to_string());
-                            }
-                            None => replay.action(action, &mut out),
-                        }
+                        replay.action(action, &mut out);
                     }
                     _ => unreachable!(),
                 }

@@ -11,8 +11,7 @@
 //! - [`peers`]: the real programs some tests talk to (Python, curl), with skip notes
 //!   where one cannot run at all.
 //! - [`backends`] and [`block_on`]: running a test once per I/O backend, and a future
-//!   on the test's own thread ([`block_on_with`]: with something done while it
-//!   waits).
+//!   on the test's own thread.
 
 mod client;
 pub mod dkim;
@@ -55,13 +54,6 @@ pub fn io_mode(backend: Backend) -> IoMode {
 /// Runs a future to completion on this thread; whatever it waits for (the store's
 /// writer, the authenticator) wakes it from its own thread.
 pub fn block_on<F: Future>(future: F) -> F::Output {
-    block_on_with(future, || {})
-}
-
-/// [`block_on`], calling `waiting` each time the future waits, before this thread
-/// sleeps: a test can make something happen at exactly that point of the future's
-/// work (another session's commit landing while a command waits for its own).
-pub fn block_on_with<F: Future>(future: F, mut waiting: impl FnMut()) -> F::Output {
     struct Unpark(std::thread::Thread);
     impl Wake for Unpark {
         fn wake(self: Arc<Self>) {
@@ -75,9 +67,6 @@ pub fn block_on_with<F: Future>(future: F, mut waiting: impl FnMut()) -> F::Outp
         if let Poll::Ready(value) = future.as_mut().poll(&mut context) {
             return value;
         }
-        waiting();
-        // A wake-up that came while `waiting` ran is not lost: it left the token
-        // that makes this return at once.
         std::thread::park();
     }
 }
