@@ -24,7 +24,7 @@
 //!   shutdown (within the runtime's drain deadline).
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -119,11 +119,13 @@ struct FreeSpace {
     checked_ms: AtomicU64,
     /// The free space then, in bytes (`u64::MAX`: it could not be read).
     free: AtomicU64,
+    /// Whether a failure to read it was logged (once).
+    unreadable_logged: AtomicBool,
 }
 
 impl FreeSpace {
     /// Bytes the store may take before the reserve; `None` when the free space cannot
-    /// be read (logged once a check).
+    /// be read (logged the first time).
     fn available(&self) -> Option<u64> {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -135,11 +137,14 @@ impl FreeSpace {
                 .compare_exchange(checked, now_ms, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         {
-            let free = lifeboat_store::io::free_bytes(&self.reserve.dir).unwrap_or_else(|e| {
-                tracing::warn!(dir = %self.reserve.dir.display(), "reading the free disk space: {e}");
-                u64::MAX
-            });
+            let read = lifeboat_store::io::free_bytes(&self.reserve.dir);
+            let free = *read.as_ref().unwrap_or(&u64::MAX);
             let before = self.free.swap(free, Ordering::Relaxed);
+            if let Err(e) = read {
+                if !self.unreadable_logged.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(dir = %self.reserve.dir.display(), "reading the free disk space: {e}; limits.disk_free_min is not checked");
+                }
+            }
             let (low, was_low) = (free < self.reserve.free_min, before < self.reserve.free_min);
             if low && !was_low {
                 tracing::warn!(
@@ -230,6 +235,7 @@ impl SmtpService {
                     reserve,
                     checked_ms: AtomicU64::new(0),
                     free: AtomicU64::new(u64::MAX),
+                    unreadable_logged: AtomicBool::new(false),
                 }),
                 config,
             }),
