@@ -361,9 +361,7 @@ pub(crate) fn sanitise_inline(
             ("img", "src") | (_, "background") | ("img", "srcset")
         );
         if attribute == "style" {
-            // A style may fetch a URL (`background: url(...)`); such styles go.
-            let lower = value.to_ascii_lowercase();
-            if lower.contains("url(") || lower.contains("expression") || lower.contains("@import") {
+            if style_may_fetch(value) {
                 block();
                 return None;
             }
@@ -408,6 +406,27 @@ pub(crate) fn sanitise_inline(
     });
     let clean = builder.clean(html).to_string();
     (clean, blocked.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Whether an inline style may load something: a `url(...)`, an `image(...)` or
+/// `image-set(...)` (whose strings are URLs), `cross-fade`/`element`, `src(...)`,
+/// IE's `expression`, an `@import`; and any CSS escape (`\`), with which `u\72l(`
+/// is `url(` to a browser. Such styles go whole.
+pub(crate) fn style_may_fetch(style: &str) -> bool {
+    let lower = style.to_ascii_lowercase();
+    lower.contains('\\')
+        || [
+            "url(",
+            "image(",
+            "image-set(",
+            "cross-fade(",
+            "element(",
+            "src(",
+            "expression",
+            "@import",
+        ]
+        .iter()
+        .any(|f| lower.contains(f))
 }
 
 /// `%XX` escapes of a `cid:` address decoded (RFC 2392 §2).
@@ -494,5 +513,27 @@ mod tests {
             "{shown}"
         );
         assert_eq!(blocked, 1, "the background URL stays blocked: {shown}");
+    }
+
+    #[test]
+    fn styles_that_fetch_in_disguise_go() {
+        for style in [
+            r"background: u\72l(https://tracker.test/a)",
+            "background-image: image-set('https://tracker.test/b' 1x)",
+            "background-image: -webkit-image-set('https://tracker.test/c' 1x)",
+            "background: image('https://tracker.test/d')",
+            "cursor: URL(https://tracker.test/e), auto",
+        ] {
+            let html = format!("<p style=\"{style}\">x</p>");
+            let (clean, blocked) = sanitise(&html, true);
+            assert!(!clean.contains("tracker.test"), "{style}: {clean}");
+            assert_eq!(blocked, 1, "{style}");
+        }
+        let (clean, blocked) = sanitise(
+            "<p style=\"color: red; width: calc(10px + 1em)\">x</p>",
+            false,
+        );
+        assert!(clean.contains("calc(10px + 1em)"), "{clean}");
+        assert_eq!(blocked, 0);
     }
 }

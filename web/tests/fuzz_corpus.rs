@@ -12,3 +12,12 @@ fn web_message_view_corpus() {
         "expected the seed corpus, replayed {replayed} files"
     );
 }
+
+#[test]
+fn web_mail_read_corpus() {
+    let replayed = fuzz::replay("web_mail_read", fuzz_support::web_mail_read).total();
+    assert!(
+        replayed >= 10,
+        "expected the seed corpus, replayed {replayed} files"
+    );
+}

@@ -90,7 +90,7 @@ pub(crate) struct ComposeQuery {
 }
 
 /// `Re: ` once.
-fn prefixed(prefix: &str, subject: &str) -> String {
+pub(crate) fn prefixed(prefix: &str, subject: &str) -> String {
     let lower = subject.trim_start().to_ascii_lowercase();
     if lower.starts_with(&prefix.to_ascii_lowercase()) {
         subject.to_string()
@@ -99,7 +99,7 @@ fn prefixed(prefix: &str, subject: &str) -> String {
     }
 }
 
-fn quoted(text: &str) -> String {
+pub(crate) fn quoted(text: &str) -> String {
     text.lines()
         .map(|l| {
             if l.starts_with('>') {
@@ -243,7 +243,7 @@ fn prefill(
 }
 
 /// A header field's raw value (the `Bcc:` a draft keeps for itself).
-fn header_value(bytes: &[u8], name: &str) -> String {
+pub(crate) fn header_value(bytes: &[u8], name: &str) -> String {
     let end = bytes
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -260,7 +260,7 @@ fn header_value(bytes: &[u8], name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn kept_names(t: &Texts, bytes: &[u8]) -> Vec<String> {
+pub(crate) fn kept_names(t: &Texts, bytes: &[u8]) -> Vec<String> {
     view_of(bytes)
         .attachments
         .iter()

@@ -28,10 +28,10 @@ use crate::panel::{Hidden, Shared};
 use crate::session::Session;
 use crate::AppState;
 
-mod compose;
+pub(crate) mod compose;
 mod events;
 mod folders;
-mod list;
+pub(crate) mod list;
 mod read;
 
 /// Webmail's routes, under the panel's session guard and headers.
