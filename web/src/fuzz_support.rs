@@ -198,9 +198,13 @@ fn check_safe_html(html: &str, remote: bool) {
                 rest = after;
                 break;
             }
+            // A name runs to white space, `=` or `>` (a stray `=` is a name of its own,
+            // so the scan always moves on).
             let attribute_end = rest
-                .find(|c: char| c.is_ascii_whitespace() || c == '=' || c == '>')
-                .unwrap_or(rest.len());
+                .char_indices()
+                .skip(1)
+                .find(|&(_, c)| c.is_ascii_whitespace() || c == '=' || c == '>')
+                .map_or(rest.len(), |(i, _)| i);
             let attribute = rest[..attribute_end].to_ascii_lowercase();
             rest = &rest[attribute_end..];
             let mut value = String::new();
@@ -217,13 +221,24 @@ fn check_safe_html(html: &str, remote: bool) {
             check_attribute(&name, &attribute, &value, remote, html);
         }
         if name == "style" && !closing {
-            let end = rest
-                .to_ascii_lowercase()
-                .find("</style")
-                .unwrap_or(rest.len());
-            rest = &rest[end..];
+            rest = &rest[style_end(rest)..];
         }
     }
+}
+
+/// Where the raw text of a `<style>` element ends: at `</style` followed by white
+/// space, `/` or `>` (HTML's "appropriate end tag"; `</style~` is still text).
+fn style_end(text: &str) -> usize {
+    let lower = text.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(at) = lower[from..].find("</style") {
+        let end = from + at;
+        match lower.as_bytes().get(end + "</style".len()) {
+            None | Some(b'/' | b'>' | b' ' | b'\t' | b'\n' | b'\x0c' | b'\r') => return end,
+            Some(_) => from = end + 1,
+        }
+    }
+    text.len()
 }
 
 fn check_attribute(element: &str, attribute: &str, value: &str, remote: bool, html: &str) {

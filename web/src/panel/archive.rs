@@ -513,10 +513,16 @@ pub(crate) fn attachment_response(found: store_archive::AttachmentBytes, n: usiz
         content_type: kind,
     } = found;
     let name = name.unwrap_or_else(|| format!("attachment-{}", n + 1));
+    // `type/subtype` of token characters, or no type the browser could act on.
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".+-".contains(&b))
+    };
     let kind = kind
         .filter(|k| {
-            k.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"/.+-".contains(&b))
+            k.split_once('/')
+                .is_some_and(|(t, sub)| token(t) && token(sub))
         })
         .unwrap_or_else(|| "application/octet-stream".into());
     let mut response = bytes.into_response();
