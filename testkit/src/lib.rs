@@ -12,6 +12,8 @@
 //!   where one cannot run at all.
 //! - [`backends`] and [`block_on`]: running a test once per I/O backend, and a future
 //!   on the test's own thread.
+//! - [`listener`]: a loopback port for a server under test, outside the kernel's
+//!   ephemeral range.
 
 mod client;
 pub mod dkim;
@@ -28,6 +30,36 @@ use std::time::Duration;
 use lifeboat_net::{probe_uring, Backend, IoMode};
 
 pub use client::{tls_client, Client};
+
+/// A listener on a loopback port below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`), for a server the test starts on that port. A port
+/// from the ephemeral range (what binding port 0 gives) can be taken, once the test
+/// lets it go, by any outgoing connection's local end: a node killed and restarted on
+/// its old ports then fails with "Address already in use".
+pub fn listener() -> std::net::TcpListener {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (first, last) = (10_000u16, low.max(10_001) - 1);
+    let mut state = {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.finish()
+    };
+    for _ in 0..1000 {
+        // xorshift: a spread of ports that differs between test processes.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let port = first + (state % u64::from(last - first + 1)) as u16;
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return listener;
+        }
+    }
+    std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port")
+}
 
 /// How long a test client waits for the server before it fails the test.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(20);

@@ -22,11 +22,7 @@ pub struct NatsCluster {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    crate::listener().local_addr().unwrap().port()
 }
 
 impl NatsCluster {
@@ -34,9 +30,7 @@ impl NatsCluster {
     pub fn start(n: usize) -> NatsCluster {
         let dir = tempfile::tempdir().unwrap();
         // Chosen together so they differ.
-        let holders: Vec<TcpListener> = (0..2 * n)
-            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
+        let holders: Vec<TcpListener> = (0..2 * n).map(|_| crate::listener()).collect();
         let ports: Vec<u16> = holders
             .iter()
             .map(|l| l.local_addr().unwrap().port())

@@ -15,13 +15,9 @@ pub use lifeboat_testkit::peers::python;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_lifeboat");
 
-/// A port nobody listens on right now.
+/// A port nobody listens on right now (outside the ephemeral range).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    lifeboat_testkit::listener().local_addr().unwrap().port()
 }
 
 /// A running `lifeboat serve`.
@@ -50,9 +46,7 @@ impl Ports {
     /// Eight distinct free ports: all are held open until all are chosen, so the
     /// system cannot hand out one of them twice.
     pub fn new() -> Ports {
-        let held: Vec<TcpListener> = (0..8)
-            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
+        let held: Vec<TcpListener> = (0..8).map(|_| lifeboat_testkit::listener()).collect();
         let port = |i: usize| held[i].local_addr().unwrap().port();
         Ports {
             smtp: port(0),
