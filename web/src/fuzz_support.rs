@@ -13,7 +13,8 @@ use crate::api::{message_view, VIEW_TEXT_BYTES_MAX};
 /// - it sets `header` and `text`, strings of at most [`VIEW_TEXT_BYTES_MAX`] bytes of
 ///   the message each (three bytes for each byte that is not UTF-8);
 /// - `attachments` is a list of objects with a `name`, a `type` and a `size` no larger
-///   than the message;
+///   than three times the message (a text part is sized as what a download sends, its
+///   text in UTF-8: a byte that is not UTF-8 becomes the three of U+FFFD);
 /// - what was in the view before is kept.
 pub fn web_message_view(data: &[u8]) {
     let mut view = json!({ "id": 7 });
@@ -38,7 +39,7 @@ pub fn web_message_view(data: &[u8]) {
         let size = attachment["size"]
             .as_u64()
             .unwrap_or_else(|| panic!("no size"));
-        assert!(size <= data.len() as u64, "attachment of {size} bytes");
+        assert!(size <= 3 * data.len() as u64, "attachment of {size} bytes");
     }
     // What the API sends is JSON that reads back the same.
     let sent = serde_json::to_vec(&view).unwrap_or_else(|e| panic!("{e}"));
