@@ -338,6 +338,27 @@ pub(crate) fn sanitise_inline(
     remote: bool,
     inline: std::collections::HashMap<String, String>,
 ) -> (String, usize) {
+    if remote || !html.to_ascii_lowercase().contains("<style") {
+        return clean_html(html, remote, inline, true);
+    }
+    let (clean, blocked) = clean_html(html, remote, inline.clone(), true);
+    if !styles_may_fetch(&clean) {
+        return (clean, blocked);
+    }
+    // A style sheet that loads something: the message is shown without its style
+    // sheets, which counts as one blocked resource (the frame's CSP stops the load in
+    // any case, but the reader is offered "show remote content" for it).
+    let (clean, blocked) = clean_html(html, remote, inline, false);
+    (clean, blocked + 1)
+}
+
+/// [`sanitise_inline`], with `<style>` elements kept or left out whole.
+fn clean_html(
+    html: &str,
+    remote: bool,
+    inline: std::collections::HashMap<String, String>,
+    style_sheets: bool,
+) -> (String, usize) {
     let blocked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let count = blocked.clone();
     let block = move || {
@@ -345,9 +366,11 @@ pub(crate) fn sanitise_inline(
     };
     let mut builder = ammonia::Builder::default();
     // Tags and attributes of mail layout beyond ammonia's defaults; none runs code.
+    if style_sheets {
+        builder.add_tags(["style"]).rm_clean_content_tags(["style"]);
+    }
     builder
-        .add_tags(["font", "center", "style"])
-        .rm_clean_content_tags(["style"])
+        .add_tags(["font", "center"])
         .add_generic_attributes(["style", "align", "valign", "bgcolor", "width", "height"])
         .add_tag_attributes("font", ["color", "face", "size"])
         .add_tag_attributes("table", ["border", "cellpadding", "cellspacing"])
@@ -406,6 +429,36 @@ pub(crate) fn sanitise_inline(
     });
     let clean = builder.clean(html).to_string();
     (clean, blocked.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Where the raw text of a `<style>` element ends in serialised HTML: at `</style`
+/// followed by white space, `/` or `>` (`</style~` is still text).
+pub(crate) fn style_end(lower: &str) -> usize {
+    let mut from = 0;
+    while let Some(at) = lower[from..].find("</style") {
+        let end = from + at;
+        match lower.as_bytes().get(end + "</style".len()) {
+            None | Some(b'/' | b'>' | b' ' | b'\t' | b'\n' | b'\x0c' | b'\r') => return end,
+            Some(_) => from = end + 1,
+        }
+    }
+    lower.len()
+}
+
+/// Whether a `<style>` element of sanitised HTML may load something. Errs towards yes:
+/// `<style` inside an attribute value counts as an element.
+fn styles_may_fetch(clean: &str) -> bool {
+    let lower = clean.to_ascii_lowercase();
+    let mut at = 0;
+    while let Some(found) = lower[at..].find("<style") {
+        let open = at + found + "<style".len();
+        let close = open + style_end(&lower[open..]);
+        if style_may_fetch(&lower[open..close]) {
+            return true;
+        }
+        at = close;
+    }
+    false
 }
 
 /// Whether an inline style may load something: a `url(...)`, an `image(...)` or
@@ -534,6 +587,28 @@ mod tests {
             false,
         );
         assert!(clean.contains("calc(10px + 1em)"), "{clean}");
+        assert_eq!(blocked, 0);
+    }
+
+    #[test]
+    fn a_style_sheet_that_loads_something_goes_until_remote_content_is_asked_for() {
+        let html = "<style>p{color:red}</style><style>body{background:url(https://tracker.test/bg)}</style><p>x</p>";
+        let (clean, blocked) = sanitise(html, false);
+        assert!(
+            !clean.contains("tracker.test") && !clean.contains("color:red"),
+            "{clean}"
+        );
+        assert!(clean.contains("<p>x</p>"), "{clean}");
+        assert_eq!(blocked, 1);
+        let (shown, blocked) = sanitise(html, true);
+        assert!(
+            shown.contains("tracker.test") && shown.contains("color:red"),
+            "{shown}"
+        );
+        assert_eq!(blocked, 0);
+        // A sheet that loads nothing stays; `</style~` does not end it.
+        let (kept, blocked) = sanitise("<style>p{color:red}</style~x{}</style><p>y</p>", false);
+        assert!(kept.contains("color:red"), "{kept}");
         assert_eq!(blocked, 0);
     }
 }

@@ -171,8 +171,7 @@ const FETCHING_ATTRIBUTES: [&str; 14] = [
 /// The invariants of [`web_mail_read`] on HTML the frame shows. Reads the serialised
 /// HTML as a browser would: text holds no `<` (it is `&lt;`), attribute values are
 /// double-quoted with `"` and `&` escaped, and `<style>` holds raw CSS to its end tag.
-/// What a `<style>` element's CSS loads is left to the frame's CSP (`img-src data:`
-/// until remote content is asked for), so it is not checked here.
+/// A `<style>` element's CSS loads nothing unless remote content was asked for.
 fn check_safe_html(html: &str, remote: bool) {
     let mut rest = html;
     while let Some(start) = rest.find('<') {
@@ -222,24 +221,14 @@ fn check_safe_html(html: &str, remote: bool) {
             check_attribute(&name, &attribute, &value, remote, html);
         }
         if name == "style" && !closing {
-            rest = &rest[style_end(rest)..];
+            let end = crate::archive::style_end(&rest.to_ascii_lowercase());
+            assert!(
+                remote || !crate::archive::style_may_fetch(&rest[..end]),
+                "a style sheet that loads something in {html:?}"
+            );
+            rest = &rest[end..];
         }
     }
-}
-
-/// Where the raw text of a `<style>` element ends: at `</style` followed by white
-/// space, `/` or `>` (HTML's "appropriate end tag"; `</style~` is still text).
-fn style_end(text: &str) -> usize {
-    let lower = text.to_ascii_lowercase();
-    let mut from = 0;
-    while let Some(at) = lower[from..].find("</style") {
-        let end = from + at;
-        match lower.as_bytes().get(end + "</style".len()) {
-            None | Some(b'/' | b'>' | b' ' | b'\t' | b'\n' | b'\x0c' | b'\r') => return end,
-            Some(_) => from = end + 1,
-        }
-    }
-    text.len()
 }
 
 fn check_attribute(element: &str, attribute: &str, value: &str, remote: bool, html: &str) {
@@ -293,6 +282,7 @@ mod tests {
             "<p title=\"a > b\" style=\"background-image:image-set(&quot;x&quot; 1x)\">x</p>",
             "<iframe src=\"data:image/png;base64,AA\"></iframe>",
             "<style>p{}</style><svg></svg>",
+            "<style>p{background:url(http://x)}</style>",
         ] {
             assert!(refused(html, false), "{html}");
         }
@@ -300,10 +290,11 @@ mod tests {
         for html in [
             "<p style=\"color: red\">a &lt;script&gt; b</p><a href=\"#top\">t</a>",
             "<img src=\"data:image/svg+xml,%3Csvg%3E\" width=\"24\"><br>",
-            "<style>a < b { background: url(http://x) }</style><a href=\"https://x/?a=1&amp;b\">x</a>",
+            "<style>a < b { color: red }</style><a href=\"https://x/?a=1&amp;b\">x</a>",
         ] {
             assert!(!refused(html, false), "{html}");
         }
         assert!(!refused("<img src=\"https://remote.test/x.png\">", true));
+        assert!(!refused("<style>p{background:url(http://x)}</style>", true));
     }
 }
