@@ -202,6 +202,28 @@ impl StatusSource for RelayStatus {
         ]
     }
 
+    fn latencies(
+        &self,
+    ) -> Vec<(
+        &'static str,
+        &'static str,
+        lifeboat_store::latency::Snapshot,
+    )> {
+        let m = &self.0.router().metrics;
+        vec![
+            (
+                "smtp_accept",
+                "from the end of a message's data to the relay's answer (stored or refused)",
+                m.accept_latency.snapshot(),
+            ),
+            (
+                "smtp_reply",
+                "from the end of a message's data to the answer written to the client",
+                m.reply_latency.snapshot(),
+            ),
+        ]
+    }
+
     fn redeliver<'a>(
         &'a self,
         id: lifeboat_store::ArchiveId,

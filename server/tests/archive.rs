@@ -145,4 +145,29 @@ s.quit()
         metrics.contains("lifeboat_archive_index_pending 0\n"),
         "{metrics}"
     );
+    // The two messages' latencies: from the end of their data to the relay's answer
+    // and to the 250 written, and every commit's stages.
+    let value = |series: &str| -> f64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+            .unwrap_or_else(|| panic!("no {series} in {metrics}"));
+        line[series.len() + 1..].parse().unwrap()
+    };
+    for name in ["smtp_accept", "smtp_reply"] {
+        assert_eq!(value(&format!("lifeboat_{name}_seconds_count")), 2.0);
+        assert_eq!(
+            value(&format!("lifeboat_{name}_seconds_bucket{{le=\"+Inf\"}}")),
+            2.0
+        );
+        assert!(value(&format!("lifeboat_{name}_seconds_sum")) > 0.0);
+    }
+    assert!(value("lifeboat_smtp_reply_seconds_sum") >= value("lifeboat_smtp_accept_seconds_sum"));
+    for stage in ["queue", "sync", "apply", "wake", "total"] {
+        let count = value(&format!(
+            "lifeboat_commit_seconds_count{{stage=\"{stage}\"}}"
+        ));
+        assert!(count >= 2.0, "{stage}: {count}");
+    }
+    assert!(metrics.contains("# TYPE lifeboat_commit_seconds histogram\n"));
 }

@@ -26,7 +26,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lifeboat_net::{
     Framed, ListenerConfig, NetError, SharedBudget, Stream, ThreadContext, TlsAcceptor,
@@ -307,6 +307,9 @@ impl SmtpService {
         let mut out = Vec::with_capacity(1024);
         session.greeting(&mut out);
         let mut message_deadline = false;
+        // When the data of the message whose answer is not written yet ended.
+        let mut answer_pending: Option<Instant> = None;
+        let metrics = &self.inner.relay.router().metrics;
         // The message bytes this session holds, of the process's budget.
         let mut reservation = self.inner.config.message_memory.reservation();
         loop {
@@ -354,6 +357,9 @@ impl SmtpService {
                             return;
                         }
                         out.clear();
+                        if let Some(ended) = answer_pending.take() {
+                            metrics.reply_latency.record(ended.elapsed());
+                        }
                     }
                     // A message under way may finish during shutdown; between
                     // commands, shutdown interrupts the wait.
@@ -406,7 +412,10 @@ impl SmtpService {
                     session.recipient_checked(result, &mut out);
                 }
                 Effect::Accept(delivery) => {
+                    let ended = Instant::now();
                     let result = self.accept(&session, client_ip, delivery).await;
+                    metrics.accept_latency.record(ended.elapsed());
+                    answer_pending = Some(ended);
                     reservation.release();
                     session.accepted(result, &mut out);
                 }

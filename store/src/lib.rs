@@ -18,6 +18,7 @@ pub mod fuzz_support;
 mod index;
 pub mod io;
 pub mod journal;
+pub mod latency;
 mod log;
 pub mod message;
 pub mod model;
@@ -44,7 +45,8 @@ pub use state::{
     EXPUNGED_REMEMBERED_PER_FOLDER, RETAINED_PER_FOLDER_MAX, TRACE_RESULTS_MAX,
 };
 pub use store::{
-    ApplyFuture, ArchiveQuery, Batch, CommitFuture, FolderWatch, Options, Stats, Store,
+    ApplyFuture, ArchiveQuery, Batch, CommitFuture, CommitLatency, FolderWatch, Options, Stats,
+    Store,
 };
 pub use trace::{MessageTrace, Protocol, TraceEvent, TraceNote, TraceStep, Traces};
 

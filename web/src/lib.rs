@@ -41,6 +41,17 @@ pub trait StatusSource: Send + Sync {
     fn upstream_health(&self, upstream: &str) -> (String, i64);
     /// Counters for status and `/metrics`, as (name, value).
     fn counters(&self) -> Vec<(&'static str, u64)>;
+    /// Latency histograms for `/metrics`, as (name, help, counts); the name gets the
+    /// `lifeboat_` prefix and the `_seconds` suffix.
+    fn latencies(
+        &self,
+    ) -> Vec<(
+        &'static str,
+        &'static str,
+        lifeboat_store::latency::Snapshot,
+    )> {
+        Vec::new()
+    }
     /// What the router knows of an upstream beyond its health: failures and good
     /// probes counted, probes needed (flap damping), the last probe and the next.
     fn upstream_detail(&self, _upstream: &str) -> Option<serde_json::Value> {

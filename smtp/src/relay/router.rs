@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use lifeboat_store::latency::Histogram;
 use lifeboat_store::{Batch, Coverage, Failover, Mode, Op, Store};
 
 use super::client::{self, Verdict};
@@ -67,6 +68,11 @@ pub struct Metrics {
     pub mode_changes: AtomicU64,
     /// Probes run.
     pub probes: AtomicU64,
+    /// SMTP: from the end of a message's data to the relay's answer (stored, or
+    /// refused).
+    pub accept_latency: Histogram,
+    /// SMTP: from the end of a message's data to the answer written to the client.
+    pub reply_latency: Histogram,
 }
 
 type Snapshot = HashMap<String, DomainPolicy>;

@@ -20,12 +20,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::address::Address;
 use crate::io::{RealFs, Vfs};
+use crate::latency::Histogram;
 use crate::log::{self, Bytes, LogPos, ReplicaTag, Segment, Tail, RECORD_PAYLOAD_MAX};
 use crate::model::*;
 use crate::notify::Signal;
@@ -148,23 +150,36 @@ pub struct Stats {
 
 /// A one-shot result slot that a thread can block on or a task can await.
 struct Completion<T> {
-    slot: Mutex<(Option<T>, Option<Waker>)>,
+    slot: Mutex<Slot<T>>,
     condvar: Condvar,
+    created: Instant,
+}
+
+struct Slot<T> {
+    value: Option<T>,
+    waker: Option<Waker>,
+    completed: Option<Instant>,
 }
 
 impl<T> Completion<T> {
     fn new() -> Arc<Completion<T>> {
         Arc::new(Completion {
-            slot: Mutex::new((None, None)),
+            slot: Mutex::new(Slot {
+                value: None,
+                waker: None,
+                completed: None,
+            }),
             condvar: Condvar::new(),
+            created: Instant::now(),
         })
     }
 
     fn complete(&self, value: T) {
         let waker = {
             let mut slot = self.slot.lock();
-            slot.0 = Some(value);
-            slot.1.take()
+            slot.value = Some(value);
+            slot.completed = Some(Instant::now());
+            slot.waker.take()
         };
         self.condvar.notify_all();
         if let Some(waker) = waker {
@@ -173,13 +188,43 @@ impl<T> Completion<T> {
     }
 
     fn wait(&self) -> T {
+        self.wait_timed().0
+    }
+
+    /// The value, and when it was given.
+    fn wait_timed(&self) -> (T, Instant) {
         let mut slot = self.slot.lock();
         loop {
-            if let Some(value) = slot.0.take() {
-                return value;
+            if let Some(value) = slot.value.take() {
+                return (value, slot.completed.unwrap_or(self.created));
             }
             self.condvar.wait(&mut slot);
         }
+    }
+}
+
+/// How long commits take, stage by stage ([`Store::latency`]).
+#[derive(Debug, Default)]
+pub struct CommitLatency {
+    /// From a commit's submission to the writer taking it into a group.
+    pub queue: Histogram,
+    /// A group's write and sync, one per group.
+    pub sync: Histogram,
+    /// A group's apply to the state, the wait for the state's lock included; one per
+    /// group.
+    pub apply: Histogram,
+    /// From the writer completing a commit to its caller taking the result (for a
+    /// task, the wait for its thread to run it).
+    pub wake: Histogram,
+    /// From a commit's submission to its caller taking the result.
+    pub total: Histogram,
+}
+
+impl CommitLatency {
+    fn taken(&self, submitted: Instant, completed: Instant) {
+        let now = Instant::now();
+        self.wake.record(now.saturating_duration_since(completed));
+        self.total.record(now.saturating_duration_since(submitted));
     }
 }
 
@@ -210,6 +255,8 @@ impl ApplyFuture {
 pub struct CommitFuture {
     done: Option<Arc<Completion<CommitResult>>>,
     early: Option<CommitResult>,
+    /// Where the commit's wait is counted (not for frames of the cluster's log).
+    latency: Option<Arc<CommitLatency>>,
 }
 
 impl Future for CommitFuture {
@@ -220,12 +267,16 @@ impl Future for CommitFuture {
         }
         let done = self.done.as_ref().expect("polled after completion").clone();
         let mut slot = done.slot.lock();
-        if let Some(value) = slot.0.take() {
+        if let Some(value) = slot.value.take() {
+            let completed = slot.completed.unwrap_or(done.created);
             drop(slot);
             self.done = None;
+            if let Some(latency) = &self.latency {
+                latency.taken(done.created, completed);
+            }
             return Poll::Ready(value);
         }
-        slot.1 = Some(cx.waker().clone());
+        slot.waker = Some(cx.waker().clone());
         Poll::Pending
     }
 }
@@ -255,6 +306,7 @@ struct Shared {
     /// Held by compaction, and by a snapshot while it reads bodies where the state
     /// says they are.
     compaction: Mutex<()>,
+    latency: Arc<CommitLatency>,
 }
 
 /// A replicated store's side of its commits.
@@ -391,6 +443,7 @@ impl Store {
             replication: RwLock::new(None),
             applied_seq: AtomicU64::new(applied_seq),
             compaction: Mutex::new(()),
+            latency: Arc::default(),
         });
         let (tx, rx) = crossbeam_channel::unbounded();
         let writer_shared = shared.clone();
@@ -473,6 +526,7 @@ impl Store {
             blobs: batch.blobs,
             done: done.clone(),
             replica: None,
+            submitted: done.created,
         };
         self.send(Msg::Commit(request))?;
         Ok(done)
@@ -516,6 +570,7 @@ impl Store {
                 ops_bytes: frame.ops_bytes,
                 blobs: frame.blobs.into_iter().map(MessageData::from).collect(),
                 done: done.clone(),
+                submitted: done.created,
                 replica: Some(Replicated {
                     tag: ReplicaTag {
                         stream_seq: seq,
@@ -530,10 +585,12 @@ impl Store {
             Ok(()) => CommitFuture {
                 done: Some(done),
                 early: None,
+                latency: None,
             },
             Err(e) => CommitFuture {
                 done: None,
                 early: Some(Err(e)),
+                latency: None,
             },
         })
     }
@@ -541,7 +598,10 @@ impl Store {
     /// Commits a batch and blocks until it is durable. The results say, per op, what
     /// was assigned or why the op was not applied.
     pub fn commit(&self, batch: Batch) -> CommitResult {
-        self.submit(batch)?.wait()
+        let done = self.submit(batch)?;
+        let (result, completed) = done.wait_timed();
+        self.shared().latency.taken(done.created, completed);
+        result
     }
 
     /// Commits a batch without blocking the calling thread: the future resolves once
@@ -551,10 +611,12 @@ impl Store {
             Ok(done) => CommitFuture {
                 done: Some(done),
                 early: None,
+                latency: Some(self.shared().latency.clone()),
             },
             Err(e) => CommitFuture {
                 done: None,
                 early: Some(Err(e)),
+                latency: None,
             },
         }
     }
@@ -664,6 +726,11 @@ impl Store {
             replayed_at_open: shared.replayed_at_open,
             truncated_at_open: shared.truncated_at_open,
         }
+    }
+
+    /// How long commits have taken since open, stage by stage.
+    pub fn latency(&self) -> &CommitLatency {
+        &self.shared().latency
     }
 
     /// Verifies every record of every segment (a full scan, independent of

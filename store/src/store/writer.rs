@@ -8,6 +8,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crossbeam_channel::Receiver;
 
@@ -26,6 +27,8 @@ pub(super) struct Request {
     pub(super) done: Arc<Completion<CommitResult>>,
     /// For a frame of the cluster's log: its tag and its time.
     pub(super) replica: Option<Replicated>,
+    /// When it was handed to the writer.
+    pub(super) submitted: Instant,
 }
 
 /// A frame of the cluster's log, to be written as a `Replicated` record.
@@ -143,6 +146,10 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
     if commits.is_empty() {
         return 0;
     }
+    let started = Instant::now();
+    for request in &commits {
+        (shared.latency.queue).record(started.saturating_duration_since(request.submitted));
+    }
     let fail_all = |commits: Vec<Request>, why: &str| {
         for request in commits {
             request.done.complete(Err(Error::Poisoned(why.to_string())));
@@ -204,6 +211,8 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
         fail_all(commits, &why);
         return 0;
     }
+    let synced = Instant::now();
+    shared.latency.sync.record(synced - started);
     let written = tail.pos.offset - start;
     tail.pos.next_seq += commits.len() as u64;
     shared.groups.fetch_add(1, Ordering::Relaxed);
@@ -239,6 +248,7 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
             state.retained.prune(|folder| floors.get(&folder).copied());
         }
     }
+    shared.latency.apply.record(synced.elapsed());
     let replication = shared.replication.read().clone();
     for (request, results) in commits.into_iter().zip(outcomes) {
         if let Some(replica) = &request.replica {

@@ -18,6 +18,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
+use lifeboat_store::latency::Snapshot;
 use lifeboat_store::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -432,7 +433,52 @@ async fn metrics(State(state): State<Shared>) -> Response {
         "1 while the domain is in emergency mode",
         modes,
     );
+    if let Some(status) = &state.status {
+        for (name, help, counts) in status.latencies() {
+            histogram(&mut out, name, help, &[("", counts)]);
+        }
+    }
+    let latency = state.store.latency();
+    histogram(
+        &mut out,
+        "commit",
+        "store commits by stage: queue (waiting for the writer), sync (a group's write \
+         and fdatasync), apply (a group's apply), wake (waiting for the caller to run), \
+         total (submitted to taken)",
+        &[
+            ("stage=\"queue\"", latency.queue.snapshot()),
+            ("stage=\"sync\"", latency.sync.snapshot()),
+            ("stage=\"apply\"", latency.apply.snapshot()),
+            ("stage=\"wake\"", latency.wake.snapshot()),
+            ("stage=\"total\"", latency.total.snapshot()),
+        ],
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// A Prometheus histogram `lifeboat_{name}_seconds`, one series per label set.
+fn histogram(out: &mut String, name: &str, help: &str, series: &[(&str, Snapshot)]) {
+    out.push_str(&format!(
+        "# HELP lifeboat_{name}_seconds {help}\n# TYPE lifeboat_{name}_seconds histogram\n"
+    ));
+    for (labels, counts) in series {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (le, count) in counts.cumulative() {
+            out.push_str(&format!(
+                "lifeboat_{name}_seconds_bucket{{{labels}{sep}le=\"{le}\"}} {count}\n"
+            ));
+        }
+        let labels = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        out.push_str(&format!(
+            "lifeboat_{name}_seconds_sum{labels} {}\nlifeboat_{name}_seconds_count{labels} {}\n",
+            counts.sum_us as f64 / 1e6,
+            counts.count()
+        ));
+    }
 }
 
 async fn list_domains(State(state): State<Shared>) -> ApiResult {
