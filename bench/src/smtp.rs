@@ -301,7 +301,7 @@ impl SmtpSession {
                 let _ = self.reply(|_| {}).await?;
                 return Err(kind);
             }
-            return self.data(message).await;
+            return self.data(message, recorder).await;
         }
         self.reset().await;
         Err(refusal.unwrap_or(refusal_class(data_code)))
@@ -348,15 +348,20 @@ impl SmtpSession {
             self.reset().await;
             return Err(refusal_class(data_code));
         }
-        self.data(message).await
+        self.data(message, recorder).await
     }
 
     /// Sends the message and the final dot (the message is generated without lines
     /// starting with a dot, so no stuffing is needed) and reads the verdict.
-    async fn data(&mut self, message: &[u8]) -> Outcome<()> {
+    async fn data(&mut self, message: &[u8], recorder: &mut Recorder) -> Outcome<()> {
         self.send(message).await?;
+        let sent = Instant::now();
         let code = self.reply(|_| {}).await?;
-        expect_class(code, 2)
+        let accepted = expect_class(code, 2);
+        if accepted.is_ok() {
+            recorder.ok(Operation::EndOfData, sent.elapsed());
+        }
+        accepted
     }
 
     /// Ends the session politely; the server's answer does not matter any more.

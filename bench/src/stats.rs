@@ -90,6 +90,9 @@ pub enum Operation {
     Connect,
     /// SMTP: one message transaction, MAIL FROM up to the reply to the final dot.
     Message,
+    /// SMTP: the last byte of a message sent to the reply to it (the server's accept
+    /// latency as a client sees it; successes only, errors count under `Message`).
+    EndOfData,
     /// SMTP: one RCPT TO (counted, not timed: with pipelining it has no own latency).
     Recipient,
     /// IMAP LOGIN, POP3 USER + PASS.
@@ -119,6 +122,7 @@ impl Operation {
         match self {
             Operation::Connect => "connect",
             Operation::Message => "message",
+            Operation::EndOfData => "end-of-data",
             Operation::Recipient => "recipient",
             Operation::Login => "login",
             Operation::Select => "select",

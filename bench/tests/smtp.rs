@@ -57,6 +57,9 @@ fn assert_ninety_accepted_ten_451(result: &RunResult, counters: &SmtpCounters) {
     assert_eq!(stats.ok(Operation::Message), 90);
     assert_eq!(stats.errors(Operation::Message, ErrorKind::Transient), 10);
     assert_eq!(stats.error_total(Operation::Message), 10);
+    // Only a message whose data was sent has an end of data, timed on success.
+    assert_eq!(stats.ok(Operation::EndOfData), 90);
+    assert_eq!(stats.error_total(Operation::EndOfData), 0);
     assert_eq!(stats.ok(Operation::Recipient), 90);
     assert_eq!(stats.errors(Operation::Recipient, ErrorKind::Transient), 10);
     assert_eq!(stats.error_total(Operation::Recipient), 10);
