@@ -27,7 +27,7 @@ use mail_parser::{
     MessageParser, MessagePart, MimeHeaders, PartType,
 };
 
-use lifeboat_store::message::{parse_message, ParsedMessage, TooDeep};
+use lifeboat_store::message::{parse_message, ParsedMessage};
 
 use crate::types::{
     Address, BasicFields, Body, BodyStructure, Disposition, Envelope, IString, MultiPartExtension,
@@ -65,15 +65,15 @@ pub struct Parsed<'a> {
 }
 
 impl<'a> Parsed<'a> {
-    /// Parses the whole MIME structure (unless the message could nest too deeply, in
-    /// which case only its header is parsed).
+    /// Parses the whole MIME structure (unless the message could nest too deeply, or
+    /// `mail-parser` loses track of it, in which case only its header is parsed).
     pub fn full(raw: &'a [u8]) -> Self {
         if nested_message_mentions(raw) > NESTED_MESSAGES_MAX {
             return Self::headers_only(raw);
         }
         match parse_message(parser(), raw) {
             Ok(message) => Self { raw, message },
-            Err(TooDeep) => Self::headers_only(raw),
+            Err(_) => Self::headers_only(raw),
         }
     }
 

@@ -78,24 +78,45 @@ fn take_nested<'a>(message: &mut Message<'a>, into: &mut Vec<Message<'a>>) {
     }
 }
 
-/// A message whose transfer-encoded encapsulated messages nest deeper than
-/// [`ENCODED_NESTING_MAX`]: it is not handed to `mail-parser`.
+/// Why [`parse_message`] gives no parse of a message's structure; the caller falls
+/// back to its header alone or its raw text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("encapsulated messages nest too deeply")]
-pub struct TooDeep;
+pub enum Unparsed {
+    /// Its transfer-encoded encapsulated messages nest deeper than
+    /// [`ENCODED_NESTING_MAX`]: it is not handed to `mail-parser`.
+    #[error("encapsulated messages nest too deeply")]
+    TooDeep,
+    /// `mail-parser` lost track of it: the root part it returned does not start at
+    /// the message's first byte (seen with malformed transfer-encoded encapsulated
+    /// messages, where a nested message's header took the root's place). Shown as
+    /// it was parsed, such a message would show a nested message's sender and subject
+    /// as its own.
+    #[error("the message's structure could not be parsed")]
+    LostStructure,
+}
 
 /// Parses `raw` with `parser` (its whole MIME structure), unless that could exhaust
-/// the stack (see the module documentation). `Ok(None)` when `mail-parser` finds no
-/// message in it.
+/// the stack (see the module documentation), and only if the result's root part is
+/// the message's own. `Ok(None)` when `mail-parser` finds no message in it.
 pub fn parse_message<'a>(
     parser: &MessageParser,
     raw: &'a [u8],
-) -> Result<Option<ParsedMessage<'a>>, TooDeep> {
+) -> Result<Option<ParsedMessage<'a>>, Unparsed> {
     if may_hold_encoded_messages(raw) && encoded_nesting(raw, ENCODED_LEVELS) > ENCODED_NESTING_MAX
     {
-        return Err(TooDeep);
+        return Err(Unparsed::TooDeep);
     }
-    Ok(parser.parse(raw).map(ParsedMessage))
+    match parser.parse(raw).map(ParsedMessage) {
+        Some(message)
+            if message
+                .parts
+                .first()
+                .is_some_and(|root| root.offset_header != 0) =>
+        {
+            Err(Unparsed::LostStructure)
+        }
+        parsed => Ok(parsed),
+    }
 }
 
 /// Whether `bytes` can hold a transfer-encoded encapsulated message at all: that takes
@@ -262,7 +283,8 @@ mod tests {
                 assert!(message.is_some());
                 true
             }
-            Err(TooDeep) => false,
+            Err(Unparsed::TooDeep) => false,
+            Err(Unparsed::LostStructure) => panic!("structure lost"),
         }
     }
 
@@ -300,6 +322,22 @@ mod tests {
                 "Content-Transfer-Encoding: =?us-ascii?q?b=61se64?=",
             );
         assert!(!parses(hidden.as_bytes()));
+    }
+
+    #[test]
+    fn a_parse_whose_root_part_is_not_the_message_is_refused() {
+        // mail-parser returns a nested message's header as the root part here: its
+        // subject would be none, not "outer".
+        let raw = b"From: a@example.test\nSubject: outer\n\
+            Content-Type: multipart/mixed; boundary=UP\n\n\
+            --UPContent-Type: message/rfc822\n?\n\nP\nContent-Type: message/rfc822\n\n\n\
+            --UPContent-Type: message/rfc822\n\n\n--UP--";
+        assert_eq!(
+            parse_message(&MessageParser::default(), raw).err(),
+            Some(Unparsed::LostStructure)
+        );
+        let header = MessageParser::default().parse_headers(&raw[..]).unwrap();
+        assert_eq!(header.subject(), Some("outer"));
     }
 
     #[test]
