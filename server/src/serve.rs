@@ -202,13 +202,7 @@ impl StatusSource for RelayStatus {
         ]
     }
 
-    fn latencies(
-        &self,
-    ) -> Vec<(
-        &'static str,
-        &'static str,
-        lifeboat_store::latency::Snapshot,
-    )> {
+    fn latencies(&self) -> Vec<lifeboat_web::Latency> {
         let m = &self.0.router().metrics;
         vec![
             (

@@ -33,6 +33,13 @@ mod mail;
 mod panel;
 mod session;
 
+/// A latency histogram for `/metrics`: (name, help, counts).
+pub type Latency = (
+    &'static str,
+    &'static str,
+    lifeboat_store::latency::Snapshot,
+);
+
 /// Live figures from the parts of the server this crate cannot see (the relay's
 /// router and counters): the binary supplies them.
 pub trait StatusSource: Send + Sync {
@@ -43,13 +50,7 @@ pub trait StatusSource: Send + Sync {
     fn counters(&self) -> Vec<(&'static str, u64)>;
     /// Latency histograms for `/metrics`, as (name, help, counts); the name gets the
     /// `lifeboat_` prefix and the `_seconds` suffix.
-    fn latencies(
-        &self,
-    ) -> Vec<(
-        &'static str,
-        &'static str,
-        lifeboat_store::latency::Snapshot,
-    )> {
+    fn latencies(&self) -> Vec<Latency> {
         Vec::new()
     }
     /// What the router knows of an upstream beyond its health: failures and good
