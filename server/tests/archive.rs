@@ -132,22 +132,25 @@ s.quit()
             && status["archive_index"]["indexed_through"].as_u64() > Some(0)
     });
     let token = lifeboat.token();
-    let metrics = std::process::Command::new("curl")
-        .args(["-sS", "-H", &format!("Authorization: Bearer {token}")])
-        .arg(format!(
-            "http://127.0.0.1:{}/api/v1/metrics",
-            lifeboat.ports.http
-        ))
-        .output()
-        .unwrap();
-    let metrics = String::from_utf8_lossy(&metrics.stdout);
+    let fetch_metrics = || {
+        let output = std::process::Command::new("curl")
+            .args(["-sS", "-H", &format!("Authorization: Bearer {token}")])
+            .arg(format!(
+                "http://127.0.0.1:{}/api/v1/metrics",
+                lifeboat.ports.http
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let metrics = fetch_metrics();
     assert!(
         metrics.contains("lifeboat_archive_index_pending 0\n"),
         "{metrics}"
     );
     // The two messages' latencies: from the end of their data to the relay's answer
     // and to the 250 written, and every commit's stages.
-    let value = |series: &str| -> f64 {
+    let value = |metrics: &str, series: &str| -> f64 {
         let line = metrics
             .lines()
             .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
@@ -155,19 +158,61 @@ s.quit()
         line[series.len() + 1..].parse().unwrap()
     };
     for name in ["smtp_accept", "smtp_reply"] {
-        assert_eq!(value(&format!("lifeboat_{name}_seconds_count")), 2.0);
         assert_eq!(
-            value(&format!("lifeboat_{name}_seconds_bucket{{le=\"+Inf\"}}")),
+            value(&metrics, &format!("lifeboat_{name}_seconds_count")),
             2.0
         );
-        assert!(value(&format!("lifeboat_{name}_seconds_sum")) > 0.0);
+        assert_eq!(
+            value(
+                &metrics,
+                &format!("lifeboat_{name}_seconds_bucket{{le=\"+Inf\"}}")
+            ),
+            2.0
+        );
+        assert!(value(&metrics, &format!("lifeboat_{name}_seconds_sum")) > 0.0);
     }
-    assert!(value("lifeboat_smtp_reply_seconds_sum") >= value("lifeboat_smtp_accept_seconds_sum"));
+    assert!(
+        value(&metrics, "lifeboat_smtp_reply_seconds_sum")
+            >= value(&metrics, "lifeboat_smtp_accept_seconds_sum")
+    );
     for stage in ["queue", "sync", "apply", "wake", "total"] {
-        let count = value(&format!(
-            "lifeboat_commit_seconds_count{{stage=\"{stage}\"}}"
-        ));
+        let count = value(
+            &metrics,
+            &format!("lifeboat_commit_seconds_count{{stage=\"{stage}\"}}"),
+        );
         assert!(count >= 2.0, "{stage}: {count}");
     }
     assert!(metrics.contains("# TYPE lifeboat_commit_seconds histogram\n"));
+
+    // A QUIT pipelined after the data: the 250 leaves with the 221, and is counted.
+    let script = r#"
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+f = s.makefile("rb")
+def reply():
+    while True:
+        line = f.readline()
+        if line[3:4] != b"-":
+            return line
+assert reply().startswith(b"220")
+s.sendall(b"EHLO client.remote.test\r\n")
+assert reply().startswith(b"250")
+s.sendall(b"MAIL FROM:<erin@remote.test>\r\nRCPT TO:<alice@example.test>\r\nDATA\r\n")
+for code in (b"250", b"250", b"354"):
+    assert reply().startswith(code)
+s.sendall(b"Subject: pipelined\r\n\r\nbye\r\n.\r\nQUIT\r\n")
+print(reply().decode().strip(), reply().decode().strip())
+"#;
+    let replies = python(script, &[&lifeboat.ports.smtp.to_string()]);
+    assert!(
+        replies.starts_with("250 ") && replies.contains(" 221 "),
+        "{replies}"
+    );
+    // Counted once the connection is closed, which the client may see first.
+    wait_for("the third message's latencies", || {
+        let metrics = fetch_metrics();
+        ["smtp_accept", "smtp_reply"]
+            .iter()
+            .all(|name| value(&metrics, &format!("lifeboat_{name}_seconds_count")) == 3.0)
+    });
 }

@@ -444,13 +444,23 @@ impl SmtpService {
                     out.clear();
                     session.tls_started();
                 }
-                Effect::Close => return close(framed, &out).await,
+                Effect::Close => {
+                    // A QUIT pipelined after the data: the 250 goes out with the 221.
+                    close(framed, &out).await;
+                    if let Some(ended) = answer_pending.take() {
+                        metrics.reply_latency.record(ended.elapsed());
+                    }
+                    return;
+                }
             }
             if out.len() >= PIPELINE_REPLY_BYTES_MAX {
                 if framed.write_all(&out).await.is_err() {
                     return;
                 }
                 out.clear();
+                if let Some(ended) = answer_pending.take() {
+                    metrics.reply_latency.record(ended.elapsed());
+                }
             }
         }
     }
