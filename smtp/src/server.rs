@@ -310,6 +310,12 @@ impl SmtpService {
         // When the data of the message whose answer is not written yet ended.
         let mut answer_pending: Option<Instant> = None;
         let metrics = &self.inner.relay.router().metrics;
+        // The answer went out: its latency is counted.
+        let answered = |pending: &mut Option<Instant>| {
+            if let Some(ended) = pending.take() {
+                metrics.reply_latency.record(ended.elapsed());
+            }
+        };
         // The message bytes this session holds, of the process's budget.
         let mut reservation = self.inner.config.message_memory.reservation();
         loop {
@@ -357,9 +363,7 @@ impl SmtpService {
                             return;
                         }
                         out.clear();
-                        if let Some(ended) = answer_pending.take() {
-                            metrics.reply_latency.record(ended.elapsed());
-                        }
+                        answered(&mut answer_pending);
                     }
                     // A message under way may finish during shutdown; between
                     // commands, shutdown interrupts the wait.
@@ -447,9 +451,7 @@ impl SmtpService {
                 Effect::Close => {
                     // A QUIT pipelined after the data: the 250 goes out with the 221.
                     close(framed, &out).await;
-                    if let Some(ended) = answer_pending.take() {
-                        metrics.reply_latency.record(ended.elapsed());
-                    }
+                    answered(&mut answer_pending);
                     return;
                 }
             }
@@ -458,9 +460,7 @@ impl SmtpService {
                     return;
                 }
                 out.clear();
-                if let Some(ended) = answer_pending.take() {
-                    metrics.reply_latency.record(ended.elapsed());
-                }
+                answered(&mut answer_pending);
             }
         }
     }

@@ -156,9 +156,9 @@ struct Completion<T> {
 }
 
 struct Slot<T> {
-    value: Option<T>,
+    /// The value, and when it was given.
+    value: Option<(T, Instant)>,
     waker: Option<Waker>,
-    completed: Option<Instant>,
 }
 
 impl<T> Completion<T> {
@@ -167,7 +167,6 @@ impl<T> Completion<T> {
             slot: Mutex::new(Slot {
                 value: None,
                 waker: None,
-                completed: None,
             }),
             condvar: Condvar::new(),
             created: Instant::now(),
@@ -177,8 +176,7 @@ impl<T> Completion<T> {
     fn complete(&self, value: T) {
         let waker = {
             let mut slot = self.slot.lock();
-            slot.value = Some(value);
-            slot.completed = Some(Instant::now());
+            slot.value = Some((value, Instant::now()));
             slot.waker.take()
         };
         self.condvar.notify_all();
@@ -195,8 +193,8 @@ impl<T> Completion<T> {
     fn wait_timed(&self) -> (T, Instant) {
         let mut slot = self.slot.lock();
         loop {
-            if let Some(value) = slot.value.take() {
-                return (value, slot.completed.unwrap_or(self.created));
+            if let Some(given) = slot.value.take() {
+                return given;
             }
             self.condvar.wait(&mut slot);
         }
@@ -267,8 +265,7 @@ impl Future for CommitFuture {
         }
         let done = self.done.as_ref().expect("polled after completion").clone();
         let mut slot = done.slot.lock();
-        if let Some(value) = slot.value.take() {
-            let completed = slot.completed.unwrap_or(done.created);
+        if let Some((value, completed)) = slot.value.take() {
             drop(slot);
             self.done = None;
             if let Some(latency) = &self.latency {
@@ -526,7 +523,6 @@ impl Store {
             blobs: batch.blobs,
             done: done.clone(),
             replica: None,
-            submitted: done.created,
         };
         self.send(Msg::Commit(request))?;
         Ok(done)
@@ -570,7 +566,6 @@ impl Store {
                 ops_bytes: frame.ops_bytes,
                 blobs: frame.blobs.into_iter().map(MessageData::from).collect(),
                 done: done.clone(),
-                submitted: done.created,
                 replica: Some(Replicated {
                     tag: ReplicaTag {
                         stream_seq: seq,

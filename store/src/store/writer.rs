@@ -27,8 +27,6 @@ pub(super) struct Request {
     pub(super) done: Arc<Completion<CommitResult>>,
     /// For a frame of the cluster's log: its tag and its time.
     pub(super) replica: Option<Replicated>,
-    /// When it was handed to the writer.
-    pub(super) submitted: Instant,
 }
 
 /// A frame of the cluster's log, to be written as a `Replicated` record.
@@ -148,7 +146,11 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
     }
     let started = Instant::now();
     for request in &commits {
-        (shared.latency.queue).record(started.saturating_duration_since(request.submitted));
+        let submitted = request.done.created;
+        shared
+            .latency
+            .queue
+            .record(started.saturating_duration_since(submitted));
     }
     let fail_all = |commits: Vec<Request>, why: &str| {
         for request in commits {
