@@ -60,6 +60,10 @@ impl Replicator for Publisher {
             );
         });
     }
+
+    fn frame_max(&self) -> usize {
+        self.max_payload
+    }
 }
 
 /// What a node knows of the cluster, for status.

@@ -83,20 +83,26 @@ impl Cluster {
         });
     }
 
-    fn digest(&self, i: usize) -> (String, u64) {
+    /// Node `i`'s answer to `GET /api/v1/PATH` with the admin token.
+    fn api(&self, i: usize, path: &str) -> Vec<u8> {
         let out = Command::new("curl")
             .args([
                 "-sf",
                 "-H",
                 &format!("Authorization: Bearer {}", self.nodes[i].token()),
                 &format!(
-                    "http://127.0.0.1:{}/api/v1/status?digest=true",
+                    "http://127.0.0.1:{}/api/v1/{path}",
                     self.nodes[i].ports.http
                 ),
             ])
             .output()
             .unwrap();
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        out.stdout
+    }
+
+    fn digest(&self, i: usize) -> (String, u64) {
+        let out = self.api(i, "status?digest=true");
+        let v: Value = serde_json::from_slice(&out).unwrap();
         (
             v["store"]["digest"].as_str().unwrap().to_string(),
             v["cluster"]["applied"].as_u64().unwrap(),
@@ -194,6 +200,18 @@ fn accepted_on_one_node_read_and_deleted_on_another_not_drained_by_a_third() {
 
     assert!(send(n1.ports.smtp, "kept").contains("250"));
     assert!(send(n1.ports.smtp, "deleted").contains("250"));
+    // Node 1's commits went through the cluster's log: it timed its frames' publishing
+    // and its commits' round trips.
+    let metrics = String::from_utf8(cluster.api(0, "metrics")).unwrap();
+    for stage in ["publish", "round_trip"] {
+        let series = format!("lifeboat_commit_seconds_count{{stage=\"{stage}\"}} ");
+        let count: u64 = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&series))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in {metrics}"));
+        assert!(count >= 2, "{stage}: {count}");
+    }
     let mut subjects = imap_subjects(n3.ports.imap, &["deleted"]);
     subjects.sort();
     assert_eq!(subjects, vec!["deleted", "kept"]);

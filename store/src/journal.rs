@@ -117,7 +117,7 @@ impl Journal {
         count
     }
 
-    /// How many entries happened before `before` (what [`Journal::expire`] would remove).
+    /// How many entries happened before `before` (what expiring at `before` would remove).
     pub fn count_before(&self, before: UnixTime) -> usize {
         let audit = self.audit.iter().filter(|e| e.record.at < before).count();
         let modes: usize = self

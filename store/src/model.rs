@@ -762,6 +762,11 @@ pub enum Op {
         /// Sign?
         enabled: bool,
     },
+    /// Ends a batch within a record that carries several (a cluster's frame joins the
+    /// commits it publishes together with it): the ops after it are applied as a
+    /// batch of their own, with their `PutBody` ops numbered from 0 again and nothing
+    /// of the batch before it (a failure, its notes) carried over.
+    BatchEnd,
 }
 
 stable_tags!(Op {
@@ -797,6 +802,7 @@ stable_tags!(Op {
         29 => RouterSetMode { domain, mode, reason, at },
         30 => SetDkimKeys { domain, keys },
         31 => SetDkimEnabled { domain, enabled },
+        32 => BatchEnd,
 });
 
 /// What applying an op produced.
@@ -1046,14 +1052,15 @@ mod tests {
                 domain: s(),
                 enabled: true,
             },
+            Op::BatchEnd,
         ];
         let tags: Vec<u8> = ops.into_iter().map(tag).collect();
-        assert_eq!(tags, (0..32).collect::<Vec<u8>>());
+        assert_eq!(tags, (0..33).collect::<Vec<u8>>());
     }
 
     #[test]
     fn an_unknown_tag_does_not_decode() {
-        let error = postcard::from_bytes::<Op>(&[32]).unwrap_err();
+        let error = postcard::from_bytes::<Op>(&[33]).unwrap_err();
         assert!(matches!(error, postcard::Error::SerdeDeCustom), "{error:?}");
         let error = postcard::from_bytes::<Mode>(&[2]).unwrap_err();
         assert!(matches!(error, postcard::Error::SerdeDeCustom), "{error:?}");

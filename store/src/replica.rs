@@ -1,9 +1,10 @@
 //! Replication hooks (cluster mode, SPEC §10): the store knows only a [`Replicator`]
 //! its commits go through and the frames it exchanges with it.
 //!
-//! A replicated store does not write its own commits. [`crate::Store::commit`] encodes
-//! the batch as a frame and hands it to the replicator, which publishes it to the
-//! cluster's log; every node (this one too) reads that log in order and gives each
+//! A replicated store does not write its own commits. [`crate::Store::commit`] hands
+//! the batch to the store's outbox, which encodes it as a frame (with the commits made
+//! while the previous frame was on its way, joined by [`Op::BatchEnd`]) and gives it
+//! to the replicator, which publishes it to the cluster's log; every node (this one too) reads that log in order and gives each
 //! frame back with [`crate::Store::apply_replicated`], which writes it to the local
 //! log as a `Replicated` record, syncs, applies it and, on the node that published
 //! it, completes the caller with the applied results. So every node applies the same
@@ -31,11 +32,14 @@ pub trait Replicator: Send + Sync {
         frame: Vec<u8>,
         done: Box<dyn FnOnce(std::result::Result<u64, String>) + Send>,
     );
+
+    /// The largest frame it takes, in bytes.
+    fn frame_max(&self) -> usize;
 }
 
 const FRAME_MAGIC: &[u8; 4] = b"LBF1";
 /// Bytes before a frame's op section: magic, origin, nonce, time.
-const FRAME_HEADER_LEN: usize = 4 + 8 + 8 + 8;
+pub(crate) const FRAME_HEADER_LEN: usize = 4 + 8 + 8 + 8;
 
 /// A decoded frame.
 #[derive(Debug)]

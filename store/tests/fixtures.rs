@@ -380,6 +380,9 @@ impl Replicator for Loopback {
         frames.push(frame);
         done(Ok(frames.len() as u64));
     }
+    fn frame_max(&self) -> usize {
+        usize::MAX
+    }
 }
 
 fn write_store(dir: &Path) -> (u64, u64) {

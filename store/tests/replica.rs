@@ -32,6 +32,10 @@ impl Replicator for Publisher {
         };
         done(Ok(seq));
     }
+
+    fn frame_max(&self) -> usize {
+        usize::MAX
+    }
 }
 
 impl SharedLog {
@@ -361,4 +365,140 @@ fn a_snapshot_restores_to_the_same_state_and_goes_on_from_there() {
     assert!(!other.exists());
     // Nor into a store that exists.
     assert!(Store::restore(&restored_dir, snapshot.as_slice()).is_err());
+}
+
+/// What a replicator answers a publish with.
+type Answer = Box<dyn FnOnce(Result<u64, String>) + Send>;
+
+/// A replicator whose acknowledgements wait until the test gives them.
+#[derive(Default)]
+struct Held {
+    log: Arc<SharedLog>,
+    unanswered: Mutex<Vec<(u64, Answer)>>,
+}
+
+struct HeldPublisher(Arc<Held>);
+
+impl Replicator for HeldPublisher {
+    fn publish(&self, frame: Vec<u8>, done: Answer) {
+        let seq = {
+            let mut frames = self.0.log.frames.lock().unwrap();
+            frames.push(frame);
+            frames.len() as u64
+        };
+        self.0.unanswered.lock().unwrap().push((seq, done));
+    }
+
+    fn frame_max(&self) -> usize {
+        usize::MAX
+    }
+}
+
+impl Held {
+    /// Acknowledges every frame published so far.
+    fn answer(&self) {
+        let unanswered = std::mem::take(&mut *self.unanswered.lock().unwrap());
+        for (seq, done) in unanswered {
+            done(Ok(seq));
+        }
+    }
+}
+
+/// Waits for a commit's future from a test's thread.
+fn wait(mut commit: CommitFuture) -> Result<Vec<Result<OpResult, OpError>>> {
+    use std::future::Future;
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let std::task::Poll::Ready(result) = std::pin::Pin::new(&mut commit).poll(&mut cx) {
+            return result;
+        }
+        assert!(std::time::Instant::now() < deadline, "never answered");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn commits_made_while_a_frame_is_on_its_way_go_together_each_a_batch_of_its_own() {
+    let held = Arc::new(Held::default());
+    let log = held.log.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let other_dir = tempfile::tempdir().unwrap();
+    let crashed = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    store.replicate_through(Arc::new(HeldPublisher(held.clone())));
+    let other = open(other_dir.path(), &log);
+    let setup = store.commit_async(setup_batch());
+    held.answer();
+    log.pump(&store);
+    log.pump(&other);
+    assert!(wait(setup).unwrap().iter().all(|r| r.is_ok()));
+
+    // The first goes out alone; the three made while it waits for its
+    // acknowledgement go in one frame once it has it.
+    let first = store.commit_async(append_batch(&store, "a"));
+    let second = store.commit_async(append_batch(&store, "b"));
+    let mut failing = Batch::new();
+    failing.push(Op::DeleteDomain("nowhere.test".into()));
+    let third = store.commit_async(failing);
+    // Its body is the first of its own batch, and its audit entry is kept: the
+    // failure of the batch before it in the frame is not its own.
+    let mut fourth = append_batch(&store, "d");
+    fourth.push(Op::Audit(AuditRecord {
+        actor: "alice@example.test".into(),
+        source: "127.0.0.1".into(),
+        action: "message.append".into(),
+        object: "INBOX".into(),
+        domain: Some("example.test".into()),
+        before: None,
+        after: None,
+        at: 1_700_000_000,
+    }));
+    let fourth = store.commit_async(fourth);
+    assert_eq!(log.len(), 2, "one frame on its way, three commits waiting");
+    held.answer();
+    assert_eq!(log.len(), 3, "the three in one frame");
+    held.answer();
+    log.pump(&store);
+    log.pump(&other);
+
+    let uid = |results: &[Result<OpResult, OpError>]| match results {
+        [Ok(OpResult::Body(_)), Ok(OpResult::Appended { uid, .. }), ..] => *uid,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(uid(&wait(first).unwrap()), 1);
+    let second = wait(second).unwrap();
+    assert_eq!((uid(&second), second.len()), (2, 2));
+    let third = wait(third).unwrap();
+    assert!(
+        matches!(third[..], [Err(OpError::NoDomain(_))]),
+        "{third:?}"
+    );
+    let fourth = wait(fourth).unwrap();
+    assert_eq!((uid(&fourth), fourth.len()), (3, 3));
+    assert!(matches!(fourth[2], Ok(OpResult::Done)), "{fourth:?}");
+
+    let bodies = |s: &Store| {
+        s.read(|st| {
+            st.folder_by_name("alice@example.test", INBOX)
+                .unwrap()
+                .messages
+                .values()
+                .map(|m| s.body(m.body).unwrap().to_vec())
+                .collect::<Vec<_>>()
+        })
+    };
+    assert_eq!(
+        bodies(&store),
+        [b"a".to_vec(), b"b".to_vec(), b"d".to_vec()]
+    );
+    assert_eq!(store.read(|s| s.journal().audit().count()), 1);
+    assert_eq!(store.applied_seq(), 3);
+    assert_eq!(store.read(|s| s.digest()), other.read(|s| s.digest()));
+    // Replayed from the log after a crash, the frame comes to the same.
+    crash_copy(dir.path(), crashed.path());
+    let replayed = open(crashed.path(), &log);
+    assert_eq!(replayed.applied_seq(), 3);
+    assert_eq!(replayed.read(|s| s.digest()), store.read(|s| s.digest()));
+    assert_eq!(bodies(&replayed), bodies(&store));
 }

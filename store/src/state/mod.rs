@@ -233,8 +233,9 @@ impl State {
         }
     }
 
-    /// Applies one batch. `blobs` holds the location of each `PutBody` /
-    /// `RelocateBody` op's bytes, in op order.
+    /// Applies one record's ops: one batch, or several joined by [`Op::BatchEnd`]
+    /// (each applied as if it came alone; a `BatchEnd`'s result is `Done`). `blobs`
+    /// holds the location of each `PutBody` / `RelocateBody` op's bytes, in op order.
     pub(crate) fn apply(
         &mut self,
         ctx: Ctx,
@@ -242,14 +243,32 @@ impl State {
         blobs: &[Loc],
     ) -> (Vec<Result<OpResult, OpError>>, Touched) {
         let mut touched = Touched::default();
-        let mut new_bodies: Vec<BodyId> = Vec::new();
         let mut blobs = blobs.iter();
         let mut results = Vec::with_capacity(ops.len());
+        for (i, batch) in ops.split(|op| matches!(op, Op::BatchEnd)).enumerate() {
+            if i > 0 {
+                results.push(Ok(OpResult::Done));
+            }
+            self.apply_batch(ctx, batch, &mut blobs, &mut results, &mut touched);
+        }
+        (results, touched)
+    }
+
+    /// Applies one batch, adding a result per op to `results`.
+    fn apply_batch(
+        &mut self,
+        ctx: Ctx,
+        ops: &[Op],
+        blobs: &mut std::slice::Iter<Loc>,
+        results: &mut Vec<Result<OpResult, OpError>>,
+        touched: &mut Touched,
+    ) {
+        let mut new_bodies: Vec<BodyId> = Vec::new();
         // Whether an op of this batch failed: the audit entries after it are not kept.
         let mut failed = false;
         let mut notes = trace::BatchNotes::default();
         for op in ops {
-            let t = &mut touched;
+            let t = &mut *touched;
             let before = self.trace_before(op);
             let result = match op {
                 Op::Trace(note) => self.apply_trace_note(ctx, note, &new_bodies, &mut notes),
@@ -303,6 +322,7 @@ impl State {
                 | Op::Dequeue { .. }
                 | Op::QueueToPortal { .. } => self.apply_queue(op, &new_bodies, t),
                 Op::Archive(_) | Op::Unarchive(_) => self.apply_archive(op, &new_bodies),
+                Op::BatchEnd => unreachable!("batches are split at their ends above"),
             };
             if let (Some(before), Ok(result)) = (before, &result) {
                 self.trace_after(ctx, op, before, result, &notes);
@@ -316,7 +336,6 @@ impl State {
                 self.bodies.remove(&id);
             }
         }
-        (results, touched)
     }
 
     /// The body an op names: one put earlier in its batch, or one stored.

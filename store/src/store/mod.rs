@@ -39,6 +39,7 @@ use crate::{Error, Result};
 mod archive;
 mod checkpoint;
 mod compact;
+mod outbox;
 mod snapshot;
 mod watch;
 mod writer;
@@ -46,6 +47,7 @@ mod writer;
 pub(crate) use archive::ArchiveFilter;
 pub use archive::ArchiveQuery;
 use checkpoint::{read_checkpoint, CHECKPOINT_TMP};
+use outbox::Replication;
 pub use watch::FolderWatch;
 use watch::Watches;
 use writer::{writer_loop, Msg, Replicated, Request};
@@ -216,6 +218,12 @@ pub struct CommitLatency {
     pub wake: Histogram,
     /// From a commit's submission to its caller taking the result.
     pub total: Histogram,
+    /// Cluster mode: from a frame handed to the replicator to its acknowledgement
+    /// (stored by a majority), one per frame.
+    pub publish: Histogram,
+    /// Cluster mode: from a commit's submission to its frame coming back from the
+    /// cluster's log to this node's writer.
+    pub round_trip: Histogram,
 }
 
 impl CommitLatency {
@@ -304,16 +312,6 @@ struct Shared {
     /// says they are.
     compaction: Mutex<()>,
     latency: Arc<CommitLatency>,
-}
-
-/// A replicated store's side of its commits.
-struct Replication {
-    replicator: Arc<dyn Replicator>,
-    /// This store's random id in frames: answers go to the store that asked.
-    origin: u64,
-    next_nonce: AtomicU64,
-    /// Commits published and not yet come back, by nonce.
-    waiting: Mutex<HashMap<u64, Arc<Completion<CommitResult>>>>,
 }
 
 struct Inner {
@@ -494,7 +492,6 @@ impl Store {
             .all(|op| matches!(op, Op::RelocateBody { .. }));
         let replication = self.shared().replication.read().clone();
         if let (Some(replication), false) = (replication, local) {
-            let nonce = replication.next_nonce.fetch_add(1, Ordering::Relaxed);
             // A frame is one NATS message: a spilled body is read into it.
             let blobs = batch
                 .blobs
@@ -502,19 +499,7 @@ impl Store {
                 .map(MessageData::into_vec)
                 .collect::<std::io::Result<Vec<_>>>()
                 .map_err(Error::io("reading a spilled message"))?;
-            let frame = replica::encode_frame(replication.origin, nonce, now(), &ops_bytes, &blobs);
-            replication.waiting.lock().insert(nonce, done.clone());
-            let waiting = replication.clone();
-            replication.replicator.publish(
-                frame,
-                Box::new(move |result| {
-                    if let Err(why) = result {
-                        if let Some(done) = waiting.waiting.lock().remove(&nonce) {
-                            done.complete(Err(Error::Unavailable(why)));
-                        }
-                    }
-                }),
-            );
+            replication.send(batch.ops, ops_bytes.len(), blobs, done.clone());
             return Ok(done);
         }
         let request = Request {
@@ -540,12 +525,10 @@ impl Store {
     /// Cluster mode from now on: commits go through `replicator` and are answered when
     /// their frame comes back through [`Store::apply_replicated`].
     pub fn replicate_through(&self, replicator: Arc<dyn Replicator>) {
-        *self.shared().replication.write() = Some(Arc::new(Replication {
+        *self.shared().replication.write() = Some(Arc::new(Replication::new(
             replicator,
-            origin: rand::random(),
-            next_nonce: AtomicU64::new(1),
-            waiting: Mutex::new(HashMap::new()),
-        }));
+            self.shared().latency.clone(),
+        )));
     }
 
     /// The last sequence of the cluster's log applied to this store (0: none).

@@ -259,8 +259,21 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
                 .as_ref()
                 .filter(|r| r.origin == replica.tag.origin)
             {
-                if let Some(caller) = replication.waiting.lock().remove(&replica.tag.nonce) {
-                    caller.complete(Ok(results.clone()));
+                // A frame's batches are its commits, nonces counted from its own.
+                let mut waiting = replication.waiting.lock();
+                let ends = request.ops.iter().enumerate();
+                let ends = ends
+                    .filter(|(_, op)| matches!(op, Op::BatchEnd))
+                    .map(|(i, _)| i);
+                let mut start = 0;
+                for (nonce, end) in (replica.tag.nonce..).zip(ends.chain([results.len()])) {
+                    if let Some(caller) = waiting.remove(&nonce) {
+                        let returned = request.done.created;
+                        let round_trip = returned.saturating_duration_since(caller.created);
+                        shared.latency.round_trip.record(round_trip);
+                        caller.complete(Ok(results[start..end].to_vec()));
+                    }
+                    start = end + 1;
                 }
             }
         }

@@ -444,13 +444,16 @@ async fn metrics(State(state): State<Shared>) -> Response {
         "commit",
         "store commits by stage: queue (waiting for the writer), sync (a group's write \
          and fdatasync), apply (a group's apply), wake (waiting for the caller to run), \
-         total (submitted to taken)",
+         total (submitted to taken); in a cluster also publish (a frame to its majority's \
+         acknowledgement) and round_trip (submitted to back from the cluster's log)",
         &[
             ("stage=\"queue\"", latency.queue.snapshot()),
             ("stage=\"sync\"", latency.sync.snapshot()),
             ("stage=\"apply\"", latency.apply.snapshot()),
             ("stage=\"wake\"", latency.wake.snapshot()),
             ("stage=\"total\"", latency.total.snapshot()),
+            ("stage=\"publish\"", latency.publish.snapshot()),
+            ("stage=\"round_trip\"", latency.round_trip.snapshot()),
         ],
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
