@@ -14,7 +14,9 @@
 //!   commit larger than that goes alone (and fails with the replicator's reason).
 //! - At most [`PUBLISHING_MAX`] frames are on their way at a time; every commit is
 //!   answered: by the writer once its frame comes back applied, or with
-//!   [`Error::Unavailable`] when its frame was not stored.
+//!   [`Error::Unavailable`] when its frame was not stored. While the log does not
+//!   answer, a commit waits for the frame before it and then its own: up to twice
+//!   the replicator's publish timeout.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
