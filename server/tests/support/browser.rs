@@ -274,17 +274,42 @@ impl Browser {
     /// Waits until a new document (since [`Browser::mark`]) has loaded.
     #[track_caller]
     pub fn wait_loaded(&self) {
-        self.wait_for("the next page", |b| {
+        // What the page is at, for the message when it does not get there: the old
+        // page still, or the new one and what it still loads.
+        let state = |b: &Browser| {
             b.try_call(
                 "POST",
                 &b.session_path("/execute/sync"),
                 Some(json!({
-                    "script": "return !window.__oldPage && document.readyState === 'complete';",
+                    "script": "return {
+                        old: !!window.__oldPage,
+                        state: document.readyState,
+                        loading: [...document.querySelectorAll('img, iframe, link[rel=stylesheet]')]
+                            .filter(e => e.tagName === 'IMG' ? !e.complete
+                                : e.tagName === 'LINK' ? !e.sheet
+                                : e.contentDocument && e.contentDocument.readyState !== 'complete')
+                            .map(e => e.src || e.href),
+                    };",
                     "args": [],
                 })),
             )
-            .is_ok_and(|v| v == true)
-        });
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut last = Err(String::from("not asked"));
+        while Instant::now() < deadline {
+            last = state(self);
+            if last
+                .as_ref()
+                .is_ok_and(|v| v["old"] == false && v["state"] == "complete")
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "timed out waiting for the next page on {}: {last:?}",
+            self.url()
+        );
     }
 
     /// Clicks what leads to another page (a link, a form's button) and waits for it.
