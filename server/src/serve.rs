@@ -524,11 +524,14 @@ pub fn serves_https(addr: SocketAddr) -> bool {
 }
 
 /// The TLS configuration of the http listener at `addr` (the protocols' certificate,
-/// offering HTTP/1.1 by ALPN), or `None` for plain HTTP.
+/// offering HTTP/2 and HTTP/1.1 by ALPN), or `None` for plain HTTP.
 fn http_tls(addr: SocketAddr, tls: &TlsAcceptor) -> Option<Arc<rustls::ServerConfig>> {
     serves_https(addr).then(|| {
         let mut config = (**tls.config()).clone();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // HTTP/2 first: one connection carries every page and live-update stream of a
+        // browser, where HTTP/1.1 holds one per open page against browsers' limit of
+        // six per host.
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Arc::new(config)
     })
 }

@@ -62,6 +62,38 @@ fn https_on_every_address_with_a_pinned_certificate_for_the_cli() {
     ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
 
+    // HTTP/2 for the clients that offer it (browsers: one connection for every page
+    // and live-update stream), HTTP/1.1 for the others; a request with a body over
+    // HTTP/2 too.
+    for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
+        let out = curl(&[
+            "-k",
+            flag,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version}",
+            &format!("{base}/healthz"),
+        ]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), version, "{flag}");
+    }
+    let out = curl(&[
+        "-k",
+        "--http2",
+        "-w",
+        "\n%{http_version} %{http_code}",
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"name": "h2.test", "upstream": "127.0.0.1:9"}"#,
+        &format!("{base}/api/v1/domains"),
+    ]);
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert!(answer.ends_with("\n2 201"), "{answer}");
+    assert!(answer.contains("\"h2.test\""), "{answer}");
+
     // Plain HTTP gets no HTTP answer: the token would have crossed in clear.
     let plain = lifeboat.http_get("/api/v1/status").unwrap_or_default();
     assert!(!plain.starts_with("HTTP/"), "{plain}");
@@ -113,4 +145,43 @@ fn https_on_every_address_with_a_pinned_certificate_for_the_cli() {
     .unwrap();
     let refused = run_cli(&impostor, &["domain", "list"], None);
     fails(refused, "certificate");
+}
+
+/// An HTTP/2 connection that never asks anything is closed after the header timeout,
+/// as an HTTP/1.1 one is: idle connections cannot hold the server's connection slots.
+#[test]
+fn an_idle_http2_connection_is_closed() {
+    let lifeboat = Lifeboat::start_https("auto", "");
+    let script = r#"
+import socket, ssl, sys, time
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.set_alpn_protocols(["h2"])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1]))), server_hostname="localhost")
+print(s.selected_alpn_protocol())
+s.settimeout(120)
+start = time.monotonic()
+try:
+    while s.recv(4096):
+        pass
+    print("closed")
+except socket.timeout:
+    print("open")
+except (ssl.SSLError, OSError):
+    print("closed")
+print("after %.1f s" % (time.monotonic() - start), file=sys.stderr)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &lifeboat.ports.http.to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        stdout,
+        "h2\nclosed\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

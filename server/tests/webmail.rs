@@ -701,3 +701,44 @@ fn shoot_composer(browser: &Browser) {
     browser.screen(DESKTOP);
     std::thread::sleep(Duration::from_millis(300));
 }
+
+/// Over HTTPS the browser speaks HTTP/2: webmail open in more tabs than browsers allow
+/// HTTP/1.1 connections to one host (six), each with its live-update stream, still
+/// loads in the next tab and still shows new mail without a reload.
+#[test]
+fn webmail_in_many_tabs_over_https() {
+    let upstream = Upstream::start();
+    let lifeboat = Lifeboat::start_https("auto", "");
+    alice_behind(&lifeboat, &upstream.addr());
+    ok(lifeboat.cli(&["mode", "example.test", "emergency"], None));
+    let base = format!("https://127.0.0.1:{}", lifeboat.ports.http);
+    let browser = Browser::start();
+    browser.goto(&format!("{base}/"));
+    browser.fill("input[name=address]", "alice@example.test");
+    browser.fill("input[name=password]", PASSWORD);
+    browser.click_to_load("form[action='/login'] button[type=submit]");
+    assert!(browser.url().ends_with("/mail"), "{}", browser.url());
+    let protocol = browser.execute(
+        "return performance.getEntriesByType('navigation')[0].nextHopProtocol;",
+        json!([]),
+    );
+    assert_eq!(protocol, "h2");
+    for tab in 1..=8 {
+        if tab > 1 {
+            browser.new_tab();
+            browser.mark();
+            browser.goto(&format!("{base}/mail"));
+            browser.wait_loaded();
+        }
+        browser.wait_for(&format!("the live stream in tab {tab}"), |b| {
+            b.try_find("#live-status.on").is_some()
+        });
+    }
+    send(
+        &lifeboat,
+        "bob@remote.test",
+        "alice@example.test",
+        &plain_mail("Bob <bob@remote.test>", "Seen in the eighth tab", "Hello"),
+    );
+    row_link(&browser, "Seen in the eighth tab");
+}

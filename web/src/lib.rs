@@ -13,6 +13,7 @@
 //! configuration (the server does so for every address but loopback).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -268,6 +269,16 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more wait in the listen backlog.
 const CONNECTIONS_MAX: usize = 1024;
+/// Requests at once on one HTTP/2 connection.
+const H2_STREAMS_MAX: u32 = 100;
+/// Bytes a client may send on an HTTP/2 connection, and on one request, before the
+/// server has read them: what one connection can make it buffer stays about what
+/// an HTTP/1.1 one can.
+const H2_CONNECTION_WINDOW: u32 = 512 << 10;
+const H2_STREAM_WINDOW: u32 = 256 << 10;
+/// An idle HTTP/2 connection is pinged this often, and closed when a ping goes
+/// unanswered this long.
+const H2_KEEP_ALIVE: Duration = Duration::from_secs(30);
 
 /// Accepts connections until `stopped` fires, each served on a task of its own (TLS
 /// first, when configured), then asks every open connection to close after its
@@ -279,14 +290,29 @@ async fn serve(
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
 
     let stopping = state.stopping.clone();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
+    // HTTP/2 where TLS negotiated it by ALPN (browsers speak it only over TLS),
+    // HTTP/1.1 otherwise.
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(H2_STREAMS_MAX)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .keep_alive_interval(H2_KEEP_ALIVE)
+        .keep_alive_timeout(H2_KEEP_ALIVE);
+    let http1 = Arc::new(builder.clone().http1_only());
+    let http2 = Arc::new(builder.http2_only());
     loop {
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => slot.expect("the semaphore stays open"),
@@ -306,11 +332,16 @@ async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let app = app.clone();
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
-            request.extensions_mut().insert(Peer(peer));
-            tower::ServiceExt::oneshot(app.clone(), request)
-        });
-        let http = http.clone();
+        let asked = Arc::new(AtomicBool::new(false));
+        let service = {
+            let asked = asked.clone();
+            hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+                asked.store(true, Ordering::Relaxed);
+                request.extensions_mut().insert(Peer(peer));
+                tower::ServiceExt::oneshot(app.clone(), request)
+            })
+        };
+        let (http1, http2) = (http1.clone(), http2.clone());
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
@@ -318,7 +349,7 @@ async fn serve(
             let served = match tls {
                 None => {
                     watcher
-                        .watch(http.serve_connection(TokioIo::new(tcp), service))
+                        .watch(http1.serve_connection(TokioIo::new(tcp), service))
                         .await
                 }
                 Some(acceptor) => {
@@ -334,9 +365,28 @@ async fn serve(
                                 return;
                             }
                         };
-                    watcher
-                        .watch(http.serve_connection(TokioIo::new(stream), service))
-                        .await
+                    if stream.get_ref().1.alpn_protocol() != Some(b"h2") {
+                        watcher
+                            .watch(http1.serve_connection(TokioIo::new(stream), service))
+                            .await
+                    } else {
+                        // HTTP/2 has no timeout for a first request (HTTP/1.1's
+                        // header timeout): a connection that asks nothing in that
+                        // time is closed, so idle ones cannot hold every slot.
+                        let connection =
+                            watcher.watch(http2.serve_connection(TokioIo::new(stream), service));
+                        tokio::pin!(connection);
+                        tokio::select! {
+                            served = &mut connection => served,
+                            _ = tokio::time::sleep(HEADER_READ_TIMEOUT) => {
+                                if !asked.load(Ordering::Relaxed) {
+                                    tracing::debug!(%peer, "http/2 connection asked nothing in {HEADER_READ_TIMEOUT:?}");
+                                    return;
+                                }
+                                connection.await
+                            }
+                        }
+                    }
                 }
             };
             if let Err(e) = served {

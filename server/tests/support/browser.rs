@@ -97,6 +97,8 @@ impl Browser {
             "--disable-breakpad",
             "--disable-features=Translate,OptimizationHints,MediaRouter",
             "--hide-scrollbars",
+            // The tests' servers have self-signed certificates.
+            "--ignore-certificate-errors",
             "--window-size=1280,800",
             &format!(
                 "--user-data-dir={}",
@@ -419,6 +421,21 @@ impl Browser {
     }
 
     /// Reloads the page.
+    /// Opens a new tab and switches to it.
+    pub fn new_tab(&self) {
+        let opened = self.call(
+            "POST",
+            &self.session_path("/window/new"),
+            Some(json!({ "type": "tab" })),
+        );
+        let handle = opened["handle"].as_str().expect("a new tab's handle");
+        self.call(
+            "POST",
+            &self.session_path("/window"),
+            Some(json!({ "handle": handle })),
+        );
+    }
+
     pub fn refresh(&self) {
         self.call("POST", &self.session_path("/refresh"), Some(json!({})));
     }
