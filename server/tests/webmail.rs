@@ -263,6 +263,36 @@ fn response_header(browser: &Browser, path: &str, name: &str) -> String {
         .to_string()
 }
 
+/// Logs alice in from the login page at `base`; she lands in webmail.
+#[track_caller]
+fn log_in(browser: &Browser, base: &str) {
+    browser.goto(&format!("{base}/"));
+    browser.fill("input[name=address]", "alice@example.test");
+    browser.fill("input[name=password]", PASSWORD);
+    browser.click_to_load("form[action='/login'] button[type=submit]");
+    assert!(browser.url().ends_with("/mail"), "{}", browser.url());
+}
+
+/// Waits for the page's live-update stream (`which`: which page, for the message).
+#[track_caller]
+fn wait_live(browser: &Browser, which: &str) {
+    browser.wait_for(&format!("the live stream {which}"), |b| {
+        b.try_find("#live-status.on").is_some()
+    });
+}
+
+/// Bob mails alice over SMTP; the message shows in the open list without a reload.
+#[track_caller]
+fn arrives_live(browser: &Browser, lifeboat: &Lifeboat, subject: &str, body: &str) {
+    send(
+        lifeboat,
+        "bob@remote.test",
+        "alice@example.test",
+        &plain_mail("Bob <bob@remote.test>", subject, body),
+    );
+    row_link(browser, subject);
+}
+
 #[test]
 fn webmail_in_a_browser() {
     let upstream = Upstream::start();
@@ -300,25 +330,13 @@ fn webmail_in_a_browser() {
     let browser = Browser::start();
 
     // ---- Login lands in webmail; the INBOX is empty. ----
-    browser.goto(&format!("{base}/"));
-    browser.fill("input[name=address]", "alice@example.test");
-    browser.fill("input[name=password]", PASSWORD);
-    browser.click_to_load("form[action='/login'] button[type=submit]");
-    assert!(browser.url().ends_with("/mail"), "{}", browser.url());
+    log_in(&browser, &base);
     assert!(browser.text("#mail-empty").contains("No messages"));
 
     // ---- Mail delivered over SMTP shows without a reload. ----
     browser.mark();
-    browser.wait_for("the live stream", |b| {
-        b.try_find("#live-status.on").is_some()
-    });
-    send(
-        &lifeboat,
-        "bob@remote.test",
-        "alice@example.test",
-        &plain_mail("Bob <bob@remote.test>", "Lunch on Friday", "Shall we?"),
-    );
-    row_link(&browser, "Lunch on Friday");
+    wait_live(&browser, "in the INBOX");
+    arrives_live(&browser, &lifeboat, "Lunch on Friday", "Shall we?");
     for (from, subject) in [
         ("Dave <dave@remote.test>", "Old newsletter"),
         ("Erin <erin@remote.test>", "Project kickoff"),
@@ -713,11 +731,7 @@ fn webmail_in_many_tabs_over_https() {
     ok(lifeboat.cli(&["mode", "example.test", "emergency"], None));
     let base = format!("https://127.0.0.1:{}", lifeboat.ports.http);
     let browser = Browser::start();
-    browser.goto(&format!("{base}/"));
-    browser.fill("input[name=address]", "alice@example.test");
-    browser.fill("input[name=password]", PASSWORD);
-    browser.click_to_load("form[action='/login'] button[type=submit]");
-    assert!(browser.url().ends_with("/mail"), "{}", browser.url());
+    log_in(&browser, &base);
     let protocol = browser.execute(
         "return performance.getEntriesByType('navigation')[0].nextHopProtocol;",
         json!([]),
@@ -730,15 +744,7 @@ fn webmail_in_many_tabs_over_https() {
             browser.goto(&format!("{base}/mail"));
             browser.wait_loaded();
         }
-        browser.wait_for(&format!("the live stream in tab {tab}"), |b| {
-            b.try_find("#live-status.on").is_some()
-        });
+        wait_live(&browser, &format!("in tab {tab}"));
     }
-    send(
-        &lifeboat,
-        "bob@remote.test",
-        "alice@example.test",
-        &plain_mail("Bob <bob@remote.test>", "Seen in the eighth tab", "Hello"),
-    );
-    row_link(&browser, "Seen in the eighth tab");
+    arrives_live(&browser, &lifeboat, "Seen in the eighth tab", "Hello");
 }
