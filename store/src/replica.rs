@@ -4,8 +4,9 @@
 //! A replicated store does not write its own commits. [`crate::Store::commit`] hands
 //! the batch to the store's outbox, which encodes it as a frame (with the commits made
 //! while the previous frame was on its way, joined by [`Op::BatchEnd`]) and gives it
-//! to the replicator, which publishes it to the cluster's log; every node (this one too) reads that log in order and gives each
-//! frame back with [`crate::Store::apply_replicated`], which writes it to the local
+//! to the replicator, which publishes it to the cluster's log; every node (this one
+//! too) reads that log in order and gives each frame back with
+//! [`crate::Store::apply_replicated`], which writes it to the local
 //! log as a `Replicated` record, syncs, applies it and, on the node that published
 //! it, completes the caller with the applied results. So every node applies the same
 //! batches in the same order with the same time, and assigns the same ids, UIDs and

@@ -278,8 +278,8 @@ impl Browser {
     pub fn wait_loaded(&self) {
         // What the page is at, for the message when it does not get there: the old
         // page still, or the new one and what it still loads.
-        let state = |b: &Browser| {
-            b.try_call(
+        self.wait_until("the next page", |b| {
+            let state = b.try_call(
                 "POST",
                 &b.session_path("/execute/sync"),
                 Some(json!({
@@ -294,24 +294,13 @@ impl Browser {
                     };",
                     "args": [],
                 })),
-            )
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut last = Err(String::from("not asked"));
-        while Instant::now() < deadline {
-            last = state(self);
-            if last
-                .as_ref()
-                .is_ok_and(|v| v["old"] == false && v["state"] == "complete")
-            {
-                return;
+            )?;
+            if state["old"] == false && state["state"] == "complete" {
+                Ok(())
+            } else {
+                Err(state.to_string())
             }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "timed out waiting for the next page on {}: {last:?}",
-            self.url()
-        );
+        });
     }
 
     /// Clicks what leads to another page (a link, a form's button) and waits for it.
@@ -420,7 +409,6 @@ impl Browser {
         )
     }
 
-    /// Reloads the page.
     /// Opens a new tab and switches to it.
     pub fn new_tab(&self) {
         let opened = self.call(
@@ -436,6 +424,7 @@ impl Browser {
         );
     }
 
+    /// Reloads the page.
     pub fn refresh(&self) {
         self.call("POST", &self.session_path("/refresh"), Some(json!({})));
     }
@@ -458,14 +447,28 @@ impl Browser {
     /// Waits until `cond` holds (up to 10 s).
     #[track_caller]
     pub fn wait_for(&self, what: &str, mut cond: impl FnMut(&Browser) -> bool) {
+        self.wait_until(what, |b| cond(b).then_some(()).ok_or_else(String::new));
+    }
+
+    /// As [`Browser::wait_for`]; `check` says why not yet, and its last answer is in
+    /// the message when the wait times out.
+    #[track_caller]
+    pub fn wait_until(&self, what: &str, mut check: impl FnMut(&Browser) -> Result<(), String>) {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut why = String::new();
         while Instant::now() < deadline {
-            if cond(self) {
-                return;
+            match check(self) {
+                Ok(()) => return,
+                Err(e) => why = e,
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("timed out waiting for {what} on {}", self.url());
+        let why = if why.is_empty() {
+            why
+        } else {
+            format!(": {why}")
+        };
+        panic!("timed out waiting for {what} on {}{why}", self.url());
     }
 
     fn cdp(&self, cmd: &str, params: Value) -> Value {

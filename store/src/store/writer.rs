@@ -265,10 +265,11 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
                 let ends = ends
                     .filter(|(_, op)| matches!(op, Op::BatchEnd))
                     .map(|(i, _)| i);
+                // The frame came back when it was given to this store.
+                let returned = request.done.created;
                 let mut start = 0;
                 for (nonce, end) in (replica.tag.nonce..).zip(ends.chain([results.len()])) {
                     if let Some(caller) = waiting.remove(&nonce) {
-                        let returned = request.done.created;
                         let round_trip = returned.saturating_duration_since(caller.created);
                         shared.latency.round_trip.record(round_trip);
                         caller.complete(Ok(results[start..end].to_vec()));
