@@ -31,6 +31,12 @@ pub trait VFile: Send + Sync {
     fn sync_data(&self) -> io::Result<()>;
     /// Maps the file's current contents read-only.
     fn map(&self) -> io::Result<Map>;
+    /// Whether a map shows what is written later to the bytes it covers (a shared
+    /// memory map does; a copy does not).
+    fn maps_show_writes(&self) -> bool;
+    /// Asks for `len` bytes at `offset` to be written out soon, without waiting for
+    /// it or promising it: a sync after it then finds less to do.
+    fn start_writeback(&self, offset: u64, len: u64) -> io::Result<()>;
 }
 
 /// A directory holding the store's files.
@@ -176,6 +182,30 @@ impl VFile for RealFile {
         let map = unsafe { memmap2::Mmap::map(&self.file)? };
         Ok(Arc::new(map))
     }
+    fn maps_show_writes(&self) -> bool {
+        // A shared mapping of the page cache.
+        true
+    }
+    fn start_writeback(&self, offset: u64, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return Ok(());
+        };
+        // SAFETY: a plain system call on a file descriptor this file owns; it reads
+        // no memory of this process.
+        let r = unsafe {
+            libc::sync_file_range(
+                self.file.as_raw_fd(),
+                offset,
+                len,
+                libc::SYNC_FILE_RANGE_WRITE,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
 }
 
 impl Vfs for RealFs {
@@ -222,6 +252,10 @@ pub enum TornWrite {
     Prefix,
     /// A prefix survives and the byte after it is garbage (a sector half written).
     PrefixGarbage,
+    /// Each 4 KiB page written since the last sync survives or not, whatever its
+    /// place, and the file keeps its synced length or takes its new one: what a crash
+    /// leaves when pages were being written out in no particular order.
+    Pages,
 }
 
 #[derive(Default, Clone)]
@@ -297,14 +331,20 @@ impl SimFs {
         let state = self.state.lock();
         let mut next = SimState::default();
         let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next_rng = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
         for (name, file) in &state.durable_dir {
             let file = file.lock();
             let mut bytes = file.durable.clone();
             let unsynced_tail = file.current.get(bytes.len()..).unwrap_or(&[]);
-            if torn != TornWrite::Drop && !unsynced_tail.is_empty() {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
+            if torn == TornWrite::Pages {
+                bytes = surviving_pages(&file, &mut next_rng);
+            } else if torn != TornWrite::Drop && !unsynced_tail.is_empty() {
+                let rng = next_rng();
                 let keep = (rng % (unsynced_tail.len() as u64 + 1)) as usize;
                 bytes.extend_from_slice(&unsynced_tail[..keep]);
                 if torn == TornWrite::PrefixGarbage && keep < unsynced_tail.len() {
@@ -355,6 +395,27 @@ impl SimFs {
         }
         Ok(())
     }
+}
+
+/// What [`TornWrite::Pages`] leaves of `file`.
+fn surviving_pages(file: &SimFile, rng: &mut impl FnMut() -> u64) -> Vec<u8> {
+    const PAGE: usize = 4096;
+    let len = if rng() & 1 == 0 {
+        file.durable.len()
+    } else {
+        file.current.len()
+    };
+    let mut bytes = file.durable.clone();
+    bytes.resize(len, 0);
+    for start in (0..len).step_by(PAGE) {
+        let end = (start + PAGE).min(len);
+        let now = file.current.get(start..end.min(file.current.len()));
+        if now.is_some_and(|now| now != &bytes[start..start + now.len()]) && rng() & 1 == 0 {
+            let now = now.expect("checked");
+            bytes[start..start + now.len()].copy_from_slice(now);
+        }
+    }
+    bytes
 }
 
 struct SimHandle {
@@ -412,6 +473,12 @@ impl VFile for SimHandle {
     }
     fn map(&self) -> io::Result<Map> {
         Ok(Arc::new(self.file.lock().current.clone()))
+    }
+    fn maps_show_writes(&self) -> bool {
+        false
+    }
+    fn start_writeback(&self, _offset: u64, _len: u64) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -63,7 +63,10 @@ pub use trace::{MessageTrace, Protocol, TraceEvent, TraceNote, TraceStep, Traces
 /// - 1: batches and seals; a checkpoint is the position and the state.
 /// - 2: also `Replicated` records (cluster mode, `replica.rs`), and a checkpoint may
 ///   carry tagged sections after the state (the last replicated sequence applied).
-pub const FORMAT_VERSION: u32 = 2;
+/// - 3: a record header's bytes 25..29 hold the record's index in the group it was
+///   written with, so recovery can tell a group a crash cut short from damage; a
+///   segment may end in zeros (space made ready for records before they came).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

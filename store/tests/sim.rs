@@ -169,7 +169,8 @@ fn case() -> impl Strategy<Value = Case> {
         prop_oneof![
             Just(TornWrite::Drop),
             Just(TornWrite::Prefix),
-            Just(TornWrite::PrefixGarbage)
+            Just(TornWrite::PrefixGarbage),
+            Just(TornWrite::Pages)
         ],
         any::<u64>(),
         prop_oneof![Just(2048u64), Just(8192), Just(1 << 20)],

@@ -4,19 +4,24 @@
 //!
 //! Layout. A segment file `NNNNNNNNNNNNNNNN.seg` (hex number) starts with a 32-byte
 //! header (magic, segment number, CRC32C, format version) followed by records. A record is a 32-byte
-//! header — CRC32C, payload length, sequence number, write time, kind — and a payload.
-//! The CRC covers the header after the CRC field and the whole payload. A batch is
-//! exactly one record, so a batch is atomic: its checksum either verifies or it does
-//! not. A segment that is full ends with a `Seal` record.
+//! header — CRC32C, payload length, sequence number, write time, kind, its index in the
+//! group it was written with — and a payload. The CRC covers the header after the CRC
+//! field and the whole payload. A batch is exactly one record, so a batch is atomic:
+//! its checksum either verifies or it does not. A segment that is full ends with a
+//! `Seal` record. Zeros after the last record are space made ready for records (see
+//! `segment`), not part of the log.
 //!
 //! Invariants:
 //! - Sequence numbers are consecutive across all segments, starting at 1.
 //! - A record is acknowledged only after the `fdatasync` that covers it returned.
 //! - A segment's header is synced, and the directory fsynced, before the first record
 //!   is written to it; so a torn write can only ever be at the end of the last segment.
+//! - A group of records is written only after the `fdatasync` of the group before it
+//!   returned, so after a crash only the last group can be partly on disk, in any
+//!   order of its pages when it overwrote space made ready for it.
 //! - Recovery accepts exactly one kind of damage: an unverifiable tail of the last
-//!   segment after which no verifiable record follows. It truncates it. Everything
-//!   else is an error naming the file and offset.
+//!   segment after which no verifiable record follows but the rest of its own group.
+//!   It truncates it. Everything else is an error naming the file and offset.
 
 use crate::io::Vfs;
 use crate::model::{Loc, Op, UnixTime};
@@ -26,7 +31,7 @@ mod recover;
 mod segment;
 
 pub use recover::recover;
-pub use segment::{create_segment, Bytes, Segment, Tail};
+pub use segment::{create_segment, Bytes, Segment, Tail, READY_SEGMENT_NAME};
 
 /// Bytes of a segment header.
 pub const SEGMENT_HEADER_LEN: u64 = 32;
@@ -166,11 +171,12 @@ pub fn segment_version(segment: &Segment) -> Option<u32> {
     check_segment_header((*map).as_ref(), segment.id).ok()
 }
 
-/// Appends one record to `buf`. `parts` are concatenated into the payload.
+/// Appends one record, the first of its group, to `buf`. `parts` are concatenated
+/// into the payload.
 pub fn encode_record(buf: &mut Vec<u8>, seq: u64, time: UnixTime, kind: Kind, parts: &[&[u8]]) {
     let len: usize = parts.iter().map(|p| p.len()).sum();
     let start = buf.len();
-    encode_record_header(buf, seq, time, kind, len as u64);
+    encode_record_header(buf, seq, time, kind, len as u64, 0);
     for part in parts {
         buf.extend_from_slice(part);
     }
@@ -178,17 +184,26 @@ pub fn encode_record(buf: &mut Vec<u8>, seq: u64, time: UnixTime, kind: Kind, pa
     buf[start..start + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Appends a record's header for a payload of `len` bytes, with a zero checksum: the
-/// caller writes the checksum of the header's last 28 bytes and the payload over its
-/// first 4 (a record whose checksum was not written does not verify).
-pub fn encode_record_header(buf: &mut Vec<u8>, seq: u64, time: UnixTime, kind: Kind, len: u64) {
+/// Appends a record's header for a payload of `len` bytes, record `in_group` of the
+/// group it is written with (0 for the first), with a zero checksum: the caller writes
+/// the checksum of the header's last 28 bytes and the payload over its first 4 (a
+/// record whose checksum was not written does not verify).
+pub fn encode_record_header(
+    buf: &mut Vec<u8>,
+    seq: u64,
+    time: UnixTime,
+    kind: Kind,
+    len: u64,
+    in_group: u32,
+) {
     debug_assert!(len <= RECORD_PAYLOAD_MAX);
     buf.extend_from_slice(&[0u8; 4]);
     buf.extend_from_slice(&(len as u32).to_le_bytes());
     buf.extend_from_slice(&seq.to_le_bytes());
     buf.extend_from_slice(&time.to_le_bytes());
     buf.push(kind as u8);
-    buf.extend_from_slice(&[0u8; 7]);
+    buf.extend_from_slice(&in_group.to_le_bytes());
+    buf.extend_from_slice(&[0u8; 3]);
 }
 
 /// A record that verified.
@@ -206,6 +221,23 @@ pub struct RecordView<'a> {
     pub payload_offset: u64,
     /// Offset just past the record.
     pub end: u64,
+    /// Its index in the group it was written with (0 for the first; always 0 before
+    /// format version 3).
+    pub in_group: u32,
+}
+
+impl RecordView<'_> {
+    /// The sequence number of the first record of its group.
+    pub fn group_seq(&self) -> u64 {
+        self.seq.saturating_sub(u64::from(self.in_group))
+    }
+}
+
+/// Whether `seg` holds nothing but zeros from `offset` on: space made ready for
+/// records, or the end.
+pub fn unused_from(seg: &[u8], offset: u64) -> bool {
+    seg.get(offset as usize..)
+        .is_none_or(|rest| rest.iter().all(|&b| b == 0))
 }
 
 /// Decodes the record at `offset`; `Err` says why it does not verify.
@@ -222,7 +254,8 @@ pub fn decode_record(seg: &[u8], offset: u64) -> Result<RecordView<'_>, &'static
     let Some(kind) = Kind::from_u8(header[24]) else {
         return Err("bad record kind");
     };
-    if header[25..32] != [0u8; 7] {
+    let in_group = u32::from_le_bytes(header[25..29].try_into().expect("4 bytes"));
+    if header[29..32] != [0u8; 3] {
         return Err("bad record header padding");
     }
     let payload_start = off + RECORD_HEADER_LEN;
@@ -240,6 +273,7 @@ pub fn decode_record(seg: &[u8], offset: u64) -> Result<RecordView<'_>, &'static
         payload,
         payload_offset: payload_start as u64,
         end: (payload_start + len) as u64,
+        in_group,
     })
 }
 

@@ -11,9 +11,12 @@
 //!    reads, except that a last segment holding no more than a damaged header is an
 //!    interrupted creation and is removed;
 //! 5. [`replay_segment`]: records verify, their sequence numbers run on without a gap,
-//!    nothing follows a seal; each batch goes to `apply`;
+//!    nothing but zeros (space made ready for records) follows the last record or a
+//!    seal; each batch goes to `apply`;
 //! 6. [`check_damage`]: a record that does not verify is a torn tail only at the end of
-//!    the last segment with no verifiable record after it, and [`truncate`] cuts it;
+//!    the last segment with no verifiable record after it but the rest of its own
+//!    group (written together, never acknowledged, and possibly on disk in any order
+//!    of its pages), and [`truncate`] cuts it;
 //! 7. [`check_sealed`]: every segment but the last ends with a seal.
 
 use std::collections::BTreeMap;
@@ -21,7 +24,8 @@ use std::sync::Arc;
 
 use super::{
     check_segment_header, corrupt, decode_batch, decode_record, parse_segment_name, segment_name,
-    Kind, LogPos, ReplicaTag, Segment, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    unused_from, Kind, LogPos, ReplicaTag, Segment, READY_SEGMENT_NAME, RECORD_HEADER_LEN,
+    SEGMENT_HEADER_LEN,
 };
 use crate::io::Vfs;
 use crate::model::{Loc, Op, UnixTime};
@@ -66,6 +70,7 @@ pub fn recover(
     start: Option<LogPos>,
     mut apply: impl FnMut(Replay) -> Result<(), Error>,
 ) -> Result<Recovered, Error> {
+    remove_ready(fs)?;
     let ids = segment_ids(fs)?;
     let mut pos = start_position(fs, &ids, start)?;
     let mut recovered = Recovered {
@@ -119,6 +124,20 @@ pub fn recover(
     }
     recovered.tail = pos;
     Ok(recovered)
+}
+
+/// Before step 1: a segment made ready and not yet part of the log holds no record.
+fn remove_ready(fs: &dyn Vfs) -> Result<(), Error> {
+    let names = fs
+        .list()
+        .map_err(Error::io("listing the store directory"))?;
+    if names.iter().any(|name| name == READY_SEGMENT_NAME) {
+        fs.remove(READY_SEGMENT_NAME).map_err(Error::io(format!(
+            "removing {}",
+            fs.describe(READY_SEGMENT_NAME)
+        )))?;
+    }
+    Ok(())
 }
 
 /// Step 1: the numbers of the segment files, in order; other files are not the log's.
@@ -246,6 +265,7 @@ fn replay_segment(
     while offset < len {
         let record = match decode_record(bytes, offset) {
             Ok(record) => record,
+            Err(_) if unused_from(bytes, offset) => break,
             Err(reason) => {
                 return Ok(Scan {
                     end: offset,
@@ -274,7 +294,7 @@ fn replay_segment(
                     replica,
                 })?;
             }
-            Kind::Seal if record.end != len => {
+            Kind::Seal if !unused_from(bytes, record.end) => {
                 return Err(corrupt(
                     fs,
                     segment.id,
@@ -299,7 +319,10 @@ fn replay_segment(
 
 /// Step 6: a record at `offset` that does not verify is a torn tail (the end of a
 /// write a crash interrupted) only in the last segment, and only when no verifiable
-/// record with a later sequence number follows it. Anything else is damage.
+/// record with a later sequence number follows it, but for records of its own group:
+/// the writer writes a group only after the one before it was synced, so a record of
+/// a later group means this one had been synced, and was damaged since. Anything else
+/// is damage.
 fn check_damage(
     fs: &dyn Vfs,
     segment: &Segment,
@@ -327,7 +350,8 @@ fn check_damage(
 }
 
 /// Whether any verifiable record with a sequence number at or after `seq` starts in
-/// `seg[from..]`. Used to tell a torn tail (none) from damage in the middle of the log.
+/// `seg[from..]`, other than one of a group that holds `seq`. Used to tell a torn tail
+/// (none) from damage in the middle of the log.
 fn later_record_exists(seg: &[u8], from: u64, seq: u64) -> bool {
     let mut off = from as usize;
     while off + RECORD_HEADER_LEN <= seg.len() {
@@ -335,7 +359,8 @@ fn later_record_exists(seg: &[u8], from: u64, seq: u64) -> bool {
         let s = u64::from_le_bytes(h[8..16].try_into().expect("8 bytes"));
         if Kind::from_u8(h[24]).is_some() && s >= seq && s < seq + TORN_SEQ_WINDOW {
             if let Ok(r) = decode_record(seg, off as u64) {
-                if r.seq >= seq {
+                let same_group = r.in_group > 0 && r.group_seq() <= seq;
+                if r.seq >= seq && !same_group {
                     return true;
                 }
             }
@@ -390,18 +415,30 @@ mod tests {
     }
 
     /// Writes segment `id`: its header, then records `(seq, kind)` (batches hold one
-    /// op); returns the offset of each record.
+    /// op, each record is a group of its own); returns the offset of each record.
     fn write_segment(fs: &SimFs, id: u64, records: &[(u64, Kind)]) -> Vec<u64> {
+        let records: Vec<_> = records.iter().map(|&(seq, kind)| (seq, kind, 0)).collect();
+        write_grouped(fs, id, &records, 0)
+    }
+
+    /// Writes segment `id` with records `(seq, kind, index in its group)`, then
+    /// `zeros` bytes of zeros; returns the offset of each record.
+    fn write_grouped(fs: &SimFs, id: u64, records: &[(u64, Kind, u32)], zeros: usize) -> Vec<u64> {
         let mut bytes = segment_header(id).to_vec();
         let mut offsets = Vec::new();
-        for &(seq, kind) in records {
-            offsets.push(bytes.len() as u64);
+        for &(seq, kind, in_group) in records {
+            let start = bytes.len();
+            offsets.push(start as u64);
             let payload = match kind {
                 Kind::Batch => batch(seq),
                 Kind::Seal | Kind::Replicated => Vec::new(),
             };
             encode_record(&mut bytes, seq, 1_700_000_000, kind, &[&payload]);
+            bytes[start + 25..start + 29].copy_from_slice(&in_group.to_le_bytes());
+            let crc = crc32c::crc32c(&bytes[start + 4..]);
+            bytes[start..start + 4].copy_from_slice(&crc.to_le_bytes());
         }
+        bytes.resize(bytes.len() + zeros, 0);
         let file = fs.open(&segment_name(id), true).unwrap();
         file.write_at(0, &bytes).unwrap();
         offsets
@@ -628,6 +665,62 @@ mod tests {
         let (file, offset, reason) = corrupt_reason(run(&fs, None));
         assert_eq!(file, "sim:0000000000000001.seg");
         assert_eq!(offset, offsets[1]);
+        assert_eq!(
+            reason,
+            "record checksum mismatch, and valid records follow: not a torn tail"
+        );
+    }
+
+    #[test]
+    fn zeros_after_the_last_record_or_a_seal_are_space_made_ready() {
+        let fs = SimFs::new();
+        write_grouped(&fs, 1, &[(1, B, 0), (2, S, 0)], 1000);
+        let offsets = write_grouped(&fs, 2, &[(3, B, 0), (4, B, 1)], 4096);
+        let end = offsets[1] + (offsets[1] - offsets[0]);
+        let name = segment_name(2);
+        let len = fs.file_len(&name).unwrap();
+        // And a segment being made ready when the crash came.
+        fs.open(READY_SEGMENT_NAME, true)
+            .unwrap()
+            .write_at(0, &[0; 100])
+            .unwrap();
+        let (recovered, seqs) = run(&fs, None).unwrap();
+        assert_eq!(seqs, vec![1, 3, 4]);
+        assert_eq!(recovered.truncated, 0);
+        assert_eq!(fs.file_len(&name), Some(len), "the zeros stay for records");
+        let tail = recovered.tail;
+        assert_eq!((tail.segment, tail.offset, tail.next_seq), (2, end, 5));
+        assert_eq!(fs.file_len(READY_SEGMENT_NAME), None);
+    }
+
+    /// A group written over zeros and cut short by a crash may have any of its pages on
+    /// disk: its records after a bad one are no sign of damage.
+    #[test]
+    fn a_group_cut_short_in_any_order_of_its_pages_is_a_torn_tail() {
+        for bad in [1, 2] {
+            let fs = SimFs::new();
+            // Record 1, then the group 2, 3, 4.
+            let records = [(1, B, 0), (2, B, 0), (3, B, 1), (4, B, 2)];
+            let offsets = write_grouped(&fs, 1, &records, 4096);
+            let name = segment_name(1);
+            fs.corrupt(&name, offsets[bad] as usize + 40);
+            let (recovered, seqs) = run(&fs, None).unwrap();
+            assert_eq!(seqs, (1..=bad as u64).collect::<Vec<_>>());
+            assert_eq!(recovered.tail.offset, offsets[bad]);
+            assert_eq!(fs.file_len(&name), Some(offsets[bad] as usize));
+        }
+    }
+
+    /// A group is written only after the one before it was synced: a record of a
+    /// later group after a bad one means the bad one was synced, and damaged since.
+    #[test]
+    fn a_record_of_a_later_group_after_a_bad_one_is_damage() {
+        let fs = SimFs::new();
+        let records = [(1, B, 0), (2, B, 0), (3, B, 1), (4, B, 0)];
+        let offsets = write_grouped(&fs, 1, &records, 4096);
+        fs.corrupt(&segment_name(1), offsets[2] as usize + 40);
+        let (_, offset, reason) = corrupt_reason(run(&fs, None));
+        assert_eq!(offset, offsets[2]);
         assert_eq!(
             reason,
             "record checksum mismatch, and valid records follow: not a torn tail"

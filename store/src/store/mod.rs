@@ -63,6 +63,14 @@ pub struct Options {
     pub group_bytes_max: u64,
 }
 
+impl Options {
+    /// Bytes of zeros the next segment is made ready with: room for a full segment
+    /// and the group that crosses its limit, mostly.
+    fn ready_segment_len(&self) -> u64 {
+        self.segment_bytes_max + self.segment_bytes_max / 8
+    }
+}
+
 impl Default for Options {
     fn default() -> Options {
         Options {
@@ -389,23 +397,19 @@ impl Store {
             }
         }
         let mut segments = recovered.segments;
+        let ready_len = options.ready_segment_len();
         let mut tail = match segments.get(&recovered.tail.segment) {
             None => {
                 let segment = log::create_segment(&*fs, 1)?;
                 segments.insert(1, segment.clone());
-                Tail {
-                    segment,
-                    pos: LogPos {
-                        segment: 1,
-                        offset: log::SEGMENT_HEADER_LEN,
-                        next_seq: recovered.tail.next_seq,
-                    },
-                }
+                let pos = LogPos {
+                    segment: 1,
+                    offset: log::SEGMENT_HEADER_LEN,
+                    next_seq: recovered.tail.next_seq,
+                };
+                Tail::new(segment, pos, ready_len)
             }
-            Some(segment) => Tail {
-                segment: segment.clone(),
-                pos: recovered.tail,
-            },
+            Some(segment) => Tail::new(segment.clone(), recovered.tail, ready_len),
         };
         // A new segment for records of this version after a log of an older one.
         if tail.pos.offset == 0 || log::segment_version(&tail.segment) < Some(crate::FORMAT_VERSION)
@@ -722,7 +726,7 @@ impl Store {
                 .map_err(Error::io(format!("mapping segment {}", segment.id)))?;
             let bytes = (*map).as_ref();
             let mut offset = log::SEGMENT_HEADER_LEN;
-            while offset < bytes.len() as u64 {
+            while offset < bytes.len() as u64 && !log::unused_from(bytes, offset) {
                 let record =
                     log::decode_record(bytes, offset).map_err(|reason| Error::Corrupt {
                         file: self.shared().fs.describe(&log::segment_name(segment.id)),

@@ -177,14 +177,13 @@ fn restore_into(dir: &Path, input: impl Read) -> Result<u64> {
 
     let fs = RealFs::new(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
     let segment = log::create_segment(&fs, 1)?;
-    let mut tail = Tail {
-        segment,
-        pos: LogPos {
-            segment: 1,
-            offset: log::SEGMENT_HEADER_LEN,
-            next_seq: 1,
-        },
+    let pos = LogPos {
+        segment: 1,
+        offset: log::SEGMENT_HEADER_LEN,
+        next_seq: 1,
     };
+    // Written once and synced every few MiB: nothing made ready.
+    let mut tail = Tail::new(segment, pos, 0);
     let mut buf: Vec<u8> = Vec::new();
     let flush = |tail: &mut Tail, buf: &mut Vec<u8>, records: u64| -> Result<()> {
         if buf.is_empty() {

@@ -20,6 +20,12 @@ use crate::spill::{MessageData, Spill, COPY_CHUNK_BYTES};
 use crate::state::Ctx;
 use crate::{Error, Result};
 
+/// Least bytes of the next segment made ready after a group.
+const READY_STEP_MIN: u64 = 256 << 10;
+/// Most bytes of the next segment made ready after a group: a pause of a millisecond
+/// or two before the next group at most.
+const READY_STEP_MAX: u64 = 8 << 20;
+
 pub(super) struct Request {
     pub(super) ops: Vec<Op>,
     pub(super) ops_bytes: Vec<u8>,
@@ -87,7 +93,14 @@ pub(super) fn writer_loop(shared: Arc<Shared>, rx: Receiver<Msg>, mut tail: Tail
             }
         }
         if !commits.is_empty() {
-            since_checkpoint += write_group(&shared, &mut tail, commits);
+            let written = write_group(&shared, &mut tail, commits);
+            since_checkpoint += written;
+            // Between groups, with the callers answered: zeros for the next segment,
+            // at twice the pace of the log, so it is ready before this one is full.
+            tail.prepare(
+                &*shared.fs,
+                (2 * written).clamp(READY_STEP_MIN, READY_STEP_MAX),
+            );
         }
         if checkpointer.failed.swap(false, Ordering::AcqRel) {
             since_checkpoint = since_checkpoint.max(shared.options.checkpoint_every_bytes);
@@ -185,7 +198,7 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
             Some(replica) => (Kind::Replicated, replica.time),
             None => (Kind::Batch, time),
         };
-        match out.record(first_seq + i as u64, record_time, kind, request) {
+        match out.record(first_seq + i as u64, i as u32, record_time, kind, request) {
             Ok(batch_locs) => locs.push(batch_locs),
             Err(e) => {
                 let why = poison(
@@ -371,17 +384,26 @@ impl<'a> GroupWriter<'a> {
         Ok(())
     }
 
-    /// Writes `request` as record `seq`; the places of its blobs.
+    /// Writes `request` as record `seq`, number `in_group` of the group; the places of
+    /// its blobs.
     fn record(
         &mut self,
         seq: u64,
+        in_group: u32,
         time: UnixTime,
         kind: Kind,
         request: &Request,
     ) -> std::io::Result<Vec<Loc>> {
         let record_offset = self.offset();
         let mut header = Vec::with_capacity(RECORD_HEADER_LEN);
-        log::encode_record_header(&mut header, seq, time, kind, request.payload_len());
+        log::encode_record_header(
+            &mut header,
+            seq,
+            time,
+            kind,
+            request.payload_len(),
+            in_group,
+        );
         let mut crc = crc32c::crc32c(&header[4..]);
         self.buf.extend_from_slice(&header);
         if let Some(replica) = &request.replica {
