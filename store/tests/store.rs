@@ -38,17 +38,21 @@ fn inbox(store: &Store) -> FolderId {
     store.read(|s| s.folder_by_name("alice@example.test", "inbox").unwrap().id)
 }
 
-fn deliver(store: &Store, body: &[u8]) -> (u32, BodyId) {
-    let inbox = inbox(store);
+/// A batch that appends `body` to `folder`.
+fn append_batch(folder: FolderId, body: &[u8]) -> Batch {
     let mut batch = Batch::new();
-    let body_ref = batch.put_body(body.to_vec());
+    let body = batch.put_body(body.to_vec());
     batch.push(Op::Append {
-        folder: inbox,
-        body: body_ref,
+        folder,
+        body,
         flags: Flags::default(),
         internal_date: 1_700_000_000,
     });
-    let results = store.commit(batch).unwrap();
+    batch
+}
+
+fn deliver(store: &Store, body: &[u8]) -> (u32, BodyId) {
+    let results = store.commit(append_batch(inbox(store), body)).unwrap();
     let Ok(OpResult::Body(id)) = results[0] else {
         panic!("{results:?}")
     };
@@ -898,17 +902,7 @@ fn a_crash_in_a_group_written_over_a_segment_made_ready_loses_only_that_group() 
     let made_ready = 256 << 10;
     assert!(fs.file_len("0000000000000002.seg").unwrap() > made_ready);
     let folder = inbox(&store);
-    let append = |body: &[u8]| {
-        let mut batch = Batch::new();
-        let body = batch.put_body(body.to_vec());
-        batch.push(Op::Append {
-            folder,
-            body,
-            flags: Flags::default(),
-            internal_date: 1_700_000_000,
-        });
-        store.commit_async(batch)
-    };
+    let append = |body: &[u8]| store.commit_async(append_batch(folder, body));
     // One more commit is synced; the writer then waits for the state's lock while
     // eight more queue up, and their group's sync fails.
     let group: Vec<Vec<u8>> = (0..8)

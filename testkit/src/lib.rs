@@ -31,6 +31,10 @@ use lifeboat_net::{probe_uring, Backend, IoMode};
 
 pub use client::{tls_client, Client};
 
+/// Ports [`listener`] gave out in this process.
+static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 /// A listener on a loopback port below the kernel's ephemeral range
 /// (`net.ipv4.ip_local_port_range`), for a server the test starts on that port. A port
 /// from the ephemeral range (what binding port 0 gives) can be taken, once the test
@@ -54,6 +58,11 @@ pub fn listener() -> std::net::TcpListener {
         state ^= state >> 7;
         state ^= state << 17;
         let port = first + (state % u64::from(last - first + 1)) as u16;
+        // Never the same port twice in one process: a test often lets its port go
+        // before its server binds it, and another test's pick must not take it then.
+        if !HANDED_OUT.lock().unwrap().insert(port) {
+            continue;
+        }
         if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
             return listener;
         }
