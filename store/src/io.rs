@@ -55,6 +55,18 @@ pub trait Vfs: Send + Sync + 'static {
     fn describe(&self, name: &str) -> String;
 }
 
+/// Removes file `name` of `fs` if it is there: what a crash left half made.
+pub fn remove_leftover(fs: &dyn Vfs, name: &str) -> crate::Result<()> {
+    let names = fs
+        .list()
+        .map_err(crate::Error::io("listing the store directory"))?;
+    if names.iter().any(|n| n == name) {
+        fs.remove(name)
+            .map_err(crate::Error::io(format!("removing {}", fs.describe(name))))?;
+    }
+    Ok(())
+}
+
 /// Makes the names in directory `dir` durable (`fsync` of the directory).
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     let dir = if dir.as_os_str().is_empty() {

@@ -70,7 +70,8 @@ pub fn recover(
     start: Option<LogPos>,
     mut apply: impl FnMut(Replay) -> Result<(), Error>,
 ) -> Result<Recovered, Error> {
-    remove_ready(fs)?;
+    // Before step 1: a segment made ready and not yet part of the log holds no record.
+    crate::io::remove_leftover(fs, READY_SEGMENT_NAME)?;
     let ids = segment_ids(fs)?;
     let mut pos = start_position(fs, &ids, start)?;
     let mut recovered = Recovered {
@@ -124,20 +125,6 @@ pub fn recover(
     }
     recovered.tail = pos;
     Ok(recovered)
-}
-
-/// Before step 1: a segment made ready and not yet part of the log holds no record.
-fn remove_ready(fs: &dyn Vfs) -> Result<(), Error> {
-    let names = fs
-        .list()
-        .map_err(Error::io("listing the store directory"))?;
-    if names.iter().any(|name| name == READY_SEGMENT_NAME) {
-        fs.remove(READY_SEGMENT_NAME).map_err(Error::io(format!(
-            "removing {}",
-            fs.describe(READY_SEGMENT_NAME)
-        )))?;
-    }
-    Ok(())
 }
 
 /// Step 1: the numbers of the segment files, in order; other files are not the log's.

@@ -360,16 +360,8 @@ impl Store {
 
     /// Opens (or creates) the store on any file system.
     pub fn open_with(fs: Arc<dyn Vfs>, options: Options) -> Result<Store> {
-        let names = fs
-            .list()
-            .map_err(Error::io("listing the store directory"))?;
-        if names.iter().any(|n| n == CHECKPOINT_TMP) {
-            // An interrupted checkpoint; the previous one (if any) is intact.
-            fs.remove(CHECKPOINT_TMP).map_err(Error::io(format!(
-                "removing {}",
-                fs.describe(CHECKPOINT_TMP)
-            )))?;
-        }
+        // An interrupted checkpoint; the previous one (if any) is intact.
+        crate::io::remove_leftover(&*fs, CHECKPOINT_TMP)?;
         let checkpoint = read_checkpoint(&*fs)?;
         let (start, mut state, mut applied_seq) = match checkpoint {
             Some((pos, state, applied_seq)) => (Some(pos), state, applied_seq),
