@@ -27,7 +27,7 @@ use tantivy::schema::{
 use tantivy::{doc, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
 
 use crate::store::ArchiveFilter;
-use crate::text::{archive_text, TextQuery};
+use crate::text::{archive_text, distinct_words, TextQuery};
 use crate::{ArchiveEntry, ArchiveId, ArchiveQuery, Error, Result, Store};
 
 /// The tokenizer's name inside the index.
@@ -348,7 +348,7 @@ impl Shared {
             if let Ok(raw) = self.store.body(entry.body) {
                 writer.add_document(doc!(
                     self.id => entry.id.0,
-                    self.text => archive_text(entry, &raw),
+                    self.text => distinct_words(&archive_text(entry, &raw)),
                 ))?;
             }
             changed = true;

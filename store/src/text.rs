@@ -37,6 +37,28 @@ pub fn analyzer() -> TextAnalyzer {
         .build()
 }
 
+/// The words of `text`, each once, in the order they first appear, separated by
+/// spaces: words as [`analyzer`] splits them before it lower-cases and folds them.
+///
+/// [`analyzer`] finds in the result the same words as in `text`, only not repeated.
+/// The index records only which messages hold a word, so this is all it needs; a
+/// message says most of its words many times, and each time costs the indexer a
+/// lookup and a folding.
+pub fn distinct_words(text: &str) -> String {
+    // About one word in eight bytes, most of them said before.
+    let mut seen = foldhash::HashSet::with_capacity_and_hasher(text.len() / 32, Default::default());
+    let mut out = String::with_capacity(text.len() / 4);
+    for word in text.split(|c: char| !c.is_alphanumeric()) {
+        if !word.is_empty() && seen.insert(word) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+    }
+    out
+}
+
 /// The words of `text`, in order, as [`analyzer`] splits them.
 pub fn words(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
     let mut words = Vec::new();
@@ -203,6 +225,38 @@ mod tests {
                           Content-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n";
         assert!(finds("contract", "", attachment), "attachment names");
         assert!(finds("attached", "", attachment));
+    }
+
+    /// The words [`analyzer`] finds in `text`, as a set.
+    fn word_set(text: &str) -> std::collections::BTreeSet<String> {
+        words(&mut analyzer(), text).into_iter().collect()
+    }
+
+    #[test]
+    fn distinct_words_index_as_the_text_does() {
+        let text = "Invoice invoice INVOICE, Grüße aus München! 42 fox-fox_fox \
+                    x\u{a0}y \u{fb01}le café Cafe a.b a.b\n\t\r\0€ 2027-01-01";
+        let distinct = distinct_words(text);
+        assert_eq!(word_set(&distinct), word_set(text));
+        assert!(
+            distinct.starts_with("Invoice invoice INVOICE Grüße"),
+            "{distinct}"
+        );
+        assert_eq!(distinct.matches("fox").count(), 1, "{distinct}");
+        let long = "x".repeat(WORD_BYTES_MAX + 1);
+        assert_eq!(
+            word_set(&distinct_words(&format!("{long} y {long}"))).len(),
+            1
+        );
+        assert_eq!(distinct_words(""), "");
+        assert_eq!(distinct_words(" ,;\n"), "");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn distinct_words_keep_every_word(text in "\\PC{0,200}") {
+            proptest::prop_assert_eq!(word_set(&distinct_words(&text)), word_set(&text));
+        }
     }
 
     #[test]
