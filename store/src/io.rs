@@ -321,6 +321,11 @@ impl SimFs {
         state.fail_sync_at = Some(at);
     }
 
+    /// Files synced so far (`sync_data` calls, those that failed too).
+    pub fn syncs(&self) -> u64 {
+        self.state.lock().syncs
+    }
+
     /// Operations performed so far.
     pub fn ops(&self) -> u64 {
         self.state.lock().ops

@@ -24,6 +24,7 @@ fn options() -> Options {
         segment_bytes_max: 1 << 20,
         checkpoint_every_bytes: 4 << 20,
         group_bytes_max: 8 << 20,
+        ..Options::default()
     }
 }
 

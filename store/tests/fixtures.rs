@@ -391,6 +391,7 @@ fn write_store(dir: &Path) -> (u64, u64) {
         segment_bytes_max: 1024,
         checkpoint_every_bytes: u64::MAX,
         group_bytes_max: 1 << 20,
+        ..Options::default()
     };
     let store = Store::open(scratch.path(), options).unwrap();
     let domain = |name: &str, coverage, failover| {

@@ -11,6 +11,7 @@ fn small() -> Options {
         segment_bytes_max: 16 << 10,
         checkpoint_every_bytes: u64::MAX,
         group_bytes_max: 1 << 20,
+        ..Options::default()
     }
 }
 

@@ -9,6 +9,7 @@ fn options() -> Options {
         segment_bytes_max: 16 << 10,
         checkpoint_every_bytes: u64::MAX,
         group_bytes_max: 1 << 20,
+        ..Options::default()
     }
 }
 

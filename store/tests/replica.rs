@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use lifeboat_store::io::{SimFs, Vfs};
 use lifeboat_store::*;
 
 /// The cluster's log, in memory: frames in the order they were published.
@@ -501,4 +502,155 @@ fn commits_made_while_a_frame_is_on_its_way_go_together_each_a_batch_of_its_own(
     assert_eq!(replayed.applied_seq(), 3);
     assert_eq!(replayed.read(|s| s.digest()), store.read(|s| s.digest()));
     assert_eq!(bodies(&replayed), bodies(&store));
+}
+
+/// What the frames of [`frames_of_other_nodes`] leave in the publisher's store, and
+/// the frames: the set-up and twelve messages, each its own frame.
+fn frames_of_other_nodes() -> (Vec<Vec<u8>>, String) {
+    let log = Arc::new(SharedLog::default());
+    let dir = tempfile::tempdir().unwrap();
+    let publisher = open(dir.path(), &log);
+    commit(&publisher, &log, &[&publisher], setup_batch()).unwrap();
+    for i in 0..12 {
+        let text = format!("message {i} {}", "x".repeat(3000));
+        let batch = append_batch(&publisher, &text);
+        commit(&publisher, &log, &[&publisher], batch).unwrap();
+    }
+    let frames = log.frames.lock().unwrap().clone();
+    (frames, publisher.read(|s| s.digest()))
+}
+
+/// A replicated store on a simulated disk, applying `frames` one by one (each its own
+/// group), and its file system.
+fn replica_applying(frames: &[Vec<u8>], delay: Duration) -> (Store, SimFs, Arc<SharedLog>) {
+    let fs = SimFs::new();
+    let options = Options {
+        segment_bytes_max: 256 << 10,
+        replica_sync_delay: delay,
+        ..Options::default()
+    };
+    let store = Store::open_with(Arc::new(fs.clone()) as Arc<dyn Vfs>, options).unwrap();
+    let log = Arc::new(SharedLog::default());
+    *log.frames.lock().unwrap() = frames.to_vec();
+    store.replicate_through(Arc::new(Publisher(log.clone())));
+    let syncs = fs.syncs();
+    for (i, frame) in frames.iter().enumerate() {
+        store.apply_replicated(i as u64 + 1, frame).wait().unwrap();
+    }
+    if delay > Duration::from_secs(60) {
+        assert_eq!(fs.syncs(), syncs, "no frame waited for a sync");
+    }
+    (store, fs, log)
+}
+
+/// Opens what a crash left of `fs`, `seeds` ways; per way, the last frame it holds.
+/// Every way opens, holds a prefix of the log, and reaches the publisher's state once
+/// it read the rest of the log again.
+fn recover(fs: &SimFs, log: &Arc<SharedLog>, seeds: u64, digest: &str) -> Vec<u64> {
+    (0..seeds)
+        .map(|seed| {
+            let fs = fs.recovered(lifeboat_store::io::TornWrite::Pages, seed);
+            let options = Options {
+                segment_bytes_max: 256 << 10,
+                ..Options::default()
+            };
+            let store = Store::open_with(Arc::new(fs) as Arc<dyn Vfs>, options)
+                .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            let kept = store.applied_seq();
+            log.pump(&store);
+            assert_eq!(store.read(|s| s.digest()), digest, "seed {seed}");
+            kept
+        })
+        .collect()
+}
+
+/// Frames other nodes published are applied without waiting for a sync: a crash may
+/// lose the newest of them (the cluster's log has them: they are read again), never
+/// damages the log, whichever of their pages reached the disk.
+#[test]
+fn frames_of_other_nodes_wait_for_no_sync_and_a_crash_loses_only_those() {
+    let (frames, digest) = frames_of_other_nodes();
+    let (store, fs, log) = replica_applying(&frames, Duration::from_secs(3600));
+    assert_eq!(store.applied_seq(), frames.len() as u64);
+    // Nothing synced them: the crash comes before the store is closed.
+    fs.crash();
+    drop(store);
+    let kept: std::collections::BTreeSet<u64> =
+        recover(&fs, &log, 64, &digest).into_iter().collect();
+    // The seeds reach none of the frames, and several prefixes of them.
+    assert!(kept.contains(&0) && kept.len() > 2, "{kept:?}");
+}
+
+/// What syncs frames other nodes published: the delay passing, a checkpoint, or a
+/// commit of the node's own; after it, a crash loses none of them.
+#[test]
+fn frames_of_other_nodes_are_synced_after_the_delay_at_a_checkpoint_and_with_a_commit() {
+    let (frames, digest) = frames_of_other_nodes();
+    let all = frames.len() as u64;
+    let options = || Options {
+        segment_bytes_max: 256 << 10,
+        ..Options::default()
+    };
+    let (store, fs, log) = replica_applying(&frames, Duration::from_millis(50));
+    // The delay passes: what a crash would leave (the synced bytes) holds every frame.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let synced = fs.recovered(lifeboat_store::io::TornWrite::Drop, 0);
+        let kept = Store::open_with(Arc::new(synced) as Arc<dyn Vfs>, options())
+            .unwrap()
+            .applied_seq();
+        if kept == all {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "synced {kept} of {all}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fs.crash();
+    drop(store);
+    assert!(recover(&fs, &log, 16, &digest)
+        .iter()
+        .all(|&kept| kept == all));
+
+    let (store, fs, log) = replica_applying(&frames, Duration::from_secs(3600));
+    store.checkpoint().unwrap();
+    fs.crash();
+    drop(store);
+    assert!(recover(&fs, &log, 16, &digest)
+        .iter()
+        .all(|&kept| kept == all));
+
+    let (store, fs, log) = replica_applying(&frames, Duration::from_secs(3600));
+    let batch = append_batch(&store, "its own");
+    commit(&store, &log, &[&store], batch).unwrap();
+    let digest = store.read(|s| s.digest());
+    fs.crash();
+    drop(store);
+    let kept = recover(&fs, &log, 16, &digest);
+    assert!(kept.iter().all(|&k| k == all + 1), "{kept:?}");
+}
+
+/// A writer that never waits long enough for the delay to pass (frames keep coming)
+/// syncs the run with the first group after it.
+#[test]
+fn a_busy_writer_syncs_frames_of_other_nodes_once_the_delay_passed() {
+    let (frames, _) = frames_of_other_nodes();
+    let (store, fs, _log) = replica_applying(&frames[..1], Duration::from_millis(100));
+    let syncs = fs.syncs();
+    // The writer takes the second frame and waits for the state's lock past the delay,
+    // while the third one queues up behind it.
+    let (second, third) = store.read(|_| {
+        let second = store.apply_replicated(2, &frames[1]);
+        std::thread::sleep(Duration::from_millis(300));
+        (second, store.apply_replicated(3, &frames[2]))
+    });
+    second.wait().unwrap();
+    third.wait().unwrap();
+    assert_eq!(
+        fs.syncs(),
+        syncs + 1,
+        "the third frame was synced before it was applied"
+    );
 }

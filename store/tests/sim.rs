@@ -16,6 +16,7 @@ fn options(segment: u64, checkpoint: u64) -> Options {
         segment_bytes_max: segment,
         checkpoint_every_bytes: checkpoint,
         group_bytes_max: 1 << 20,
+        ..Options::default()
     }
 }
 

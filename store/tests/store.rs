@@ -12,6 +12,7 @@ fn small() -> Options {
         segment_bytes_max: 16 << 10,
         checkpoint_every_bytes: u64::MAX,
         group_bytes_max: 1 << 20,
+        ..Options::default()
     }
 }
 
@@ -890,6 +891,7 @@ fn a_crash_in_a_group_written_over_a_segment_made_ready_loses_only_that_group() 
         segment_bytes_max: 256 << 10,
         checkpoint_every_bytes: u64::MAX,
         group_bytes_max: 1 << 20,
+        ..Options::default()
     };
     let store = Store::open_with(Arc::new(fs.clone()) as Arc<dyn Vfs>, options.clone()).unwrap();
     setup(&store);

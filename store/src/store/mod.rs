@@ -61,6 +61,9 @@ pub struct Options {
     pub checkpoint_every_bytes: u64,
     /// Most bytes one group commit writes before it syncs.
     pub group_bytes_max: u64,
+    /// How long frames of the cluster's log that other nodes published may stay
+    /// written but not synced (zero: synced before they are applied, like the rest).
+    pub replica_sync_delay: std::time::Duration,
 }
 
 impl Options {
@@ -77,6 +80,7 @@ impl Default for Options {
             segment_bytes_max: 64 << 20,
             checkpoint_every_bytes: 256 << 20,
             group_bytes_max: 32 << 20,
+            replica_sync_delay: std::time::Duration::from_millis(100),
         }
     }
 }

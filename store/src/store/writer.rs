@@ -3,14 +3,15 @@
 //! state and only then completes their callers; it also decides when to checkpoint.
 //!
 //! Invariants: records get consecutive sequence numbers in the order they are written;
-//! nothing is applied or acknowledged before the sync that covers it returned; after a
+//! nothing is applied or acknowledged before the sync that covers it returned, but
+//! frames of the cluster's log that other nodes published (see [`Deferred`]); after a
 //! failed write or sync (the store is poisoned) nothing more is written.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::checkpoint::{Checkpointer, Snapshot};
 use super::{CommitResult, Completion, Shared};
@@ -25,6 +26,28 @@ const READY_STEP_MIN: u64 = 256 << 10;
 /// Most bytes of the next segment made ready after a group: a pause of a millisecond
 /// or two before the next group at most.
 const READY_STEP_MAX: u64 = 8 << 20;
+
+/// Records written but not synced yet: a run of groups that held only frames of the
+/// cluster's log other nodes published.
+///
+/// Such a frame needs no sync before it is applied. The node that published it synced
+/// it before it answered anyone, and the cluster's log holds it: a node that loses it
+/// in a crash reads it again from its last frame on disk. Nothing waits for the sync,
+/// so a replica writes with a fraction of the syncs. The run is synced with the next
+/// group that needs a sync, before a checkpoint or a new segment, when it holds
+/// [`super::Options::group_bytes_max`] bytes, and at the latest
+/// [`super::Options::replica_sync_delay`] after its first group.
+///
+/// For recovery the run is one group: its records carry their index in the run, since a
+/// crash during its sync may leave any of its pages on disk.
+struct Deferred {
+    /// Sequence number of the run's first record.
+    first_seq: u64,
+    /// When the run is synced at the latest.
+    due: Instant,
+    /// Bytes written in the run.
+    bytes: u64,
+}
 
 pub(super) struct Request {
     pub(super) ops: Vec<Op>,
@@ -66,10 +89,24 @@ pub(super) enum Msg {
 pub(super) fn writer_loop(shared: Arc<Shared>, rx: Receiver<Msg>, mut tail: Tail) {
     let mut since_checkpoint: u64 = 0;
     let mut checkpointer = Checkpointer::start(shared.clone());
+    let mut deferred: Option<Deferred> = None;
     loop {
-        let Ok(first) = rx.recv() else {
+        let received = match &deferred {
+            None => rx.recv().ok(),
+            Some(run) => match rx.recv_deadline(run.due) {
+                Ok(msg) => Some(msg),
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = sync_deferred(&shared, &mut tail, &mut deferred);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => None,
+            },
+        };
+        let Some(first) = received else {
             // Every handle is gone: leave a checkpoint so the next open is fast.
-            if shared.poisoned.lock().is_none() {
+            if sync_deferred(&shared, &mut tail, &mut deferred).is_ok()
+                && shared.poisoned.lock().is_none()
+            {
                 checkpointer.submit(Snapshot::take(&shared, tail.pos), Vec::new());
             }
             checkpointer.finish();
@@ -93,7 +130,7 @@ pub(super) fn writer_loop(shared: Arc<Shared>, rx: Receiver<Msg>, mut tail: Tail
             }
         }
         if !commits.is_empty() {
-            let written = write_group(&shared, &mut tail, commits);
+            let written = write_group(&shared, &mut tail, commits, &mut deferred);
             since_checkpoint += written;
             // Between groups, with the callers answered: zeros for the next segment,
             // at twice the pace of the log, so it is ready before this one is full.
@@ -109,6 +146,8 @@ pub(super) fn writer_loop(shared: Arc<Shared>, rx: Receiver<Msg>, mut tail: Tail
         // one asked for is always taken.
         let due = since_checkpoint >= shared.options.checkpoint_every_bytes && checkpointer.idle();
         if !checkpoints.is_empty() || due {
+            // A checkpoint names places in the log: they must be on disk first.
+            let _ = sync_deferred(&shared, &mut tail, &mut deferred);
             let poisoned = shared.poisoned.lock().clone();
             match poisoned {
                 None => {
@@ -139,8 +178,37 @@ fn poison(shared: &Shared, why: String) -> Error {
     Error::Poisoned(why)
 }
 
-/// Writes, syncs and applies one group; returns the bytes written.
-fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u64 {
+/// Syncs the run of records written without a sync, if there is one; a failure
+/// poisons the store and says why.
+fn sync_deferred(
+    shared: &Shared,
+    tail: &mut Tail,
+    deferred: &mut Option<Deferred>,
+) -> std::result::Result<(), String> {
+    if let Some(why) = shared.poisoned.lock().clone() {
+        return Err(why);
+    }
+    if deferred.take().is_some() {
+        if let Err(e) = tail.sync() {
+            let name = log::segment_name(tail.segment.id);
+            return Err(poison(
+                shared,
+                format!("syncing {}: {e}", shared.fs.describe(&name)),
+            )
+            .to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Writes, syncs and applies one group; returns the bytes written. A group of frames
+/// other nodes published is not synced (see [`Deferred`]).
+fn write_group(
+    shared: &Shared,
+    tail: &mut Tail,
+    mut commits: Vec<Request>,
+    deferred: &mut Option<Deferred>,
+) -> u64 {
     // A frame of the cluster's log applied already (given again after a reconnect).
     let mut applied = shared.applied_seq.load(Ordering::Acquire);
     commits.retain(|request| match &request.replica {
@@ -176,6 +244,11 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
     }
     let time = now();
     if tail.pos.offset >= shared.options.segment_bytes_max {
+        // The seal must not join a run not synced yet: recovery could not tell it apart.
+        if let Err(why) = sync_deferred(shared, tail, deferred) {
+            fail_all(commits, &why);
+            return 0;
+        }
         match tail.roll(&*shared.fs, time) {
             Ok(segment) => {
                 shared.active_segment.store(segment.id, Ordering::Release);
@@ -191,6 +264,22 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
     let first_seq = tail.pos.next_seq;
     let start = tail.pos.offset;
     debug_assert!(start >= log::SEGMENT_HEADER_LEN && first_seq >= 1);
+    let replication = shared.replication.read().clone();
+    let own = replication.as_ref().map(|r| r.origin);
+    // A run that is due (a busy writer never waits long enough for its deadline) or
+    // full is synced with this group.
+    let defer = !shared.options.replica_sync_delay.is_zero()
+        && deferred
+            .as_ref()
+            .is_none_or(|run| started < run.due && run.bytes < shared.options.group_bytes_max)
+        && commits.iter().all(|request| {
+            request
+                .replica
+                .as_ref()
+                .is_some_and(|replica| Some(replica.tag.origin) != own)
+        });
+    // Records are numbered from the first one not synced.
+    let run_seq = deferred.as_ref().map_or(first_seq, |run| run.first_seq);
     let mut out = GroupWriter::new(tail, &commits);
     let mut locs = Vec::with_capacity(commits.len());
     for (i, request) in commits.iter().enumerate() {
@@ -198,7 +287,9 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
             Some(replica) => (Kind::Replicated, replica.time),
             None => (Kind::Batch, time),
         };
-        match out.record(first_seq + i as u64, i as u32, record_time, kind, request) {
+        let seq = first_seq + i as u64;
+        let in_group = u32::try_from(seq - run_seq).unwrap_or(u32::MAX);
+        match out.record(seq, in_group, record_time, kind, request) {
             Ok(batch_locs) => locs.push(batch_locs),
             Err(e) => {
                 let why = poison(
@@ -214,7 +305,7 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
             }
         }
     }
-    if let Err(e) = out.finish() {
+    if let Err(e) = out.finish(!defer) {
         let why = poison(
             shared,
             format!(
@@ -227,8 +318,18 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
         return 0;
     }
     let synced = Instant::now();
-    shared.latency.sync.record(synced - started);
     let written = tail.pos.offset - start;
+    if defer {
+        let run = deferred.get_or_insert_with(|| Deferred {
+            first_seq,
+            due: synced + shared.options.replica_sync_delay,
+            bytes: 0,
+        });
+        run.bytes += written;
+    } else {
+        *deferred = None;
+        shared.latency.sync.record(synced - started);
+    }
     tail.pos.next_seq += commits.len() as u64;
     shared.groups.fetch_add(1, Ordering::Relaxed);
     shared
@@ -264,7 +365,6 @@ fn write_group(shared: &Shared, tail: &mut Tail, mut commits: Vec<Request>) -> u
         }
     }
     shared.latency.apply.record(synced.elapsed());
-    let replication = shared.replication.read().clone();
     for (request, results) in commits.into_iter().zip(outcomes) {
         if let Some(replica) = &request.replica {
             // The commit this node published is answered with what it came to.
@@ -438,9 +538,12 @@ impl<'a> GroupWriter<'a> {
         Ok(locs)
     }
 
-    /// Writes what is left and syncs.
-    fn finish(mut self) -> std::io::Result<()> {
+    /// Writes what is left, and syncs if asked to.
+    fn finish(mut self, sync: bool) -> std::io::Result<()> {
         self.flush()?;
+        if !sync {
+            return Ok(());
+        }
         self.tail.sync()
     }
 }
