@@ -524,12 +524,7 @@ fn frames_of_other_nodes() -> (Vec<Vec<u8>>, String) {
 /// group), and its file system.
 fn replica_applying(frames: &[Vec<u8>], delay: Duration) -> (Store, SimFs, Arc<SharedLog>) {
     let fs = SimFs::new();
-    let options = Options {
-        segment_bytes_max: 256 << 10,
-        replica_sync_delay: delay,
-        ..Options::default()
-    };
-    let store = Store::open_with(Arc::new(fs.clone()) as Arc<dyn Vfs>, options).unwrap();
+    let store = open_sim(&fs, delay).unwrap();
     let log = Arc::new(SharedLog::default());
     *log.frames.lock().unwrap() = frames.to_vec();
     store.replicate_through(Arc::new(Publisher(log.clone())));
@@ -543,6 +538,24 @@ fn replica_applying(frames: &[Vec<u8>], delay: Duration) -> (Store, SimFs, Arc<S
     (store, fs, log)
 }
 
+/// Opens a store on `fs` with small segments (a simulated disk holds them in memory).
+fn open_sim(fs: &SimFs, replica_sync_delay: Duration) -> Result<Store> {
+    let options = Options {
+        segment_bytes_max: 256 << 10,
+        replica_sync_delay,
+        ..Options::default()
+    };
+    Store::open_with(Arc::new(fs.clone()) as Arc<dyn Vfs>, options)
+}
+
+/// Crashes `store`'s machine (it is not closed) and opens what the crash left, 16 ways;
+/// see [`recover`].
+fn crash_and_recover(store: Store, fs: &SimFs, log: &Arc<SharedLog>, digest: &str) -> Vec<u64> {
+    fs.crash();
+    drop(store);
+    recover(fs, log, 16, digest)
+}
+
 /// Opens what a crash left of `fs`, `seeds` ways; per way, the last frame it holds.
 /// Every way opens, holds a prefix of the log, and reaches the publisher's state once
 /// it read the rest of the log again.
@@ -550,11 +563,7 @@ fn recover(fs: &SimFs, log: &Arc<SharedLog>, seeds: u64, digest: &str) -> Vec<u6
     (0..seeds)
         .map(|seed| {
             let fs = fs.recovered(lifeboat_store::io::TornWrite::Pages, seed);
-            let options = Options {
-                segment_bytes_max: 256 << 10,
-                ..Options::default()
-            };
-            let store = Store::open_with(Arc::new(fs) as Arc<dyn Vfs>, options)
+            let store = open_sim(&fs, Options::default().replica_sync_delay)
                 .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
             let kept = store.applied_seq();
             log.pump(&store);
@@ -587,18 +596,12 @@ fn frames_of_other_nodes_wait_for_no_sync_and_a_crash_loses_only_those() {
 fn frames_of_other_nodes_are_synced_after_the_delay_at_a_checkpoint_and_with_a_commit() {
     let (frames, digest) = frames_of_other_nodes();
     let all = frames.len() as u64;
-    let options = || Options {
-        segment_bytes_max: 256 << 10,
-        ..Options::default()
-    };
     let (store, fs, log) = replica_applying(&frames, Duration::from_millis(50));
     // The delay passes: what a crash would leave (the synced bytes) holds every frame.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let synced = fs.recovered(lifeboat_store::io::TornWrite::Drop, 0);
-        let kept = Store::open_with(Arc::new(synced) as Arc<dyn Vfs>, options())
-            .unwrap()
-            .applied_seq();
+        let kept = open_sim(&synced, Duration::ZERO).unwrap().applied_seq();
         if kept == all {
             break;
         }
@@ -608,27 +611,19 @@ fn frames_of_other_nodes_are_synced_after_the_delay_at_a_checkpoint_and_with_a_c
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    fs.crash();
-    drop(store);
-    assert!(recover(&fs, &log, 16, &digest)
-        .iter()
-        .all(|&kept| kept == all));
+    let kept = crash_and_recover(store, &fs, &log, &digest);
+    assert!(kept.iter().all(|&k| k == all), "{kept:?}");
 
     let (store, fs, log) = replica_applying(&frames, Duration::from_secs(3600));
     store.checkpoint().unwrap();
-    fs.crash();
-    drop(store);
-    assert!(recover(&fs, &log, 16, &digest)
-        .iter()
-        .all(|&kept| kept == all));
+    let kept = crash_and_recover(store, &fs, &log, &digest);
+    assert!(kept.iter().all(|&k| k == all), "{kept:?}");
 
     let (store, fs, log) = replica_applying(&frames, Duration::from_secs(3600));
     let batch = append_batch(&store, "its own");
     commit(&store, &log, &[&store], batch).unwrap();
     let digest = store.read(|s| s.digest());
-    fs.crash();
-    drop(store);
-    let kept = recover(&fs, &log, 16, &digest);
+    let kept = crash_and_recover(store, &fs, &log, &digest);
     assert!(kept.iter().all(|&k| k == all + 1), "{kept:?}");
 }
 
