@@ -10,7 +10,11 @@
 //! log as a `Replicated` record, syncs, applies it and, on the node that published
 //! it, completes the caller with the applied results. So every node applies the same
 //! batches in the same order with the same time, and assigns the same ids, UIDs and
-//! MODSEQs (the apply step is deterministic).
+//! MODSEQs (the apply step is deterministic). The publishing node does not wait for
+//! its own frame to come back: when the log acknowledges it at a sequence right after
+//! the last frame the store was given, the store takes it from the outbox at once, and
+//! skips it when the log brings it; otherwise (frames of other nodes come first) it
+//! comes through the log like any other.
 //!
 //! Invariants:
 //! - A commit is answered only after its frame came back from the cluster's log and
@@ -18,7 +22,8 @@
 //!   success; the frame may still have been stored, in which case it is applied like
 //!   any other (at-least-once, SPEC §3).
 //! - Frames are applied in stream order and each at most once: a frame at or before
-//!   the last stream sequence applied is skipped.
+//!   the last stream sequence given to the writer is skipped, and a frame is given to
+//!   it (from the log or from the outbox) only right after the one before it.
 
 use crate::log::blob_lens;
 use crate::model::{Op, UnixTime};

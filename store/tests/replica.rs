@@ -649,3 +649,74 @@ fn a_busy_writer_syncs_frames_of_other_nodes_once_the_delay_passed() {
         "the third frame was synced before it was applied"
     );
 }
+
+fn domain_batch(name: &str) -> Batch {
+    let mut batch = Batch::new();
+    batch.push(Op::PutDomain(DomainSettings {
+        name: name.into(),
+        upstream: "127.0.0.1:25".into(),
+        coverage: Coverage::All,
+        failover: Failover::Auto,
+    }));
+    batch
+}
+
+/// A store's own frame is applied as soon as the log acknowledged it, when every frame
+/// before it was applied: its commit is answered without the frame coming back through
+/// the log, which then skips it.
+#[test]
+fn an_own_frame_is_applied_on_acknowledgement() {
+    let log = Arc::new(SharedLog::default());
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), &log);
+    // Nothing reads the log for it.
+    let committer = store.clone();
+    let commits = std::thread::spawn(move || {
+        committer.commit(setup_batch()).unwrap();
+        committer.commit(append_batch(&committer, "one")).unwrap();
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !commits.is_finished() {
+        assert!(std::time::Instant::now() < deadline, "not answered");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    commits.join().unwrap();
+    assert_eq!(store.applied_seq(), 2);
+    log.pump(&store);
+    assert_eq!(store.applied_seq(), 2);
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = open(other_dir.path(), &log);
+    log.pump(&other);
+    assert_eq!(store.read(|s| s.digest()), other.read(|s| s.digest()));
+}
+
+/// An own frame acknowledged while a frame of another node before it has not been
+/// applied waits for the log: it is applied after that frame, never before it.
+#[test]
+fn an_own_frame_waits_for_the_frames_before_it() {
+    let log = Arc::new(SharedLog::default());
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (open(a_dir.path(), &log), open(b_dir.path(), &log));
+    // Frame 1, from a; b has not read it.
+    a.commit(setup_batch()).unwrap();
+    // Frame 2, from b: acknowledged, but b must apply frame 1 first.
+    let committer = b.clone();
+    let commit = std::thread::spawn(move || committer.commit(domain_batch("b.test")));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while log.len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "never published");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !commit.is_finished(),
+        "answered before the frame before it was applied"
+    );
+    assert_eq!(b.applied_seq(), 0);
+    log.pump(&b);
+    commit.join().unwrap().unwrap();
+    assert_eq!(b.applied_seq(), 2);
+    log.pump(&a);
+    assert_eq!(a.read(|s| s.digest()), b.read(|s| s.digest()));
+    assert!(b.read(|s| s.domain("b.test").is_some() && s.domain("example.test").is_some()));
+}

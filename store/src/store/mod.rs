@@ -320,6 +320,10 @@ struct Shared {
     replication: RwLock<Option<Arc<Replication>>>,
     /// The last sequence of the cluster's log applied (0: none yet).
     applied_seq: AtomicU64,
+    /// The last sequence of the cluster's log given to the writer, which applies frames
+    /// in the order it gets them: a frame is given once, and only right after the one
+    /// before it, whether it comes through the log or from its publisher.
+    handed_seq: Mutex<u64>,
     /// Held by compaction, and by a snapshot while it reads bodies where the state
     /// says they are.
     compaction: Mutex<()>,
@@ -437,6 +441,7 @@ impl Store {
             truncated_at_open: recovered.truncated,
             replication: RwLock::new(None),
             applied_seq: AtomicU64::new(applied_seq),
+            handed_seq: Mutex::new(applied_seq),
             compaction: Mutex::new(()),
             latency: Arc::default(),
         });
@@ -528,6 +533,7 @@ impl Store {
         *self.shared().replication.write() = Some(Arc::new(Replication::new(
             replicator,
             self.shared().latency.clone(),
+            Arc::downgrade(&self.inner),
         )));
     }
 
@@ -539,8 +545,17 @@ impl Store {
     /// Writes, syncs and applies frame `frame` of the cluster's log, at sequence
     /// `seq`; frames must come in sequence order. The future resolves once it is
     /// applied (a frame at or before [`Store::applied_seq`] resolves at once, skipped).
-    /// Submit many before awaiting: the writer syncs them together.
+    /// Submit many before awaiting: the writer syncs them together. A frame this store
+    /// published may have been given to it already, when the log acknowledged it.
     pub fn apply_replicated(&self, seq: u64, frame: &[u8]) -> ApplyFuture {
+        let mut handed = self.shared().handed_seq.lock();
+        if seq <= *handed {
+            return ApplyFuture(CommitFuture {
+                done: None,
+                early: Some(Ok(Vec::new())),
+                latency: None,
+            });
+        }
         let done = Completion::new();
         let result = replica::decode_frame(frame).and_then(|frame| {
             self.check_poisoned()?;
@@ -559,6 +574,9 @@ impl Store {
                 }),
             }))
         });
+        if result.is_ok() {
+            *handed = seq;
+        }
         ApplyFuture(match result {
             Ok(()) => CommitFuture {
                 done: Some(done),
@@ -571,6 +589,33 @@ impl Store {
                 latency: None,
             },
         })
+    }
+
+    /// Gives the writer a frame this store published, as the log acknowledged it at
+    /// `seq`, without waiting for it to come back through the log: only if every frame
+    /// before it was given already (else it comes through the log, after them).
+    fn hand_published(&self, seq: u64, frame: outbox::Published) {
+        let mut handed = self.shared().handed_seq.lock();
+        if seq != *handed + 1 || self.check_poisoned().is_err() {
+            return;
+        }
+        let request = Request {
+            ops: frame.ops,
+            ops_bytes: frame.ops_bytes,
+            blobs: frame.blobs.into_iter().map(MessageData::from).collect(),
+            done: Completion::new(),
+            replica: Some(Replicated {
+                tag: ReplicaTag {
+                    stream_seq: seq,
+                    origin: frame.origin,
+                    nonce: frame.nonce,
+                },
+                time: frame.time,
+            }),
+        };
+        if self.send(Msg::Commit(request)).is_ok() {
+            *handed = seq;
+        }
     }
 
     /// Commits a batch and blocks until it is durable. The results say, per op, what

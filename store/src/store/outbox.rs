@@ -19,11 +19,11 @@
 //!   the replicator's publish timeout.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use super::{CommitLatency, CommitResult, Completion};
+use super::{CommitLatency, CommitResult, Completion, Inner, Store};
 use crate::log::{self, RECORD_PAYLOAD_MAX};
 use crate::model::{Op, UnixTime};
 use crate::replica::{self, Replicator};
@@ -41,6 +41,20 @@ pub(super) struct Replication {
     pub(super) waiting: Mutex<HashMap<u64, Arc<Completion<CommitResult>>>>,
     outbox: Mutex<Outbox>,
     latency: Arc<CommitLatency>,
+    /// The store, to give it a frame as soon as the log acknowledged it (weak: the
+    /// store owns this).
+    store: Weak<Inner>,
+}
+
+/// A frame as published, decoded already: given to the store when the log
+/// acknowledges it, it needs no trip back through the log.
+pub(super) struct Published {
+    pub(super) origin: u64,
+    pub(super) nonce: u64,
+    pub(super) time: UnixTime,
+    pub(super) ops: Vec<Op>,
+    pub(super) ops_bytes: Vec<u8>,
+    pub(super) blobs: Vec<Vec<u8>>,
 }
 
 struct Outbox {
@@ -59,9 +73,14 @@ struct Outgoing {
 }
 
 impl Replication {
-    pub(super) fn new(replicator: Arc<dyn Replicator>, latency: Arc<CommitLatency>) -> Replication {
+    pub(super) fn new(
+        replicator: Arc<dyn Replicator>,
+        latency: Arc<CommitLatency>,
+        store: Weak<Inner>,
+    ) -> Replication {
         Replication {
             latency,
+            store,
             replicator,
             origin: rand::random(),
             waiting: Mutex::new(HashMap::new()),
@@ -118,24 +137,33 @@ impl Replication {
         let nonces = first..first + commits.len() as u64;
         let this = self.clone();
         let published = std::time::Instant::now();
-        let answer = move |result: std::result::Result<u64, String>| {
-            if result.is_ok() {
-                this.latency.publish.record(published.elapsed());
-            }
-            if let Err(why) = result {
-                let mut waiting = this.waiting.lock();
-                for nonce in nonces {
-                    if let Some(done) = waiting.remove(&nonce) {
-                        done.complete(Err(Error::Unavailable(why.clone())));
+        let mut parts = None;
+        let answer = |parts: Option<Published>| {
+            move |result: std::result::Result<u64, String>| {
+                match result {
+                    Ok(seq) => {
+                        this.latency.publish.record(published.elapsed());
+                        let store = this.store.upgrade().map(|inner| Store { inner });
+                        if let (Some(store), Some(parts)) = (store, parts) {
+                            store.hand_published(seq, parts);
+                        }
+                    }
+                    Err(why) => {
+                        let mut waiting = this.waiting.lock();
+                        for nonce in nonces {
+                            if let Some(done) = waiting.remove(&nonce) {
+                                done.complete(Err(Error::Unavailable(why.clone())));
+                            }
+                        }
                     }
                 }
+                this.outbox.lock().publishing -= 1;
+                this.flush();
             }
-            this.outbox.lock().publishing -= 1;
-            this.flush();
         };
-        match encode(self.origin, first, crate::now(), commits) {
-            Ok(frame) => self.replicator.publish(frame, Box::new(answer)),
-            Err(e) => answer(Err(e.to_string())),
+        match encode(self.origin, first, crate::now(), commits, &mut parts) {
+            Ok(frame) => self.replicator.publish(frame, Box::new(answer(parts))),
+            Err(e) => answer(None)(Err(e.to_string())),
         }
     }
 
@@ -150,12 +178,14 @@ impl Replication {
     }
 }
 
-/// One frame of `commits`, the first with nonce `first`.
+/// One frame of `commits`, the first with nonce `first`; `parts` gets what it is made
+/// of.
 fn encode(
     origin: u64,
     first: u64,
     time: UnixTime,
     commits: Vec<Outgoing>,
+    parts: &mut Option<Published>,
 ) -> crate::Result<Vec<u8>> {
     let mut ops = Vec::new();
     let mut blobs = Vec::new();
@@ -167,7 +197,14 @@ fn encode(
         blobs.extend(commit.blobs);
     }
     let ops_bytes = log::encode_ops(&ops)?;
-    Ok(replica::encode_frame(
-        origin, first, time, &ops_bytes, &blobs,
-    ))
+    let frame = replica::encode_frame(origin, first, time, &ops_bytes, &blobs);
+    *parts = Some(Published {
+        origin,
+        nonce: first,
+        time,
+        ops,
+        ops_bytes,
+        blobs,
+    });
+    Ok(frame)
 }
