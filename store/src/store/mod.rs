@@ -269,6 +269,24 @@ impl ApplyFuture {
     }
 }
 
+/// The writer's request for `frame`, at `seq` in the cluster's log.
+fn frame_request(seq: u64, frame: replica::Frame, done: Arc<Completion<CommitResult>>) -> Request {
+    Request {
+        ops: frame.ops,
+        ops_bytes: frame.ops_bytes,
+        blobs: frame.blobs.into_iter().map(MessageData::from).collect(),
+        done,
+        replica: Some(Replicated {
+            tag: ReplicaTag {
+                stream_seq: seq,
+                origin: frame.origin,
+                nonce: frame.nonce,
+            },
+            time: frame.time,
+        }),
+    }
+}
+
 /// Resolves when a batch is durable (or failed).
 pub struct CommitFuture {
     done: Option<Arc<Completion<CommitResult>>>,
@@ -559,20 +577,7 @@ impl Store {
         let done = Completion::new();
         let result = replica::decode_frame(frame).and_then(|frame| {
             self.check_poisoned()?;
-            self.send(Msg::Commit(Request {
-                ops: frame.ops,
-                ops_bytes: frame.ops_bytes,
-                blobs: frame.blobs.into_iter().map(MessageData::from).collect(),
-                done: done.clone(),
-                replica: Some(Replicated {
-                    tag: ReplicaTag {
-                        stream_seq: seq,
-                        origin: frame.origin,
-                        nonce: frame.nonce,
-                    },
-                    time: frame.time,
-                }),
-            }))
+            self.send(Msg::Commit(frame_request(seq, frame, done.clone())))
         });
         if result.is_ok() {
             *handed = seq;
@@ -594,25 +599,12 @@ impl Store {
     /// Gives the writer a frame this store published, as the log acknowledged it at
     /// `seq`, without waiting for it to come back through the log: only if every frame
     /// before it was given already (else it comes through the log, after them).
-    fn hand_published(&self, seq: u64, frame: outbox::Published) {
+    fn hand_published(&self, seq: u64, frame: replica::Frame) {
         let mut handed = self.shared().handed_seq.lock();
         if seq != *handed + 1 || self.check_poisoned().is_err() {
             return;
         }
-        let request = Request {
-            ops: frame.ops,
-            ops_bytes: frame.ops_bytes,
-            blobs: frame.blobs.into_iter().map(MessageData::from).collect(),
-            done: Completion::new(),
-            replica: Some(Replicated {
-                tag: ReplicaTag {
-                    stream_seq: seq,
-                    origin: frame.origin,
-                    nonce: frame.nonce,
-                },
-                time: frame.time,
-            }),
-        };
+        let request = frame_request(seq, frame, Completion::new());
         if self.send(Msg::Commit(request)).is_ok() {
             *handed = seq;
         }

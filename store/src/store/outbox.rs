@@ -46,17 +46,6 @@ pub(super) struct Replication {
     store: Weak<Inner>,
 }
 
-/// A frame as published, decoded already: given to the store when the log
-/// acknowledges it, it needs no trip back through the log.
-pub(super) struct Published {
-    pub(super) origin: u64,
-    pub(super) nonce: u64,
-    pub(super) time: UnixTime,
-    pub(super) ops: Vec<Op>,
-    pub(super) ops_bytes: Vec<u8>,
-    pub(super) blobs: Vec<Vec<u8>>,
-}
-
 struct Outbox {
     next_nonce: u64,
     /// Commits not published yet, in nonce order.
@@ -138,7 +127,7 @@ impl Replication {
         let this = self.clone();
         let published = std::time::Instant::now();
         let mut parts = None;
-        let answer = |parts: Option<Published>| {
+        let answer = |parts: Option<replica::Frame>| {
             move |result: std::result::Result<u64, String>| {
                 match result {
                     Ok(seq) => {
@@ -185,7 +174,7 @@ fn encode(
     first: u64,
     time: UnixTime,
     commits: Vec<Outgoing>,
-    parts: &mut Option<Published>,
+    parts: &mut Option<replica::Frame>,
 ) -> crate::Result<Vec<u8>> {
     let mut ops = Vec::new();
     let mut blobs = Vec::new();
@@ -198,7 +187,7 @@ fn encode(
     }
     let ops_bytes = log::encode_ops(&ops)?;
     let frame = replica::encode_frame(origin, first, time, &ops_bytes, &blobs);
-    *parts = Some(Published {
+    *parts = Some(replica::Frame {
         origin,
         nonce: first,
         time,
