@@ -562,7 +562,7 @@ impl Store {
 
     /// Writes, syncs and applies frame `frame` of the cluster's log, at sequence
     /// `seq`; frames must come in sequence order. The future resolves once it is
-    /// applied (a frame at or before [`Store::applied_seq`] resolves at once, skipped).
+    /// applied (a frame given to the writer already resolves at once, skipped).
     /// Submit many before awaiting: the writer syncs them together. A frame this store
     /// published may have been given to it already, when the log acknowledged it.
     pub fn apply_replicated(&self, seq: u64, frame: &[u8]) -> ApplyFuture {

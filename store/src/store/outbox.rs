@@ -126,33 +126,33 @@ impl Replication {
         let nonces = first..first + commits.len() as u64;
         let this = self.clone();
         let published = std::time::Instant::now();
-        let mut parts = None;
-        let answer = |parts: Option<replica::Frame>| {
-            move |result: std::result::Result<u64, String>| {
-                match result {
-                    Ok(seq) => {
-                        this.latency.publish.record(published.elapsed());
-                        let store = this.store.upgrade().map(|inner| Store { inner });
-                        if let (Some(store), Some(parts)) = (store, parts) {
-                            store.hand_published(seq, parts);
-                        }
+        // `decoded`: the frame as published, given to the store once the log has it.
+        let answer = move |decoded: Option<replica::Frame>, result: Result<u64, String>| {
+            match result {
+                Ok(seq) => {
+                    this.latency.publish.record(published.elapsed());
+                    let store = this.store.upgrade().map(|inner| Store { inner });
+                    if let (Some(store), Some(decoded)) = (store, decoded) {
+                        store.hand_published(seq, decoded);
                     }
-                    Err(why) => {
-                        let mut waiting = this.waiting.lock();
-                        for nonce in nonces {
-                            if let Some(done) = waiting.remove(&nonce) {
-                                done.complete(Err(Error::Unavailable(why.clone())));
-                            }
+                }
+                Err(why) => {
+                    let mut waiting = this.waiting.lock();
+                    for nonce in nonces {
+                        if let Some(done) = waiting.remove(&nonce) {
+                            done.complete(Err(Error::Unavailable(why.clone())));
                         }
                     }
                 }
-                this.outbox.lock().publishing -= 1;
-                this.flush();
             }
+            this.outbox.lock().publishing -= 1;
+            this.flush();
         };
-        match encode(self.origin, first, crate::now(), commits, &mut parts) {
-            Ok(frame) => self.replicator.publish(frame, Box::new(answer(parts))),
-            Err(e) => answer(None)(Err(e.to_string())),
+        match encode(self.origin, first, crate::now(), commits) {
+            Ok((frame, decoded)) => self
+                .replicator
+                .publish(frame, Box::new(move |result| answer(Some(decoded), result))),
+            Err(e) => answer(None, Err(e.to_string())),
         }
     }
 
@@ -167,15 +167,14 @@ impl Replication {
     }
 }
 
-/// One frame of `commits`, the first with nonce `first`; `parts` gets what it is made
-/// of.
+/// One frame of `commits`, the first with nonce `first`: encoded, and as decoding it
+/// would give.
 fn encode(
     origin: u64,
     first: u64,
     time: UnixTime,
     commits: Vec<Outgoing>,
-    parts: &mut Option<replica::Frame>,
-) -> crate::Result<Vec<u8>> {
+) -> crate::Result<(Vec<u8>, replica::Frame)> {
     let mut ops = Vec::new();
     let mut blobs = Vec::new();
     for (i, commit) in commits.into_iter().enumerate() {
@@ -187,13 +186,13 @@ fn encode(
     }
     let ops_bytes = log::encode_ops(&ops)?;
     let frame = replica::encode_frame(origin, first, time, &ops_bytes, &blobs);
-    *parts = Some(replica::Frame {
+    let decoded = replica::Frame {
         origin,
         nonce: first,
         time,
         ops,
         ops_bytes,
         blobs,
-    });
-    Ok(frame)
+    };
+    Ok((frame, decoded))
 }
