@@ -836,6 +836,13 @@ fn status(client: &Client, json: bool) -> Result<(), String> {
         s(&v["uptime_seconds"]),
         s(&v["io_backend"])
     );
+    // What stops mail coming in, first.
+    if let Some(why) = v["store"]["poisoned"].as_str() {
+        println!("store: refuses writes ({why}): restart the server");
+    }
+    if v["store"]["space_left"].as_u64() == Some(0) {
+        println!("disk: less free than limits.disk_free_min: new messages are refused");
+    }
     let headers = [
         "DOMAIN",
         "MODE",

@@ -22,6 +22,7 @@ use crate::config::Config;
 fn replace_with_snapshot(
     data_dir: &Path,
     settings: &lifeboat_cluster::Config,
+    options: Options,
 ) -> Result<Store, String> {
     let dir = data_dir.join("store");
     let aside = data_dir.join("store.replaced");
@@ -35,7 +36,7 @@ fn replace_with_snapshot(
     let restored = lifeboat_cluster::snapshot::restore(settings, &dir)
         .map_err(|e| format!("loading the cluster's snapshot: {e}"))
         .and_then(|seq| {
-            Store::open(&dir, Options::default())
+            Store::open(&dir, options)
                 .map(|store| (seq, store))
                 .map_err(|e| format!("opening the store restored from the cluster's snapshot: {e}"))
         });
@@ -149,7 +150,7 @@ impl Cluster {
                     );
                     attempts += 1;
                     drop(store);
-                    store = replace_with_snapshot(data_dir, &settings)?;
+                    store = replace_with_snapshot(data_dir, &settings, config.store_options())?;
                 }
                 Err(e) => return Err(joining(e)),
             }

@@ -140,10 +140,12 @@ pub struct LimitsSection {
     /// `message_size_max`.
     #[serde(deserialize_with = "size")]
     pub message_memory_max: u64,
-    /// Disk space kept free on `data_dir`'s file system: while less is free (or less
-    /// than a size declared with MAIL on top of it), MAIL is refused with
-    /// `452 4.3.1`. 0 turns the check off.
-    #[serde(deserialize_with = "size")]
+    /// Disk space kept free on `data_dir`'s file system: while less is free, nothing
+    /// that adds a message is taken (MAIL is refused with `452 4.3.1`, also when less
+    /// than a size declared with it is free on top, IMAP APPEND with
+    /// `NO [OVERQUOTA]`), while reading, flags, deletions and deliveries go on. 0
+    /// turns the check off.
+    #[serde(deserialize_with = "size_or_off")]
     pub disk_free_min: u64,
 }
 
@@ -408,6 +410,19 @@ fn size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
     )
 }
 
+/// A size where 0 turns something off.
+fn size_or_off<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    checked(
+        deserializer,
+        "a size in bytes or with a unit, such as \"50MiB\", or 0 (off)",
+        |value| match value {
+            toml::Value::Integer(n) => u64::try_from(*n).ok(),
+            toml::Value::String(s) => parse_size(s),
+            _ => None,
+        },
+    )
+}
+
 fn host_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     checked(deserializer, "a host name", |value| {
         value
@@ -653,6 +668,14 @@ impl Config {
         Ok(config)
     }
 
+    /// The store's options: its disk reserve is `limits.disk_free_min`.
+    pub fn store_options(&self) -> lifeboat_store::Options {
+        lifeboat_store::Options {
+            disk_free_min: self.limits.disk_free_min,
+            ..lifeboat_store::Options::default()
+        }
+    }
+
     /// Where SMTP sessions spill messages once `limits.message_memory_max` is spent.
     pub fn spill_dir(&self) -> PathBuf {
         self.server.data_dir.join("spill")
@@ -831,6 +854,15 @@ mod tests {
         assert_eq!(c.limits.idle_timeout, Duration::from_secs(90));
         assert_eq!(c.listen.imap, None);
         assert_eq!(c.limits.recipients_max, 100);
+        // 0 turns the disk reserve off, as a number or a string; other sizes are > 0.
+        for zero in ["0", "\"0\"", "\"0MiB\""] {
+            let text = format!("[limits]\ndisk_free_min = {zero}\n");
+            let c = Config::parse(&text, "test.toml").unwrap();
+            assert_eq!(c.limits.disk_free_min, 0, "{zero}");
+            assert_eq!(c.store_options().disk_free_min, 0);
+        }
+        let text = "[limits]\nmessage_size_max = 0\n";
+        assert!(Config::parse(text, "test.toml").is_err());
     }
 
     #[test]

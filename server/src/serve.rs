@@ -18,9 +18,9 @@ use lifeboat_pop3::server::{Pop3Config, Pop3Service};
 use lifeboat_smtp::parse::Domain;
 use lifeboat_smtp::relay::deliver::Deliverer;
 use lifeboat_smtp::relay::{Listener, Relay, RelayConfig};
-use lifeboat_smtp::{DiskReserve, SmtpConfig, SmtpService};
+use lifeboat_smtp::{SmtpConfig, SmtpService};
 use lifeboat_store::auth::Authenticator;
-use lifeboat_store::{ArchiveIndex, Options, Store};
+use lifeboat_store::{ArchiveIndex, Store};
 use lifeboat_web::{Scope, StatusSource, WebConfig, WebServer};
 
 use crate::cluster::Cluster;
@@ -371,7 +371,7 @@ pub fn run(config: Config) -> Result<(), String> {
     })?;
 
     prepare_spill_dir(&config.spill_dir())?;
-    let store = Store::open(data_dir.join("store"), Options::default())
+    let store = Store::open(data_dir.join("store"), config.store_options())
         .map_err(|e| format!("opening the store: {e}"))?;
     // Cluster mode: joined and caught up before anything else reads, writes or
     // listens (the store may be replaced by the cluster's snapshot).
@@ -600,10 +600,6 @@ fn start_protocols(
         let mut c = SmtpConfig::new(hostname.clone(), kind);
         c.message_memory = SharedBudget(Some(message_memory.clone()));
         c.spill_dir = Some(config.spill_dir());
-        c.disk_reserve = (config.limits.disk_free_min > 0).then(|| DiskReserve {
-            dir: config.server.data_dir.clone(),
-            free_min: config.limits.disk_free_min,
-        });
         c.allow_plaintext_loopback = config.auth.allow_plaintext_loopback;
         c.message_bytes_max = config.limits.message_size_max;
         c.recipients_max = config.limits.recipients_max;

@@ -75,4 +75,4 @@ pub mod relay;
 pub mod server;
 pub mod session;
 
-pub use server::{DiskReserve, SmtpConfig, SmtpService};
+pub use server::{SmtpConfig, SmtpService};

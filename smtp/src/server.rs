@@ -24,7 +24,6 @@
 //!   shutdown (within the runtime's drain deadline).
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -93,75 +92,6 @@ pub struct SmtpConfig {
     /// received into an unlinked file there and committed from it. Without one, such
     /// a message is refused with `451 4.3.0`.
     pub spill_dir: Option<std::path::PathBuf>,
-    /// `limits.disk_free_min` on the data directory's file system: MAIL is refused
-    /// with `452 4.3.1` while less is free (with a declared SIZE, less than that on
-    /// top of it).
-    pub disk_reserve: Option<DiskReserve>,
-}
-
-/// Space kept free on the file system of a directory; see [`SmtpConfig::disk_reserve`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DiskReserve {
-    /// A directory on the file system.
-    pub dir: std::path::PathBuf,
-    /// Bytes kept free.
-    pub free_min: u64,
-}
-
-/// How often the free space is read again.
-const FREE_SPACE_CHECK_MS: u64 = 1000;
-
-/// A [`DiskReserve`] and the free space last read, shared by the service's sessions.
-#[derive(Debug)]
-struct FreeSpace {
-    reserve: DiskReserve,
-    /// When the free space was last read, in milliseconds since the epoch (0: never).
-    checked_ms: AtomicU64,
-    /// The free space then, in bytes (`u64::MAX`: it could not be read).
-    free: AtomicU64,
-    /// Whether a failure to read it was logged (once).
-    unreadable_logged: AtomicBool,
-}
-
-impl FreeSpace {
-    /// Bytes the store may take before the reserve; `None` when the free space cannot
-    /// be read (logged the first time).
-    fn available(&self) -> Option<u64> {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let checked = self.checked_ms.load(Ordering::Relaxed);
-        if now_ms.saturating_sub(checked) >= FREE_SPACE_CHECK_MS
-            && self
-                .checked_ms
-                .compare_exchange(checked, now_ms, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-        {
-            let read = lifeboat_store::io::free_bytes(&self.reserve.dir);
-            let free = *read.as_ref().unwrap_or(&u64::MAX);
-            let before = self.free.swap(free, Ordering::Relaxed);
-            if let Err(e) = read {
-                if !self.unreadable_logged.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(dir = %self.reserve.dir.display(), "reading the free disk space: {e}; limits.disk_free_min is not checked");
-                }
-            }
-            let (low, was_low) = (free < self.reserve.free_min, before < self.reserve.free_min);
-            if low && !was_low {
-                tracing::warn!(
-                    dir = %self.reserve.dir.display(),
-                    free,
-                    disk_free_min = self.reserve.free_min,
-                    "less disk space free than limits.disk_free_min: new mail is refused with 452"
-                );
-            } else if was_low && !low {
-                tracing::info!(dir = %self.reserve.dir.display(), free, "disk space free again: mail is accepted");
-            }
-        }
-        match self.free.load(Ordering::Relaxed) {
-            u64::MAX => None,
-            free => Some(free.saturating_sub(self.reserve.free_min)),
-        }
-    }
 }
 
 impl SmtpConfig {
@@ -178,7 +108,6 @@ impl SmtpConfig {
             idle_timeout: IDLE_TIMEOUT_DEFAULT,
             message_memory: SharedBudget::default(),
             spill_dir: None,
-            disk_reserve: None,
         }
     }
 }
@@ -199,7 +128,6 @@ struct Inner {
     auth: Arc<Authenticator>,
     tls: TlsAcceptor,
     config: SmtpConfig,
-    free_space: Option<FreeSpace>,
 }
 
 impl std::fmt::Debug for SmtpService {
@@ -231,12 +159,6 @@ impl SmtpService {
                 relay,
                 auth,
                 tls,
-                free_space: config.disk_reserve.clone().map(|reserve| FreeSpace {
-                    reserve,
-                    checked_ms: AtomicU64::new(0),
-                    free: AtomicU64::new(u64::MAX),
-                    unreadable_logged: AtomicBool::new(false),
-                }),
                 config,
             }),
         }
@@ -319,9 +241,9 @@ impl SmtpService {
         // The message bytes this session holds, of the process's budget.
         let mut reservation = self.inner.config.message_memory.reservation();
         loop {
-            if let Some(free_space) = &self.inner.free_space {
-                session.set_storage_available(free_space.available());
-            }
+            // The store's disk reserve (`limits.disk_free_min`): MAIL is refused
+            // with 452 while it is reached.
+            session.set_storage_available(self.inner.relay.store().space_left());
             let progress = session.receive(framed.buffer(), now_unix_seconds(), &mut out);
             framed.consume(progress.consumed);
             match &progress.effect {

@@ -53,6 +53,18 @@ pub trait Vfs: Send + Sync + 'static {
     fn sync_dir(&self) -> io::Result<()>;
     /// A human-readable location, for error messages.
     fn describe(&self, name: &str) -> String;
+    /// Bytes the store may still write on the file system that holds the directory.
+    fn free_bytes(&self) -> io::Result<u64>;
+}
+
+/// Whether `e` says the file system is full (`ENOSPC`) or the owner's quota is used
+/// up (`EDQUOT`): a write that failed so wrote nothing the store relies on, and can be
+/// tried again once there is room.
+pub fn is_no_space(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
 }
 
 /// Removes file `name` of `fs` if it is there: what a crash left half made.
@@ -253,6 +265,9 @@ impl Vfs for RealFs {
     fn describe(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
+    fn free_bytes(&self) -> io::Result<u64> {
+        free_bytes(&self.dir)
+    }
 }
 
 /// What [`SimFs`] does to data that was written but not yet synced when it crashes.
@@ -289,6 +304,31 @@ struct SimState {
     crashed: bool,
     fail_sync_at: Option<u64>,
     syncs: u64,
+    /// Most bytes all files may hold together (`None`: no limit).
+    capacity: Option<u64>,
+}
+
+impl SimState {
+    /// Bytes all files hold now.
+    fn used(&self) -> u64 {
+        self.files
+            .values()
+            .map(|f| f.lock().current.len() as u64)
+            .sum()
+    }
+
+    /// How many of `more` bytes fit (a removed file no longer counts, even while a
+    /// handle of it is open).
+    fn room(&self, more: u64) -> u64 {
+        match self.capacity {
+            None => more,
+            Some(capacity) => more.min(capacity.saturating_sub(self.used())),
+        }
+    }
+}
+
+fn no_space_error() -> io::Error {
+    io::Error::from_raw_os_error(libc::ENOSPC)
 }
 
 /// An in-memory file system that can fail `fsync`, tear writes and crash at any
@@ -319,6 +359,18 @@ impl SimFs {
         let mut state = self.state.lock();
         let at = state.syncs + n;
         state.fail_sync_at = Some(at);
+    }
+
+    /// Limits what all files hold together to `bytes` (`None`: no limit): a write or
+    /// an extension past it writes what fits and fails with `ENOSPC`, as a full disk
+    /// does.
+    pub fn set_capacity(&self, bytes: Option<u64>) {
+        self.state.lock().capacity = bytes;
+    }
+
+    /// Bytes all files hold together.
+    pub fn used(&self) -> u64 {
+        self.state.lock().used()
     }
 
     /// Files synced so far (`sync_data` calls, those that failed too).
@@ -443,12 +495,22 @@ struct SimHandle {
 impl VFile for SimHandle {
     fn write_at(&self, offset: u64, buf: &[u8]) -> io::Result<()> {
         self.fs.tick()?;
+        // Bytes past the end take room; a write that does not fit writes what does.
+        let grows = {
+            let len = self.file.lock().current.len() as u64;
+            (offset + buf.len() as u64).saturating_sub(len.max(offset))
+        };
+        let fits = self.fs.state.lock().room(grows);
+        let written = buf.len() - (grows - fits) as usize;
         let mut file = self.file.lock();
-        let end = offset as usize + buf.len();
+        let end = offset as usize + written;
         if file.current.len() < end {
             file.current.resize(end, 0);
         }
-        file.current[offset as usize..end].copy_from_slice(buf);
+        file.current[offset as usize..end].copy_from_slice(&buf[..written]);
+        if written < buf.len() {
+            return Err(no_space_error());
+        }
         Ok(())
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
@@ -465,6 +527,10 @@ impl VFile for SimHandle {
     }
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.fs.tick()?;
+        let grows = len.saturating_sub(self.file.lock().current.len() as u64);
+        if self.fs.state.lock().room(grows) < grows {
+            return Err(no_space_error());
+        }
         let mut file = self.file.lock();
         file.current.resize(len as usize, 0);
         // A truncation that shortens the file is treated as durable at once: the
@@ -548,6 +614,12 @@ impl Vfs for SimFs {
     }
     fn describe(&self, name: &str) -> String {
         format!("sim:{name}")
+    }
+    fn free_bytes(&self) -> io::Result<u64> {
+        let state = self.state.lock();
+        Ok(state
+            .capacity
+            .map_or(u64::MAX, |c| c.saturating_sub(state.used())))
     }
 }
 

@@ -106,6 +106,12 @@ pub enum Error {
     /// is reopened (after a restart the log is verified again).
     #[error("store is poisoned after an I/O failure, restart required: {0}")]
     Poisoned(String),
+    /// Not enough disk space: less is free than the store keeps in reserve
+    /// ([`Options::disk_free_min`]) and the batch adds a message, or the file system
+    /// is full. Nothing of the batch was kept; the store goes on, and the same batch
+    /// may succeed once there is room.
+    #[error("not enough disk space: {0}")]
+    NoSpace(String),
     /// The store is shut down.
     #[error("store is closed")]
     Closed,
@@ -119,6 +125,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether a failed file operation found the file system full (or the quota used
+    /// up): see [`io::is_no_space`].
+    pub(crate) fn is_no_space(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if io::is_no_space(source))
+    }
+
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let context = context.into();
         move |source| Error::Io { context, source }

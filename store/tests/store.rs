@@ -947,3 +947,219 @@ fn a_crash_in_a_group_written_over_a_segment_made_ready_loses_only_that_group() 
     // The seeds reach both ends: none of the group, and some of it.
     assert!(kept.contains(&0) && kept.len() > 1, "{kept:?}");
 }
+
+/// The bodies of alice's INBOX, in UID order, each as its start and its length (the
+/// bodies below are long).
+fn inbox_bodies(store: &Store) -> Vec<String> {
+    store
+        .read(|s| {
+            let inbox = s.folder_by_name("alice@example.test", "INBOX").unwrap();
+            inbox.messages.values().map(|m| m.body).collect::<Vec<_>>()
+        })
+        .into_iter()
+        .map(|id| short(&store.body(id).unwrap()))
+        .collect()
+}
+
+fn summaries(bodies: &[Vec<u8>]) -> Vec<String> {
+    bodies.iter().map(|body| short(body)).collect()
+}
+
+fn short(body: &[u8]) -> String {
+    let start = String::from_utf8_lossy(&body[..body.len().min(12)]).into_owned();
+    format!(
+        "{start}… ({} bytes, crc {:08x})",
+        body.len(),
+        crc32c::crc32c(body)
+    )
+}
+
+/// A group whose write finds the disk full fails, and nothing of it is left: not
+/// even its first records, written whole before the one that did not fit, which a
+/// shorter group written in its place must not leave behind for recovery to find.
+/// The store goes on with what fits, and with everything once there is room.
+#[test]
+fn a_full_disk_fails_a_group_and_takes_back_what_it_wrote() {
+    let fs = SimFs::new();
+    let options = Options {
+        segment_bytes_max: 256 << 10,
+        checkpoint_every_bytes: u64::MAX,
+        group_bytes_max: 4 << 20,
+        ..Options::default()
+    };
+    let store = Store::open_with(Arc::new(fs.clone()) as Arc<dyn Vfs>, options.clone()).unwrap();
+    setup(&store);
+    // The group goes where the log's segment was made ready (zeros written before).
+    let mut acknowledged = Vec::new();
+    while store.stats().segments < 2 {
+        let body = format!("{:04} {}", acknowledged.len(), "b".repeat(4000)).into_bytes();
+        deliver(&store, &body);
+        acknowledged.push(body);
+    }
+    let made_ready = fs.file_len("0000000000000002.seg").unwrap();
+    assert!(made_ready > 256 << 10);
+    // Room for the small ones (space made ready holds them), not for the large one.
+    fs.set_capacity(Some(fs.used() + (200 << 10)));
+    let folder = inbox(&store);
+    let append = |body: &[u8]| store.commit_async(append_batch(folder, body));
+    let small: Vec<Vec<u8>> = (0..3)
+        .map(|i| format!("small {i} {}", "s".repeat(2000)).into_bytes())
+        .collect();
+    let large = vec![b'L'; 3 << 20];
+    let last = b"the last one acknowledged".to_vec();
+    // The writer waits for the state's lock after the first commit, while the others
+    // queue up behind it and are then written as one group.
+    let (first, group) = store.read(|_| {
+        let first = append(&last);
+        std::thread::sleep(Duration::from_millis(200));
+        let mut group: Vec<_> = small.iter().map(|body| append(body)).collect();
+        group.push(append(&large));
+        std::thread::sleep(Duration::from_millis(100));
+        (first, group)
+    });
+    block_on(first).unwrap();
+    acknowledged.push(last);
+    for commit in group {
+        let err = block_on(commit).unwrap_err();
+        assert!(matches!(err, Error::NoSpace(_)), "{err}");
+    }
+    assert_eq!(store.poisoned(), None);
+    // What the large one's write added to the file is cut off again.
+    assert_eq!(fs.file_len("0000000000000002.seg"), Some(made_ready));
+    // A commit as long as the group's first record goes where the group began: the
+    // group's second record, had it stayed, would follow it as the next in sequence.
+    let instead = format!("other 0 {}", "s".repeat(2000)).into_bytes();
+    assert_eq!(instead.len(), small[0].len());
+    deliver(&store, &instead);
+    acknowledged.push(instead);
+    assert_eq!(inbox_bodies(&store), summaries(&acknowledged));
+    let reopened = Store::open_with(
+        Arc::new(fs.recovered(lifeboat_store::io::TornWrite::Drop, 0)),
+        options.clone(),
+    )
+    .unwrap();
+    assert_eq!(inbox_bodies(&reopened), summaries(&acknowledged));
+    drop(reopened);
+    assert!(matches!(
+        store.commit(append_batch(folder, &large)),
+        Err(Error::NoSpace(_))
+    ));
+    fs.set_capacity(None);
+    deliver(&store, &large);
+    acknowledged.push(large);
+    // A crash, not a close: recovery reads the log, not a checkpoint written at close.
+    fs.crash();
+    drop(store);
+    for (torn, seed) in [
+        (lifeboat_store::io::TornWrite::Drop, 0),
+        (lifeboat_store::io::TornWrite::Pages, 1),
+        (lifeboat_store::io::TornWrite::Pages, 2),
+        (lifeboat_store::io::TornWrite::Prefix, 3),
+    ] {
+        let fs = fs.recovered(torn, seed);
+        let store = Store::open_with(Arc::new(fs), options.clone())
+            .unwrap_or_else(|e| panic!("{torn:?} {seed}: {e}"));
+        assert_eq!(
+            inbox_bodies(&store),
+            summaries(&acknowledged),
+            "{torn:?} {seed}"
+        );
+    }
+}
+
+/// A full disk where the log needs a new segment: the commit fails, the segment
+/// stays sealed (once), and the next commit starts the new segment when it can.
+#[test]
+fn a_full_disk_at_a_new_segment_fails_commits_until_there_is_room() {
+    let fs = SimFs::new();
+    let options = Options {
+        segment_bytes_max: 32 << 10,
+        ..small()
+    };
+    let store = Store::open_with(Arc::new(fs.clone()) as Arc<dyn Vfs>, options.clone()).unwrap();
+    setup(&store);
+    let mut acknowledged = Vec::new();
+    let mut i = 0;
+    let mut next = || {
+        i += 1;
+        format!("{i:03} {}", "m".repeat(3000)).into_bytes()
+    };
+    // Segment 2 was made ready: records overwrite its zeros.
+    while store.stats().segments < 2 {
+        let body = next();
+        deliver(&store, &body);
+        acknowledged.push(body);
+    }
+    // Not a byte more: the next segment can be neither made ready nor created.
+    fs.set_capacity(Some(fs.used()));
+    let mut refused = Vec::new();
+    for _ in 0..40 {
+        let body = next();
+        match store.commit(append_batch(inbox(&store), &body)) {
+            Ok(_) => acknowledged.push(body),
+            Err(Error::NoSpace(why)) => refused.push(why),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(acknowledged.len() > 10 && refused.len() > 10, "{refused:?}");
+    assert_eq!(store.poisoned(), None);
+    assert_eq!(store.stats().segments, 2);
+    // Once there is room, everything goes on.
+    fs.set_capacity(None);
+    for _ in 0..20 {
+        let body = next();
+        deliver(&store, &body);
+        acknowledged.push(body);
+    }
+    assert!(store.stats().segments >= 3);
+    assert_eq!(inbox_bodies(&store), summaries(&acknowledged));
+    fs.crash();
+    drop(store);
+    let fs = fs.recovered(lifeboat_store::io::TornWrite::Drop, 0);
+    let store = Store::open_with(Arc::new(fs), options).unwrap();
+    assert_eq!(inbox_bodies(&store), summaries(&acknowledged));
+}
+
+/// With a disk reserve, a batch that adds a message is refused while less than the
+/// reserve is free, before anything is written; other changes go on.
+#[test]
+fn below_the_disk_reserve_new_messages_are_refused_and_other_changes_go_on() {
+    let fs = SimFs::new();
+    let options = Options {
+        disk_free_min: 2 << 20,
+        ..small()
+    };
+    let store = Store::open_with(Arc::new(fs.clone()) as Arc<dyn Vfs>, options).unwrap();
+    setup(&store);
+    assert_eq!(store.space_left(), Some(u64::MAX - (2 << 20)));
+    fs.set_capacity(Some(fs.used() + (3 << 20)));
+    // The free space read a moment ago still counts: a second later it is read again.
+    std::thread::sleep(Duration::from_millis(1100));
+    let left = store.space_left().unwrap();
+    assert!(left <= 1 << 20 && left > (1 << 20) - (64 << 10), "{left}");
+    let (uid, _) = deliver(&store, &[b'x'; 100 << 10]);
+    // What the store writes counts against the space read before.
+    let now = store.space_left().unwrap();
+    assert!(now <= left - (100 << 10), "{now} {left}");
+    let err = store
+        .commit(append_batch(inbox(&store), &vec![b'y'; 1 << 20]))
+        .unwrap_err();
+    assert!(matches!(err, Error::NoSpace(_)), "{err}");
+    assert!(err.to_string().contains("2 MiB are kept free"), "{err}");
+    let mut batch = Batch::new();
+    batch.push(Op::StoreFlags {
+        folder: inbox(&store),
+        uids: vec![uid],
+        action: FlagAction::Add,
+        flags: Flags {
+            system: SystemFlags::SEEN,
+            keywords: Vec::new(),
+        },
+        unchanged_since: None,
+    });
+    store.commit(batch).unwrap();
+    assert_eq!(store.poisoned(), None);
+    fs.set_capacity(None);
+    std::thread::sleep(Duration::from_millis(1100));
+    deliver(&store, &vec![b'y'; 1 << 20]);
+}

@@ -994,6 +994,11 @@ impl Core {
     async fn commit(&self, batch: Batch) -> Result<Vec<Result<OpResult, OpError>>, Reply> {
         match self.store.commit_async(batch).await {
             Ok(results) => Ok(results),
+            // As Dovecot answers it: clients show it as a quota problem.
+            Err(error @ lifeboat_store::Error::NoSpace(_)) => {
+                tracing::warn!(%error, "imap: change refused");
+                Err(Reply::no(Some(Code::OverQuota), "Not enough disk space"))
+            }
             Err(error) => {
                 tracing::error!(%error, "imap: store commit failed");
                 Err(Reply::no(Some(Code::ServerBug), "Mail store unavailable"))

@@ -78,6 +78,22 @@ impl Refusal {
             text: text.into(),
         }
     }
+
+    /// What a client hears when the store did not take its message: `452 4.3.1`
+    /// when the disk is full or the reserve reached (RFC 3463: mail system full),
+    /// `451 4.3.0` otherwise; the client keeps the message and tries again either way.
+    fn store_failed(e: &lifeboat_store::Error) -> Refusal {
+        match e {
+            // The store said why; the session logs the refusal.
+            lifeboat_store::Error::NoSpace(_) => {
+                Refusal::new(452, "4.3.1", "insufficient system storage, try again later")
+            }
+            _ => {
+                tracing::error!("store commit failed: {e}");
+                Refusal::new(451, "4.3.0", "local error in processing, try again later")
+            }
+        }
+    }
 }
 
 impl std::fmt::Display for Refusal {
@@ -535,10 +551,12 @@ impl Relay {
         for op in extra(body) {
             batch.push(op);
         }
-        let results = self.inner.store.commit_async(batch).await.map_err(|e| {
-            tracing::error!("store commit failed: {e}");
-            Refusal::new(451, "4.3.0", "local error in processing, try again later")
-        })?;
+        let results = self
+            .inner
+            .store
+            .commit_async(batch)
+            .await
+            .map_err(|e| Refusal::store_failed(&e))?;
         let id = results
             .iter()
             .find_map(|r| match r {
@@ -652,10 +670,12 @@ impl Relay {
         for op in record(&targets) {
             batch.push(op);
         }
-        let results = self.inner.store.commit_async(batch).await.map_err(|e| {
-            tracing::error!("store commit failed: {e}");
-            Refusal::new(451, "4.3.0", "local error in processing, try again later")
-        })?;
+        let results = self
+            .inner
+            .store
+            .commit_async(batch)
+            .await
+            .map_err(|e| Refusal::store_failed(&e))?;
         if let Some(why) = results.iter().find_map(|r| r.as_ref().err()) {
             return Err(Refusal::new(451, "4.3.0", why.to_string()));
         }

@@ -183,6 +183,8 @@ pub struct Tail {
     ready: Option<Ready>,
     /// Making one ready failed: none is until the log moves to the next segment.
     ready_failed: bool,
+    /// The segment file's length, once read (writes past it make it longer).
+    len: Option<u64>,
 }
 
 impl Tail {
@@ -198,7 +200,50 @@ impl Tail {
             ready_len,
             ready: None,
             ready_failed: false,
+            len: None,
         }
+    }
+
+    /// The segment file's length: read once, then kept as records are appended.
+    pub fn file_len(&mut self) -> io::Result<u64> {
+        match self.len {
+            Some(len) => Ok(len),
+            None => {
+                let len = self.segment.file.size()?;
+                self.len = Some(len);
+                Ok(len)
+            }
+        }
+    }
+
+    /// Records that the file is at least `end` bytes long after a write up to it.
+    fn wrote_to(&mut self, end: u64) {
+        if let Some(len) = &mut self.len {
+            *len = (*len).max(end);
+        }
+    }
+
+    /// Takes back a group whose write failed (the disk full, say): what it wrote from
+    /// `from` (where it began) up to `upto` (where it would have ended) is undone, so
+    /// that no record of it can turn up after the next group's and be taken for part
+    /// of the log. Zeros go back where the file held space made ready, the file is cut
+    /// back to `len_before` (its length when the group began), and it is synced; the
+    /// next record goes at `from`.
+    pub fn take_back(&mut self, from: u64, upto: u64, len_before: u64) -> io::Result<()> {
+        debug_assert!(from >= SEGMENT_HEADER_LEN && from <= len_before);
+        self.len = None;
+        let mut at = from;
+        let zeros_end = upto.min(len_before);
+        while at < zeros_end {
+            let n = (zeros_end - at).min(ZEROS.len() as u64);
+            self.segment.file.write_at(at, &ZEROS[..n as usize])?;
+            at += n;
+        }
+        if self.segment.file.size()? > len_before {
+            self.segment.file.set_len(len_before)?;
+        }
+        self.pos.offset = from;
+        self.sync()
     }
 
     /// Writes `buf` (whole records) at the end and makes it durable.
@@ -216,6 +261,7 @@ impl Tail {
             .size()
             .is_ok_and(|len| len >= self.pos.offset));
         self.segment.file.write_at(self.pos.offset, buf)?;
+        self.wrote_to(self.pos.offset + buf.len() as u64);
         self.segment.file.sync_data()?;
         self.pos.offset += buf.len() as u64;
         self.segment.synced_to(self.pos.offset);
@@ -228,6 +274,7 @@ impl Tail {
         debug_assert!(self.pos.offset >= SEGMENT_HEADER_LEN);
         self.segment.file.write_at(self.pos.offset, buf)?;
         self.pos.offset += buf.len() as u64;
+        self.wrote_to(self.pos.offset);
         Ok(())
     }
 
@@ -288,7 +335,8 @@ impl Tail {
     }
 
     /// Seals the current segment (if it is open) and starts segment `id`: the one made
-    /// ready if it is, a new file otherwise.
+    /// ready if it is, a new file otherwise. When that fails the segment stays sealed
+    /// (`pos.offset` 0), and a later roll only starts the next one.
     pub fn roll(&mut self, fs: &dyn Vfs, time: UnixTime) -> Result<Arc<Segment>, Error> {
         if self.pos.offset != 0 {
             let mut buf = Vec::with_capacity(RECORD_HEADER_LEN);
@@ -298,6 +346,7 @@ impl Tail {
                 fs.describe(&segment_name(self.segment.id))
             )))?;
             self.pos.next_seq += 1;
+            self.pos.offset = 0;
         }
         let id = self.segment.id + 1;
         self.ready_failed = false;
@@ -306,6 +355,7 @@ impl Tail {
             None => create_segment(fs, id)?,
         };
         self.segment = segment.clone();
+        self.len = None;
         self.pos = LogPos {
             segment: id,
             offset: SEGMENT_HEADER_LEN,

@@ -64,6 +64,10 @@ pub struct Options {
     /// How long frames of the cluster's log that other nodes published may stay
     /// written but not synced (zero: synced before they are applied, like the rest).
     pub replica_sync_delay: std::time::Duration,
+    /// Bytes kept free on the file system: while less is free, a batch that adds a
+    /// message is refused with [`Error::NoSpace`] (0: none kept). Everything else
+    /// (flags, deletions, deliveries recorded) goes on, and so does the cluster's log.
+    pub disk_free_min: u64,
 }
 
 impl Options {
@@ -81,6 +85,7 @@ impl Default for Options {
             checkpoint_every_bytes: 256 << 20,
             group_bytes_max: 32 << 20,
             replica_sync_delay: std::time::Duration::from_millis(100),
+            disk_free_min: 0,
         }
     }
 }
@@ -346,6 +351,20 @@ struct Shared {
     /// says they are.
     compaction: Mutex<()>,
     latency: Arc<CommitLatency>,
+    free_space: FreeSpace,
+}
+
+/// How long the free space read from the file system is used; in between, what the
+/// store wrote since counts against it.
+const FREE_SPACE_READ_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The free space last read from the file system.
+#[derive(Default)]
+struct FreeSpace {
+    /// When it was read, the bytes free then and the store's bytes written then.
+    read: Mutex<Option<(Instant, u64, u64)>>,
+    /// Whether a failure to read it was logged (once).
+    unreadable_logged: std::sync::atomic::AtomicBool,
 }
 
 struct Inner {
@@ -462,6 +481,7 @@ impl Store {
             handed_seq: Mutex::new(applied_seq),
             compaction: Mutex::new(()),
             latency: Arc::default(),
+            free_space: FreeSpace::default(),
         });
         let (tx, rx) = crossbeam_channel::unbounded();
         let writer_shared = shared.clone();
@@ -494,6 +514,69 @@ impl Store {
         }
     }
 
+    /// Bytes free on the file system beyond what the store keeps in reserve
+    /// ([`Options::disk_free_min`]); `None` when it keeps none, or when the free space
+    /// cannot be read (logged once). Read at most once a second; in between, what the
+    /// store wrote since counts against it.
+    pub fn space_left(&self) -> Option<u64> {
+        let shared = self.shared();
+        let reserve = shared.options.disk_free_min;
+        if reserve == 0 {
+            return None;
+        }
+        let written = shared.bytes_written.load(Ordering::Relaxed);
+        let mut read = shared.free_space.read.lock();
+        let fresh = read.filter(|(at, ..)| at.elapsed() < FREE_SPACE_READ_EVERY);
+        let (free, written_then) = match fresh {
+            Some((_, free, written_then)) => (free, written_then),
+            None => match shared.fs.free_bytes() {
+                Ok(free) => {
+                    let was_low = read.is_some_and(|(_, before, _)| before < reserve);
+                    if free < reserve && !was_low {
+                        tracing::warn!(
+                            free,
+                            reserve,
+                            "less disk space free than limits.disk_free_min on {}: new messages are refused until there is room",
+                            shared.fs.describe("")
+                        );
+                    } else if was_low && free >= reserve {
+                        tracing::info!(free, "disk space free again: new messages are accepted");
+                    }
+                    *read = Some((Instant::now(), free, written));
+                    (free, written)
+                }
+                Err(e) => {
+                    if !shared
+                        .free_space
+                        .unreadable_logged
+                        .swap(true, Ordering::Relaxed)
+                    {
+                        tracing::warn!(
+                            "cannot read the free disk space of {} ({e}): the disk reserve is not enforced",
+                            shared.fs.describe("")
+                        );
+                    }
+                    return None;
+                }
+            },
+        };
+        let free = free.saturating_sub(written.saturating_sub(written_then));
+        Some(free.saturating_sub(reserve))
+    }
+
+    /// [`Error::NoSpace`] when a batch adding `bytes` of messages would cut into the
+    /// disk reserve.
+    fn check_space(&self, bytes: u64) -> Result<()> {
+        match self.space_left() {
+            Some(left) if left < bytes => Err(Error::NoSpace(format!(
+                "{} MiB free, and {} MiB are kept free",
+                (left + self.shared().options.disk_free_min) >> 20,
+                self.shared().options.disk_free_min >> 20
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     fn submit(&self, batch: Batch) -> std::result::Result<Arc<Completion<CommitResult>>, Error> {
         self.check_poisoned()?;
         if batch.is_empty() {
@@ -513,6 +596,11 @@ impl Store {
             .ops
             .iter()
             .all(|op| matches!(op, Op::RelocateBody { .. }));
+        // Compaction's copies make room in the end; everything else that adds a
+        // message keeps out of the reserve.
+        if !local && !batch.blobs.is_empty() {
+            self.check_space(batch.blob_bytes())?;
+        }
         let replication = self.shared().replication.read().clone();
         if let (Some(replication), false) = (replication, local) {
             // A frame is one NATS message: a spilled body is read into it.

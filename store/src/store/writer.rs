@@ -242,8 +242,24 @@ fn write_group(
         fail_all(commits, &why);
         return 0;
     }
+    // A full disk fails a group of this node's own batches and nothing more: the
+    // callers hear so, and the log is as it was. A frame of the cluster's log must be
+    // applied before the next, so there it poisons the store, as any other failure.
+    let own_only = commits.iter().all(|request| request.replica.is_none());
+    let no_space = |commits: Vec<Request>, e: &dyn std::fmt::Display| {
+        tracing::warn!(
+            commits = commits.len(),
+            "commits refused, the disk is full: {e}"
+        );
+        for request in commits {
+            request
+                .done
+                .complete(Err(Error::NoSpace("the file system is full".into())));
+        }
+    };
     let time = now();
-    if tail.pos.offset >= shared.options.segment_bytes_max {
+    // Offset 0: the segment was sealed, but the next one could not be started.
+    if tail.pos.offset == 0 || tail.pos.offset >= shared.options.segment_bytes_max {
         // The seal must not join a run not synced yet: recovery could not tell it apart.
         if let Err(why) = sync_deferred(shared, tail, deferred) {
             fail_all(commits, &why);
@@ -253,6 +269,11 @@ fn write_group(
             Ok(segment) => {
                 shared.active_segment.store(segment.id, Ordering::Release);
                 shared.segments.write().insert(segment.id, segment);
+            }
+            // Rolling again seals nothing twice and starts the new segment afresh.
+            Err(e) if own_only && e.is_no_space() => {
+                no_space(commits, &e);
+                return 0;
             }
             Err(e) => {
                 let why = poison(shared, e.to_string()).to_string();
@@ -264,6 +285,15 @@ fn write_group(
     let first_seq = tail.pos.next_seq;
     let start = tail.pos.offset;
     debug_assert!(start >= log::SEGMENT_HEADER_LEN && first_seq >= 1);
+    let len_before = match tail.file_len() {
+        Ok(len) => len,
+        Err(e) => {
+            let name = shared.fs.describe(&log::segment_name(tail.segment.id));
+            let why = poison(shared, format!("reading the length of {name}: {e}")).to_string();
+            fail_all(commits, &why);
+            return 0;
+        }
+    };
     let replication = shared.replication.read().clone();
     let own = replication.as_ref().map(|r| r.origin);
     // A run that is due (a busy writer never waits long enough for its deadline) or
@@ -282,6 +312,7 @@ fn write_group(
     let run_seq = deferred.as_ref().map_or(first_seq, |run| run.first_seq);
     let mut out = GroupWriter::new(tail, &commits);
     let mut locs = Vec::with_capacity(commits.len());
+    let mut write_error = None;
     for (i, request) in commits.iter().enumerate() {
         let (kind, record_time) = match &request.replica {
             Some(replica) => (Kind::Replicated, replica.time),
@@ -292,30 +323,46 @@ fn write_group(
         match out.record(seq, in_group, record_time, kind, request) {
             Ok(batch_locs) => locs.push(batch_locs),
             Err(e) => {
-                let why = poison(
-                    shared,
-                    format!(
-                        "writing {}: {e}",
-                        shared.fs.describe(&log::segment_name(out.tail.segment.id))
-                    ),
-                )
-                .to_string();
-                fail_all(commits, &why);
-                return 0;
+                write_error = Some(e);
+                break;
             }
         }
     }
-    if let Err(e) = out.finish(!defer) {
-        let why = poison(
-            shared,
-            format!(
-                "writing {}: {e}",
-                shared.fs.describe(&log::segment_name(tail.segment.id))
-            ),
-        )
-        .to_string();
+    let written = match write_error {
+        Some(e) => Err(e),
+        None => out.finish(),
+    };
+    if let Err(e) = written {
+        let name = shared.fs.describe(&log::segment_name(tail.segment.id));
+        if own_only && crate::io::is_no_space(&e) {
+            let upto: u64 = commits
+                .iter()
+                .map(|request| RECORD_HEADER_LEN as u64 + request.payload_len())
+                .sum();
+            match tail.take_back(start, start + upto, len_before) {
+                Ok(()) => {
+                    // The sync took the run not synced before along.
+                    *deferred = None;
+                    no_space(commits, &format!("writing {name}: {e}"));
+                }
+                Err(undo) => {
+                    let why = format!("writing {name}: {e}; then taking it back: {undo}");
+                    fail_all(commits, &poison(shared, why).to_string());
+                }
+            }
+            return 0;
+        }
+        let why = poison(shared, format!("writing {name}: {e}")).to_string();
         fail_all(commits, &why);
         return 0;
+    }
+    if !defer {
+        if let Err(e) = tail.sync() {
+            let name = shared.fs.describe(&log::segment_name(tail.segment.id));
+            let why = poison(shared, format!("syncing {name}: {e}")).to_string();
+            fail_all(commits, &why);
+            return 0;
+        }
     }
     let synced = Instant::now();
     let written = tail.pos.offset - start;
@@ -538,12 +585,8 @@ impl<'a> GroupWriter<'a> {
         Ok(locs)
     }
 
-    /// Writes what is left, and syncs if asked to.
-    fn finish(mut self, sync: bool) -> std::io::Result<()> {
-        self.flush()?;
-        if !sync {
-            return Ok(());
-        }
-        self.tail.sync()
+    /// Writes what is left; the caller syncs.
+    fn finish(mut self) -> std::io::Result<()> {
+        self.flush()
     }
 }

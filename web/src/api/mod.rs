@@ -68,8 +68,18 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
-        tracing::error!("store: {e}");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("store: {e}"))
+        let status = match e {
+            // Nothing was changed; the same request may succeed later.
+            Error::NoSpace(_) => StatusCode::INSUFFICIENT_STORAGE,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!("store: {e}");
+        } else {
+            tracing::warn!("store: {e}");
+        }
+        ApiError::new(status, format!("store: {e}"))
     }
 }
 
@@ -333,6 +343,7 @@ async fn status(State(state): State<Shared>, Query(query): Query<StatusQuery>) -
             "batches": stats.batches,
             "group_commits": stats.groups,
             "poisoned": state.store.poisoned(),
+            "space_left": state.store.space_left(),
             "digest": digest,
         },
         "archive_index": archive_index_lag(&state).map(|(indexed, pending)| json!({

@@ -63,6 +63,8 @@ pub(crate) static EN: Texts = Texts {
     stat_emergency: "In emergency",
     stat_queued: "Messages queued",
     stat_portal: "In portal INBOXes",
+    alert_store_refuses: "The mail store refuses writes ({}): no mail is taken until the server restarts.",
+    alert_disk_reserve: "The disk is nearly full (less free than limits.disk_free_min): new mail is refused with a temporary error until there is room.",
     stat_queue_depth: "queued",
     stat_portal_inbox: "in portal INBOX",
     stat_mailboxes: "mailboxes",

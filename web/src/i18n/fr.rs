@@ -63,6 +63,8 @@ pub(crate) static FR: Texts = Texts {
     stat_emergency: "En urgence",
     stat_queued: "Messages en file",
     stat_portal: "Dans les boîtes du portail",
+    alert_store_refuses: "Le stockage du courrier refuse les écritures ({}) : aucun message n’est accepté avant le redémarrage du serveur.",
+    alert_disk_reserve: "Le disque est presque plein (moins d’espace libre que limits.disk_free_min) : le nouveau courrier est refusé avec une erreur temporaire jusqu’à ce qu’il y ait de la place.",
     stat_queue_depth: "en file",
     stat_portal_inbox: "dans le portail",
     stat_mailboxes: "boîtes",

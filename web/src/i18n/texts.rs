@@ -78,6 +78,8 @@ texts! {
     stat_emergency,
     stat_queued,
     stat_portal,
+    alert_store_refuses,
+    alert_disk_reserve,
     stat_queue_depth,
     stat_portal_inbox,
     stat_mailboxes,

@@ -70,6 +70,8 @@ pub(crate) struct Live {
     queued: usize,
     portal: usize,
     updated: String,
+    /// What keeps mail out, for everyone who sees the dashboard.
+    alerts: Vec<String>,
 }
 
 pub(crate) fn mode_label(t: &Texts, mode: Mode) -> &'static str {
@@ -168,6 +170,13 @@ pub(crate) fn live(state: &AppState, t: &'static Texts, scope: &Scope) -> Live {
     }
     // Domains in an emergency first: they are what the reader came for.
     cards.sort_by_key(|c| (c.mode != "emergency", c.name.clone()));
+    let mut alerts = Vec::new();
+    if let Some(why) = state.store.poisoned() {
+        alerts.push(fill(t.alert_store_refuses, &[&why]));
+    }
+    if state.store.space_left() == Some(0) {
+        alerts.push(t.alert_disk_reserve.to_string());
+    }
     Live {
         t,
         domains: cards.len(),
@@ -176,6 +185,7 @@ pub(crate) fn live(state: &AppState, t: &'static Texts, scope: &Scope) -> Live {
         portal: cards.iter().map(|c| c.portal).sum(),
         cards,
         updated: when(lifeboat_store::now()),
+        alerts,
     }
 }
 
