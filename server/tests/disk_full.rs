@@ -187,6 +187,10 @@ fn a_full_disk_refuses_mail_with_452_and_the_server_goes_on() {
     let appended = u64::from(imap.contains("append OK"));
     let total = 3 + accepted + 3 + appended;
     assert_eq!(portal_messages(&lifeboat), total, "{out}\n{imap}");
+    // The archive's text index catches up with what it could not write meanwhile.
+    wait_for("the archive index to catch up", || {
+        status(&lifeboat)["archive_index"]["pending"] == 0
+    });
 
     // Everything that got a 250 is there after a restart.
     assert_eq!(lifeboat.terminate(), Some(0), "{}", lifeboat.log());
