@@ -224,6 +224,8 @@ pub struct ImapConfig {
     /// Messages per `fetch-headers`.
     pub fetch_count: u32,
     /// Size of APPENDed messages.
+    /// What appended messages' bodies are made of.
+    pub append_body: message::Body,
     pub append_size_bytes: usize,
     /// SEARCH criteria, sent as given.
     pub search_query: String,
@@ -253,6 +255,7 @@ impl ImapConfig {
             idle_holders: 0,
             fetch_count: 10,
             append_size_bytes: 4096,
+            append_body: message::Body::Repeated,
             search_query: "SUBJECT \"lifeboat\"".into(),
             fill: 0,
             stress: false,
@@ -602,7 +605,12 @@ impl ImapSession {
             message_id: &message_id,
             date: &date,
         };
-        let mut body = message::build(&headers, config.append_size_bytes, LineEnd::Crlf);
+        let mut body = message::build_with(
+            &headers,
+            config.append_size_bytes,
+            LineEnd::Crlf,
+            config.append_body.for_message(index),
+        );
         let size = body.len();
         body.extend_from_slice(b"\r\n");
         let mailbox = quoted(&config.mailbox);

@@ -56,6 +56,25 @@ enum Command {
     Maildir(MaildirArgs),
 }
 
+/// What generated messages' bodies are made of.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyArg {
+    /// One line of about 30 words, over and over (12 times compressible)
+    Repeated,
+    /// Made-up words, common ones often and rare ones seldom, a text of its own in every
+    /// message (about twice compressible, like prose; hundreds of distinct words)
+    Text,
+}
+
+impl BodyArg {
+    fn body(self) -> lifeboat_bench::message::Body {
+        match self {
+            BodyArg::Repeated => lifeboat_bench::message::Body::Repeated,
+            BodyArg::Text => lifeboat_bench::message::Body::Text { seed: 1 },
+        }
+    }
+}
+
 /// A switch: `--reuse on`, `--reuse off`, or `--reuse` alone for on.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum OnOff {
@@ -128,6 +147,9 @@ struct SmtpArgs {
     /// Message size, headers included (e.g. 10KiB)
     #[arg(long, default_value = "10KiB", value_parser = parse_size)]
     size: u64,
+    /// What the bodies are made of
+    #[arg(long, value_enum, default_value_t = BodyArg::Repeated)]
+    body: BodyArg,
     /// RCPT TO per message
     #[arg(long, short = 'r', default_value_t = 1)]
     recipients: u32,
@@ -179,6 +201,9 @@ struct ImapArgs {
     /// Size of appended messages
     #[arg(long, default_value = "4KiB", value_parser = parse_size)]
     append_size: u64,
+    /// What appended messages' bodies are made of
+    #[arg(long, value_enum, default_value_t = BodyArg::Repeated)]
+    body: BodyArg,
     /// SEARCH criteria, sent as given
     #[arg(long, default_value = "SUBJECT \"lifeboat\"")]
     search: String,
@@ -398,6 +423,7 @@ async fn run_load(command: Command) -> Result<(), SetupError> {
                 users: args.users.max(1),
                 recipients: args.recipients,
                 size_bytes: usize::try_from(args.size)?,
+                body: args.body.body(),
                 pipelining: args.pipelining.on(),
                 reuse: args.reuse.on(),
             };
@@ -429,6 +455,7 @@ async fn run_load(command: Command) -> Result<(), SetupError> {
                 idle_holders: args.idle,
                 fetch_count: args.fetch_count,
                 append_size_bytes: usize::try_from(args.append_size)?,
+                append_body: args.body.body(),
                 search_query: args.search.clone(),
                 fill: args.fill,
                 stress: args.stress,

@@ -56,6 +56,8 @@ pub struct SmtpConfig {
     pub recipients: u32,
     /// Message size on the wire, headers included.
     pub size_bytes: usize,
+    /// What the messages' bodies are made of.
+    pub body: message::Body,
     /// Pipeline MAIL, RCPT and DATA when the server offers PIPELINING.
     pub pipelining: bool,
     /// Keep the connection for the next message instead of QUIT after each.
@@ -75,6 +77,7 @@ impl SmtpConfig {
             users: 100,
             recipients: 1,
             size_bytes: 10 * 1024,
+            body: message::Body::Repeated,
             pipelining: true,
             reuse: false,
         }
@@ -405,7 +408,8 @@ fn message_bytes(config: &SmtpConfig, index: u64, to: &str, date: &str) -> Vec<u
         message_id: &message_id,
         date,
     };
-    let mut bytes = message::build(&headers, config.size_bytes, LineEnd::Crlf);
+    let body = config.body.for_message(index);
+    let mut bytes = message::build_with(&headers, config.size_bytes, LineEnd::Crlf, body);
     bytes.extend_from_slice(b".\r\n");
     bytes
 }
