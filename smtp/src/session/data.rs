@@ -146,14 +146,25 @@ impl Session {
                 return Outcome::Continue;
             }
             Err(e) => {
-                tracing::error!("writing the message to its spill file: {e}");
                 self.state = State::Ready(helo);
-                reply(
-                    out,
-                    ReplyCode::LOCAL_ERROR,
-                    EnhancedCode::TEMPORARY_SYSTEM_ERROR,
-                    "Local error in processing, try again later",
-                );
+                if lifeboat_store::io::is_no_space(&e) {
+                    // RFC 3463 X.3.1 "mail system full", as at MAIL below the reserve.
+                    tracing::warn!("writing the message to its spill file: {e}");
+                    reply(
+                        out,
+                        ReplyCode::INSUFFICIENT_STORAGE,
+                        super::enhanced_code(4, 3, 1),
+                        "Insufficient system storage, try again later",
+                    );
+                } else {
+                    tracing::error!("writing the message to its spill file: {e}");
+                    reply(
+                        out,
+                        ReplyCode::LOCAL_ERROR,
+                        EnhancedCode::TEMPORARY_SYSTEM_ERROR,
+                        "Local error in processing, try again later",
+                    );
+                }
                 return Outcome::Continue;
             }
         };
