@@ -178,6 +178,18 @@ pub(crate) enum Placement {
 }
 
 impl Relay {
+    /// Commits `batch`; a refusal for the client when the store did not take it.
+    async fn commit(
+        &self,
+        batch: Batch,
+    ) -> Result<Vec<Result<OpResult, lifeboat_store::OpError>>, Refusal> {
+        self.inner
+            .store
+            .commit_async(batch)
+            .await
+            .map_err(|e| Refusal::store_failed(&e))
+    }
+
     /// A relay over `store`; start its [`deliver::Deliverer`] separately.
     pub fn new(store: Store, config: RelayConfig) -> Relay {
         Relay::coordinated(store, config, Arc::new(coordination::Solo))
@@ -551,12 +563,7 @@ impl Relay {
         for op in extra(body) {
             batch.push(op);
         }
-        let results = self
-            .inner
-            .store
-            .commit_async(batch)
-            .await
-            .map_err(|e| Refusal::store_failed(&e))?;
+        let results = self.commit(batch).await?;
         let id = results
             .iter()
             .find_map(|r| match r {
@@ -670,12 +677,7 @@ impl Relay {
         for op in record(&targets) {
             batch.push(op);
         }
-        let results = self
-            .inner
-            .store
-            .commit_async(batch)
-            .await
-            .map_err(|e| Refusal::store_failed(&e))?;
+        let results = self.commit(batch).await?;
         if let Some(why) = results.iter().find_map(|r| r.as_ref().err()) {
             return Err(Refusal::new(451, "4.3.0", why.to_string()));
         }
