@@ -396,6 +396,14 @@ impl Replicator for HeldPublisher {
 }
 
 impl Held {
+    /// Answers every frame published so far as not stored.
+    fn fail(&self) {
+        let unanswered = std::mem::take(&mut *self.unanswered.lock().unwrap());
+        for (_, done) in unanswered {
+            done(Err("no majority answered".into()));
+        }
+    }
+
     /// Acknowledges every frame published so far.
     fn answer(&self) {
         let unanswered = std::mem::take(&mut *self.unanswered.lock().unwrap());
@@ -719,4 +727,43 @@ fn an_own_frame_waits_for_the_frames_before_it() {
     log.pump(&a);
     assert_eq!(a.read(|s| s.digest()), b.read(|s| s.digest()));
     assert!(b.read(|s| s.domain("b.test").is_some() && s.domain("example.test").is_some()));
+}
+
+/// While the log does not answer, a commit waits at most one publish: when the frame
+/// on its way fails, the commits waiting behind it fail with it, without being
+/// published; the next commit is published again.
+#[test]
+fn commits_waiting_behind_a_frame_that_failed_fail_with_it() {
+    let held = Arc::new(Held::default());
+    let log = held.log.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    store.replicate_through(Arc::new(HeldPublisher(held.clone())));
+    let setup = store.commit_async(setup_batch());
+    held.answer();
+    log.pump(&store);
+    assert!(wait(setup).unwrap().iter().all(|r| r.is_ok()));
+
+    let first = store.commit_async(append_batch(&store, "a"));
+    let behind: Vec<_> = ["b", "c"]
+        .into_iter()
+        .map(|text| store.commit_async(append_batch(&store, text)))
+        .collect();
+    assert_eq!(log.len(), 2, "one frame on its way, two commits waiting");
+    held.fail();
+    let err = wait(first).unwrap_err();
+    assert!(matches!(err, Error::Unavailable(_)), "{err}");
+    for commit in behind {
+        let err = wait(commit).unwrap_err();
+        assert!(matches!(err, Error::Unavailable(_)), "{err}");
+        assert!(err.to_string().contains("not published"), "{err}");
+    }
+    assert_eq!(log.len(), 2, "the two waiting were not published");
+
+    // The log answers again: so does the store.
+    let next = store.commit_async(append_batch(&store, "d"));
+    assert_eq!(log.len(), 3);
+    held.answer();
+    log.pump(&store);
+    assert!(wait(next).unwrap().iter().all(|r| r.is_ok()));
 }

@@ -15,8 +15,8 @@
 //! - At most [`PUBLISHING_MAX`] frames are on their way at a time; every commit is
 //!   answered: by the writer once its frame comes back applied, or with
 //!   [`Error::Unavailable`] when its frame was not stored. While the log does not
-//!   answer, a commit waits for the frame before it and then its own: up to twice
-//!   the replicator's publish timeout.
+//!   answer, a commit waits at most the replicator's publish timeout: when a frame
+//!   fails, the commits waiting behind it fail with it, unpublished.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Weak};
@@ -137,10 +137,27 @@ impl Replication {
                     }
                 }
                 Err(why) => {
+                    // The commits waiting behind this frame are answered too: the log
+                    // did not store it within its timeout, so publishing them now would
+                    // most likely keep their callers waiting as long again, for the
+                    // same answer. Never published, they were not stored anywhere.
+                    let behind = {
+                        let mut outbox = this.outbox.lock();
+                        let count = outbox.commits.len() as u64;
+                        outbox.commits.clear();
+                        outbox.next_nonce - count..outbox.next_nonce
+                    };
                     let mut waiting = this.waiting.lock();
                     for nonce in nonces {
                         if let Some(done) = waiting.remove(&nonce) {
                             done.complete(Err(Error::Unavailable(why.clone())));
+                        }
+                    }
+                    for nonce in behind {
+                        if let Some(done) = waiting.remove(&nonce) {
+                            done.complete(Err(Error::Unavailable(format!(
+                                "not published: the frame before it was not stored ({why})"
+                            ))));
                         }
                     }
                 }
