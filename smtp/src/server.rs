@@ -35,7 +35,7 @@ use lifeboat_store::Spill;
 use tracing::Instrument;
 
 use crate::parse::limits::COMMAND_LINE_BYTES_MAX;
-use crate::parse::{Domain, EnhancedCode, ReplyCode};
+use crate::parse::{DataError, Domain, EnhancedCode, ReplyCode};
 use crate::relay::{ClientInfo, Listener, Refusal, Relay};
 use crate::session::{
     AuthOutcome, Credentials, Delivery, Effect, Limits, RecipientCheck, Rejection, Session,
@@ -265,12 +265,18 @@ impl SmtpService {
                                 "limits.message_memory_max reached: the message continues in a spill file"
                             ),
                             Err(e) => {
+                                let why = if lifeboat_store::io::is_no_space(&e) {
+                                    DataError::NoSpace
+                                } else {
+                                    DataError::Busy
+                                };
                                 tracing::warn!(
                                     held,
                                     budget,
-                                    "limits.message_memory_max reached and the message cannot be spilled ({e}): it is refused with 451"
+                                    "limits.message_memory_max reached and the message cannot be spilled ({e}): it is refused with {}",
+                                    why.reply().0
                                 );
-                                session.refuse_message();
+                                session.refuse_message(why);
                             }
                         }
                         reservation.release();

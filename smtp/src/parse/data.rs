@@ -39,6 +39,10 @@ pub enum DataError {
     /// (`limits.message_memory_max`): a temporary failure, the client tries later.
     #[error("no memory for the message now")]
     Busy,
+    /// Past the memory budget, and no room on the disk to spill it to either: a
+    /// temporary failure, the client tries later.
+    #[error("no disk space for the message now")]
+    NoSpace,
 }
 
 impl DataError {
@@ -65,6 +69,12 @@ impl DataError {
                 ReplyCode::LOCAL_ERROR,
                 EnhancedCode::TEMPORARY_SYSTEM_ERROR,
                 "Too much mail arriving at once, try again later",
+            ),
+            // RFC 3463 X.3.1 "mail system full", as at MAIL below the disk reserve.
+            DataError::NoSpace => (
+                ReplyCode::INSUFFICIENT_STORAGE,
+                EnhancedCode::MAIL_SYSTEM_FULL,
+                "Insufficient system storage, try again later",
             ),
         }
     }

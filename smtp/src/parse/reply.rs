@@ -124,6 +124,8 @@ impl EnhancedCode {
     pub const AUTH_SUCCEEDED: EnhancedCode = EnhancedCode::known(2, 7, 0);
     /// 4.3.0 Other or undefined mail system status (temporary).
     pub const TEMPORARY_SYSTEM_ERROR: EnhancedCode = EnhancedCode::known(4, 3, 0);
+    /// 4.3.1 Mail system full (temporary).
+    pub const MAIL_SYSTEM_FULL: EnhancedCode = EnhancedCode::known(4, 3, 1);
     /// 4.5.3 Too many recipients (temporary, RFC 5321 §4.5.3.1.10).
     pub const TOO_MANY_RECIPIENTS: EnhancedCode = EnhancedCode::known(4, 5, 3);
     /// 5.1.1 Bad destination mailbox address.

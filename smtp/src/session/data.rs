@@ -153,7 +153,7 @@ impl Session {
                     reply(
                         out,
                         ReplyCode::INSUFFICIENT_STORAGE,
-                        super::enhanced_code(4, 3, 1),
+                        EnhancedCode::MAIL_SYSTEM_FULL,
                         "Insufficient system storage, try again later",
                     );
                 } else {

@@ -56,7 +56,7 @@ impl Session {
                 reply(
                     out,
                     ReplyCode::INSUFFICIENT_STORAGE,
-                    enhanced_code(4, 3, 1),
+                    EnhancedCode::MAIL_SYSTEM_FULL,
                     "Insufficient system storage, try again later",
                 );
                 return Outcome::Continue;

@@ -198,4 +198,59 @@ mod tests {
             );
         }
     }
+
+    /// A message refused midway (the budget spent and no spill file to be had) is
+    /// read to its end and answered with the reason's temporary failure: `451 4.3.0`
+    /// for memory, `452 4.3.1` for a full disk; the session goes on.
+    #[test]
+    fn messages_refused_midway_get_the_reasons_reply() {
+        use super::super::check::config;
+        use super::super::{Effect, Session};
+        use crate::parse::DataError;
+
+        for (why, expected) in [
+            (DataError::Busy, "451 4.3.0"),
+            (DataError::NoSpace, "452 4.3.1"),
+        ] {
+            for (first, rest) in [
+                (
+                    &b"DATA\r\nSubject: s\r\n\r\n0123"[..],
+                    &b"456789\r\n.\r\nNOOP\r\n"[..],
+                ),
+                (
+                    b"BDAT 15\r\nSubject: s\r\n\r\n0",
+                    b"BDAT 11 LAST\r\n123456789\r\nNOOP\r\n",
+                ),
+            ] {
+                let mut session = Session::new(config(false, false), false);
+                let mut out = Vec::new();
+                let feed = |session: &mut Session, input: &[u8], out: &mut Vec<u8>| {
+                    let mut buffer = input.to_vec();
+                    loop {
+                        let progress = session.receive(&buffer, 1_700_000_000, out);
+                        buffer.drain(..progress.consumed);
+                        match progress.effect {
+                            Effect::NeedInput => return,
+                            Effect::CheckRecipient(_) => session.recipient_checked(Ok(()), out),
+                            other => panic!("{other:?}"),
+                        }
+                    }
+                };
+                feed(
+                    &mut session,
+                    b"EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@example.test>\r\n",
+                    &mut out,
+                );
+                feed(&mut session, first, &mut out);
+                session.refuse_message(why);
+                out.clear();
+                feed(&mut session, rest, &mut out);
+                let replies = String::from_utf8_lossy(&out);
+                let codes: Vec<&str> = replies.lines().map(|l| &l[..l.len().min(9)]).collect();
+                assert_eq!(codes.last(), Some(&"250 2.0.0"), "{replies}");
+                assert!(codes.contains(&expected), "{why:?}: {replies}");
+                assert_eq!(session.message_bytes(), 0);
+            }
+        }
+    }
 }

@@ -635,17 +635,19 @@ impl Session {
         }
     }
 
-    /// Refuses the message being received for want of memory: what it holds is
-    /// freed, the rest of it is read and dropped, and its end is answered with a
-    /// temporary failure (`451 4.3.0`), so the client sends it again later.
-    pub fn refuse_message(&mut self) {
+    /// Refuses the message being received for want of memory (`why`:
+    /// [`DataError::Busy`], or [`DataError::NoSpace`] when it could not be spilled to
+    /// a full disk either): what it holds is freed, the rest of it is read and
+    /// dropped, and its end is answered with `why`'s temporary failure (`451 4.3.0`,
+    /// `452 4.3.1`), so the client sends it again later.
+    pub fn refuse_message(&mut self, why: DataError) {
         match &mut self.state {
             State::Data(body) => {
-                body.decoder.refuse(DataError::Busy);
+                body.decoder.refuse(why);
                 body.message = MessageBuf::Empty;
             }
             State::Bdat(chunks) | State::BdatChunk { chunks, .. } => {
-                chunks.failed.get_or_insert(DataError::Busy);
+                chunks.failed.get_or_insert(why);
                 chunks.message = MessageBuf::Empty;
             }
             _ => {}
