@@ -264,5 +264,10 @@ fn below_the_disk_reserve_imap_append_is_refused_and_the_rest_goes_on() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     std::fs::create_dir_all(&screenshots).unwrap();
     browser.screenshot(&screenshots.join("panel-disk-reserve-desktop.png"));
+    // And webmail warns before a message is written that cannot be sent.
+    browser.goto(&format!("{base}/mail/compose"));
+    let notice = browser.text("#compose-disk");
+    assert!(notice.contains("short of disk space"), "{notice}");
+    browser.screenshot(&screenshots.join("webmail-disk-reserve-desktop.png"));
     assert_eq!(lifeboat.terminate(), Some(0));
 }

@@ -293,6 +293,7 @@ pub(crate) static EN: Texts = Texts {
     mail_junk: "Junk",
     mail_archive_folder: "Archive",
     mail_compose: "Write",
+    mail_disk_short: "The server is short of disk space: until there is room, a message cannot be sent or saved. Keep a copy of what you write.",
     mail_reply: "Reply",
     mail_reply_all: "Reply all",
     mail_forward: "Forward",

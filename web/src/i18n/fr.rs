@@ -293,6 +293,7 @@ pub(crate) static FR: Texts = Texts {
     mail_junk: "Indésirables",
     mail_archive_folder: "Archives",
     mail_compose: "Écrire",
+    mail_disk_short: "Le serveur manque d’espace disque : tant qu’il n’y a pas de place, un message ne peut être ni envoyé ni enregistré. Gardez une copie de ce que vous écrivez.",
     mail_reply: "Répondre",
     mail_reply_all: "Répondre à tous",
     mail_forward: "Transférer",

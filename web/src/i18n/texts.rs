@@ -308,6 +308,7 @@ texts! {
     mail_junk,
     mail_archive_folder,
     mail_compose,
+    mail_disk_short,
     mail_reply,
     mail_reply_all,
     mail_forward,

@@ -76,6 +76,8 @@ struct ComposePage {
     draft: Draft,
     kept: Vec<String>,
     error: Option<String>,
+    /// Below the disk reserve: nothing can be sent or saved now.
+    disk_short: bool,
     action: String,
     limit: String,
 }
@@ -298,6 +300,7 @@ fn compose_page(
         draft,
         kept,
         error,
+        disk_short: state.store.space_left() == Some(0),
         action: format!("/mail/send?{}={}", crate::session::CSRF_FIELD, session.csrf),
         limit: fill(t.mail_attach_help, &[&size(state.message_bytes_max as u64)]),
     }
