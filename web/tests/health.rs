@@ -77,3 +77,47 @@ fn healthz_reports_a_poisoned_store() {
     );
     web.shutdown(Duration::from_secs(1));
 }
+
+#[path = "../benches/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+/// The panel's dashboard tells whoever looks at it when the store refuses writes.
+#[test]
+fn the_dashboard_says_when_the_store_refuses_writes() {
+    let fs = SimFs::new();
+    let store = Store::open_with(Arc::new(fs.clone()) as Arc<dyn Vfs>, Options::default()).unwrap();
+    let mut batch = Batch::new();
+    batch.push(Op::PutDomain(DomainSettings {
+        name: "example.test".into(),
+        upstream: "127.0.0.1:25".into(),
+        coverage: Coverage::All,
+        failover: Failover::Auto,
+    }));
+    batch.push(Op::AddAccount {
+        address: "root@example.test".into(),
+        password_hash: password::hash_password(support::PASSWORD).unwrap(),
+        role: Role::Admin,
+        covered: false,
+        recovery: None,
+    });
+    store.commit(batch).unwrap();
+    let web = support::start(&store);
+    let addr = web.local_addr();
+    let session = support::login(addr, "root@example.test");
+    let (status, _, page) = support::request(addr, "GET", "/panel", &session, "");
+    assert_eq!(status, 200);
+    assert!(!page.contains("refuses writes"), "{page}");
+
+    fs.fail_sync_at(0);
+    let mut batch = Batch::new();
+    batch.push(Op::DeleteDomain("nowhere.test".into()));
+    assert!(matches!(store.commit(batch), Err(Error::Poisoned(_))));
+    let (status, _, page) = support::request(addr, "GET", "/panel", &session, "");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("The mail store refuses writes") && page.contains("fsync"),
+        "{page}"
+    );
+    web.shutdown(Duration::from_secs(1));
+}
