@@ -24,6 +24,16 @@ fn get(addr: std::net::SocketAddr, path: &str, token: Option<&str>) -> String {
     out
 }
 
+/// Protects example.test.
+fn example_domain() -> Op {
+    Op::PutDomain(DomainSettings {
+        name: "example.test".into(),
+        upstream: "127.0.0.1:25".into(),
+        coverage: Coverage::All,
+        failover: Failover::Auto,
+    })
+}
+
 #[test]
 fn healthz_reports_a_poisoned_store() {
     let fs = SimFs::new();
@@ -56,12 +66,7 @@ fn healthz_reports_a_poisoned_store() {
 
     fs.fail_sync_at(0);
     let mut batch = Batch::new();
-    batch.push(Op::PutDomain(DomainSettings {
-        name: "example.test".into(),
-        upstream: "127.0.0.1:25".into(),
-        coverage: Coverage::All,
-        failover: Failover::Auto,
-    }));
+    batch.push(example_domain());
     assert!(matches!(store.commit(batch), Err(Error::Poisoned(_))));
 
     let sick = get(addr, "/healthz", None);
@@ -88,12 +93,7 @@ fn the_dashboard_says_when_the_store_refuses_writes() {
     let fs = SimFs::new();
     let store = Store::open_with(Arc::new(fs.clone()) as Arc<dyn Vfs>, Options::default()).unwrap();
     let mut batch = Batch::new();
-    batch.push(Op::PutDomain(DomainSettings {
-        name: "example.test".into(),
-        upstream: "127.0.0.1:25".into(),
-        coverage: Coverage::All,
-        failover: Failover::Auto,
-    }));
+    batch.push(example_domain());
     batch.push(Op::AddAccount {
         address: "root@example.test".into(),
         password_hash: password::hash_password(support::PASSWORD).unwrap(),
