@@ -16,7 +16,7 @@ use std::io::Write;
 use std::process::Command;
 
 use serde_json::Value;
-use support::browser::{Browser, DESKTOP};
+use support::browser::{Browser, DESKTOP, PHONE};
 use support::*;
 
 /// Sends `count` messages of `size` bytes, a new connection each; prints per message
@@ -264,10 +264,20 @@ fn below_the_disk_reserve_imap_append_is_refused_and_the_rest_goes_on() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     std::fs::create_dir_all(&screenshots).unwrap();
     browser.screenshot(&screenshots.join("panel-disk-reserve-desktop.png"));
+    browser.screen(PHONE);
+    browser.refresh();
+    browser.screenshot(&screenshots.join("panel-disk-reserve-phone.png"));
+    browser.screen(DESKTOP);
     // And webmail warns before a message is written that cannot be sent.
     browser.goto(&format!("{base}/mail/compose"));
     let notice = browser.text("#compose-disk");
     assert!(notice.contains("short of disk space"), "{notice}");
     browser.screenshot(&screenshots.join("webmail-disk-reserve-desktop.png"));
+    browser.screen(PHONE);
+    browser.refresh();
+    assert!(browser
+        .text("#compose-disk")
+        .contains("short of disk space"));
+    browser.screenshot(&screenshots.join("webmail-disk-reserve-phone.png"));
     assert_eq!(lifeboat.terminate(), Some(0));
 }
