@@ -352,19 +352,41 @@ struct Shared {
     compaction: Mutex<()>,
     latency: Arc<CommitLatency>,
     free_space: FreeSpace,
+    /// When the store was opened (the clock of [`FreeSpace`]).
+    opened: Instant,
 }
 
 /// How long the free space read from the file system is used; in between, what the
 /// store wrote since counts against it.
 const FREE_SPACE_READ_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The free space last read from the file system.
-#[derive(Default)]
+/// The free space last read from the file system. Atomics, not a lock: every SMTP
+/// session asks for it on every read; a race between two readers costs at most a
+/// second read of the file system or a figure a few writes old.
 struct FreeSpace {
-    /// When it was read, the bytes free then and the store's bytes written then.
-    read: Mutex<Option<(Instant, u64, u64)>>,
+    /// When it was read, in milliseconds since the store opened (`u64::MAX`: never).
+    read_ms: AtomicU64,
+    /// The bytes free then.
+    free: AtomicU64,
+    /// Whether `free` holds a figure (false before the first read, and while the
+    /// file system does not answer).
+    known: std::sync::atomic::AtomicBool,
+    /// The store's bytes written then.
+    written: AtomicU64,
     /// Whether a failure to read it was logged (once).
     unreadable_logged: std::sync::atomic::AtomicBool,
+}
+
+impl Default for FreeSpace {
+    fn default() -> FreeSpace {
+        FreeSpace {
+            read_ms: AtomicU64::new(u64::MAX),
+            free: AtomicU64::new(0),
+            known: Default::default(),
+            written: AtomicU64::new(0),
+            unreadable_logged: Default::default(),
+        }
+    }
 }
 
 struct Inner {
@@ -482,6 +504,7 @@ impl Store {
             compaction: Mutex::new(()),
             latency: Arc::default(),
             free_space: FreeSpace::default(),
+            opened: Instant::now(),
         });
         let (tx, rx) = crossbeam_channel::unbounded();
         let writer_shared = shared.clone();
@@ -524,14 +547,24 @@ impl Store {
         if reserve == 0 {
             return None;
         }
+        let space = &shared.free_space;
         let written = shared.bytes_written.load(Ordering::Relaxed);
-        let mut read = shared.free_space.read.lock();
-        let fresh = read.filter(|(at, ..)| at.elapsed() < FREE_SPACE_READ_EVERY);
-        let (free, written_then) = match fresh {
-            Some((_, free, written_then)) => (free, written_then),
-            None => match shared.fs.free_bytes() {
+        let now_ms = shared.opened.elapsed().as_millis() as u64;
+        let read_ms = space.read_ms.load(Ordering::Acquire);
+        let stale = read_ms == u64::MAX
+            || now_ms.saturating_sub(read_ms) >= FREE_SPACE_READ_EVERY.as_millis() as u64;
+        // One caller reads the file system again; the others use the last figure.
+        if stale
+            && space
+                .read_ms
+                .compare_exchange(read_ms, now_ms, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            match shared.fs.free_bytes() {
                 Ok(free) => {
-                    let was_low = read.is_some_and(|(_, before, _)| before < reserve);
+                    space.written.store(written, Ordering::Relaxed);
+                    let before = space.free.swap(free, Ordering::AcqRel);
+                    let was_low = space.known.swap(true, Ordering::AcqRel) && before < reserve;
                     if free < reserve && !was_low {
                         tracing::warn!(
                             free,
@@ -542,26 +575,24 @@ impl Store {
                     } else if was_low && free >= reserve {
                         tracing::info!(free, "disk space free again: new messages are accepted");
                     }
-                    *read = Some((Instant::now(), free, written));
-                    (free, written)
                 }
                 Err(e) => {
-                    if !shared
-                        .free_space
-                        .unreadable_logged
-                        .swap(true, Ordering::Relaxed)
-                    {
+                    space.known.store(false, Ordering::Release);
+                    if !space.unreadable_logged.swap(true, Ordering::Relaxed) {
                         tracing::warn!(
                             "cannot read the free disk space of {} ({e}): the disk reserve is not enforced",
                             shared.fs.describe("")
                         );
                     }
-                    return None;
                 }
-            },
-        };
-        let free = free.saturating_sub(written.saturating_sub(written_then));
-        Some(free.saturating_sub(reserve))
+            }
+        }
+        if !space.known.load(Ordering::Acquire) {
+            return None;
+        }
+        let free = space.free.load(Ordering::Acquire);
+        let since = written.saturating_sub(space.written.load(Ordering::Relaxed));
+        Some(free.saturating_sub(since).saturating_sub(reserve))
     }
 
     /// [`Error::NoSpace`] when a batch adding `bytes` of messages would cut into the
