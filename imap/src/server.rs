@@ -71,9 +71,14 @@ pub struct ImapConfig {
     /// Parser limits after login; the literal limit is the largest APPEND
     /// (`limits.message_size_max`, see [`Limits::with_literal_bytes_max`]).
     pub limits: Limits,
-    /// `limits.message_memory_max`, shared with the other services: a literal that
-    /// would pass it is dropped and its command answered `NO [LIMIT]`.
+    /// `limits.message_memory_max`, shared with the other services: an APPEND's
+    /// message that would pass it goes on in a spill file in `spill_dir`; any other
+    /// literal that would, or one that cannot be spilled, is dropped and its command
+    /// answered `NO [LIMIT]` (`NO [OVERQUOTA]` when the disk is full).
     pub message_memory: SharedBudget,
+    /// Where APPENDs' messages go once the budget is spent (`data_dir/spill`, shared
+    /// with SMTP); `None`: nowhere, they are refused.
+    pub spill_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ImapConfig {
@@ -85,6 +90,7 @@ impl Default for ImapConfig {
             idle_command_timeout: IDLE_COMMAND_TIMEOUT_MAX,
             limits: Limits::default(),
             message_memory: SharedBudget::default(),
+            spill_dir: None,
         }
     }
 }
@@ -111,6 +117,57 @@ impl std::fmt::Debug for ImapService {
         f.debug_struct("ImapService")
             .field("config", &self.inner.config)
             .finish_non_exhaustive()
+    }
+}
+
+impl ImapService {
+    /// The session's literal passes the memory budget: an APPEND's message goes on
+    /// in a spill file, any other literal (or one that cannot be spilled) is
+    /// dropped and its command refused. False when no literal is arriving.
+    fn relieve(&self, session: &mut Session, held: u64) -> bool {
+        let budget = self.inner.config.message_memory.limit();
+        let spilled = match &self.inner.config.spill_dir {
+            Some(dir) => session.spill_literal(dir),
+            None => Ok(false),
+        };
+        match spilled {
+            Ok(true) => {
+                tracing::info!(
+                    held,
+                    budget,
+                    "limits.message_memory_max reached: the APPEND goes on in a spill file"
+                );
+                true
+            }
+            Ok(false) => {
+                let abandoned = session.abandon_literal();
+                if abandoned {
+                    tracing::warn!(
+                        held,
+                        budget,
+                        "limits.message_memory_max reached: the literal is dropped, the command answered NO [LIMIT]"
+                    );
+                }
+                abandoned
+            }
+            Err(error) => {
+                let no_space = lifeboat_store::io::is_no_space(&error);
+                let abandoned = if no_space {
+                    session.abandon_literal_for_space()
+                } else {
+                    session.abandon_literal()
+                };
+                if abandoned {
+                    tracing::warn!(
+                        held,
+                        budget,
+                        "limits.message_memory_max reached and the APPEND cannot be spilled ({error}): it is answered NO [{}]",
+                        if no_space { "OVERQUOTA" } else { "LIMIT" }
+                    );
+                }
+                abandoned
+            }
+        }
     }
 }
 
@@ -409,14 +466,17 @@ impl ImapService {
                     continue;
                 }
                 Ok(Progress::NeedInput) => {
-                    // A literal arriving holds memory of the process's budget.
-                    if !reservation.fit(session.held_bytes() as u64) && session.abandon_literal() {
-                        tracing::warn!(
-                            held = session.held_bytes(),
-                            budget = config.message_memory.limit(),
-                            "limits.message_memory_max reached: the literal is dropped, the command answered NO [LIMIT]"
-                        );
-                        reservation.release();
+                    // A literal arriving holds memory of the process's budget; past
+                    // it, the session gives it up or moves it to a spill file and
+                    // runs again. With nothing to give up (a command line, or a
+                    // literal spilled already, which leaves a few bytes held), it
+                    // reads on.
+                    let held = session.held_bytes() as u64;
+                    if !reservation.fit(held)
+                        && !session.literal_spilled()
+                        && self.relieve(&mut session, held)
+                    {
+                        reservation.fit(session.held_bytes() as u64);
                         continue;
                     }
                 }

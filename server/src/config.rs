@@ -134,10 +134,10 @@ pub struct LimitsSection {
     #[serde(deserialize_with = "duration")]
     pub idle_timeout: Duration,
     /// Message bytes all SMTP sessions and IMAP APPENDs together hold in memory while
-    /// receiving. An SMTP message that would pass it continues in an unlinked file in
-    /// `data_dir/spill` and is committed from there (`451 4.3.0` if that file cannot
-    /// be written, `452 4.3.1` if the disk is full); an APPEND is refused with
-    /// `NO [LIMIT]`. At least `message_size_max`.
+    /// receiving. A message that would pass it continues in an unlinked file in
+    /// `data_dir/spill` and is committed from there; if that file cannot be written,
+    /// SMTP answers `451 4.3.0` and IMAP `NO [LIMIT]` (`452 4.3.1` and
+    /// `NO [OVERQUOTA]` if the disk is full). At least `message_size_max`.
     #[serde(deserialize_with = "size")]
     pub message_memory_max: u64,
     /// Disk space kept free on `data_dir`'s file system: while less is free, nothing

@@ -637,6 +637,7 @@ fn start_protocols(
                 u32::try_from(config.limits.message_size_max).unwrap_or(u32::MAX),
             ),
             message_memory: SharedBudget(Some(message_memory.clone())),
+            spill_dir: Some(config.spill_dir()),
             ..ImapConfig::default()
         },
     );

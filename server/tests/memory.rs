@@ -5,8 +5,9 @@
 //! they are refused with a 4xx. Either way the server's peak resident memory stays
 //! bounded by the budget rather than by the sum of the messages.
 //!
-//! The same with IMAP clients APPENDing large literals (refused `NO [LIMIT]`), and
-//! MAIL refused with `452 4.3.1` below `limits.disk_free_min`.
+//! The same with IMAP clients APPENDing large literals (spilled, or refused
+//! `NO [LIMIT]` without a spill directory), and MAIL refused with `452 4.3.1` below
+//! `limits.disk_free_min`.
 //!
 //! `MEMORY_TEST_SCALE=clients,message_mib,budget_mib` runs them at another scale (the
 //! figures in bench/README.md: `200,40,256` and `2000,10,256`).
@@ -276,25 +277,20 @@ fn without_a_spill_directory_messages_past_the_budget_are_refused_with_451() {
     assert_eq!(portal_messages(&lifeboat), Some(accepted as u64 + 1));
 }
 
-#[test]
-fn many_large_appends_at_once_stay_within_the_memory_budget() {
+/// The IMAP load at [`scale`] against `lifeboat`: each client's reply to its APPEND,
+/// after checking that the server's memory grew by less than half of what holding
+/// every message would take.
+fn imap_load(lifeboat: &Lifeboat) -> Vec<String> {
     let (clients, message_mib, budget_mib) = scale();
-    let lifeboat = server(clients, message_mib, budget_mib);
     let pid = lifeboat.child.as_ref().unwrap().id();
     let before_kib = vm_kib(pid, "VmRSS:");
     let replies = run_clients(APPENDERS, lifeboat.ports.imap, clients, message_mib);
-    let stored = replies.iter().filter(|r| r.starts_with("OK")).count();
-    let refused = replies
-        .iter()
-        .filter(|r| r.starts_with("NO [LIMIT]"))
-        .count();
-    assert_eq!(stored + refused, replies.len(), "{replies:?}");
-    assert!(refused > 0, "{replies:?}");
     let peak_kib = vm_kib(pid, "VmHWM:");
     let grew_mib = peak_kib.saturating_sub(before_kib) / 1024;
+    let stored = replies.iter().filter(|r| r.starts_with("OK")).count();
     eprintln!(
-        "{clients} IMAP clients × {message_mib} MiB, budget {budget_mib} MiB: {stored} stored, \
-         {refused} refused NO [LIMIT]; resident memory {} MiB before, peak {} MiB (+{grew_mib} MiB)",
+        "{clients} IMAP clients × {message_mib} MiB, budget {budget_mib} MiB: {stored} stored; \
+         resident memory {} MiB before, peak {} MiB (+{grew_mib} MiB)",
         before_kib / 1024,
         peak_kib / 1024
     );
@@ -303,6 +299,72 @@ fn many_large_appends_at_once_stay_within_the_memory_budget() {
         grew_mib < unbounded_mib / 2,
         "grew by {grew_mib} MiB; holding every half would be {unbounded_mib} MiB"
     );
+    replies
+}
+
+#[test]
+fn many_large_appends_at_once_spill_past_the_memory_budget() {
+    let (clients, message_mib, budget_mib) = scale();
+    let lifeboat = server(clients, message_mib, budget_mib);
+    let replies = imap_load(&lifeboat);
+    // Past the budget, the messages went on in spill files, and every one was stored.
+    assert!(
+        replies.iter().all(|r| r.starts_with("OK [APPENDUID")),
+        "{replies:?}"
+    );
+    assert!(
+        lifeboat
+            .log()
+            .contains("the APPEND goes on in a spill file"),
+        "{}",
+        lifeboat.log()
+    );
+    let spill = lifeboat.data_dir().join("spill");
+    assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0);
+    // Every message is in the INBOX, whole: as long as it was sent, the text the
+    // client's, whether it was spilled or not.
+    assert_eq!(portal_messages(&lifeboat), Some(clients));
+    let out = Command::new("python3")
+        .args(["-c", INBOX, &lifeboat.ports.imap.to_string(), PASSWORD])
+        .output()
+        .unwrap();
+    let sizes: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    let head = b"Subject: appended\r\n\r\n";
+    let line = [b"x".repeat(78), b"\r\n".to_vec()].concat();
+    let half = line.repeat((message_mib as usize * 1024 * 1024 - head.len()) / 2 / line.len());
+    let text = half.repeat(2);
+    let length = (head.len() + text.len()) as u64;
+    assert_eq!(sizes, vec![length; clients as usize]);
+    assert!(
+        out.stderr == text,
+        "the first message's text differs ({} bytes, not {})",
+        out.stderr.len(),
+        text.len()
+    );
+}
+
+#[test]
+fn without_a_spill_directory_appends_past_the_budget_are_refused_no_limit() {
+    let (clients, message_mib, budget_mib) = scale();
+    let lifeboat = server(clients, message_mib, budget_mib);
+    std::fs::remove_dir_all(lifeboat.data_dir().join("spill")).unwrap();
+    let replies = imap_load(&lifeboat);
+    let stored = replies.iter().filter(|r| r.starts_with("OK")).count();
+    let refused = replies
+        .iter()
+        .filter(|r| r.starts_with("NO [LIMIT]"))
+        .count();
+    assert_eq!(stored + refused, replies.len(), "{replies:?}");
+    assert!(refused > 0, "{replies:?}");
+    assert!(
+        lifeboat.log().contains("the APPEND cannot be spilled"),
+        "{}",
+        lifeboat.log()
+    );
+    // The budget was given back: one more, alone, is stored.
     let alone = run_clients(APPENDERS, lifeboat.ports.imap, 1, message_mib);
     assert!(alone[0].starts_with("OK"), "{alone:?}");
     assert_eq!(portal_messages(&lifeboat), Some(stored as u64 + 1));

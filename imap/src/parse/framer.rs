@@ -125,6 +125,12 @@ pub(crate) enum UnitScan {
 /// Whether the unit starting `input` is an ID command (`tag SP "ID" SP`), whose
 /// lines RFC 2971 §3.3 lets reach [`ID_LINE_BYTES_MAX`].
 fn is_id_command(input: &[u8]) -> bool {
+    is_command(input, b"ID")
+}
+
+/// Whether the unit starting `input` is a `name` command (`tag SP name SP`, `name`
+/// in capitals).
+fn is_command(input: &[u8], name: &[u8]) -> bool {
     let Some(space) = input
         .iter()
         .take(TAG_BYTES_MAX + 1)
@@ -133,8 +139,10 @@ fn is_id_command(input: &[u8]) -> bool {
         return false;
     };
     input
-        .get(space + 1..space + 4)
-        .is_some_and(|name| name.eq_ignore_ascii_case(b"ID "))
+        .get(space + 1..space + 2 + name.len())
+        .is_some_and(|word| {
+            word[..name.len()].eq_ignore_ascii_case(name) && word[name.len()] == b' '
+        })
 }
 
 /// The limits a unit is held to: `limits`, with the line and command bounds raised
@@ -302,6 +310,9 @@ pub struct Framer {
     abandoned: Option<(Vec<u8>, Reason)>,
     /// The tag of the last abandoned command, borrowed by the frame reporting it.
     abandoned_tag: Vec<u8>,
+    /// Bytes still to come of a literal taken out of its unit ([`Framer::divert`]):
+    /// they are not pushed, see [`Framer::split_diverted`].
+    diverting: u64,
 }
 
 impl Framer {
@@ -315,6 +326,7 @@ impl Framer {
             discard: None,
             abandoned: None,
             abandoned_tag: Vec::new(),
+            diverting: 0,
         }
     }
 
@@ -335,7 +347,8 @@ impl Framer {
         };
         let unit = &self.buffer[self.start..];
         let received = unit.len().saturating_sub(data_start);
-        let remaining = u64::from(length).saturating_sub(received as u64);
+        let remaining =
+            u64::from(length).saturating_sub(received as u64) + std::mem::take(&mut self.diverting);
         let tag = tag_of(unit).map(|tag| {
             let mut bytes = tag.as_str().as_bytes().to_vec();
             bytes.push(b' ');
@@ -357,12 +370,76 @@ impl Framer {
         true
     }
 
+    /// What has arrived of the message literal of an APPEND now being received, for
+    /// the caller to write elsewhere before it calls [`Framer::divert`]; `None` when
+    /// no APPEND's literal is arriving (or it is diverted already).
+    pub fn divertable(&mut self) -> Option<&[u8]> {
+        self.release();
+        let (length, _, data_start) = self.cursor.pending?;
+        let unit = &self.buffer[self.start..];
+        if self.diverting > 0 || !is_command(unit, b"APPEND") {
+            return None;
+        }
+        let end = (data_start + length as usize).min(unit.len());
+        Some(&unit[data_start..end])
+    }
+
+    /// Takes the literal [`Framer::divertable`] showed out of its unit: what has
+    /// arrived of it is dropped, the rest is returned by [`Framer::split_diverted`]
+    /// as it comes instead of being buffered, and the unit goes on as if the literal
+    /// were empty. Its header's digits become zeros, which keeps every offset (a
+    /// `number` may have leading zeros, RFC 3501 §9). The caller gives the command
+    /// the literal's bytes from where it wrote them. False, with nothing changed,
+    /// when nothing is divertable.
+    pub fn divert(&mut self) -> bool {
+        if self.divertable().is_none() {
+            return false;
+        }
+        let Some((length, mode, data_start)) = self.cursor.pending else {
+            return false;
+        };
+        let data = self.start + data_start;
+        let received = (self.buffer.len() - data).min(length as usize);
+        // The header ends the line before the data, so its `{` is the last one.
+        let Some(open) = self.buffer[..data].iter().rposition(|&byte| byte == b'{') else {
+            return false;
+        };
+        for byte in &mut self.buffer[open + 1..data] {
+            if byte.is_ascii_digit() {
+                *byte = b'0';
+            }
+        }
+        self.buffer.drain(data..data + received);
+        self.buffer.shrink_to(COMPACT_BYTES_MIN);
+        self.diverting = u64::from(length) - received as u64;
+        self.cursor.pending = Some((0, mode, data_start));
+        true
+    }
+
+    /// Bytes still to come of a diverted literal.
+    pub fn diverting(&self) -> u64 {
+        self.diverting
+    }
+
+    /// Splits received `bytes` into what belongs to a diverted literal (for the
+    /// caller to write where it wrote the rest of it) and what is to be pushed.
+    pub fn split_diverted<'b>(&mut self, bytes: &'b [u8]) -> (&'b [u8], &'b [u8]) {
+        let taken = self.diverting.min(bytes.len() as u64);
+        self.diverting -= taken;
+        bytes.split_at(taken as usize)
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
 
-    /// Appends received bytes.
+    /// Appends received bytes (after [`Framer::split_diverted`] while a literal is
+    /// diverted).
     pub fn push(&mut self, bytes: &[u8]) {
+        debug_assert!(
+            bytes.is_empty() || self.diverting == 0,
+            "bytes of a diverted literal pushed"
+        );
         self.release();
         self.buffer.extend_from_slice(bytes);
     }
@@ -456,6 +533,9 @@ impl Framer {
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Frame<'_> {
         self.release();
+        if self.diverting > 0 {
+            return Frame::NeedMore;
+        }
         if let Some((tag, reason)) = self.abandoned.take() {
             self.abandoned_tag = tag;
             return Frame::Rejected {
@@ -673,5 +753,89 @@ mod tests {
             Frame::Unit(b"a1 LOGIN {1}\r\nu {2}\r\npw\r\n")
         );
         assert_eq!(framer.buffered_len(), 0);
+    }
+
+    /// Pushes `bytes` as a session does while a literal may be diverted; returns
+    /// what went to the literal.
+    fn receive(framer: &mut Framer, bytes: &[u8]) -> Vec<u8> {
+        let (diverted, rest) = framer.split_diverted(bytes);
+        framer.push(rest);
+        diverted.to_vec()
+    }
+
+    #[test]
+    fn an_append_literal_is_diverted_and_the_unit_goes_on_without_it() {
+        let mut limits = limits();
+        limits.literal_bytes_max = 1000;
+        limits.command_bytes_max = 2000;
+        let mut framer = Framer::new(limits);
+        framer.push(b"a1 APPEND INBOX (\\Seen) {20}\r\n");
+        assert!(matches!(framer.next(), Frame::Continue { length: 20, .. }));
+        framer.push(b"0123456");
+        assert_eq!(framer.next(), Frame::NeedMore);
+        let mut literal = framer.divertable().expect("an APPEND literal").to_vec();
+        assert!(framer.divert());
+        assert_eq!(framer.diverting(), 13);
+        assert!(framer.held_bytes() < 40, "the literal's bytes are gone");
+        assert_eq!(framer.next(), Frame::NeedMore);
+        literal.extend(receive(&mut framer, b"789abc"));
+        assert_eq!(framer.next(), Frame::NeedMore);
+        // The end of the literal, the end of the command and the next one at once.
+        literal.extend(receive(&mut framer, b"defghij\r\na2 NOOP\r\n"));
+        assert_eq!(literal, b"0123456789abcdefghij");
+        assert_eq!(framer.diverting(), 0);
+        assert_eq!(
+            framer.next(),
+            Frame::Unit(b"a1 APPEND INBOX (\\Seen) {00}\r\n\r\n")
+        );
+        assert_eq!(framer.next(), Frame::Unit(b"a2 NOOP\r\n"));
+    }
+
+    #[test]
+    fn a_non_sync_literal_is_diverted_and_what_follows_it_kept() {
+        let mut framer = Framer::new(limits());
+        framer.push(b"a1 append x {5+}\r\nhel");
+        assert_eq!(framer.next(), Frame::NeedMore);
+        assert_eq!(framer.divertable(), Some(&b"hel"[..]));
+        assert!(framer.divert());
+        assert_eq!(receive(&mut framer, b"lo\r\na2 NOOP\r\n"), b"lo");
+        assert_eq!(framer.next(), Frame::Unit(b"a1 append x {0+}\r\n\r\n"));
+        assert_eq!(framer.next(), Frame::Unit(b"a2 NOOP\r\n"));
+    }
+
+    #[test]
+    fn only_an_append_literal_can_be_diverted() {
+        let mut framer = Framer::new(limits());
+        framer.push(b"a1 LOGIN {4}\r\nus");
+        assert!(matches!(framer.next(), Frame::Continue { .. }));
+        assert_eq!(framer.next(), Frame::NeedMore);
+        assert_eq!(framer.divertable(), None);
+        assert!(!framer.divert());
+        let mut framer = Framer::new(limits());
+        framer.push(b"a1 APPENDX x {4}\r\nus");
+        assert!(matches!(framer.next(), Frame::Continue { .. }));
+        assert!(!framer.divert());
+        let mut framer = Framer::new(limits());
+        framer.push(b"a1 NOOP\r\n");
+        assert!(!framer.divert());
+    }
+
+    #[test]
+    fn a_diverted_literal_abandoned_drops_the_rest_of_it() {
+        let mut framer = Framer::new(limits());
+        framer.push(b"a1 APPEND x {10}\r\n0123");
+        assert!(matches!(framer.next(), Frame::Continue { .. }));
+        assert!(framer.divert());
+        assert!(framer.abandon(Reason::Busy));
+        assert_eq!(framer.diverting(), 0);
+        framer.push(b"456789\r\na2 NOOP\r\n");
+        assert!(matches!(
+            framer.next(),
+            Frame::Rejected {
+                reason: Reason::Busy,
+                ..
+            }
+        ));
+        assert_eq!(framer.next(), Frame::Unit(b"a2 NOOP\r\n"));
     }
 }

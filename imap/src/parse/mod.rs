@@ -104,6 +104,9 @@ pub enum Reason {
     /// (`limits.message_memory_max`): the literal being received was dropped; the
     /// client may try again later.
     Busy,
+    /// The literal being received could not be written to a spill file for want of
+    /// disk space: it was dropped; the client may try again later.
+    NoSpace,
 }
 
 impl Reason {
@@ -120,6 +123,7 @@ impl Reason {
             Self::LiteralTooLarge { .. } => "Literal too large",
             Self::CommandTooLarge => "Command too large",
             Self::Busy => "Too much mail arriving at once, try again later",
+            Self::NoSpace => "Not enough disk space",
         }
     }
 }

@@ -36,12 +36,13 @@ mod view;
 use std::borrow::Cow;
 use std::future::Future;
 use std::net::IpAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use lifeboat_store::auth::Authenticator;
-use lifeboat_store::{ArchiveIndex, Batch, OpError, OpResult, Store, UnixTime};
+use lifeboat_store::{ArchiveIndex, Batch, OpError, OpResult, Spill, Store, UnixTime};
 
 use crate::encode::CONTINUE_LITERAL;
 use crate::parse::framer::{Frame, Framer};
@@ -381,6 +382,10 @@ pub(crate) struct Core {
     announce_highest_modseq: bool,
     bad_commands: u32,
     login_failures: u32,
+    /// The message literal of the APPEND being received, written to a spill file
+    /// ([`Session::spill_literal`]), or why writing it failed; taken by the APPEND,
+    /// dropped with any other end of its command.
+    literal_spill: Option<std::io::Result<Spill>>,
 }
 
 /// One IMAP session; see the module documentation.
@@ -428,6 +433,7 @@ impl Session {
                 announce_highest_modseq: false,
                 bad_commands: 0,
                 login_failures: 0,
+                literal_spill: None,
             },
         }
     }
@@ -471,7 +477,36 @@ impl Session {
 
     /// Takes bytes the client sent.
     pub fn receive(&mut self, bytes: &[u8]) {
-        self.framer.push(bytes);
+        let (diverted, rest) = self.framer.split_diverted(bytes);
+        if !diverted.is_empty() {
+            if let Some(Ok(spill)) = &mut self.core.literal_spill {
+                if let Err(error) = spill.append(diverted) {
+                    // The rest of the literal is dropped as it comes; the APPEND is
+                    // answered with the error.
+                    self.core.literal_spill = Some(Err(error));
+                }
+            }
+        }
+        self.framer.push(rest);
+    }
+
+    /// Moves the message literal of an APPEND now arriving to a new spill file in
+    /// `dir`: what has arrived of it, and the rest as it comes, so that the session
+    /// holds no more of it in memory. False when no APPEND's literal is arriving.
+    pub fn spill_literal(&mut self, dir: &Path) -> std::io::Result<bool> {
+        let Some(received) = self.framer.divertable() else {
+            return Ok(false);
+        };
+        let mut spill = Spill::create_in(dir)?;
+        spill.append(received)?;
+        self.framer.divert();
+        self.core.literal_spill = Some(Ok(spill));
+        Ok(true)
+    }
+
+    /// Whether the literal being received goes to a spill file.
+    pub fn literal_spilled(&self) -> bool {
+        self.framer.diverting() > 0
     }
 
     /// Runs every complete command received, appending the responses to `out`.
@@ -494,6 +529,7 @@ impl Session {
                     continue;
                 }
                 Frame::Rejected { tag, reason } => {
+                    self.core.literal_spill = None;
                     let tag = tag.map(Tag::into_owned);
                     self.core.rejected(tag, reason, out.buffer())
                 }
@@ -502,7 +538,12 @@ impl Session {
                     self.core.state = State::Logout;
                     return Ok(Progress::Close);
                 }
-                Frame::Unit(unit) => self.core.unit(unit, &limits, out).await?,
+                Frame::Unit(unit) => {
+                    let step = self.core.unit(unit, &limits, out).await;
+                    // Not the APPEND's, or the APPEND did not get to it.
+                    self.core.literal_spill = None;
+                    step?
+                }
             };
             // Many small pipelined commands: their answers go out in batches.
             if out.buffer().len() >= OUTPUT_FLUSH_BYTES {
@@ -535,6 +576,12 @@ impl Session {
     /// answered `NO [LIMIT]`. False when no literal is arriving.
     pub fn abandon_literal(&mut self) -> bool {
         self.framer.abandon(Reason::Busy)
+    }
+
+    /// As [`Session::abandon_literal`], for want of disk space to spill it: the
+    /// command is answered `NO [OVERQUOTA]`.
+    pub fn abandon_literal_for_space(&mut self) -> bool {
+        self.framer.abandon(Reason::NoSpace)
     }
 
     /// The TLS handshake after STARTTLS succeeded.
@@ -976,6 +1023,9 @@ impl Core {
             Reason::Busy => {
                 Reply::no(Some(Code::Limit), Reason::Busy.text()).with_updates(Updates::NoExpunge)
             }
+            // As a commit refused for space is answered.
+            Reason::NoSpace => Reply::no(Some(Code::OverQuota), Reason::NoSpace.text())
+                .with_updates(Updates::NoExpunge),
             other => Reply::bad(other.text()).with_updates(Updates::NoExpunge),
         };
         self.finish(tag.as_ref(), reply, out)

@@ -4,11 +4,12 @@
 use std::borrow::Cow;
 use std::num::NonZeroU32;
 
-use lifeboat_store::{Batch, Op, OpResult};
+use lifeboat_store::{Batch, MessageData, Op, OpResult};
 
 use super::super::archive;
 use super::super::flags::{self, FlagError};
 use super::super::{Core, Reply};
+use crate::parse::Reason;
 use crate::types::{AppendForm, Code, DateTime, Flag, Mailbox, SequenceSet};
 
 pub(crate) async fn run(
@@ -31,9 +32,24 @@ pub(crate) async fn run(
         Ok((folder, _)) => folder,
         Err(_) => return Reply::no(Some(Code::TryCreate), "No such mailbox"),
     };
-    if message.is_empty() {
-        return Reply::no(None, "Empty message");
-    }
+    let message: MessageData = match core.literal_spill.take() {
+        None if message.is_empty() => return Reply::no(None, "Empty message"),
+        None => message.into_owned().into(),
+        Some(Ok(spill)) if message.is_empty() && !spill.is_empty() => spill.into(),
+        // The literal spilled was another of the command's (its mailbox name).
+        Some(Ok(_)) => return Reply::no(Some(Code::Limit), Reason::Busy.text()),
+        Some(Err(error)) if lifeboat_store::io::is_no_space(&error) => {
+            tracing::warn!(%error, "imap: APPEND's spill file found the disk full");
+            return Reply::no(Some(Code::OverQuota), "Not enough disk space");
+        }
+        Some(Err(error)) => {
+            tracing::error!(%error, "imap: writing APPEND's spill file failed");
+            return Reply::no(
+                Some(Code::ServerBug),
+                "The message could not be kept; try again",
+            );
+        }
+    };
     let flags = match flags::to_store(flags) {
         Ok(flags) => flags,
         Err(FlagError::UnknownSystemFlag) => return Reply::bad("Invalid system flag"),
@@ -43,7 +59,7 @@ pub(crate) async fn run(
     };
     let internal_date = date.map_or_else(core.config.clock, DateTime::to_unix_seconds);
     let mut batch = Batch::new();
-    let body = batch.put_body(message.into_owned());
+    let body = batch.put_body(message);
     batch.push(Op::Append {
         folder,
         body,
