@@ -692,6 +692,57 @@ fn nul_in_a_quoted_string_is_refused() {
     running.stop();
 }
 
+/// Every item of a FETCH is built before its response is written: items asked for
+/// twice are answered once, and one message's response carries at most about twice
+/// the message (distinct ranges of it could add up to any size).
+#[test]
+fn a_fetch_cannot_ask_for_a_message_many_times_over() {
+    let (_dir, running, fixture) = fresh(Backend::Epoll, config());
+    let line = [b"y".repeat(98), b"\r\n".to_vec()].concat();
+    let big = [b"Subject: big\r\n\r\n".to_vec(), line.repeat(3_000)].concat();
+    let uid = append(&running.store, fixture.inbox, &big);
+    let mut raw = connect(running.imap);
+    let answer = raw.command("a1", &format!("LOGIN {ALICE} \"{ALICE_PASSWORD}\""));
+    assert!(answer[0].starts_with("a1 OK"), "{answer:?}");
+    raw.command("a2", "SELECT INBOX");
+    let answer = raw.command(
+        "a3",
+        &format!("UID FETCH {uid} (UID UID RFC822.SIZE RFC822.SIZE)"),
+    );
+    assert_eq!(
+        answer[0],
+        format!("* 6 FETCH (UID {uid} RFC822.SIZE {})\r\n", big.len())
+    );
+    assert!(answer[1].starts_with("a3 OK"), "{answer:?}");
+    // Eight ranges of about the whole message.
+    let ranges: Vec<String> = (0..8)
+        .map(|origin| format!("BODY.PEEK[]<{origin}.{}>", big.len()))
+        .collect();
+    let answer = raw.command("a4", &format!("UID FETCH {uid} ({})", ranges.join(" ")));
+    assert_eq!(
+        answer.len(),
+        1,
+        "nothing is sent of the message: {answer:?}"
+    );
+    assert!(answer[0].starts_with("a4 NO [LIMIT] "), "{answer:?}");
+    // The same ranges of a small message are answered.
+    let small = fixture.uids[0];
+    let answer = raw.command(
+        "a5",
+        &format!("UID FETCH {small} (BODY.PEEK[]<0.10> BODY.PEEK[]<1.10>)"),
+    );
+    assert!(answer.last().unwrap().starts_with("a5 OK"), "{answer:?}");
+    // Twice over is allowed.
+    raw.send(format!("a6 UID FETCH {uid} (BODY.PEEK[] BODY.PEEK[TEXT])\r\n").as_bytes());
+    let answer = raw.lines_through(|line| line.starts_with("a6 "));
+    assert!(
+        answer.last().unwrap().starts_with("a6 OK"),
+        "{:?}",
+        answer.last()
+    );
+    running.stop();
+}
+
 #[test]
 fn users_see_only_their_own_mailboxes() {
     if !peers::python_with("imaplib, ssl") {

@@ -322,6 +322,20 @@ pub enum FetchData<'a> {
     },
 }
 
+impl FetchData<'_> {
+    /// The message octets the item carries (its literal), 0 for the others.
+    pub fn octets(&self) -> usize {
+        match self {
+            FetchData::Rfc822(data)
+            | FetchData::Rfc822Header(data)
+            | FetchData::Rfc822Text(data)
+            | FetchData::BodySection { data, .. }
+            | FetchData::Binary { data, .. } => data.as_ref().map_or(0, |data| data.len()),
+            _ => 0,
+        }
+    }
+}
+
 /// `continue-req = "+" SP (resp-text / base64) CRLF` — RFC 3501 §7.5
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Continue<'a> {

@@ -33,6 +33,12 @@ use crate::types::{
     Code, Data, DateTime, FetchAttribute, FetchData, FetchItems, Response, Section, SequenceSet,
 };
 
+/// What one message's FETCH response may carry beyond twice the message: its items'
+/// octets are bounded, since every item is built before the response is written
+/// (distinct partial ranges of one large message would otherwise add up to any
+/// size).
+const RESPONSE_SLACK_BYTES: usize = 1 << 20;
+
 /// The arguments of a FETCH.
 pub(crate) struct Request<'r, 'a> {
     pub(crate) uid: bool,
@@ -111,7 +117,13 @@ pub(crate) async fn run(
     } else {
         Updates::NoExpunge
     };
-    let mut attributes: Vec<FetchAttribute<'_>> = items.expand().into_owned();
+    let mut attributes: Vec<FetchAttribute<'_>> = Vec::new();
+    // An item asked for twice is answered once: each copy could be a whole message.
+    for attribute in items.expand().iter() {
+        if !attributes.contains(attribute) {
+            attributes.push(attribute.clone());
+        }
+    }
     // RFC 3501 §6.4.8: UID FETCH responses carry the UID; RFC 7162 §3.1.4.1: with
     // CHANGEDSINCE they carry the MODSEQ.
     if uid && !attributes.contains(&FetchAttribute::Uid) {
@@ -172,7 +184,8 @@ pub(crate) async fn run(
     let mut unknown_encoding = false;
     // Flags the client is told here need not be reported again as a change.
     let mut flags_told: Vec<(u32, u64)> = Vec::new();
-    for (handled, current) in messages.iter().enumerate() {
+    let mut too_large = false;
+    'messages: for (handled, current) in messages.iter().enumerate() {
         let bytes = if depth >= Depth::Raw {
             match current.bytes(&store) {
                 Ok(bytes) => Some(bytes),
@@ -194,9 +207,23 @@ pub(crate) async fn run(
         };
         let mut items = Vec::with_capacity(attributes.len() + 1);
         let mut decoded = true;
+        let octets_max = raw.len().saturating_mul(2) + RESPONSE_SLACK_BYTES;
+        let mut octets = 0usize;
         for attribute in &attributes {
             match item(view, current, attribute, &parsed) {
-                Ok(data) => items.push(data),
+                Ok(data) => {
+                    octets = octets.saturating_add(data.octets());
+                    if octets > octets_max {
+                        tracing::info!(
+                            uid = current.uid,
+                            octets_max,
+                            "fetch: the response would be too large, refused"
+                        );
+                        too_large = true;
+                        break 'messages;
+                    }
+                    items.push(data);
+                }
                 Err(UnknownEncoding) => decoded = false,
             }
         }
@@ -235,6 +262,13 @@ pub(crate) async fn run(
     let view = &mut core.selected().view;
     for (uid, modseq) in flags_told {
         view.note_modseq(uid, modseq);
+    }
+    if too_large {
+        return Ok(Reply::no(
+            Some(Code::Limit),
+            "This FETCH would return a message's text more than twice; ask for fewer items at a time",
+        )
+        .with_updates(updates));
     }
     if unknown_encoding {
         return Ok(Reply::no(
