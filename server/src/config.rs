@@ -165,7 +165,9 @@ pub struct RouterSection {
     /// Connecting to upstreams.
     #[serde(deserialize_with = "duration")]
     pub connect_timeout: Duration,
-    /// Each reply from upstreams.
+    /// Each reply from upstreams, and each 64 KiB of a message written to them. The
+    /// reply to the end of a message's data is waited for 10 minutes when this is
+    /// shorter (RFC 5321 §4.5.3.2.6: the upstream may be scanning it).
     #[serde(deserialize_with = "duration")]
     pub command_timeout: Duration,
     /// Normal-mode recipient verification cache.

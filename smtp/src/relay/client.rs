@@ -21,6 +21,18 @@ const REPLY_LINE_BYTES_MAX: usize = 2048;
 /// Most lines of one multiline reply.
 const REPLY_LINES_MAX: usize = 100;
 
+/// How long the upstream may take to answer the end of a message's data (when
+/// `command_timeout` is shorter): RFC 5321 §4.5.3.2.6 asks for 10 minutes, since a
+/// server may scan the message before it answers, as Postfix's
+/// `smtp_data_done_timeout` does. Timing out sooner would have a slow upstream taken
+/// for a dead one and get the message delivered twice.
+const DATA_DONE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A message's data is written in pieces of this size, each within
+/// `command_timeout` (RFC 5321 §4.5.3.2.5 bounds each send, not the whole data), so
+/// a large message to an upstream that takes it slowly is not a timeout.
+const DATA_CHUNK_BYTES: usize = 64 * 1024;
+
 /// A reply from the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -378,9 +390,12 @@ impl Client {
         }
     }
 
-    /// Reads one (possibly multiline) reply.
+    /// Reads one (possibly multiline) reply within `command_timeout`.
     pub async fn reply(&mut self) -> Result<Reply, Failure> {
-        let timeout = self.command_timeout;
+        self.reply_within(self.command_timeout).await
+    }
+
+    async fn reply_within(&mut self, timeout: Duration) -> Result<Reply, Failure> {
         match tokio::time::timeout(timeout, self.read_reply()).await {
             Err(_) => Err(Failure::Temporary(
                 Kind::Timeout,
@@ -495,8 +510,12 @@ impl Client {
         }
         let mut body = Vec::with_capacity(message.len() + message.len() / 64 + 8);
         encode_data(message, &mut body);
-        self.send(&body).await?;
-        let done = self.reply().await?;
+        for chunk in body.chunks(DATA_CHUNK_BYTES) {
+            self.send(chunk).await?;
+        }
+        let done = self
+            .reply_within(self.command_timeout.max(DATA_DONE_TIMEOUT))
+            .await?;
         if done.code != 250 {
             return Err(self.failure(&done));
         }
@@ -693,6 +712,58 @@ mod tests {
             matches!(failure, Failure::Temporary(Kind::Closed, _)),
             "{failure:?}"
         );
+    }
+
+    /// An upstream that takes longer than `command_timeout` to answer the end of the
+    /// data (scanning the message, say) is waited for: the message is delivered.
+    #[tokio::test]
+    async fn the_end_of_data_is_waited_for_longer_than_a_command() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let pause = Duration::from_millis(600);
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut stream = BufReader::new(stream);
+            stream.get_mut().write_all(b"220 mx\r\n").await.unwrap();
+            let mut in_data = false;
+            loop {
+                let mut line = Vec::new();
+                if stream.read_until(b'\n', &mut line).await.unwrap() == 0 {
+                    return;
+                }
+                let answer: &[u8] = if in_data {
+                    if line != b".\r\n" {
+                        continue;
+                    }
+                    in_data = false;
+                    tokio::time::sleep(pause).await;
+                    b"250 queued\r\n"
+                } else if line.starts_with(b"EHLO") {
+                    b"250 mx\r\n"
+                } else if line.starts_with(b"DATA") {
+                    in_data = true;
+                    b"354 go\r\n"
+                } else {
+                    b"250 ok\r\n"
+                };
+                stream.get_mut().write_all(answer).await.unwrap();
+            }
+        });
+        let command_timeout = Duration::from_millis(200);
+        let mut client = Client::connect(
+            &addr,
+            "relay.example.test",
+            command_timeout,
+            command_timeout,
+        )
+        .await
+        .unwrap();
+        let message = b"Subject: big\r\n\r\n".repeat(10_000);
+        let outcomes = client
+            .transaction("a@example.test", &["b@example.test".to_string()], &message)
+            .await
+            .unwrap();
+        assert_eq!(outcomes, [RcptOutcome::Delivered]);
     }
 
     #[tokio::test]
