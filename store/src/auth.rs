@@ -280,7 +280,7 @@ impl Authenticator {
             .as_ref()
             .map(|a| a.address.clone())
             .unwrap_or_else(|| address.to_ascii_lowercase());
-        let ip_key = client.to_string();
+        let ip_key = client_key(client);
         if !self.ips.lock().allowed(&ip_key, now)
             || !self.accounts.lock().allowed(&account_key, now)
         {
@@ -344,6 +344,19 @@ fn block_on<F: Future>(future: F) -> F::Output {
             return v;
         }
         std::thread::park();
+    }
+}
+
+/// The key a client's failures count under: its IPv4 address, or the /64 its IPv6
+/// address is in (one subscriber's network, as the connection limits count them),
+/// so that rotating through one's addresses does not escape the limit.
+fn client_key(client: IpAddr) -> String {
+    match client.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & (u128::MAX << 64);
+            format!("{}/64", std::net::Ipv6Addr::from(network))
+        }
     }
 }
 
@@ -437,5 +450,28 @@ mod tests {
         assert!(auth
             .login_blocking("Alice@example.test", "s3cret pass", fresh)
             .is_ok());
+        // An IPv6 client counts by its /64: another address in it is throttled too,
+        // one in the next /64 is not.
+        for i in 0..5 {
+            let ip: IpAddr = format!("2001:db8:0:1::{i:x}").parse().unwrap();
+            let _ = auth.login_blocking("nobody@example.test", "x", ip);
+        }
+        let same: IpAddr = "2001:db8:0:1:ffff::1".parse().unwrap();
+        assert_eq!(
+            auth.login_blocking("Alice@example.test", "s3cret pass", same)
+                .unwrap_err(),
+            AuthError::RateLimited
+        );
+        let next: IpAddr = "2001:db8:0:2::1".parse().unwrap();
+        assert!(auth
+            .login_blocking("Alice@example.test", "s3cret pass", next)
+            .is_ok());
+        // An IPv4 address mapped into IPv6 is the IPv4 address.
+        let mapped: IpAddr = "::ffff:198.51.100.7".parse().unwrap();
+        assert_eq!(
+            auth.login_blocking("Alice@example.test", "s3cret pass", mapped)
+                .unwrap_err(),
+            AuthError::RateLimited
+        );
     }
 }
