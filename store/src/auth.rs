@@ -280,7 +280,7 @@ impl Authenticator {
             .as_ref()
             .map(|a| a.address.clone())
             .unwrap_or_else(|| address.to_ascii_lowercase());
-        let ip_key = client_key(client);
+        let ip_key = client_network(client).to_string();
         if !self.ips.lock().allowed(&ip_key, now)
             || !self.accounts.lock().allowed(&account_key, now)
         {
@@ -347,16 +347,13 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// The key a client's failures count under: its IPv4 address, or the /64 its IPv6
-/// address is in (one subscriber's network, as the connection limits count them),
-/// so that rotating through one's addresses does not escape the limit.
-fn client_key(client: IpAddr) -> String {
+/// The network a client counts as for rate limits: its IPv4 address, or the /64 its
+/// IPv6 address is in (one subscriber's network, as the connection limits count
+/// them), so that rotating through one's addresses does not escape a limit.
+pub fn client_network(client: IpAddr) -> IpAddr {
     match client.to_canonical() {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let network = u128::from(v6) & (u128::MAX << 64);
-            format!("{}/64", std::net::Ipv6Addr::from(network))
-        }
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
     }
 }
 

@@ -57,7 +57,8 @@ struct Inner {
     codes: HashMap<[u8; 32], (String, Instant)>,
     /// Account → when its last code was mailed.
     mailed: HashMap<String, Instant>,
-    /// Client address → times of its recent requests.
+    /// Client network ([`lifeboat_store::auth::client_network`]) → times of its
+    /// recent requests.
     clients: HashMap<IpAddr, Vec<Instant>>,
 }
 
@@ -70,6 +71,26 @@ impl Inner {
             times.retain(|t| now.duration_since(*t) < CLIENT_WINDOW);
             !times.is_empty()
         });
+    }
+}
+
+impl Inner {
+    /// Counts a request from `client` (after [`Inner::prune`]): refused past
+    /// [`REQUESTS_PER_CLIENT`] in the window, and when [`ENTRIES_MAX`] networks are
+    /// counted already and this is a new one.
+    fn admit(&mut self, client: IpAddr, now: Instant) -> Result<(), ResetError> {
+        let client = lifeboat_store::auth::client_network(client);
+        if self.clients.len() >= ENTRIES_MAX && !self.clients.contains_key(&client) {
+            return Err(ResetError::Unavailable(
+                "too many reset requests, try again later",
+            ));
+        }
+        let times = self.clients.entry(client).or_default();
+        if times.len() >= REQUESTS_PER_CLIENT {
+            return Err(ResetError::TooMany);
+        }
+        times.push(now);
+        Ok(())
     }
 }
 
@@ -150,11 +171,7 @@ pub(crate) async fn request_code(
     let code = {
         let mut inner = state.resets.inner.lock();
         inner.prune(now);
-        let times = inner.clients.entry(client).or_default();
-        if times.len() >= REQUESTS_PER_CLIENT {
-            return Err(ResetError::TooMany);
-        }
-        times.push(now);
+        inner.admit(client, now)?;
         match &account {
             Some(account) if !inner.mailed.contains_key(&account.address) => {
                 if inner.codes.len() >= ENTRIES_MAX {
@@ -268,4 +285,36 @@ async fn confirm(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))?;
     let address = confirm_code(&state, &req.code, req.password, client).await?;
     Ok(Json(json!({ "address": address, "password": "changed" })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_count_by_network_and_the_table_is_bounded() {
+        let mut inner = Inner::default();
+        let now = Instant::now();
+        for i in 0..REQUESTS_PER_CLIENT {
+            let ip: IpAddr = format!("2001:db8::{i:x}").parse().unwrap();
+            inner.admit(ip, now).unwrap();
+        }
+        let same: IpAddr = "2001:db8::ffff:1".parse().unwrap();
+        assert!(matches!(inner.admit(same, now), Err(ResetError::TooMany)));
+        for i in 1..ENTRIES_MAX as u32 {
+            inner.admit(IpAddr::from(i.to_be_bytes()), now).unwrap();
+        }
+        assert_eq!(inner.clients.len(), ENTRIES_MAX);
+        let new: IpAddr = "192.0.2.200".parse().unwrap();
+        assert!(matches!(
+            inner.admit(new, now),
+            Err(ResetError::Unavailable(_))
+        ));
+        // A network already counted goes on being counted.
+        inner.admit(IpAddr::from(7u32.to_be_bytes()), now).unwrap();
+        // The window passes: the table empties.
+        inner.prune(now + CLIENT_WINDOW);
+        assert!(inner.clients.is_empty());
+        inner.admit(new, now + CLIENT_WINDOW).unwrap();
+    }
 }
