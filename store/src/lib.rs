@@ -68,6 +68,11 @@ pub use trace::{MessageTrace, Protocol, TraceEvent, TraceNote, TraceStep, Traces
 ///   segment may end in zeros (space made ready for records before they came).
 pub const FORMAT_VERSION: u32 = 3;
 
+/// Most folders an account may have: IMAP's CREATE and RENAME and webmail refuse to
+/// make more. (The store applies what its log holds whatever the count, so that a
+/// replay always gives the same state.)
+pub const FOLDERS_PER_ACCOUNT_MAX: usize = 1000;
+
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -374,6 +374,51 @@ fn an_account_sees_and_changes_only_its_own_folders() {
     setup.web.shutdown(Duration::from_secs(1));
 }
 
+/// Webmail makes no more folders than IMAP would (`FOLDERS_PER_ACCOUNT_MAX`).
+#[test]
+fn an_account_has_at_most_so_many_folders() {
+    let setup = Setup::new(50 << 20);
+    let (bob, csrf) = setup.login("bob@example.test");
+    let have = setup.store.read(|s| s.folders_of("bob@example.test").len());
+    let mut batch = Batch::new();
+    for n in have..FOLDERS_PER_ACCOUNT_MAX {
+        batch.push(Op::CreateFolder {
+            account: "bob@example.test".into(),
+            name: format!("F{n}"),
+            special_use: None,
+        });
+    }
+    setup.store.commit(batch).unwrap();
+    let create = || {
+        http(
+            setup.addr(),
+            "POST",
+            "/mail/folders",
+            &bob,
+            "application/x-www-form-urlencoded",
+            format!("_csrf={csrf}&name=One+more").as_bytes(),
+        )
+    };
+    assert_eq!(create().status, 303);
+    let list = http(setup.addr(), "GET", "/mail/folders", &bob, "", b"");
+    assert!(list.body.contains("at most 1000 folders"), "{}", list.body);
+    assert!(setup
+        .store
+        .read(|s| s.folder_by_name("bob@example.test", "One more").is_none()));
+    // One fewer, and it is made.
+    let mut batch = Batch::new();
+    batch.push(Op::DeleteFolder {
+        account: "bob@example.test".into(),
+        name: format!("F{}", FOLDERS_PER_ACCOUNT_MAX - 1),
+    });
+    setup.store.commit(batch).unwrap();
+    assert_eq!(create().status, 303);
+    assert!(setup
+        .store
+        .read(|s| s.folder_by_name("bob@example.test", "One more").is_some()));
+    setup.web.shutdown(Duration::from_secs(1));
+}
+
 #[test]
 fn reading_paging_searching_and_actions_are_the_stores() {
     let setup = Setup::new(50 << 20);

@@ -333,6 +333,7 @@ pub(crate) static EN: Texts = Texts {
     mail_folder_renamed: "Folder renamed to {}.",
     mail_folder_deleted: "Folder {} deleted.",
     mail_folder_refused: "Not done: {}",
+    mail_folder_too_many: "an account has at most {} folders",
     mail_folder_bad_name: "a folder name is 1 to 200 characters, without control characters, and neither starts nor ends with /",
     mail_field_cc: "Cc",
     mail_field_bcc: "Bcc",

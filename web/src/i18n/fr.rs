@@ -333,6 +333,7 @@ pub(crate) static FR: Texts = Texts {
     mail_folder_renamed: "Dossier renommé en {}.",
     mail_folder_deleted: "Dossier {} supprimé.",
     mail_folder_refused: "Non effectué : {}",
+    mail_folder_too_many: "un compte a au plus {} dossiers",
     mail_folder_bad_name: "un nom de dossier fait de 1 à 200 caractères, sans caractère de contrôle, et ne commence ni ne finit par /",
     mail_field_cc: "Cc",
     mail_field_bcc: "Cci",

@@ -348,6 +348,7 @@ texts! {
     mail_folder_renamed,
     mail_folder_deleted,
     mail_folder_refused,
+    mail_folder_too_many,
     mail_folder_bad_name,
     mail_field_cc,
     mail_field_bcc,

@@ -99,6 +99,23 @@ pub(crate) async fn create(
             fill(t.mail_folder_refused, &[t.mail_folder_bad_name]),
         );
     };
+    let folders = state
+        .store
+        .read(|s| s.folders_of(&session.account.address).len());
+    if folders >= lifeboat_store::FOLDERS_PER_ACCOUNT_MAX {
+        return refused(
+            &state,
+            &session,
+            back,
+            fill(
+                t.mail_folder_refused,
+                &[&fill(
+                    t.mail_folder_too_many,
+                    &[&lifeboat_store::FOLDERS_PER_ACCOUNT_MAX.to_string()],
+                )],
+            ),
+        );
+    }
     let op = Op::CreateFolder {
         account: session.account.address.clone(),
         name: name.clone(),

@@ -38,8 +38,8 @@ use super::names::{self, NameError};
 use super::{Core, Reply};
 use crate::types::{Code, Mailbox};
 
-/// Most folders an account may have (CREATE answers NO [LIMIT] beyond).
-pub(crate) const FOLDERS_PER_ACCOUNT_MAX: usize = 1000;
+/// CREATE and RENAME answer NO [LIMIT] beyond it.
+pub(crate) use lifeboat_store::FOLDERS_PER_ACCOUNT_MAX;
 
 /// The store's name for a mailbox argument, or the NO to answer.
 fn store_name(core: &Core, mailbox: &Mailbox<'_>) -> Result<String, Reply> {
