@@ -20,8 +20,9 @@
 //!   change that lands in between is never missed.
 //! - After COMPRESS DEFLATE (RFC 4978) every byte sent is compressed (raw DEFLATE,
 //!   each batch of output ended with a sync flush so that the client can read it at
-//!   once) and every byte received is decompressed before the session sees it; the
-//!   tagged OK of COMPRESS is the last thing sent uncompressed.
+//!   once) and every byte received is decompressed before the session sees it, 64
+//!   KiB at a time, each piece run before the next is made (DEFLATE inflates up to
+//!   a thousandfold); the tagged OK of COMPRESS is the last thing sent uncompressed.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -235,20 +236,61 @@ impl Deflate {
         }
     }
 
-    /// Decompresses `input` onto `out`; corrupt input ends the connection.
-    fn decompress(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), Disconnected> {
-        let mut consumed = 0;
-        loop {
-            out.reserve(input.len() * 2 + 64);
-            let before = self.decompress.total_in();
-            self.decompress
-                .decompress_vec(&input[consumed..], out, FlushDecompress::Sync)
-                .map_err(|_| Disconnected)?;
-            consumed += (self.decompress.total_in() - before) as usize;
-            if consumed == input.len() && out.len() < out.capacity() {
-                return Ok(());
-            }
-        }
+    /// Decompresses from `input` what fills at most `out` (corrupt input ends the
+    /// connection): the input bytes consumed and the output bytes made. While there
+    /// is room in `out`, zlib takes all of the input.
+    fn decompress(&mut self, input: &[u8], out: &mut [u8]) -> Result<(usize, usize), Disconnected> {
+        let (before_in, before_out) = (self.decompress.total_in(), self.decompress.total_out());
+        self.decompress
+            .decompress(input, out, FlushDecompress::Sync)
+            .map_err(|_| Disconnected)?;
+        Ok((
+            (self.decompress.total_in() - before_in) as usize,
+            (self.decompress.total_out() - before_out) as usize,
+        ))
+    }
+}
+
+/// Compressed input is decompressed this much at a time, each piece run before the
+/// next is made, so a small input that inflates a thousandfold (what DEFLATE allows)
+/// is never held whole.
+const INFLATE_STEP_BYTES: usize = 64 * 1024;
+
+/// Compressed input received and not yet decompressed.
+#[derive(Default)]
+struct Inflow {
+    /// What the framer held when COMPRESS took effect, before any read.
+    leftover: Vec<u8>,
+    /// Where pieces are made.
+    piece: Vec<u8>,
+    /// The last piece filled up: more may follow from what was received already,
+    /// so the next step is run before waiting for the client.
+    more: bool,
+}
+
+impl Inflow {
+    /// Decompresses the next piece of what was received (the leftover first, then
+    /// `framed`'s buffer) and gives it to the session.
+    fn step(
+        &mut self,
+        deflate: &mut Deflate,
+        framed: &mut Framed<Stream>,
+        session: &mut Session,
+    ) -> Result<(), Disconnected> {
+        self.piece.resize(INFLATE_STEP_BYTES, 0);
+        let made = if self.leftover.is_empty() {
+            let (consumed, made) = deflate.decompress(framed.buffer(), &mut self.piece)?;
+            framed.consume(consumed);
+            made
+        } else {
+            let (consumed, made) = deflate.decompress(&self.leftover, &mut self.piece)?;
+            self.leftover.drain(..consumed);
+            made
+        };
+        session.receive(&self.piece[..made]);
+        self.more =
+            made == self.piece.len() || !self.leftover.is_empty() || !framed.buffer().is_empty();
+        Ok(())
     }
 }
 
@@ -406,6 +448,7 @@ impl ImapService {
         let mut signal: Option<Arc<Signal>> = None;
         let mut idle_deadline: Option<Instant> = None;
         let mut reservation = config.message_memory.reservation();
+        let mut inflow = Inflow::default();
         loop {
             let mut sink = Sink {
                 framed: &mut framed,
@@ -436,13 +479,9 @@ impl ImapService {
                         return;
                     }
                     out.clear();
-                    let mut started = Deflate::new();
-                    let mut plain = Vec::new();
-                    if started.decompress(&pending, &mut plain).is_err() {
-                        return;
-                    }
-                    deflate = Some(started);
-                    session.receive(&plain);
+                    deflate = Some(Deflate::new());
+                    inflow.leftover = pending;
+                    inflow.more = !inflow.leftover.is_empty();
                     continue;
                 }
                 Ok(Progress::StartTls { discarded_bytes }) => {
@@ -488,7 +527,10 @@ impl ImapService {
                 return;
             }
             out.clear();
-            let woken = if session.idling() {
+            let woken = if inflow.more {
+                // Input received already: no wait.
+                Woken::Input(Ok(0))
+            } else if session.idling() {
                 let deadline = *idle_deadline
                     .get_or_insert_with(|| Instant::now() + config.idle_command_timeout);
                 let Some(account) = session.account() else {
@@ -533,23 +575,23 @@ impl ImapService {
             };
             match woken {
                 Woken::Changed => continue,
-                Woken::Input(Ok(0)) => return,
+                Woken::Input(Ok(0)) if !inflow.more => return,
                 Woken::Input(Ok(_)) => {
                     // Input during IDLE ends it (DONE, or anything else with BAD);
                     // a new IDLE gets a full period.
                     idle_deadline = None;
-                    let received = framed.buffer().len();
                     match &mut deflate {
                         Some(deflate) => {
-                            let mut plain = Vec::new();
-                            if deflate.decompress(framed.buffer(), &mut plain).is_err() {
+                            if inflow.step(deflate, &mut framed, &mut session).is_err() {
                                 return;
                             }
-                            session.receive(&plain);
                         }
-                        None => session.receive(framed.buffer()),
+                        None => {
+                            let received = framed.buffer().len();
+                            session.receive(framed.buffer());
+                            framed.consume(received);
+                        }
                     }
-                    framed.consume(received);
                 }
                 Woken::Input(Err(NetError::IdleTimeout | NetError::CommandTimeout)) => {
                     tracing::debug!(account = session.account(), "imap autologout");

@@ -1090,6 +1090,87 @@ fn compress_deflate_with_imaplib() {
     }
 }
 
+/// Compressed input is decompressed a piece at a time: a few KiB that inflate to
+/// megabytes (an APPEND of a very repetitive message and commands after it, in one
+/// flush from Python's zlib) are taken in whole and answered in order.
+#[test]
+fn compressed_input_that_inflates_hundreds_of_times() {
+    if !peers::python_with("zlib") {
+        return;
+    }
+    const CLIENT: &str = r#"
+import socket, sys, zlib
+port, user, password, size = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+f = s.makefile("rb")
+def answer(tag):
+    while True:
+        line = f.readline()
+        if line.startswith(tag + b" "):
+            return line
+f.readline()
+s.sendall(b'a LOGIN %s "%s"\r\n' % (user.encode(), password.encode()))
+assert answer(b"a").startswith(b"a OK"), "login"
+s.sendall(b"b COMPRESS DEFLATE\r\n")
+assert answer(b"b").startswith(b"b OK"), "compress"
+message = b"Subject: inflated\r\n\r\n" + (b"z" * 78 + b"\r\n") * (size // 80)
+plain = b"c APPEND INBOX {%d+}\r\n" % len(message) + message + b"\r\nd NOOP\r\ne LOGOUT\r\n"
+compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+wire = compressor.compress(plain) + compressor.flush(zlib.Z_SYNC_FLUSH)
+s.sendall(wire)
+decompressor = zlib.decompressobj(-15)
+received = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    received += decompressor.decompress(chunk)
+print(len(wire), len(message))
+sys.stdout.write(received.decode())
+"#;
+    let mut config = config();
+    config.limits = Limits::with_literal_bytes_max(16 << 20);
+    let (_dir, running, fixture) = fresh(Backend::Epoll, config);
+    let output = Process::new("python3")
+        .args([
+            "-c",
+            CLIENT,
+            &running.imap.port().to_string(),
+            ALICE,
+            ALICE_PASSWORD,
+            &(8 << 20).to_string(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut lines = stdout.lines();
+    let sizes: Vec<usize> = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let (wire, length) = (sizes[0], sizes[1]);
+    assert!(wire * 100 < length, "{wire} octets sent for {length}");
+    let answers: Vec<&str> = lines.filter(|line| !line.starts_with("* ")).collect();
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert!(answers[0].starts_with("c OK [APPENDUID"), "{answers:?}");
+    assert!(answers[1].starts_with("d OK"), "{answers:?}");
+    assert!(answers[2].starts_with("e OK"), "{answers:?}");
+    let uids = running.uids(ALICE, INBOX);
+    assert_eq!(uids.len(), fixture.uids.len() + 1);
+    let stored = running
+        .store
+        .read(|s| s.folder_by_name(ALICE, INBOX).unwrap().messages[uids.last().unwrap()].size);
+    assert_eq!(stored as usize, length);
+    running.stop();
+}
+
 /// mbsync asks for COMPRESS DEFLATE whenever it is offered (after STARTTLS here);
 /// its protocol log shows it, and the mirror is still exact.
 #[test]
