@@ -12,6 +12,8 @@ it while connections come and go:
   451-rcpt 451 4.3.0 to RCPT only (greets and answers EHLO, so probes pass)
   550      550 5.1.1 to RCPT (a permanent failure: Lifeboat must bounce)
   hang     never answer EHLO or RCPT (Lifeboat's command timeout must fire)
+  slow-rcpt  answer RCPT after 4 s (a busy server); the most RCPTs it had waiting at
+           once is written to STATE_DIR/rcpt_waiting_max
 
 With a file STATE_DIR/tls present at start, STARTTLS is offered (a self-signed
 certificate made with openssl), and each accepted message's session is noted in
@@ -53,6 +55,9 @@ def unknown():
 
 
 class Handler:
+    waiting = 0
+    waiting_max = 0
+
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         m = mode()
         if m == "451":
@@ -81,6 +86,13 @@ class Handler:
             return "550 5.1.1 <%s>: user unknown" % address
         if m == "hang":
             await asyncio.sleep(3600)
+        if m == "slow-rcpt":
+            Handler.waiting += 1
+            Handler.waiting_max = max(Handler.waiting_max, Handler.waiting)
+            with open(os.path.join(STATE, "rcpt_waiting_max"), "w") as f:
+                f.write(str(Handler.waiting_max))
+            await asyncio.sleep(4)
+            Handler.waiting -= 1
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 

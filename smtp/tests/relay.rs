@@ -329,6 +329,66 @@ fn a_hanging_upstream_times_out_into_emergency() {
     assert!(reason.contains("no reply"), "{reason}");
 }
 
+/// Many new recipients at once (a dictionary attack, say) are not as many
+/// connections to the upstream: at most `VERIFICATIONS_PER_UPSTREAM_MAX` are asked
+/// at once; a recipient that cannot be asked in time is deferred with 451 4.4.5, and
+/// nothing of it fails the domain over.
+#[test]
+fn recipients_verified_at_once_are_bounded() {
+    use lifeboat_smtp::relay::router::VERIFICATIONS_PER_UPSTREAM_MAX;
+    let upstream = Upstream::start();
+    let s = setup_with(&upstream, Coverage::All, |c| {
+        c.connect_timeout = Duration::from_secs(2);
+        c.command_timeout = Duration::from_secs(10);
+    });
+    // The router's first probe is done (it is not a verification).
+    wait_for("the upstream up", || {
+        s.relay.router().health(&upstream.addr()) == lifeboat_smtp::relay::failover::Health::Up
+    });
+    // Each RCPT is answered after 4 s: the first verifications hold their places
+    // longer than the others wait.
+    upstream.set_mode("slow-rcpt");
+    let asked = 3 * VERIFICATIONS_PER_UPSTREAM_MAX;
+    let results = s.runtime.block_on(async {
+        let mut checks = tokio::task::JoinSet::new();
+        for n in 0..asked {
+            let relay = s.relay.clone();
+            checks.spawn(async move {
+                relay
+                    .check_recipient(
+                        &outside(),
+                        "sender@remote.test",
+                        &format!("user{n}@example.test"),
+                    )
+                    .await
+            });
+        }
+        checks.join_all().await
+    });
+    let accepted = results.iter().filter(|r| r.is_ok()).count();
+    let deferred = results
+        .iter()
+        .filter(|r| {
+            r.as_ref()
+                .is_err_and(|refusal| refusal.code == 451 && refusal.enhanced == "4.4.5")
+        })
+        .count();
+    assert_eq!(accepted + deferred, asked, "{results:?}");
+    assert!(accepted >= VERIFICATIONS_PER_UPSTREAM_MAX, "{results:?}");
+    assert!(deferred > 0, "{results:?}");
+    let waiting_max: usize = upstream
+        .state("rcpt_waiting_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        waiting_max <= VERIFICATIONS_PER_UPSTREAM_MAX,
+        "{waiting_max} RCPTs at once"
+    );
+    assert_eq!(s.mode(), Mode::Normal);
+}
+
 #[test]
 fn manual_emergency_with_a_healthy_upstream() {
     let upstream = Upstream::start();

@@ -135,6 +135,9 @@ pub enum Verdict {
     Rejected(Refusal),
     /// No answer (4xx, or the upstream is failing): accept and queue.
     Unknown,
+    /// Not asked: as many verifications as an upstream is sent at once are under
+    /// way, and none ended in time. The recipient is deferred (`451 4.4.5`).
+    Busy,
 }
 
 /// The outcome for one recipient of a transaction.

@@ -290,6 +290,13 @@ impl Relay {
             {
                 client::Verdict::Accepted | client::Verdict::Unknown => Ok(()),
                 client::Verdict::Rejected(reply) => Err(reply),
+                client::Verdict::Busy => Err(Refusal::new(
+                    451,
+                    "4.4.5",
+                    format!(
+                        "<{rcpt}>: too many recipients being verified at once, try again later"
+                    ),
+                )),
             },
         }
     }

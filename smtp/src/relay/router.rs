@@ -94,6 +94,10 @@ pub struct ProbeRequest {
     pub domain: String,
 }
 
+/// Recipient verifications sent to one upstream at once; past it a recipient waits
+/// for one to end (at most `connect_timeout`), then is deferred with `451 4.4.5`.
+pub const VERIFICATIONS_PER_UPSTREAM_MAX: usize = 8;
+
 /// The router.
 pub struct Router {
     store: Store,
@@ -101,6 +105,8 @@ pub struct Router {
     machine: Mutex<Machine>,
     upstreams: ArcSwap<BTreeMap<String, UpstreamStatus>>,
     verify_cache: parking_lot_free::Cache,
+    /// Verifications under way, by upstream ([`VERIFICATIONS_PER_UPSTREAM_MAX`]).
+    verifying: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     connect_timeout: Duration,
     command_timeout: Duration,
     verify_cache_ttl: Duration,
@@ -185,6 +191,7 @@ impl Router {
             machine: Mutex::new(machine),
             upstreams: ArcSwap::from_pointee(BTreeMap::new()),
             verify_cache: Default::default(),
+            verifying: Default::default(),
             connect_timeout: config.connect_timeout,
             command_timeout: config.command_timeout,
             verify_cache_ttl: config.verify_cache_ttl,
@@ -507,6 +514,32 @@ impl Router {
             // The mail will be queued; the upstream decides when it is back.
             return Verdict::Unknown;
         }
+        // Many sessions sending new recipients at once (a spammer's dictionary
+        // attack, say) do not become as many connections to the upstream: it might
+        // refuse them, and its refusals would fail the domain over.
+        let gate = {
+            let mut verifying = self.verifying.lock().unwrap_or_else(|p| p.into_inner());
+            verifying
+                .entry(policy.upstream.clone())
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Semaphore::new(VERIFICATIONS_PER_UPSTREAM_MAX))
+                })
+                .clone()
+        };
+        let Ok(Ok(_permit)) =
+            tokio::time::timeout(self.connect_timeout, gate.acquire_owned()).await
+        else {
+            tracing::info!(
+                rcpt,
+                upstream = %policy.upstream,
+                "{VERIFICATIONS_PER_UPSTREAM_MAX} verifications under way: the recipient is deferred"
+            );
+            return Verdict::Busy;
+        };
+        // Another session may have asked for the same recipient meanwhile.
+        if let Some(v) = self.verify_cache.get(&key, self.verify_cache_ttl) {
+            return v;
+        }
         let started = Instant::now();
         let verdict = client::verify(
             &policy.upstream,
@@ -524,7 +557,7 @@ impl Router {
                 tracing::debug!(rcpt, upstream = %policy.upstream, elapsed = ?started.elapsed(), ?v, "verified");
                 v.clone()
             }
-            Ok(Verdict::Unknown) => Verdict::Unknown,
+            Ok(Verdict::Unknown | Verdict::Busy) => Verdict::Unknown,
             Err(failure) => {
                 self.record_failure(&policy.upstream, &failure.to_string())
                     .await;

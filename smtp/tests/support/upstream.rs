@@ -84,6 +84,11 @@ impl Upstream {
         std::fs::write(self.state.path().join("mode"), mode).unwrap();
     }
 
+    /// A file the server writes in its state directory (see upstream.py).
+    pub fn state(&self, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.state.path().join(name)).ok()
+    }
+
     pub fn set_unknown(&self, rcpts: &[&str]) {
         std::fs::write(self.state.path().join("unknown"), rcpts.join("\n")).unwrap();
     }
