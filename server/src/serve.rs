@@ -437,6 +437,7 @@ pub fn run(config: Config) -> Result<(), String> {
                     message_bytes_max: usize::try_from(config.limits.message_size_max)
                         .unwrap_or(usize::MAX),
                     recipients_max: config.limits.recipients_max,
+                    body_idle: lifeboat_web::BODY_IDLE_DEFAULT,
                 },
             )
             .map_err(|e| format!("http listener {addr}: {e}"))?,

@@ -27,6 +27,7 @@ mod admin;
 pub mod api;
 mod archive;
 mod audit;
+mod body;
 #[doc(hidden)]
 pub mod fuzz_support;
 mod i18n;
@@ -209,7 +210,13 @@ pub struct WebConfig {
     pub message_bytes_max: usize,
     /// Most recipients of a message webmail sends (`limits.recipients_max`).
     pub recipients_max: usize,
+    /// A request whose body stops coming for this long fails (and its connection
+    /// closes); [`BODY_IDLE_DEFAULT`] in service.
+    pub body_idle: Duration,
 }
+
+/// How long a client may leave a request's body waiting (as long as a header).
+pub const BODY_IDLE_DEFAULT: Duration = HEADER_READ_TIMEOUT;
 
 /// `[web] session_idle`'s default (SPEC §8.1).
 pub const SESSION_IDLE_DEFAULT: Duration = Duration::from_secs(30 * 60);
@@ -238,6 +245,8 @@ pub struct AppState {
     pub(crate) recipients_max: usize,
     /// Moves to `true` when the server stops, ending live-update streams.
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
+    /// [`WebConfig::body_idle`].
+    pub(crate) body_idle: Duration,
 }
 
 /// The client's address, in every request's extensions.
@@ -333,10 +342,13 @@ async fn serve(
         let _ = tcp.set_nodelay(true);
         let app = app.clone();
         let asked = Arc::new(AtomicBool::new(false));
+        let body_idle = state.body_idle;
         let service = {
             let asked = asked.clone();
-            hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                 asked.store(true, Ordering::Relaxed);
+                let mut request =
+                    request.map(|body| axum::body::Body::new(body::IdleBody::new(body, body_idle)));
                 request.extensions_mut().insert(Peer(peer));
                 tower::ServiceExt::oneshot(app.clone(), request)
             })
@@ -427,6 +439,7 @@ impl WebServer {
             message_bytes_max: config.message_bytes_max,
             recipients_max: config.recipients_max,
             stopping: tokio::sync::watch::channel(false).0,
+            body_idle: config.body_idle,
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()

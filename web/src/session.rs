@@ -381,6 +381,10 @@ pub(crate) async fn guard_forms(
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, FORM_BYTES_MAX).await {
         Ok(bytes) => bytes,
+        Err(error) if crate::body::timed_out(&error) => {
+            tracing::info!(path = %parts.uri.path(), "form refused: {error}");
+            return refuse(StatusCode::REQUEST_TIMEOUT, t.error_timed_out);
+        }
         Err(_) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, t.error_too_large),
     };
     let presented = form_urlencoded::parse(&bytes)

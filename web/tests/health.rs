@@ -54,6 +54,7 @@ fn healthz_reports_a_poisoned_store() {
             session_max: lifeboat_web::SESSION_MAX_DEFAULT,
             message_bytes_max: 50 << 20,
             recipients_max: 100,
+            body_idle: lifeboat_web::BODY_IDLE_DEFAULT,
         },
     )
     .unwrap();

@@ -172,6 +172,8 @@ impl Setup {
                 session_max: lifeboat_web::SESSION_MAX_DEFAULT,
                 message_bytes_max,
                 recipients_max: 3,
+                // Every body here is sent at once, except by the test of a silent one.
+                body_idle: Duration::from_secs(2),
             },
         )
         .unwrap();
@@ -416,6 +418,47 @@ fn an_account_has_at_most_so_many_folders() {
     assert!(setup
         .store
         .read(|s| s.folder_by_name("bob@example.test", "One more").is_some()));
+    setup.web.shutdown(Duration::from_secs(1));
+}
+
+/// A client that announces a body and stops sending it does not hold its connection
+/// (one of the server's slots) and the request's handler: the form is refused with
+/// 408 once the body has been silent for `body_idle`, the upload fails, and the
+/// connection closes.
+#[test]
+fn a_body_that_stops_coming_is_given_up() {
+    let setup = Setup::new(50 << 20);
+    let (alice, csrf) = setup.login("alice@example.test");
+    let started = std::time::Instant::now();
+    for (path, kind) in [
+        (
+            "/mail/folders".to_string(),
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            format!("/mail/send?_csrf={csrf}"),
+            "multipart/form-data; boundary=b",
+        ),
+    ] {
+        let mut s = std::net::TcpStream::connect(setup.addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: x\r\nCookie: {alice}\r\nContent-Type: {kind}\r\n\
+             Content-Length: 1000\r\n\r\n_csrf={csrf}&na"
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 4"), "{path}: {text}");
+        if kind.starts_with("application") {
+            assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+            assert!(text.contains("did not arrive in time"), "{text}");
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(25));
+    assert!(setup.relay.sent.lock().unwrap().is_empty());
     setup.web.shutdown(Duration::from_secs(1));
 }
 

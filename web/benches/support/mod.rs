@@ -29,6 +29,7 @@ pub fn start(store: &Store) -> WebServer {
             session_max: SESSION_MAX_DEFAULT,
             message_bytes_max: 50 << 20,
             recipients_max: 100,
+            body_idle: lifeboat_web::BODY_IDLE_DEFAULT,
         },
     )
     .unwrap()

@@ -24,6 +24,7 @@ pub(crate) static EN: Texts = Texts {
     error_not_found: "There is nothing here, or it is not yours to see.",
     error_forbidden_title: "Form refused",
     error_csrf: "This form has expired or did not come from this site, so nothing was changed. Go back, reload the page and try again.",
+    error_timed_out: "The form did not arrive in time, so nothing was changed. Check the connection and try again.",
     error_too_large_title: "Form too large",
     error_too_large: "This form is larger than 2 MB, so nothing was changed. Send less at a time (for imports, split the list).",
     login_title: "Sign in",

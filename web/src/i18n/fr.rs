@@ -24,6 +24,7 @@ pub(crate) static FR: Texts = Texts {
     error_not_found: "Il n’y a rien ici, ou vous n’avez pas accès à cette page.",
     error_forbidden_title: "Formulaire refusé",
     error_csrf: "Ce formulaire a expiré ou ne vient pas de ce site : rien n’a été modifié. Revenez en arrière, rechargez la page et réessayez.",
+    error_timed_out: "Le formulaire n’est pas arrivé à temps : rien n’a été modifié. Vérifiez la connexion et réessayez.",
     error_too_large_title: "Formulaire trop volumineux",
     error_too_large: "Ce formulaire dépasse 2 Mo : rien n’a été modifié. Envoyez-en moins à la fois (pour un import, découpez la liste).",
     login_title: "Connexion",

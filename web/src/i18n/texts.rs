@@ -39,6 +39,7 @@ texts! {
     error_not_found,
     error_forbidden_title,
     error_csrf,
+    error_timed_out,
     error_too_large_title,
     error_too_large,
     login_title,
