@@ -801,6 +801,17 @@ fn replies_drafts_and_uploads() {
     );
     assert_eq!(r.status, 413);
     assert_eq!(setup.relay.sent.lock().unwrap().len(), 2);
+    // One within the limit as uploaded but not once encoded is not kept in Drafts.
+    let drafts_before = setup.subjects(drafts);
+    let within: Vec<u8> = (0..60 * 1024).map(|n| (n % 251) as u8).collect();
+    let r = send(
+        &[("to", "bob@remote.test"), ("action", "send")],
+        &[("within.bin", &within)],
+    );
+    assert_eq!(r.status, 413);
+    assert!(r.body.contains("larger than"), "{}", r.body);
+    assert_eq!(setup.subjects(drafts), drafts_before);
+    assert_eq!(setup.relay.sent.lock().unwrap().len(), 2);
     // A draft is saved to Drafts, taken up again, and goes when sent.
     let r = send(
         &[

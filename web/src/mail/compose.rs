@@ -527,8 +527,10 @@ pub(crate) async fn send(
         // first (the sending's commit removes it), and a refusal comes back on that
         // draft with its attachments, so nothing has to be uploaded again.
         let uploads = std::mem::take(&mut files);
-        if let Err(why) = keep_uploads(&state, &account, &mut draft, uploads, t).await {
-            return crate::panel::problem_page(lang, StatusCode::SERVICE_UNAVAILABLE, &why);
+        if let Err((status, why)) =
+            keep_uploads(&state, &account, &mut draft, uploads, t, limit).await
+        {
+            return crate::panel::problem_page(lang, status, &why);
         }
     }
     let again = |draft: Draft, error: String| {
@@ -655,16 +657,19 @@ fn into_drafts(folder: FolderId, body: lifeboat_store::BodyRef) -> Op {
 }
 
 /// Saves what the form holds, uploads included, as a draft in place of the one it was,
-/// and points `draft` at it: its attachments go with the message from there on.
+/// and points `draft` at it: its attachments go with the message from there on. A
+/// message larger than `limit` bytes is not saved (`413`); other failures are `503`.
 async fn keep_uploads(
     state: &AppState,
     account: &str,
     draft: &mut Draft,
     files: Vec<Upload>,
     t: &Texts,
-) -> Result<(), String> {
+    limit: usize,
+) -> Result<(), (StatusCode, String)> {
+    let unavailable = |why: String| (StatusCode::SERVICE_UNAVAILABLE, why);
     let Some(drafts) = special_folder(state, account, SpecialUse::Drafts) else {
-        return Err(t.mail_no_portal.to_string());
+        return Err(unavailable(t.mail_no_portal.to_string()));
     };
     // The fields as far as they parse: the form keeps what was typed either way.
     let recipients = Recipients {
@@ -676,8 +681,17 @@ async fn keep_uploads(
         .and_then(|(_, _, body)| state.store.body(body).ok())
         .map(|bytes| attachments_of(&bytes))
         .unwrap_or_default();
-    let message =
-        build(account, draft, &recipients, files, kept, true).map_err(|e| e.to_string())?;
+    let message = build(account, draft, &recipients, files, kept, true)
+        .map_err(|e| unavailable(e.to_string()))?;
+    // Encoded, the uploads and the attachments kept from a forwarded message can be a
+    // third larger than what was uploaded: the limit is the message's.
+    if message.len() > limit {
+        let why = fill(t.mail_too_large, &[&size(limit as u64)]);
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            fill(t.mail_send_failed, &[&why]),
+        ));
+    }
     let mut batch = Batch::new();
     let body = batch.put_body(message);
     batch.push(into_drafts(drafts.id, body));
@@ -691,12 +705,12 @@ async fn keep_uploads(
         .store
         .commit_async(batch)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| unavailable(e.to_string()))?;
     let Some(Ok(lifeboat_store::OpResult::Appended { uid, .. })) = results
         .iter()
         .find(|r| matches!(r, Ok(lifeboat_store::OpResult::Appended { .. })))
     else {
-        return Err(format!("saving the draft failed: {results:?}"));
+        return Err(unavailable(format!("saving the draft failed: {results:?}")));
     };
     let reference = format!("{}:{uid}", drafts.id.0);
     draft.draft_of = reference.clone();
