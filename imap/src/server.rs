@@ -48,6 +48,8 @@ pub const IDLE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5 * 60);
 /// Longest IDLE: RFC 2177 §3 has clients re-issue IDLE at least every 29 minutes, so
 /// a server may end one after 30.
 pub const IDLE_COMMAND_TIMEOUT_MAX: Duration = Duration::from_secs(30 * 60);
+/// [`ImapConfig::login_timeout`]'s default.
+pub const LOGIN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(180);
 /// The line sent on the plaintext listener when a connection limit refuses a client
 /// (RFC 3501 §7.1.5, RFC 5530 `UNAVAILABLE`).
 pub const REFUSAL: &[u8] = b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n";
@@ -69,6 +71,10 @@ pub struct ImapConfig {
     pub idle_timeout: Duration,
     /// How long one IDLE may last; at most [`IDLE_COMMAND_TIMEOUT_MAX`].
     pub idle_command_timeout: Duration,
+    /// A client that has not logged in this long after connecting is disconnected,
+    /// however busy it keeps the connection (as Dovecot's login processes do), so
+    /// that sessions that never log in do not hold their connections for good.
+    pub login_timeout: Duration,
     /// Parser limits after login; the literal limit is the largest APPEND
     /// (`limits.message_size_max`, see [`Limits::with_literal_bytes_max`]).
     pub limits: Limits,
@@ -89,6 +95,7 @@ impl Default for ImapConfig {
             allow_plaintext_loopback: true,
             idle_timeout: IDLE_TIMEOUT_DEFAULT,
             idle_command_timeout: IDLE_COMMAND_TIMEOUT_MAX,
+            login_timeout: LOGIN_TIMEOUT_DEFAULT,
             limits: Limits::default(),
             message_memory: SharedBudget::default(),
             spill_dir: None,
@@ -449,6 +456,7 @@ impl ImapService {
         let mut idle_deadline: Option<Instant> = None;
         let mut reservation = config.message_memory.reservation();
         let mut inflow = Inflow::default();
+        let login_by = Instant::now() + config.login_timeout;
         loop {
             let mut sink = Sink {
                 framed: &mut framed,
@@ -568,7 +576,12 @@ impl ImapService {
                 }
             } else {
                 idle_deadline = None;
-                match lifeboat_net::timeout(config.idle_timeout, framed.fill()).await {
+                // Before login, the wait is also bounded by the login deadline.
+                let mut wait = config.idle_timeout;
+                if session.account().is_none() {
+                    wait = wait.min(login_by.saturating_duration_since(Instant::now()));
+                }
+                match lifeboat_net::timeout(wait, framed.fill()).await {
                     Ok(read) => Woken::Input(read),
                     Err(error) => Woken::Input(Err(error)),
                 }

@@ -743,6 +743,39 @@ fn a_fetch_cannot_ask_for_a_message_many_times_over() {
     running.stop();
 }
 
+/// A client that does not log in within `login_timeout` gets a BYE however busy it
+/// keeps the connection; one that logged in does not.
+#[test]
+fn a_session_that_never_logs_in_is_closed() {
+    let config = ImapConfig {
+        idle_timeout: Duration::from_secs(10),
+        login_timeout: Duration::from_secs(1),
+        ..config()
+    };
+    let (_dir, running, _fixture) = fresh(Backend::Epoll, config);
+    let mut busy = connect(running.imap);
+    let started = std::time::Instant::now();
+    let bye = loop {
+        busy.send(b"a NOOP\r\n");
+        let line = busy.line();
+        if !line.starts_with("a OK") {
+            break line;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(started.elapsed() < Duration::from_secs(8), "still open");
+    };
+    assert_eq!(bye, "* BYE Autologout; no login in time\r\n");
+    assert_eq!(busy.line(), "", "closed");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let mut user = connect(running.imap);
+    let answer = user.command("a1", &format!("LOGIN {ALICE} \"{ALICE_PASSWORD}\""));
+    assert!(answer[0].starts_with("a1 OK"), "{answer:?}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let answer = user.command("a2", "NOOP");
+    assert!(answer.last().unwrap().starts_with("a2 OK"), "{answer:?}");
+    running.stop();
+}
+
 #[test]
 fn users_see_only_their_own_mailboxes() {
     if !peers::python_with("imaplib, ssl") {

@@ -57,6 +57,7 @@
 //!         hostname: "localhost".into(),
 //!         allow_plaintext_loopback: true,
 //!         idle_timeout: Duration::from_secs(5 * 60),
+//!         login_timeout: Duration::from_secs(3 * 60),
 //!     },
 //! );
 //! let mut plain = pop3.listener("pop3", "127.0.0.1:2110".parse()?, false);

@@ -21,7 +21,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lifeboat_net::{Framed, ListenerConfig, NetError, Stream, ThreadContext, TlsAcceptor};
 use lifeboat_store::auth::{AuthError, Authenticator};
@@ -46,6 +46,9 @@ pub const SIZE_CACHE_ENTRIES_MAX: usize = 100_000;
 /// The line sent on the plaintext listener when a connection limit refuses a client
 /// (RFC 2449 §8, RFC 3206 §4).
 pub const REFUSAL: &[u8] = b"-ERR [SYS/TEMP] Too many connections, try again later\r\n";
+/// [`Pop3Config::login_timeout`]'s default.
+pub const LOGIN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(180);
+
 /// `limits.idle_timeout` default (SPEC §8).
 pub const IDLE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5 * 60);
 
@@ -61,6 +64,10 @@ pub struct Pop3Config {
     /// without a reply and without entering UPDATE (RFC 1939 §3). RFC 1939 asks for
     /// at least 10 minutes; SPEC §8 sets 5 minutes by default.
     pub idle_timeout: Duration,
+    /// A client that has not logged in this long after connecting is disconnected,
+    /// however busy it keeps the connection (as Dovecot's login processes do), so
+    /// that sessions that never log in do not hold their connections for good.
+    pub login_timeout: Duration,
 }
 
 impl Default for Pop3Config {
@@ -69,6 +76,7 @@ impl Default for Pop3Config {
             hostname: "localhost".to_string(),
             allow_plaintext_loopback: true,
             idle_timeout: IDLE_TIMEOUT_DEFAULT,
+            login_timeout: LOGIN_TIMEOUT_DEFAULT,
         }
     }
 }
@@ -199,13 +207,22 @@ impl Pop3Service {
         if framed.write_all(&out).await.is_err() {
             return;
         }
+        let login_by = Instant::now() + self.inner.config.login_timeout;
         loop {
             out.clear();
-            let mut effect = match self.read_line(&mut framed, &mut line).await {
+            // Before login, the wait is also bounded by the login deadline.
+            let mut wait = self.inner.config.idle_timeout;
+            if session.account().is_none() {
+                wait = wait.min(login_by.saturating_duration_since(Instant::now()));
+            }
+            let mut effect = match self.read_line(&mut framed, &mut line, wait).await {
                 Ok(()) => session.receive_line(&line, &mut out),
                 Err(NetError::LineTooLong { .. }) => {
                     let effect = session.line_too_long(&mut out);
-                    if framed.skip_line().await.is_err() {
+                    if !matches!(
+                        lifeboat_net::timeout(wait, framed.skip_line()).await,
+                        Ok(Ok(_))
+                    ) {
                         return;
                     }
                     effect
@@ -221,7 +238,11 @@ impl Pop3Service {
                 }
                 Err(NetError::IdleTimeout | NetError::CommandTimeout) => {
                     // RFC 1939 §3: close without a response and without UPDATE.
-                    tracing::debug!(account = session.account(), "idle timeout");
+                    if session.account().is_none() && Instant::now() >= login_by {
+                        tracing::debug!(%peer, "no login within {:?}", self.inner.config.login_timeout);
+                    } else {
+                        tracing::debug!(account = session.account(), "idle timeout");
+                    }
                     return;
                 }
                 Err(_) => return,
@@ -296,14 +317,14 @@ impl Pop3Service {
         }
     }
 
-    /// Reads the next line into `line`, within the idle timeout.
+    /// Reads the next line into `line`, within `wait`.
     async fn read_line(
         &self,
         framed: &mut Framed<Stream>,
         line: &mut Vec<u8>,
+        wait: Duration,
     ) -> Result<(), NetError> {
-        let read =
-            lifeboat_net::timeout(self.inner.config.idle_timeout, framed.read_line()).await?;
+        let read = lifeboat_net::timeout(wait, framed.read_line()).await?;
         let bytes = read?;
         line.clear();
         line.extend_from_slice(bytes);

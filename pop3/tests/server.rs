@@ -783,6 +783,48 @@ fn pipelined_commands_long_lines_and_idle_timeout() {
     }
 }
 
+/// A client that does not log in within `login_timeout` is disconnected however busy
+/// it keeps the connection; one that logged in is not.
+#[test]
+fn a_session_that_never_logs_in_is_closed() {
+    let config = Pop3Config {
+        idle_timeout: Duration::from_secs(10),
+        login_timeout: Duration::from_secs(1),
+        ..loopback_config()
+    };
+    let (_dir, running, _mailbox) = fresh(Backend::Epoll, config, default_limits());
+    let mut busy = connect(running.pop3);
+    let started = Instant::now();
+    let mut answered = 0;
+    while busy.command("CAPA").starts_with("+OK") {
+        busy.multiline();
+        answered += 1;
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(started.elapsed() < Duration::from_secs(8), "still open");
+    }
+    assert!(answered >= 1, "{answered}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    // A line trickling in without its end does not escape it either.
+    let mut trickle = connect(running.pop3);
+    let started = Instant::now();
+    trickle.send(&[b'A'; 6000]);
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        if trickle.tcp().write_all(b"A").is_err() || started.elapsed() > Duration::from_secs(8) {
+            break;
+        }
+    }
+    assert!(trickle.closed());
+    assert!(started.elapsed() < Duration::from_secs(8));
+    // Logged in, the session outlives the login deadline.
+    let mut user = connect(running.pop3);
+    assert!(user.login(ALICE, ALICE_PASSWORD).starts_with("+OK"));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(user.command("STAT").starts_with("+OK"));
+    assert!(user.command("QUIT").starts_with("+OK"));
+    running.stop();
+}
+
 // ---- curl ----------------------------------------------------------------------
 
 fn curl_available() -> bool {

@@ -130,7 +130,8 @@ pub struct LimitsSection {
     /// Connections per client address (IPv6: per /64).
     #[serde(deserialize_with = "int::<_, _, 1, 10_000_000>")]
     pub connections_per_ip_max: usize,
-    /// Idle connections are closed after this.
+    /// Idle connections are closed after this. (IMAP and POP3 clients that have not
+    /// logged in are closed 3 minutes after connecting in any case.)
     #[serde(deserialize_with = "duration")]
     pub idle_timeout: Duration,
     /// Message bytes all SMTP sessions and IMAP APPENDs together hold in memory while

@@ -573,6 +573,7 @@ fn start_protocols(
             hostname: config.server.hostname.clone(),
             allow_plaintext_loopback: config.auth.allow_plaintext_loopback,
             idle_timeout: config.limits.idle_timeout,
+            ..Pop3Config::default()
         },
     );
     for (name, addr, implicit_tls) in [

@@ -604,6 +604,8 @@ impl Session {
     pub fn autologout(&mut self, out: &mut Vec<u8>) {
         let text = if self.idling() {
             "IDLE timed out"
+        } else if self.account().is_none() {
+            "Autologout; no login in time"
         } else {
             "Autologout; idle for too long"
         };
