@@ -112,7 +112,8 @@ pub(crate) fn page_of(
     page: usize,
 ) -> (Vec<Row>, usize) {
     let needle = query.trim().to_lowercase();
-    let skip = (page.max(1) - 1) * PER_PAGE;
+    // Any page number a URL holds: one past the last shows nothing, never overflows.
+    let skip = (page.max(1) - 1).saturating_mul(PER_PAGE);
     state.store.read(|s| {
         let coverage_all = s
             .domain(domain)
