@@ -21,6 +21,10 @@ const REPLY_LINE_BYTES_MAX: usize = 2048;
 /// Most lines of one multiline reply.
 const REPLY_LINES_MAX: usize = 100;
 
+/// Most bytes of an upstream's reply text passed back in a refusal (a reply line is
+/// at most 512 octets, RFC 5321 §4.5.3.1.5).
+const REFUSAL_TEXT_BYTES_MAX: usize = 400;
+
 /// How long the upstream may take to answer the end of a message's data (when
 /// `command_timeout` is shorter): RFC 5321 §4.5.3.2.6 asks for 10 minutes, since a
 /// server may scan the message before it answers, as Postfix's
@@ -58,7 +62,10 @@ impl From<&ServerReply<'_>> for Reply {
 impl Reply {
     /// The reply as a refusal to pass back to a sender.
     pub fn refusal(&self) -> Refusal {
-        let text = self.lines.join(" ");
+        let mut text = self.lines.join(" ");
+        // It is passed back to a client in one line, and kept in the verification
+        // cache: an upstream's long reply (up to REPLY_LINES_MAX lines) is cut.
+        text.truncate(text.floor_char_boundary(REFUSAL_TEXT_BYTES_MAX));
         let (enhanced, text) = match text.split_once(' ') {
             Some((first, rest)) if is_enhanced(first) => (first.to_string(), rest.to_string()),
             _ => (
@@ -690,6 +697,22 @@ mod tests {
                 lines: vec![String::new()]
             }
         );
+    }
+
+    #[test]
+    fn a_long_refusal_is_cut_at_a_character() {
+        let reply = Reply {
+            code: 550,
+            lines: vec!["5.1.1 ".to_string() + &"é".repeat(300); 100],
+        };
+        let refusal = reply.refusal();
+        assert_eq!(refusal.enhanced, "5.1.1");
+        assert!(
+            refusal.text.len() <= REFUSAL_TEXT_BYTES_MAX + 20,
+            "{}",
+            refusal.text.len()
+        );
+        assert!(refusal.text.ends_with('é'));
     }
 
     #[tokio::test]
