@@ -364,6 +364,13 @@ fn a_snapshot_restores_to_the_same_state_and_goes_on_from_there() {
     let err = Store::restore(&other, damaged.as_slice()).unwrap_err();
     assert!(err.to_string().contains("snapshot"), "{err}");
     assert!(!other.exists());
+    // A length damaged to announce more than any memory: the snapshot is cut short,
+    // nothing is allocated for it.
+    let mut huge = snapshot.clone();
+    huge[8..16].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+    let err = Store::restore(&other, huge.as_slice()).unwrap_err();
+    assert!(err.to_string().contains("checkpoint cut short"), "{err}");
+    assert!(!other.exists());
     // Nor into a store that exists.
     assert!(Store::restore(&restored_dir, snapshot.as_slice()).is_err());
 }

@@ -169,9 +169,23 @@ fn restore_into(dir: &Path, input: impl Read) -> Result<u64> {
         input.read_exact(&mut u64_buf).map_err(read_error)?;
         Ok(u64::from_le_bytes(u64_buf))
     };
+    // Lengths are read from the snapshot before its checksum can be checked: what
+    // they announce is read as it comes, never allocated ahead, so a damaged one
+    // fails as cut short instead of asking for any amount of memory.
+    let read_bytes = |input: &mut CrcRead<_>, len: u64, what: &str| -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        input
+            .by_ref()
+            .take(len)
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+        if bytes.len() as u64 != len {
+            return Err(bad(&format!("{what} cut short")));
+        }
+        Ok(bytes)
+    };
     let checkpoint_len = read_u64(&mut input)?;
-    let mut checkpoint = vec![0u8; usize::try_from(checkpoint_len).map_err(|_| bad("too large"))?];
-    input.read_exact(&mut checkpoint).map_err(read_error)?;
+    let checkpoint = read_bytes(&mut input, checkpoint_len, "checkpoint")?;
     let (_, mut state, applied_seq) = decode_checkpoint(&checkpoint, "snapshot")?;
     let count = read_u64(&mut input)?;
 
@@ -200,8 +214,7 @@ fn restore_into(dir: &Path, input: impl Read) -> Result<u64> {
     for _ in 0..count {
         let id = BodyId(read_u64(&mut input)?);
         let len = read_u64(&mut input)?;
-        let mut bytes = vec![0u8; usize::try_from(len).map_err(|_| bad("body too large"))?];
-        input.read_exact(&mut bytes).map_err(read_error)?;
+        let bytes = read_bytes(&mut input, len, "body")?;
         if tail.pos.offset + buf.len() as u64 >= RESTORE_SEGMENT_BYTES {
             flush(&mut tail, &mut buf, pending_records)?;
             pending_records = 0;
