@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::object_store::{self, ObjectMetadata, ObjectStore};
 use lifeboat_store::Store;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::log::ReplicatedLog;
@@ -30,6 +31,9 @@ const OBJECT: &str = "store";
 /// The file a snapshot is written to before it is uploaded, and downloaded to before
 /// it is restored, in [`Config::snapshot_dir`].
 const SNAPSHOT_FILE: &str = "snapshot.tmp";
+/// A snapshot download that brings nothing for this long fails (the node then
+/// exits and its supervisor starts it again) instead of waiting for good.
+const DOWNLOAD_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Unavailable(format!("{what}: {e}"))
@@ -167,9 +171,28 @@ pub fn restore(config: &Config, dir: &Path) -> Result<u64> {
         let mut file = tokio::fs::File::create(&download)
             .await
             .map_err(|e| unavailable(&format!("creating {}", download.display()), e))?;
-        let bytes = tokio::io::copy(&mut object, &mut file)
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut bytes = 0u64;
+        loop {
+            let read = tokio::time::timeout(DOWNLOAD_STALL_TIMEOUT, object.read(&mut buffer))
+                .await
+                .map_err(|_| {
+                    Error::Unavailable(format!(
+                        "downloading the cluster's snapshot: nothing came for {DOWNLOAD_STALL_TIMEOUT:?} after {bytes} bytes"
+                    ))
+                })?
+                .map_err(|e| unavailable("downloading the cluster's snapshot", e))?;
+            if read == 0 {
+                break;
+            }
+            file.write_all(&buffer[..read])
+                .await
+                .map_err(|e| unavailable(&format!("writing {}", download.display()), e))?;
+            bytes += read as u64;
+        }
+        file.flush()
             .await
-            .map_err(|e| unavailable("downloading the cluster's snapshot", e))?;
+            .map_err(|e| unavailable(&format!("writing {}", download.display()), e))?;
         tracing::info!(bytes, "downloaded the cluster's snapshot");
         Ok::<_, Error>(())
     })?;
