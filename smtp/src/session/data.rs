@@ -188,6 +188,7 @@ impl Session {
         self.state = State::Ready(helo);
         match result {
             Ok(id) => {
+                self.junk_commands = 0;
                 let text = format!("Ok: queued as {id}");
                 reply(out, ReplyCode::OK, EnhancedCode::OK, &text);
             }

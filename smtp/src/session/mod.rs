@@ -69,6 +69,10 @@ pub use received::{date_time, received_header, Protocol};
 /// Invalid, unknown or out-of-sequence commands a connection may send before it is
 /// closed: a client that keeps getting 5xx replies is broken or probing.
 pub const BAD_COMMANDS_MAX: u32 = 10;
+/// RSET, NOOP, VRFY, EXPN and HELP a connection may send between two messages it
+/// delivers before it is closed (Postfix's `smtpd_junk_command_limit`): they cost a
+/// reply each and carry no mail, and could keep a connection open for good.
+pub const JUNK_COMMANDS_MAX: u32 = 100;
 /// Recipients the relay may refuse permanently (5xx) in one connection before it is
 /// closed: this bounds address harvesting and the verification work each costs.
 pub const RECIPIENT_REFUSALS_MAX: u32 = 20;
@@ -551,6 +555,9 @@ pub struct Session {
     /// The account a successful AUTH logged in; kept until STARTTLS.
     account: Option<String>,
     bad_commands: u32,
+    /// Commands that carry no mail since the last message accepted
+    /// ([`JUNK_COMMANDS_MAX`]).
+    junk_commands: u32,
     recipient_refusals: u32,
     auth_failures: u32,
     transactions: u32,
@@ -569,6 +576,7 @@ impl Session {
             discard: Discard::Nothing,
             account: None,
             bad_commands: 0,
+            junk_commands: 0,
             recipient_refusals: 0,
             auth_failures: 0,
             transactions: 0,
@@ -769,6 +777,23 @@ impl Session {
                 self.discard = Discard::Bytes(chunk_bytes);
             }
             return self.bad_sequence(verb, state, out);
+        }
+        if matches!(
+            command,
+            Command::Rset
+                | Command::Noop { .. }
+                | Command::Vrfy { .. }
+                | Command::Expn { .. }
+                | Command::Help { .. }
+        ) {
+            self.junk_commands += 1;
+            if self.junk_commands > JUNK_COMMANDS_MAX {
+                return self.close_with(
+                    out,
+                    enhanced_code(4, 7, 0),
+                    "Too many commands without mail, closing connection",
+                );
+            }
         }
         match command {
             Command::Ehlo { host } => self.ehlo(host, out),

@@ -64,3 +64,34 @@ impl Session {
         Outcome::Continue
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::check::run;
+
+    /// A connection may send 100 commands that carry no mail between two messages;
+    /// the next closes it, and a message accepted starts the count again.
+    #[test]
+    fn commands_without_mail_are_bounded() {
+        let mut input = b"EHLO client.test\r\n".to_vec();
+        input.extend(b"NOOP\r\n".repeat(100));
+        input.extend_from_slice(
+            b"MAIL FROM:<a@remote.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n\
+              Subject: x\r\n\r\nhi\r\n.\r\n",
+        );
+        input.extend(b"RSET\r\n".repeat(99));
+        input.extend(b"VRFY b\r\nNOOP\r\nNOOP\r\n");
+        let transcript = run(&input, &[], false, false).concat();
+        let accepted = transcript
+            .find("E:accept")
+            .expect("the message is accepted");
+        let closed = transcript
+            .find("421 4.7.0 mx.example.test Too many commands without mail")
+            .expect("closed");
+        assert!(accepted < closed);
+        assert!(transcript.ends_with("E:close"), "{transcript}");
+        // The 100th after the message was answered, the 101st closed the connection.
+        assert_eq!(transcript[accepted..closed].matches("252 ").count(), 1);
+        assert_eq!(transcript[closed..].matches("250 ").count(), 0);
+    }
+}
