@@ -127,7 +127,7 @@ pub struct LimitsSection {
     /// Connections per listener.
     #[serde(deserialize_with = "int::<_, _, 1, 10_000_000>")]
     pub connections_max: usize,
-    /// Connections per client address (IPv6: per /64).
+    /// Connections per client address (IPv6: per /64), on each listener (HTTP too).
     #[serde(deserialize_with = "int::<_, _, 1, 10_000_000>")]
     pub connections_per_ip_max: usize,
     /// Idle connections are closed after this. (IMAP and POP3 clients that have not

@@ -438,6 +438,7 @@ pub fn run(config: Config) -> Result<(), String> {
                         .unwrap_or(usize::MAX),
                     recipients_max: config.limits.recipients_max,
                     body_idle: lifeboat_web::BODY_IDLE_DEFAULT,
+                    connections_per_ip_max: config.limits.connections_per_ip_max,
                 },
             )
             .map_err(|e| format!("http listener {addr}: {e}"))?,

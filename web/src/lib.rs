@@ -213,6 +213,9 @@ pub struct WebConfig {
     /// A request whose body stops coming for this long fails (and its connection
     /// closes); [`BODY_IDLE_DEFAULT`] in service.
     pub body_idle: Duration,
+    /// Connections one client address (IPv6: its /64) may hold at once
+    /// (`limits.connections_per_ip_max`); one more is closed at once.
+    pub connections_per_ip_max: usize,
 }
 
 /// How long a client may leave a request's body waiting (as long as a header).
@@ -247,6 +250,8 @@ pub struct AppState {
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
     /// [`WebConfig::body_idle`].
     pub(crate) body_idle: Duration,
+    /// [`WebConfig::connections_per_ip_max`].
+    pub(crate) connections_per_ip_max: usize,
 }
 
 /// The client's address, in every request's extensions.
@@ -289,6 +294,45 @@ const H2_STREAM_WINDOW: u32 = 256 << 10;
 /// unanswered this long.
 const H2_KEEP_ALIVE: Duration = Duration::from_secs(30);
 
+/// Connections open by client network ([`lifeboat_store::auth::client_network`]).
+#[derive(Clone, Default)]
+struct Clients(Arc<parking_lot::Mutex<std::collections::HashMap<IpAddr, usize>>>);
+
+/// One connection of a client, counted until dropped.
+struct Held {
+    clients: Clients,
+    network: IpAddr,
+}
+
+impl Clients {
+    /// Counts a connection from `ip`; `None` when its network holds `max` already.
+    fn hold(&self, ip: IpAddr, max: usize) -> Option<Held> {
+        let network = lifeboat_store::auth::client_network(ip);
+        let mut open = self.0.lock();
+        let count = open.entry(network).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(Held {
+            clients: self.clone(),
+            network,
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut open = self.clients.0.lock();
+        if let Some(count) = open.get_mut(&self.network) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.network);
+            }
+        }
+    }
+}
+
 /// Accepts connections until `stopped` fires, each served on a task of its own (TLS
 /// first, when configured), then asks every open connection to close after its
 /// current request.
@@ -305,6 +349,7 @@ async fn serve(
     let stopping = state.stopping.clone();
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
+    let clients = Clients::default();
     // HTTP/2 where TLS negotiated it by ALPN (browsers speak it only over TLS),
     // HTTP/1.1 otherwise.
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -339,6 +384,15 @@ async fn serve(
             },
             _ = &mut stopped => break,
         };
+        let Some(held) = clients.hold(peer.ip(), state.connections_per_ip_max) else {
+            tracing::info!(
+                %peer,
+                "http connection refused: {} connections from this address already",
+                state.connections_per_ip_max
+            );
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let app = app.clone();
         let asked = Arc::new(AtomicBool::new(false));
@@ -358,6 +412,7 @@ async fn serve(
         let tls = tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
+            let _held = held;
             let served = match tls {
                 None => {
                     watcher
@@ -440,6 +495,7 @@ impl WebServer {
             recipients_max: config.recipients_max,
             stopping: tokio::sync::watch::channel(false).0,
             body_idle: config.body_idle,
+            connections_per_ip_max: config.connections_per_ip_max,
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()

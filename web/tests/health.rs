@@ -55,6 +55,7 @@ fn healthz_reports_a_poisoned_store() {
             message_bytes_max: 50 << 20,
             recipients_max: 100,
             body_idle: lifeboat_web::BODY_IDLE_DEFAULT,
+            connections_per_ip_max: 100,
         },
     )
     .unwrap();
@@ -81,6 +82,75 @@ fn healthz_reports_a_poisoned_store() {
         status.contains("\"poisoned\":\"") && status.contains("fsync"),
         "{status}"
     );
+    web.shutdown(Duration::from_secs(1));
+}
+
+/// One client address holds at most `connections_per_ip_max` connections; one more
+/// is closed at once, and a place is given back when a connection closes.
+#[test]
+fn connections_per_address_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Options::default()).unwrap();
+    let web = WebServer::start(
+        store,
+        WebConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            admin_token: "t".repeat(64),
+            io_backend: "test".into(),
+            status: None,
+            archive_index: None,
+            tls: None,
+            auth: None,
+            allow_plaintext_loopback: false,
+            session_idle: lifeboat_web::SESSION_IDLE_DEFAULT,
+            session_max: lifeboat_web::SESSION_MAX_DEFAULT,
+            message_bytes_max: 50 << 20,
+            recipients_max: 100,
+            body_idle: lifeboat_web::BODY_IDLE_DEFAULT,
+            connections_per_ip_max: 2,
+        },
+    )
+    .unwrap();
+    let addr = web.local_addr();
+    // Two idle connections: their requests are answered later.
+    let held: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // A third is closed without an answer.
+    let mut third = std::net::TcpStream::connect(addr).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = third.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut out = Vec::new();
+    let _ = third.read_to_end(&mut out);
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    // The held ones still work.
+    for mut s in held.iter() {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    }
+    drop(held);
+    // Their places are free again.
+    let mut answered = false;
+    for _ in 0..50 {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        if out.starts_with("HTTP/1.1 200") {
+            answered = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(answered);
     web.shutdown(Duration::from_secs(1));
 }
 

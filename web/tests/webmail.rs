@@ -174,6 +174,7 @@ impl Setup {
                 recipients_max: 3,
                 // Every body here is sent at once, except by the test of a silent one.
                 body_idle: Duration::from_secs(2),
+                connections_per_ip_max: 100,
             },
         )
         .unwrap();

@@ -30,6 +30,7 @@ pub fn start(store: &Store) -> WebServer {
             message_bytes_max: 50 << 20,
             recipients_max: 100,
             body_idle: lifeboat_web::BODY_IDLE_DEFAULT,
+            connections_per_ip_max: 100,
         },
     )
     .unwrap()
