@@ -34,6 +34,7 @@ mod i18n;
 mod mail;
 mod panel;
 mod session;
+mod stall;
 
 /// A latency histogram for `/metrics`: (name, help, counts).
 pub type Latency = (
@@ -279,6 +280,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 /// Time a client gets for a request's header (and an idle keep-alive connection for
 /// the next request's).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a client may leave the server's writes waiting (not reading what it asked
+/// for) before its connection is closed.
+const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Time a client gets for the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once; more wait in the listen backlog.
@@ -394,6 +398,7 @@ async fn serve(
             continue;
         };
         let _ = tcp.set_nodelay(true);
+        let tcp = stall::Stalled::new(tcp, WRITE_STALL_TIMEOUT);
         let app = app.clone();
         let asked = Arc::new(AtomicBool::new(false));
         let body_idle = state.body_idle;
