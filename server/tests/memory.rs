@@ -213,6 +213,25 @@ sys.stdout.flush()
 sys.stderr.buffer.write(text[0][1])
 "#;
 
+/// After a load past the budget: the log said `spilled`, nothing is left in the
+/// spill directory, alice's INBOX holds `messages`; the size of each and the text of
+/// the first.
+fn spilled_and_kept(lifeboat: &Lifeboat, spilled: &str, messages: u64) -> (Vec<u64>, Vec<u8>) {
+    assert!(lifeboat.log().contains(spilled), "{}", lifeboat.log());
+    let spill = lifeboat.data_dir().join("spill");
+    assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0);
+    assert_eq!(portal_messages(lifeboat), Some(messages));
+    let out = Command::new("python3")
+        .args(["-c", INBOX, &lifeboat.ports.imap.to_string(), PASSWORD])
+        .output()
+        .unwrap();
+    let sizes = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    (sizes, out.stderr)
+}
+
 #[test]
 fn many_large_messages_at_once_spill_past_the_memory_budget() {
     let (clients, message_mib, budget_mib) = scale();
@@ -220,26 +239,9 @@ fn many_large_messages_at_once_spill_past_the_memory_budget() {
     let (codes, _, _) = smtp_load(&lifeboat);
     // Past the budget, messages went to spill files, and every one was accepted.
     assert!(codes.iter().all(|c| c == "250"), "{codes:?}");
-    assert!(
-        lifeboat
-            .log()
-            .contains("the message continues in a spill file"),
-        "{}",
-        lifeboat.log()
-    );
-    // Nothing is left in the spill directory.
-    let spill = lifeboat.data_dir().join("spill");
-    assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0);
     // Every 250 is in the portal, whole.
-    assert_eq!(portal_messages(&lifeboat), Some(clients));
-    let out = Command::new("python3")
-        .args(["-c", INBOX, &lifeboat.ports.imap.to_string(), PASSWORD])
-        .output()
-        .unwrap();
-    let sizes: Vec<u64> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().parse().unwrap())
-        .collect();
+    let (sizes, first_text) =
+        spilled_and_kept(&lifeboat, "the message continues in a spill file", clients);
     let line = [b"x".repeat(78), b"\r\n".to_vec()].concat();
     let half = line.repeat((message_mib as usize * 1024 * 1024) / 2 / line.len());
     let text = half.repeat(2);
@@ -250,9 +252,9 @@ fn many_large_messages_at_once_spill_past_the_memory_budget() {
         "{sizes:?}"
     );
     assert!(
-        out.stderr == text,
+        first_text == text,
         "the first message's text differs ({} bytes, not {})",
-        out.stderr.len(),
+        first_text.len(),
         text.len()
     );
 }
@@ -312,26 +314,10 @@ fn many_large_appends_at_once_spill_past_the_memory_budget() {
         replies.iter().all(|r| r.starts_with("OK [APPENDUID")),
         "{replies:?}"
     );
-    assert!(
-        lifeboat
-            .log()
-            .contains("the APPEND goes on in a spill file"),
-        "{}",
-        lifeboat.log()
-    );
-    let spill = lifeboat.data_dir().join("spill");
-    assert_eq!(std::fs::read_dir(&spill).unwrap().count(), 0);
     // Every message is in the INBOX, whole: as long as it was sent, the text the
     // client's, whether it was spilled or not.
-    assert_eq!(portal_messages(&lifeboat), Some(clients));
-    let out = Command::new("python3")
-        .args(["-c", INBOX, &lifeboat.ports.imap.to_string(), PASSWORD])
-        .output()
-        .unwrap();
-    let sizes: Vec<u64> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().parse().unwrap())
-        .collect();
+    let (sizes, first_text) =
+        spilled_and_kept(&lifeboat, "the APPEND goes on in a spill file", clients);
     let head = b"Subject: appended\r\n\r\n";
     let line = [b"x".repeat(78), b"\r\n".to_vec()].concat();
     let half = line.repeat((message_mib as usize * 1024 * 1024 - head.len()) / 2 / line.len());
@@ -339,9 +325,9 @@ fn many_large_appends_at_once_spill_past_the_memory_budget() {
     let length = (head.len() + text.len()) as u64;
     assert_eq!(sizes, vec![length; clients as usize]);
     assert!(
-        out.stderr == text,
+        first_text == text,
         "the first message's text differs ({} bytes, not {})",
-        out.stderr.len(),
+        first_text.len(),
         text.len()
     );
 }

@@ -24,6 +24,26 @@ fn get(addr: std::net::SocketAddr, path: &str, token: Option<&str>) -> String {
     out
 }
 
+/// A server on a free loopback port with the admin token `token`.
+fn config(token: &str) -> WebConfig {
+    WebConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_token: token.to_string(),
+        io_backend: "test".into(),
+        status: None,
+        archive_index: None,
+        tls: None,
+        auth: None,
+        allow_plaintext_loopback: false,
+        session_idle: lifeboat_web::SESSION_IDLE_DEFAULT,
+        session_max: lifeboat_web::SESSION_MAX_DEFAULT,
+        message_bytes_max: 50 << 20,
+        recipients_max: 100,
+        body_idle: lifeboat_web::BODY_IDLE_DEFAULT,
+        connections_per_ip_max: 100,
+    }
+}
+
 /// Protects example.test.
 fn example_domain() -> Op {
     Op::PutDomain(DomainSettings {
@@ -39,26 +59,7 @@ fn healthz_reports_a_poisoned_store() {
     let fs = SimFs::new();
     let store = Store::open_with(Arc::new(fs.clone()) as Arc<dyn Vfs>, Options::default()).unwrap();
     let token = "t".repeat(64);
-    let web = WebServer::start(
-        store.clone(),
-        WebConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_token: token.clone(),
-            io_backend: "test".into(),
-            status: None,
-            archive_index: None,
-            tls: None,
-            auth: None,
-            allow_plaintext_loopback: false,
-            session_idle: lifeboat_web::SESSION_IDLE_DEFAULT,
-            session_max: lifeboat_web::SESSION_MAX_DEFAULT,
-            message_bytes_max: 50 << 20,
-            recipients_max: 100,
-            body_idle: lifeboat_web::BODY_IDLE_DEFAULT,
-            connections_per_ip_max: 100,
-        },
-    )
-    .unwrap();
+    let web = WebServer::start(store.clone(), config(&token)).unwrap();
     let addr = web.local_addr();
     let ok = get(addr, "/healthz", None);
     assert!(
@@ -94,20 +95,8 @@ fn connections_per_address_are_bounded() {
     let web = WebServer::start(
         store,
         WebConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            admin_token: "t".repeat(64),
-            io_backend: "test".into(),
-            status: None,
-            archive_index: None,
-            tls: None,
-            auth: None,
-            allow_plaintext_loopback: false,
-            session_idle: lifeboat_web::SESSION_IDLE_DEFAULT,
-            session_max: lifeboat_web::SESSION_MAX_DEFAULT,
-            message_bytes_max: 50 << 20,
-            recipients_max: 100,
-            body_idle: lifeboat_web::BODY_IDLE_DEFAULT,
             connections_per_ip_max: 2,
+            ..config(&"t".repeat(64))
         },
     )
     .unwrap();
