@@ -409,6 +409,35 @@ fn manual_emergency_with_a_healthy_upstream() {
     });
 }
 
+/// The upstream refusing a drained message's recipient (550: its directory not
+/// restored yet, say) does not remove the message from the portal: it stays where
+/// its user has it, and is drained once the upstream takes it.
+#[test]
+fn a_drain_the_upstream_refuses_stays_in_the_portal() {
+    let upstream = Upstream::start();
+    let s = setup(&upstream, Coverage::All);
+    s.set_mode(Mode::Emergency, Some(Mode::Emergency));
+    s.accept(&["alice@example.test"], "kept");
+    assert_eq!(s.inbox("alice@example.test").len(), 1);
+    upstream.set_unknown(&["alice@example.test"]);
+    s.set_mode(Mode::Normal, None);
+    wait_for("the drain tried", || {
+        s.queue_len() == 0 || s.store.read(|st| st.queue().any(|e| e.attempts > 0))
+    });
+    assert_eq!(
+        s.inbox("alice@example.test").len(),
+        1,
+        "still in the portal"
+    );
+    assert_eq!(s.queue_len(), 1);
+    assert!(upstream.received().is_empty(), "and no DSN either");
+    upstream.set_unknown(&[]);
+    wait_for("the drain", || upstream.received().len() == 1);
+    wait_for("portal emptied", || {
+        s.inbox("alice@example.test").is_empty()
+    });
+}
+
 #[test]
 fn selected_coverage_spools_the_rest_until_recovery() {
     let upstream = Upstream::start();

@@ -695,6 +695,17 @@ impl Worker {
                     self.defer(&mut batch, entry, text.clone(), now);
                     temporary = Some(text);
                 }
+                RcptOutcome::Permanent(reply) if entry.portal.is_some() => {
+                    // A drain the upstream refuses stays in the portal, where its user
+                    // has it (dequeuing it would expunge it there); retry later, as
+                    // for a refused transaction.
+                    batch.push(Op::Trace(TraceNote::Attempt {
+                        queue: entry.id,
+                        delivered: false,
+                        reply: format!("{peer}: {}", reply.text()),
+                    }));
+                    self.defer(&mut batch, entry, reply.text(), now);
+                }
                 RcptOutcome::Permanent(reply) => {
                     batch.push(Op::Trace(TraceNote::Attempt {
                         queue: entry.id,
