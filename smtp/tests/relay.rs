@@ -65,6 +65,17 @@ fn setup_with(
         .try_init();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Options::default()).unwrap();
+    setup_on(store, dir, upstream, coverage, customize)
+}
+
+/// [`setup_with`] on `store` (`dir` kept as long as the set-up).
+fn setup_on(
+    store: Store,
+    dir: tempfile::TempDir,
+    upstream: &Upstream,
+    coverage: Coverage,
+    customize: impl Fn(&mut RelayConfig),
+) -> Setup {
     let mut batch = Batch::new();
     batch.push(Op::PutDomain(DomainSettings {
         name: "example.test".into(),
@@ -436,6 +447,65 @@ fn a_drain_the_upstream_refuses_stays_in_the_portal() {
     wait_for("portal emptied", || {
         s.inbox("alice@example.test").is_empty()
     });
+}
+
+/// Below the disk reserve, a delivery the upstream took is still recorded (its
+/// record holds no message), so it is not delivered again; the DSN for a recipient
+/// it refused in the same transaction waits for room.
+#[test]
+fn deliveries_are_recorded_below_the_disk_reserve() {
+    let fs = lifeboat_store::io::SimFs::new();
+    let store = Store::open_with(
+        std::sync::Arc::new(fs.clone()) as std::sync::Arc<dyn lifeboat_store::io::Vfs>,
+        Options {
+            disk_free_min: 8 << 20,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let upstream = Upstream::start();
+    let s = setup_on(
+        store,
+        tempfile::tempdir().unwrap(),
+        &upstream,
+        Coverage::Selected,
+        |_| {},
+    );
+    // The upstream defers the first attempt (once the router's first probe found it
+    // up): the mail waits in the queue.
+    wait_for("the upstream up", || {
+        s.relay.router().health(&upstream.addr()) == lifeboat_smtp::relay::failover::Health::Up
+    });
+    upstream.set_mode("451-rcpt");
+    s.accept(&["carol@example.test", "dave@example.test"], "mixed");
+    wait_for("the first attempt", || {
+        s.store
+            .read(|st| st.queue().count() == 2 && st.queue().all(|e| e.attempts > 0))
+    });
+    // The disk fills past the reserve (read again after a second), and the upstream
+    // takes carol's copy and refuses dave's.
+    upstream.set_unknown(&["dave@example.test"]);
+    fs.set_capacity(Some(fs.used() + (2 << 20)));
+    std::thread::sleep(Duration::from_millis(1100));
+    upstream.set_mode("accept");
+    wait_for("carol's delivery", || !upstream.received().is_empty());
+    wait_for("carol's delivery recorded", || {
+        s.store
+            .read(|st| !st.queue().any(|e| e.recipient == "carol@example.test"))
+    });
+    // Dave's refusal and its DSN wait for room; carol's copy is not sent again.
+    assert!(s
+        .store
+        .read(|st| st.queue().any(|e| e.recipient == "dave@example.test")));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(upstream.received().len(), 1);
+    // Room again: the DSN goes to the sender (through the same server here).
+    fs.set_capacity(None);
+    wait_for("dave's DSN", || upstream.received().len() == 2);
+    wait_for("an empty queue", || s.queue_len() == 0);
+    let (_, to, dsn) = &upstream.received()[1];
+    assert_eq!(to, "sender@remote.test");
+    assert!(dsn.contains("dave@example.test"), "{dsn}");
 }
 
 #[test]

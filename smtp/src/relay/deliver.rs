@@ -62,6 +62,10 @@ const TICK_MIN: Duration = Duration::from_millis(20);
 const FULL_SCAN_INTERVAL: Duration = Duration::from_secs(60);
 /// Queue entries read per hold of the store's read lock during a full scan.
 const FULL_SCAN_CHUNK: usize = 1024;
+/// The first pause before a delivery the store did not record is recorded again,
+/// and the longest (see `record_delivered`).
+const RECORD_RETRY_FIRST: Duration = Duration::from_millis(500);
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(30);
 /// How often the drain scan runs while nothing changed.
 const DRAIN_SCAN_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -674,17 +678,11 @@ impl Worker {
         let metrics = &self.relay.router().metrics;
         let mut batch = Batch::new();
         let mut temporary = None;
-        let mut delivered = false;
+        let mut delivered = Vec::new();
         for (entry, outcome) in group.iter().zip(outcomes) {
             match outcome {
                 RcptOutcome::Delivered => {
-                    batch.push(Op::Trace(TraceNote::Attempt {
-                        queue: entry.id,
-                        delivered: true,
-                        reply: reply.to_string(),
-                    }));
-                    batch.push(Op::Dequeue { id: entry.id });
-                    delivered = true;
+                    delivered.push(entry.id);
                     if entry.portal.is_some() {
                         metrics.drained.fetch_add(1, Ordering::Relaxed);
                     } else {
@@ -723,10 +721,11 @@ impl Worker {
                 }
             }
         }
-        if delivered {
+        if !delivered.is_empty() {
             if let Target::Upstream(upstream) = target {
                 self.relay.router().record_success(upstream).await;
             }
+            self.record_delivered(&delivered, reply).await;
         }
         self.commit(batch, group.iter().map(|e| e.id)).await;
         if let (Some(text), Target::Upstream(upstream)) = (temporary, target) {
@@ -789,10 +788,57 @@ impl Worker {
         }
     }
 
+    /// Records that the server took the entries `delivered` (`reply` its answer). It
+    /// is a batch of its own, with no message in it, so that the disk reserve does
+    /// not refuse it; until it is recorded the entries stay in flight, so they are
+    /// not delivered again: the commit is tried again, with a growing pause, for as
+    /// long as it fails (a full disk, a cluster without a majority). A failure that
+    /// stops the store stops the server; the entries are then delivered again after
+    /// the restart, the one duplicate a crash may cause (SPEC §3).
+    async fn record_delivered(&self, delivered: &[QueueId], reply: &str) {
+        let mut pause = RECORD_RETRY_FIRST;
+        loop {
+            let mut batch = Batch::new();
+            for &id in delivered {
+                batch.push(Op::Trace(TraceNote::Attempt {
+                    queue: id,
+                    delivered: true,
+                    reply: reply.to_string(),
+                }));
+                batch.push(Op::Dequeue { id });
+            }
+            match self.relay.store().commit_async(batch).await {
+                Ok(_) => return,
+                Err(e @ lifeboat_store::Error::Poisoned(_)) => {
+                    tracing::error!("recording {} deliveries failed: {e}", delivered.len());
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "recording {} deliveries failed, trying again in {pause:?} (they are not delivered again meanwhile): {e}",
+                        delivered.len()
+                    );
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(RECORD_RETRY_MAX);
+                }
+            }
+        }
+    }
+
     async fn commit(&self, batch: Batch, ids: impl Iterator<Item = QueueId>) {
+        let ids: Vec<QueueId> = ids.collect();
         if !batch.is_empty() {
             if let Err(e) = self.relay.store().commit_async(batch).await {
-                tracing::error!("recording delivery results failed: {e}");
+                // The entries are as they were: tried again at the first retry
+                // interval, not only at the next full scan.
+                let again = self.retry_at(0, lifeboat_store::now());
+                tracing::error!(
+                    "recording delivery results failed, the entries are tried again in {}s: {e}",
+                    again - lifeboat_store::now()
+                );
+                for &id in &ids {
+                    self.wake_at(again, id);
+                }
             }
         }
         self.release(ids);
