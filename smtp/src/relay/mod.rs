@@ -556,10 +556,13 @@ impl Relay {
             headers,
         }));
         let mut portal = 0;
+        // Each recipient's placement: the index of its op, and the recipient.
+        let mut placed: Vec<(usize, &str)> = Vec::with_capacity(rcpts.len());
         for rcpt in rcpts {
             if self.is_own_postmaster(rcpt) {
                 continue;
             }
+            placed.push((batch.len(), rcpt));
             if matches!(
                 self.place(&mut batch, body, mail_from, rcpt, now),
                 Placement::Portal(_)
@@ -571,6 +574,7 @@ impl Relay {
             batch.push(op);
         }
         let results = self.commit(batch).await?;
+        self.place_again(&results, &placed, mail_from, now).await?;
         let id = results
             .iter()
             .find_map(|r| match r {
@@ -583,9 +587,6 @@ impl Relay {
             .metrics
             .accepted
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        for why in results.iter().filter_map(|r| r.as_ref().err()) {
-            tracing::warn!(id, "placement op failed: {why}");
-        }
         tracing::info!(
             id,
             from = mail_from,
@@ -693,6 +694,61 @@ impl Relay {
     }
 }
 
+impl Relay {
+    /// A portal placement the store refused although it was planned (the account or
+    /// its INBOX went between the planning and the commit: `NoFolder`) is spooled for
+    /// the upstream instead, as [`Relay::place`] does when the account is gone at the
+    /// planning; any other refused placement is a temporary failure (the message is
+    /// archived, the client sends it again). Never a 250 with the message placed
+    /// nowhere.
+    async fn place_again(
+        &self,
+        results: &[Result<OpResult, lifeboat_store::OpError>],
+        placed: &[(usize, &str)],
+        mail_from: &str,
+        now: i64,
+    ) -> Result<(), Refusal> {
+        let refused = || Refusal::new(451, "4.3.0", "local error in processing, try again later");
+        let stored = results.iter().find_map(|r| match r {
+            Ok(OpResult::Body(id)) => Some(*id),
+            _ => None,
+        });
+        let mut again = Batch::new();
+        for &(at, rcpt) in placed {
+            let Some(Err(why)) = results.get(at) else {
+                continue;
+            };
+            match (why, stored) {
+                (lifeboat_store::OpError::NoFolder(_), Some(stored)) => {
+                    tracing::warn!(rcpt, "the portal INBOX went before the message reached it ({why}): spooled for the upstream");
+                    let domain = Address::domain_of(rcpt).to_string();
+                    push_enqueue(
+                        &mut again,
+                        BodyRef::Stored(stored),
+                        mail_from,
+                        rcpt,
+                        Destination::Upstream(domain),
+                        now,
+                    );
+                }
+                _ => {
+                    tracing::error!(rcpt, "placing the message failed ({why}): refused with 451");
+                    return Err(refused());
+                }
+            }
+        }
+        if again.is_empty() {
+            return Ok(());
+        }
+        let results = self.commit(again).await?;
+        if let Some(why) = results.iter().find_map(|r| r.as_ref().err()) {
+            tracing::error!("spooling the message failed ({why}): refused with 451");
+            return Err(refused());
+        }
+        Ok(())
+    }
+}
+
 fn push_enqueue(
     batch: &mut Batch,
     body: BodyRef,
@@ -762,6 +818,69 @@ pub fn header_fields(message: &[u8]) -> HeaderFields {
 #[cfg(test)]
 mod tests {
     use super::header_fields;
+    use super::*;
+
+    /// A message whose portal INBOX went between the planning and the commit is
+    /// spooled for the upstream, never left in the archive alone; another refused
+    /// placement is a 451.
+    #[test]
+    fn a_placement_the_store_refused_is_spooled_or_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), lifeboat_store::Options::default()).unwrap();
+        let relay = Relay::new(store.clone(), RelayConfig::default());
+        let mut batch = Batch::new();
+        let body = batch.put_body(b"Subject: x\r\n\r\nx\r\n".to_vec());
+        // As on the accept path, the archive holds the message.
+        batch.push(Op::Archive(NewArchiveEntry {
+            body,
+            direction: Direction::In,
+            mail_from: "a@remote.test".into(),
+            rcpt_to: vec!["carol@example.test".into()],
+            date: 0,
+            headers: HeaderFields::default(),
+        }));
+        batch.push(Op::Append {
+            folder: lifeboat_store::FolderId(999),
+            body,
+            flags: Flags::default(),
+            internal_date: 0,
+        });
+        let results = store.commit(batch).unwrap();
+        assert!(matches!(
+            results[2],
+            Err(lifeboat_store::OpError::NoFolder(_))
+        ));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(relay.place_again(&results, &[(2, "carol@example.test")], "a@remote.test", 0))
+            .unwrap();
+        let queued: Vec<(String, Destination)> = store.read(|s| {
+            s.queue()
+                .map(|e| (e.recipient.clone(), e.destination.clone()))
+                .collect()
+        });
+        assert_eq!(
+            queued,
+            [(
+                "carol@example.test".to_string(),
+                Destination::Upstream("example.test".into())
+            )]
+        );
+        // Any other refusal: 451.
+        let other = vec![
+            results[0].clone(),
+            Err(lifeboat_store::OpError::NoQueueEntry(
+                lifeboat_store::QueueId(1),
+            )),
+        ];
+        let refused = runtime
+            .block_on(relay.place_again(&other, &[(1, "carol@example.test")], "a@remote.test", 0))
+            .unwrap_err();
+        assert_eq!((refused.code, refused.enhanced.as_str()), (451, "4.3.0"));
+    }
 
     /// The fields the archive keeps come out as the full parser gives them, whatever
     /// other fields (a Received trail) come before.
