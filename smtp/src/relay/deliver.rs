@@ -66,6 +66,11 @@ const FULL_SCAN_CHUNK: usize = 1024;
 /// and the longest (see `record_delivered`).
 const RECORD_RETRY_FIRST: Duration = Duration::from_millis(500);
 const RECORD_RETRY_MAX: Duration = Duration::from_secs(30);
+/// Ops a batch of the drain scan or of the move to the portal holds at most (each
+/// about 200 bytes: well within a cluster frame).
+const OPS_PER_BATCH: usize = 1000;
+/// Expired entries a batch holds at most (each with a DSN).
+const EXPIRED_PER_BATCH: usize = 16;
 /// How often the drain scan runs while nothing changed.
 const DRAIN_SCAN_INTERVAL: Duration = Duration::from_secs(30);
 
@@ -250,7 +255,7 @@ impl Worker {
             self.drain_scan().await;
         }
         let actions = self.plan(now);
-        let mut to_portal = Batch::new();
+        let mut to_portal: Vec<Op> = Vec::new();
         let mut expired = Vec::new();
         for action in actions {
             match action {
@@ -276,20 +281,20 @@ impl Worker {
             }
         }
         if !to_portal.is_empty() {
-            let n = to_portal.len() as u64;
-            match self.relay.store().commit_async(to_portal).await {
-                Ok(_) => {
-                    self.relay
-                        .router()
-                        .metrics
-                        .failed_over
-                        .fetch_add(n, Ordering::Relaxed);
-                    tracing::info!(
-                        messages = n,
-                        "moved queued mail to portal INBOXes (emergency)"
-                    );
-                }
-                Err(e) => tracing::error!("moving queued mail to the portal failed: {e}"),
+            let (n, failed) = self.commit_ops(to_portal).await;
+            if n > 0 {
+                self.relay
+                    .router()
+                    .metrics
+                    .failed_over
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                tracing::info!(
+                    messages = n,
+                    "moved queued mail to portal INBOXes (emergency)"
+                );
+            }
+            if let Some(e) = failed {
+                tracing::error!("moving queued mail to the portal failed: {e}");
             }
         }
         if !expired.is_empty() {
@@ -893,8 +898,15 @@ impl Worker {
     }
 
     async fn expire(&self, ids: Vec<QueueId>, now: i64) {
+        // A few entries a batch: each brings a DSN with up to 64 KiB of the original.
+        for chunk in ids.chunks(EXPIRED_PER_BATCH) {
+            self.expire_some(chunk, now).await;
+        }
+    }
+
+    async fn expire_some(&self, ids: &[QueueId], now: i64) {
         let mut batch = Batch::new();
-        for id in &ids {
+        for id in ids {
             let Some(entry) = self.relay.store().read(|s| s.queue_entry(*id).cloned()) else {
                 continue;
             };
@@ -945,8 +957,8 @@ impl Worker {
             return;
         }
         let now = lifeboat_store::now();
-        let batch = self.relay.store().read(|s| {
-            let mut batch = Batch::new();
+        let ops = self.relay.store().read(|s| {
+            let mut ops = Vec::new();
             let mut senders: Option<HashMap<BodyId, String>> = None;
             for domain in &normal {
                 for account in s.accounts(Some(domain)) {
@@ -961,7 +973,7 @@ impl Worker {
                         let senders = senders.get_or_insert_with(|| {
                             s.archive().map(|a| (a.body, a.mail_from.clone())).collect()
                         });
-                        batch.push(Op::Enqueue(NewQueueEntry {
+                        ops.push(Op::Enqueue(NewQueueEntry {
                             body: lifeboat_store::BodyRef::Stored(message.body),
                             sender: senders.get(&message.body).cloned().unwrap_or_default(),
                             recipient: account.address.clone(),
@@ -976,18 +988,39 @@ impl Worker {
                     }
                 }
             }
-            batch
+            ops
         });
-        if batch.is_empty() {
+        if ops.is_empty() {
             return;
         }
-        let n = batch.len();
-        match self.relay.store().commit_async(batch).await {
-            Ok(_) => {
-                tracing::info!(messages = n, domains = ?normal, "drain: portal INBOX mail queued for the upstream")
-            }
-            Err(e) => tracing::error!("drain scan failed: {e}"),
+        let (n, failed) = self.commit_ops(ops).await;
+        if n > 0 {
+            tracing::info!(messages = n, domains = ?normal, "drain: portal INBOX mail queued for the upstream");
         }
+        if let Some(e) = failed {
+            tracing::error!("drain scan failed: {e}");
+        }
+    }
+
+    /// Commits `ops` (each standing alone, no message in them) in batches of at most
+    /// [`OPS_PER_BATCH`], so that a large emergency's drain or move fits a record
+    /// and, in a cluster, a frame; stops at the first batch that fails. The ops
+    /// committed, and the error.
+    async fn commit_ops(&self, ops: Vec<Op>) -> (usize, Option<lifeboat_store::Error>) {
+        let mut committed = 0;
+        let mut ops = ops.into_iter().peekable();
+        while ops.peek().is_some() {
+            let mut batch = Batch::new();
+            for op in ops.by_ref().take(OPS_PER_BATCH) {
+                batch.push(op);
+            }
+            let n = batch.len();
+            if let Err(e) = self.relay.store().commit_async(batch).await {
+                return (committed, Some(e));
+            }
+            committed += n;
+        }
+        (committed, None)
     }
 
     /// Runs the probes the router wants, each once at a time.
