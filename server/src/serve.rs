@@ -6,7 +6,8 @@
 use std::fs::OpenOptions;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lifeboat_imap::parse::Limits as ImapLimits;
@@ -42,11 +43,14 @@ fn start_maintenance(
     store: Store,
     retention_days: u32,
     leads: Arc<dyn Fn() -> bool + Send + Sync>,
-) -> std::sync::mpsc::Sender<()> {
+) -> (std::sync::mpsc::Sender<()>, Arc<AtomicBool>) {
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let running = Arc::new(AtomicBool::new(true));
+    let guard = RunningGuard(running.clone());
     std::thread::Builder::new()
         .name("maintenance".into())
         .spawn(move || loop {
+            let _running = &guard;
             match stopped.recv_timeout(MAINTENANCE_INTERVAL) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 _ => return,
@@ -69,18 +73,34 @@ fn start_maintenance(
             }
         })
         .expect("starting the maintenance thread");
-    stop
+    (stop, running)
+}
+
+/// Clears its flag when dropped: when a thread that holds it ends, by a panic too.
+struct RunningGuard(Arc<AtomicBool>);
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// How often the store's health is looked at.
 const POISON_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Raises SIGTERM once the store is poisoned (a write or fsync failed, so it
-/// acknowledges nothing more): the server then shuts down as on a signal and exits
-/// non-zero, for a supervisor to restart it, and the restart's recovery verifies the
-/// log (an fsync that failed once cannot be trusted to have kept anything). Dropping
-/// the returned sender stops it.
-fn watch_poison(store: Store) -> std::sync::mpsc::Sender<()> {
+/// Calls `failed` once, with why, when the store is poisoned (a write or fsync
+/// failed, so it acknowledges nothing more) or one of the `threads` (a name, and its
+/// running flag) ended while the server runs (a panic: delivery, failover, the drain
+/// or retention would stop with it while mail is still taken). In service `failed`
+/// raises SIGTERM: the server then shuts down as on a signal and exits non-zero, for
+/// a supervisor to restart it, and the restart's recovery verifies the log (an fsync
+/// that failed once cannot be trusted to have kept anything). Dropping the returned
+/// sender stops it.
+fn watch_health(
+    store: Store,
+    threads: Vec<(&'static str, Arc<AtomicBool>)>,
+    failed: impl Fn(String) + Send + 'static,
+) -> std::sync::mpsc::Sender<()> {
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("store-watch".into())
@@ -93,7 +113,16 @@ fn watch_poison(store: Store) -> std::sync::mpsc::Sender<()> {
                 tracing::error!(
                     "the store refuses writes ({why}): shutting down, so that a restart recovers it"
                 );
-                let _ = signal_hook::low_level::raise(signal_hook::consts::SIGTERM);
+                failed(format!(
+                    "stopped because the store refused writes ({why}); every message acknowledged before is safe: restart to recover"
+                ));
+                return;
+            }
+            if let Some((name, _)) = threads.iter().find(|(_, running)| !running.load(Ordering::Acquire)) {
+                tracing::error!(
+                    "the {name} thread ended (see the panic above): shutting down, so that a restart brings it back"
+                );
+                failed(format!("stopped because the {name} thread ended; restart to bring it back"));
                 return;
             }
         })
@@ -404,7 +433,8 @@ pub fn run(config: Config) -> Result<(), String> {
         Some(c) => c.leads(),
         None => Arc::new(|| true),
     };
-    let maintenance = start_maintenance(store.clone(), config.archive.retention_days, leads);
+    let (maintenance, maintaining) =
+        start_maintenance(store.clone(), config.archive.retention_days, leads);
     let relay = match &cluster {
         Some(c) => Relay::coordinated(store.clone(), relay_config(&config), c.coordination()),
         None => Relay::new(store.clone(), relay_config(&config)),
@@ -466,7 +496,21 @@ pub fn run(config: Config) -> Result<(), String> {
         signal_hook::consts::SIGINT,
     ])
     .map_err(|e| format!("installing signal handlers: {e}"))?;
-    let poison_watch = watch_poison(store.clone());
+    let failure: Arc<Mutex<Option<String>>> = Arc::default();
+    let poison_watch = {
+        let failure = failure.clone();
+        watch_health(
+            store.clone(),
+            vec![
+                ("relay queue", deliverer.running()),
+                ("maintenance", maintaining),
+            ],
+            move |why| {
+                *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+                let _ = signal_hook::low_level::raise(signal_hook::consts::SIGTERM);
+            },
+        )
+    };
     let signal = signals
         .forever()
         .next()
@@ -514,6 +558,10 @@ pub fn run(config: Config) -> Result<(), String> {
         return Err(format!(
             "stopped because the store refused writes ({why}); every message acknowledged before is safe: restart to recover"
         ));
+    }
+    if let Some(why) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        tracing::error!("lifeboat stopped: {why}");
+        return Err(why);
     }
     tracing::info!(batches = stats.batches, "store closed; lifeboat stopped");
     Ok(())
@@ -678,6 +726,40 @@ fn start_protocols(
 mod tests {
     use super::log_filter;
     use lifeboat_powercut::{PowerCut, Tear};
+
+    /// A worker thread that ends while the server runs (a panic) is noticed, and so
+    /// is a poisoned store: the server is then stopped, for its supervisor to start
+    /// it again.
+    #[test]
+    fn a_dead_worker_thread_stops_the_server() {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            lifeboat_store::Store::open(dir.path(), lifeboat_store::Options::default()).unwrap();
+        let (told, failures) = std::sync::mpsc::channel();
+        let worker = Arc::new(AtomicBool::new(true));
+        let flag = worker.clone();
+        let thread = std::thread::spawn(move || {
+            let _running = super::RunningGuard(flag);
+            panic!("a bug in the worker");
+        });
+        let _watch = super::watch_health(store, vec![("relay queue", worker)], move |why| {
+            told.send(why).unwrap()
+        });
+        assert!(thread.join().is_err());
+        let why = failures
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("noticed");
+        assert!(why.contains("the relay queue thread ended"), "{why}");
+        assert!(
+            failures
+                .recv_timeout(std::time::Duration::from_millis(600))
+                .is_err(),
+            "once"
+        );
+    }
 
     #[test]
     fn third_party_info_stays_out_unless_asked_for() {

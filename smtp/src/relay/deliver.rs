@@ -78,6 +78,17 @@ const DRAIN_SCAN_INTERVAL: Duration = Duration::from_secs(30);
 pub struct Deliverer {
     stop: Arc<tokio::sync::Notify>,
     thread: Option<JoinHandle<()>>,
+    running: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Clears its flag when dropped: when the worker's thread ends, whether by a stop or
+/// by a panic.
+struct Running(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl Deliverer {
@@ -85,12 +96,15 @@ impl Deliverer {
     pub fn start(relay: Relay) -> std::io::Result<Deliverer> {
         let stop = Arc::new(tokio::sync::Notify::new());
         let stopped = stop.clone();
+        let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let guard = Running(running.clone());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         let thread = std::thread::Builder::new()
             .name("relay-queue".into())
             .spawn(move || {
+                let _running = guard;
                 let local = tokio::task::LocalSet::new();
                 local.block_on(&runtime, async move {
                     let mx = MxResolver::new(&relay.config().dns_servers, relay.config().mx_port);
@@ -104,7 +118,15 @@ impl Deliverer {
         Ok(Deliverer {
             stop,
             thread: Some(thread),
+            running,
         })
+    }
+
+    /// True while the worker runs: false once it stopped, or died (a panic), which
+    /// whoever runs the server should notice (delivery, failover and the drain stop
+    /// with it).
+    pub fn running(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.running.clone()
     }
 
     /// Stops the worker; entries being delivered stay queued (at-least-once).
