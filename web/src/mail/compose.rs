@@ -600,20 +600,14 @@ pub(crate) async fn send(
         let Some(drafts) = special_folder(&state, &account, SpecialUse::Drafts) else {
             return again(draft, fill(t.mail_send_failed, &[t.mail_no_portal]));
         };
-        let mut batch = Batch::new();
-        let body = batch.put_body(message);
-        batch.push(into_drafts(drafts.id, body));
-        for op in also {
-            batch.push(op);
-        }
-        return match state.store.commit_async(batch).await {
+        return match save_draft(&state, drafts.id, message, also).await {
             Ok(_) => done(
                 &state,
                 &session,
                 &drafts.href(),
                 t.mail_draft_saved.to_string(),
             ),
-            Err(e) => again(draft, fill(t.mail_send_failed, &[&e.to_string()])),
+            Err(why) => again(draft, fill(t.mail_send_failed, &[&why])),
         };
     }
     if let Some((folder, uid, _)) = own_message(&state, &account, &draft.reply_of) {
@@ -641,6 +635,42 @@ pub(crate) async fn send(
         }
         Err(why) => again(draft, fill(t.mail_send_failed, &[&why])),
     }
+}
+
+/// Saves `message` in the Drafts folder `drafts`, then, once it is there, commits
+/// `then` (the draft it replaces expunged): in one batch the expunge would apply
+/// even if the append failed (a batch's ops apply one by one), and both drafts would
+/// be lost. A crash between the two leaves both. The new draft's UID.
+async fn save_draft(
+    state: &AppState,
+    drafts: FolderId,
+    message: Vec<u8>,
+    then: Vec<Op>,
+) -> Result<u32, String> {
+    let mut batch = Batch::new();
+    let body = batch.put_body(message);
+    batch.push(into_drafts(drafts, body));
+    let results = state
+        .store
+        .commit_async(batch)
+        .await
+        .map_err(|e| e.to_string())?;
+    let uid = match results.last() {
+        Some(Ok(lifeboat_store::OpResult::Appended { uid, .. })) => *uid,
+        Some(Err(why)) => return Err(why.to_string()),
+        other => return Err(format!("saving the draft failed: {other:?}")),
+    };
+    if !then.is_empty() {
+        let mut batch = Batch::new();
+        for op in then {
+            batch.push(op);
+        }
+        if let Err(e) = state.store.commit_async(batch).await {
+            // The new draft is kept; the old one stays beside it.
+            tracing::warn!("removing the draft replaced failed: {e}");
+        }
+    }
+    Ok(uid)
 }
 
 /// Appends a draft to the Drafts folder: `\Draft`, and `\Seen` as its writer has.
@@ -692,26 +722,16 @@ async fn keep_uploads(
             fill(t.mail_send_failed, &[&why]),
         ));
     }
-    let mut batch = Batch::new();
-    let body = batch.put_body(message);
-    batch.push(into_drafts(drafts.id, body));
-    if let Some((folder, uid, _)) = own_message(state, account, &draft.draft_of) {
-        batch.push(Op::Expunge {
+    let replaced = own_message(state, account, &draft.draft_of)
+        .map(|(folder, uid, _)| Op::Expunge {
             folder,
             uids: vec![uid],
-        });
-    }
-    let results = state
-        .store
-        .commit_async(batch)
+        })
+        .into_iter()
+        .collect();
+    let uid = save_draft(state, drafts.id, message, replaced)
         .await
-        .map_err(|e| unavailable(e.to_string()))?;
-    let Some(Ok(lifeboat_store::OpResult::Appended { uid, .. })) = results
-        .iter()
-        .find(|r| matches!(r, Ok(lifeboat_store::OpResult::Appended { .. })))
-    else {
-        return Err(unavailable(format!("saving the draft failed: {results:?}")));
-    };
+        .map_err(unavailable)?;
     let reference = format!("{}:{uid}", drafts.id.0);
     draft.draft_of = reference.clone();
     draft.forward_of = reference;
