@@ -722,7 +722,9 @@ fn a_fetch_cannot_ask_for_a_message_many_times_over() {
     assert_eq!(
         answer.len(),
         1,
-        "nothing is sent of the message: {answer:?}"
+        "nothing is sent of the message: {:?} … {:?}",
+        answer.first(),
+        answer.last()
     );
     assert!(answer[0].starts_with("a4 NO [LIMIT] "), "{answer:?}");
     // The same ranges of a small message are answered.
