@@ -574,7 +574,8 @@ impl Relay {
             batch.push(op);
         }
         let results = self.commit(batch).await?;
-        self.place_again(&results, &placed, mail_from, now).await?;
+        self.place_again(&results, &placed, None, mail_from, now)
+            .await?;
         let id = results
             .iter()
             .find_map(|r| match r {
@@ -673,7 +674,9 @@ impl Relay {
         }
         let now = lifeboat_store::now();
         let mut batch = Batch::new();
+        let mut placed: Vec<(usize, &str)> = Vec::with_capacity(targets.len());
         for address in &targets {
+            placed.push((batch.len(), address));
             self.place(
                 &mut batch,
                 BodyRef::Stored(entry.body),
@@ -682,11 +685,16 @@ impl Relay {
                 now,
             );
         }
+        let recorded = batch.len();
         for op in record(&targets) {
             batch.push(op);
         }
         let results = self.commit(batch).await?;
-        if let Some(why) = results.iter().find_map(|r| r.as_ref().err()) {
+        // A mailbox that went meanwhile: the copy is spooled for the upstream, as on
+        // the accept path, so that an admin's retry does not duplicate the others.
+        self.place_again(&results, &placed, Some(entry.body), &entry.mail_from, now)
+            .await?;
+        if let Some(why) = results[recorded..].iter().find_map(|r| r.as_ref().err()) {
             return Err(Refusal::new(451, "4.3.0", why.to_string()));
         }
         tracing::info!(%id, to = ?targets, "archived message re-delivered");
@@ -701,17 +709,22 @@ impl Relay {
     /// planning; any other refused placement is a temporary failure (the message is
     /// archived, the client sends it again). Never a 250 with the message placed
     /// nowhere.
+    /// `stored`: the message, when it was stored before this batch (a re-delivery);
+    /// otherwise the body this batch stored.
     async fn place_again(
         &self,
         results: &[Result<OpResult, lifeboat_store::OpError>],
         placed: &[(usize, &str)],
+        stored: Option<lifeboat_store::BodyId>,
         mail_from: &str,
         now: i64,
     ) -> Result<(), Refusal> {
         let refused = || Refusal::new(451, "4.3.0", "local error in processing, try again later");
-        let stored = results.iter().find_map(|r| match r {
-            Ok(OpResult::Body(id)) => Some(*id),
-            _ => None,
+        let stored = stored.or_else(|| {
+            results.iter().find_map(|r| match r {
+                Ok(OpResult::Body(id)) => Some(*id),
+                _ => None,
+            })
         });
         let mut again = Batch::new();
         for &(at, rcpt) in placed {
@@ -855,7 +868,13 @@ mod tests {
             .build()
             .unwrap();
         runtime
-            .block_on(relay.place_again(&results, &[(2, "carol@example.test")], "a@remote.test", 0))
+            .block_on(relay.place_again(
+                &results,
+                &[(2, "carol@example.test")],
+                None,
+                "a@remote.test",
+                0,
+            ))
             .unwrap();
         let queued: Vec<(String, Destination)> = store.read(|s| {
             s.queue()
@@ -877,7 +896,13 @@ mod tests {
             )),
         ];
         let refused = runtime
-            .block_on(relay.place_again(&other, &[(1, "carol@example.test")], "a@remote.test", 0))
+            .block_on(relay.place_again(
+                &other,
+                &[(1, "carol@example.test")],
+                None,
+                "a@remote.test",
+                0,
+            ))
             .unwrap_err();
         assert_eq!((refused.code, refused.enhanced.as_str()), (451, "4.3.0"));
     }
