@@ -2,13 +2,14 @@
 //! ([`IdleBody`]): what keeps a client that announces a body and never sends it from
 //! holding one of the server's connection slots, and a handler, forever.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use http_body::{Body, Frame, SizeHint};
+
+use crate::stall::Silence;
 
 /// The error of a body whose client went silent.
 #[derive(Debug)]
@@ -38,19 +39,14 @@ pub(crate) fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
 /// while it is read (the time between reads is not counted against the client).
 pub(crate) struct IdleBody<B> {
     inner: B,
-    idle: Duration,
-    deadline: Pin<Box<tokio::time::Sleep>>,
-    /// Whether the last poll found nothing: the clock runs from then.
-    waiting: bool,
+    silence: Silence,
 }
 
 impl<B> IdleBody<B> {
     pub(crate) fn new(inner: B, idle: Duration) -> IdleBody<B> {
         IdleBody {
             inner,
-            idle,
-            deadline: Box::pin(tokio::time::sleep(idle)),
-            waiting: false,
+            silence: Silence::new(idle),
         }
     }
 }
@@ -70,20 +66,13 @@ where
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                this.waiting = false;
+                this.silence.moved();
                 Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
             }
-            Poll::Pending => {
-                if !this.waiting {
-                    this.waiting = true;
-                    let until = tokio::time::Instant::now() + this.idle;
-                    this.deadline.as_mut().reset(until);
-                }
-                match this.deadline.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Some(Err(BodyTimedOut(this.idle).into()))),
-                    Poll::Pending => Poll::Pending,
-                }
-            }
+            Poll::Pending => this
+                .silence
+                .poll_expired(cx)
+                .map(|()| Some(Err(BodyTimedOut(this.silence.limit()).into()))),
         }
     }
 

@@ -11,42 +11,84 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// A peer's silence, timed: from the first time it is found not to move (a poll
+/// that is pending) to the next time it moves. Shared by [`Stalled`] and
+/// [`crate::body::IdleBody`].
+pub(crate) struct Silence {
+    limit: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    /// Whether the clock runs (the last poll found no progress).
+    waiting: bool,
+}
+
+impl Silence {
+    pub(crate) fn new(limit: Duration) -> Silence {
+        Silence {
+            limit,
+            deadline: Box::pin(tokio::time::sleep(limit)),
+            waiting: false,
+        }
+    }
+
+    pub(crate) fn limit(&self) -> Duration {
+        self.limit
+    }
+
+    /// The peer moved: the clock stops.
+    pub(crate) fn moved(&mut self) {
+        self.waiting = false;
+    }
+
+    /// The peer did not move: `Ready` once it has not for `limit`, else `Pending`
+    /// (with `cx` woken when it has).
+    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.waiting {
+            self.waiting = true;
+            let until = tokio::time::Instant::now() + self.limit;
+            self.deadline.as_mut().reset(until);
+        }
+        self.deadline.as_mut().poll(cx)
+    }
+
+    /// What a poll of the peer gives, with the silence timed: `Pending` becomes the
+    /// error `expired` once the peer has not moved for `limit`.
+    pub(crate) fn watch<T, E>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<Result<T, E>>,
+        expired: impl FnOnce(Duration) -> E,
+    ) -> Poll<Result<T, E>> {
+        match polled {
+            Poll::Ready(result) => {
+                self.moved();
+                Poll::Ready(result)
+            }
+            Poll::Pending => self.poll_expired(cx).map(|()| Err(expired(self.limit))),
+        }
+    }
+}
+
 /// `inner`, whose writes fail with [`io::ErrorKind::TimedOut`] once they have taken
 /// nothing for `stall`.
 pub(crate) struct Stalled<S> {
     inner: S,
-    stall: Duration,
-    deadline: Pin<Box<tokio::time::Sleep>>,
-    /// Whether the last write found no room: the clock runs from then.
-    waiting: bool,
+    silence: Silence,
 }
 
 impl<S> Stalled<S> {
     pub(crate) fn new(inner: S, stall: Duration) -> Stalled<S> {
         Stalled {
             inner,
-            stall,
-            deadline: Box::pin(tokio::time::sleep(stall)),
-            waiting: false,
+            silence: Silence::new(stall),
         }
     }
+}
 
-    /// After a write that found no room: `Pending`, or the error once it has waited
-    /// `stall`.
-    fn wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        if !self.waiting {
-            self.waiting = true;
-            let until = tokio::time::Instant::now() + self.stall;
-            self.deadline.as_mut().reset(until);
-        }
-        match self.deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("the client read nothing for {:?}", self.stall),
-            )),
-            Poll::Pending => Poll::Pending,
-        }
-    }
+fn stalled(limit: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("the client read nothing for {limit:?}"),
+    )
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Stalled<S> {
@@ -66,13 +108,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Stalled<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(written) => {
-                this.waiting = false;
-                Poll::Ready(written)
-            }
-            Poll::Pending => this.wait(cx).map(Err),
-        }
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.silence.watch(cx, polled, stalled)
     }
 
     fn poll_write_vectored(
@@ -81,13 +118,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Stalled<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(written) => {
-                this.waiting = false;
-                Poll::Ready(written)
-            }
-            Poll::Pending => this.wait(cx).map(Err),
-        }
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.silence.watch(cx, polled, stalled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -96,13 +128,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Stalled<S> {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_flush(cx) {
-            Poll::Ready(flushed) => {
-                this.waiting = false;
-                Poll::Ready(flushed)
-            }
-            Poll::Pending => this.wait(cx).map(Err),
-        }
+        let polled = Pin::new(&mut this.inner).poll_flush(cx);
+        this.silence.watch(cx, polled, stalled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
